@@ -1,0 +1,28 @@
+# gantrain: `make train` trains the default run, `make test` runs the tests. Both install first.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install train test test-all clean
+
+install: $(STAMP)
+
+# torch and torchvision are CPU/CUDA wheels of several GB: installed once per venv, then reused.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade --quiet pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+train: install  ## train the default model (DCGAN on MNIST) into outputs/DATE/TIME
+	$(BIN)/gantrain $(ARGS)
+
+test: install  ## the test suite (slow tests skipped; `make test-all` runs them too)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+test-all: install
+	$(BIN)/python -m pytest -q -m "slow or not slow" $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

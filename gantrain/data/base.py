@@ -1,0 +1,164 @@
+"""The data-set interface and the resumable batch stream that feeds the training loop.
+
+Every data set is map-style: item i -> (image, label) with image a uint8 tensor (C, H, W) already at
+the configured size and channel count, label an int (-1 when the data set has no labels). Images are
+scaled to [-1, 1] in whole batches on the training device, never per sample.
+"""
+
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+from gantrain.errors import ConfigError, DataError
+from gantrain.losses.base import Batch
+
+UNLABELLED = -1
+
+
+class ImageDataset(Dataset):
+    """Base class: subclasses set `image_size`, `channels`, `num_classes` (None when unlabelled)."""
+
+    image_size: int
+    channels: int
+    num_classes: int | None = None
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def __getitem__(self, index: int) -> tuple[Tensor, int]:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """One line for the start-up log: what was loaded, from where."""
+        return f"{type(self).__name__}: {len(self)} images, {self.channels}x{self.image_size}x{self.image_size}"
+
+
+class InMemoryImages(ImageDataset):
+    """A data set that fits in memory, held as one uint8 tensor (N, C, H, W); batches are slices of it."""
+
+    def __init__(self, images: Tensor, labels: Tensor | None = None, num_classes: int | None = None) -> None:
+        if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[2] != images.shape[3]:
+            raise ValueError(f"images must be a uint8 tensor (N, C, S, S), got {images.dtype} {tuple(images.shape)}")
+        if len(images) == 0:
+            raise DataError("the data set holds no images")
+        self.images, self.labels = images, labels
+        self.channels, self.image_size = images.shape[1], images.shape[2]
+        self.num_classes = num_classes
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, int]:
+        label = UNLABELLED if self.labels is None else int(self.labels[index])
+        return self.images[index], label
+
+
+def fit_channels(images: Tensor, channels: int) -> Tensor:
+    """uint8 (N, c, H, W) -> (N, channels, H, W): grey is repeated into RGB, RGB is mixed to luminance."""
+    have = images.shape[1]
+    if have == channels:
+        return images
+    if have == 1 and channels == 3:
+        return images.expand(-1, 3, -1, -1).contiguous()
+    if have == 3 and channels == 1:
+        weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)  # ITU-R 601 luma, as PIL's "L"
+        return (images.float() * weights).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+    raise ConfigError(f"data.channels must be 1 (grey) or 3 (RGB), got {channels}")
+
+
+def resize_square(images: Tensor, size: int, chunk: int = 4096) -> Tensor:
+    """uint8 (N, C, S, S) -> uint8 (N, C, size, size), antialiased bilinear, in chunks to bound memory."""
+    if images.shape[-1] == size:
+        return images
+    out = torch.empty(images.shape[0], images.shape[1], size, size, dtype=torch.uint8)
+    for start in range(0, len(images), chunk):
+        part = images[start : start + chunk].float()
+        part = F.interpolate(part, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        out[start : start + chunk] = part.round().clamp(0, 255).to(torch.uint8)
+    return out
+
+
+def to_unit_range(images: Tensor) -> Tensor:
+    """uint8 [0, 255] -> float [-1, 1]."""
+    return images.float().div_(127.5).sub_(1.0)
+
+
+class BatchStream:
+    """Endless shuffled batches of a data set, resumable from a single number.
+
+    The order is a fixed function of (seed, epoch): epoch e is the permutation drawn from a generator
+    seeded with (seed, e), cut into len // batch_size full batches. So the state is just how many
+    batches were consumed, and a resumed run sees exactly the batches an uninterrupted one would.
+    """
+
+    def __init__(
+        self,
+        dataset: ImageDataset,
+        batch_size: int,
+        *,
+        seed: int,
+        device: torch.device,
+        num_workers: int = 0,
+        consumed: int = 0,
+    ) -> None:
+        if len(dataset) < batch_size:
+            raise ConfigError(
+                f"train.batch_size={batch_size} is larger than the data set ({len(dataset)} images); lower it"
+            )
+        self.dataset, self.batch_size, self.seed, self.device = dataset, batch_size, seed, device
+        self.num_workers = num_workers
+        self.batches_per_epoch = len(dataset) // batch_size
+        self.consumed = consumed
+        self._iter: Iterator | None = None
+
+    def _indices(self, epoch: int) -> Tensor:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        return torch.randperm(len(self.dataset), generator=g)
+
+    def _index_batches(self, start: int) -> Iterator[list[int]]:
+        """Batches of indices from global batch number `start` on, forever."""
+        epoch, position = divmod(start, self.batches_per_epoch)
+        while True:
+            order = self._indices(epoch)
+            for b in range(position, self.batches_per_epoch):
+                yield order[b * self.batch_size : (b + 1) * self.batch_size].tolist()
+            epoch, position = epoch + 1, 0
+
+    def _start(self) -> Iterator:
+        if isinstance(self.dataset, InMemoryImages):
+            images, labels = self.dataset.images, self.dataset.labels
+            return ((images[idx], None if labels is None else labels[idx]) for idx in self._index_batches(self.consumed))
+        loader = DataLoader(
+            self.dataset,
+            batch_sampler=self._index_batches(self.consumed),
+            num_workers=self.num_workers,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=False,
+            prefetch_factor=4 if self.num_workers > 0 else None,
+        )
+        return ((x, y) for x, y in loader)
+
+    def __iter__(self) -> "BatchStream":
+        return self
+
+    def __next__(self) -> Batch:
+        if self._iter is None:
+            self._iter = self._start()
+        x, y = next(self._iter)
+        self.consumed += 1
+        x = to_unit_range(x.to(self.device, non_blocking=True))
+        if y is not None:
+            y = torch.as_tensor(y).to(self.device, non_blocking=True)
+            if bool((y == UNLABELLED).all()):
+                y = None
+        return Batch(x, y)
+
+    def state_dict(self) -> dict[str, int]:
+        return {"consumed": self.consumed}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.consumed = int(state["consumed"])
+        self._iter = None

@@ -1,0 +1,17 @@
+"""Errors a user can fix. The CLI prints each as one line and exits non-zero, without a traceback."""
+
+
+class GantrainError(Exception):
+    """A problem with the user's input: the message says what is wrong and how to fix it."""
+
+
+class ConfigError(GantrainError, ValueError):
+    """An invalid configuration value or combination."""
+
+
+class DataError(GantrainError):
+    """A data set that is missing, empty or not in the expected format."""
+
+
+class CheckpointError(GantrainError):
+    """A checkpoint that is missing, damaged or not one of gantrain's."""

@@ -1,0 +1,13 @@
+"""The minimax game as written in Goodfellow et al. (2014), eq. 1: G minimises log(1 - D(G(z)))."""
+
+from torch import Tensor
+
+from gantrain.losses.base import AdversarialObjective
+from gantrain.losses.functional import minimax_generator_loss
+
+
+class Minimax(AdversarialObjective):
+    """min_G max_D V(D, G); G's loss saturates when D confidently rejects its samples."""
+
+    def generator_loss(self, fake_logits: Tensor) -> Tensor:
+        return minimax_generator_loss(fake_logits)

@@ -1,0 +1,99 @@
+"""DCGAN: Radford, Metz & Chintala, "Unsupervised Representation Learning with Deep Convolutional
+Generative Adversarial Networks" (ICLR 2016).
+
+The paper's architecture guidelines, all followed here:
+  1. strided convolutions (D) and fractionally-strided convolutions (G) instead of pooling;
+  2. batch norm in both nets, except G's output layer and D's input layer;
+  3. no fully connected hidden layers (G's projection of z is a 1x1 -> base x base transposed conv);
+  4. ReLU in G with a tanh output;  5. LeakyReLU(0.2) in D.
+Weights are drawn from N(0, 0.02), batch-norm scales from N(1, 0.02).
+
+One class serves every image size of the form base * 2**n with base in 4..7 (28 = 7*4, 32 = 4*8,
+64 = 4*16, 128 = 4*32, 96 = 6*16): the number of stride-2 layers n is derived from the size.
+"""
+
+import torch
+from torch import Tensor, nn
+
+from gantrain.errors import ConfigError
+
+
+def dcgan_layout(image_size: int) -> tuple[int, int]:
+    """Return (base, n): the smallest feature map's side and the number of stride-2 layers.
+
+    image_size = base * 2**n with 4 <= base <= 7 and n >= 1.
+    """
+    size, n = int(image_size), 0
+    while size > 7 and size % 2 == 0:
+        size, n = size // 2, n + 1
+    if not (4 <= size <= 7) or n < 1:
+        raise ConfigError(
+            f"DCGAN cannot build image_size={image_size}: it must be base*2^n with base 4..7 and n>=1 "
+            "(e.g. 28, 32, 48, 64, 96, 128); set data.image_size to one of these"
+        )
+    return size, n
+
+
+def init_dcgan_weights(module: nn.Module) -> None:
+    """N(0, 0.02) for convolutions, N(1, 0.02) for batch-norm scales (Radford et al., section 4)."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+def _check_width(width: int) -> int:
+    if int(width) < 1:
+        raise ConfigError(f"model width must be at least 1 (got {width})")
+    return int(width)
+
+
+class DCGANGenerator(nn.Module):
+    """z (B, z_dim) -> image (B, channels, image_size, image_size) in [-1, 1].
+
+    Channels halve as the side doubles: width * 2**(n-1) at base x base, ..., width at image_size / 2.
+    """
+
+    def __init__(self, *, z_dim: int = 100, image_size: int = 64, channels: int = 3, width: int = 64) -> None:
+        super().__init__()
+        base, n = dcgan_layout(image_size)
+        width = _check_width(width)
+        ch = width * 2 ** (n - 1)
+        layers: list[nn.Module] = [  # project: (B, z_dim, 1, 1) -> (B, ch, base, base)
+            nn.ConvTranspose2d(z_dim, ch, base, 1, 0, bias=False),
+            nn.BatchNorm2d(ch),
+            nn.ReLU(inplace=True),
+        ]
+        for _ in range(n - 1):  # (B, ch, s, s) -> (B, ch/2, 2s, 2s)
+            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2), nn.ReLU(inplace=True)]
+            ch //= 2
+        layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1, bias=False), nn.Tanh()]  # no BN on the output
+        self.net = nn.Sequential(*layers)
+        self.z_dim = z_dim
+        self.apply(init_dcgan_weights)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.net(z.view(z.shape[0], self.z_dim, 1, 1))
+
+
+class DCGANDiscriminator(nn.Module):
+    """image (B, channels, image_size, image_size) -> logit (B,). The mirror image of the generator."""
+
+    def __init__(self, *, image_size: int = 64, channels: int = 3, width: int = 64) -> None:
+        super().__init__()
+        base, n = dcgan_layout(image_size)
+        width = _check_width(width)
+        ch = width
+        layers: list[nn.Module] = [nn.Conv2d(channels, ch, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True)]  # no BN on the input
+        for _ in range(n - 1):  # (B, ch, s, s) -> (B, 2ch, s/2, s/2)
+            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch * 2), nn.LeakyReLU(0.2, inplace=True)]
+            ch *= 2
+        self.features = nn.Sequential(*layers)  # (B, width * 2**(n-1), base, base)
+        self.head = nn.Conv2d(ch, 1, base, 1, 0, bias=False)  # (B, 1, 1, 1): one logit per image
+        self.apply(init_dcgan_weights)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x)).flatten()

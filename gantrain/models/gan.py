@@ -1,0 +1,81 @@
+"""The multilayer-perceptron GAN of Goodfellow et al., "Generative Adversarial Nets" (NeurIPS 2014).
+
+G: ReLU MLP from z to the flattened image, tanh output (data in [-1, 1]).
+D: maxout MLP with dropout, as the paper used for MNIST, ending in one logit.
+"""
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from gantrain.errors import ConfigError
+
+
+def _check_sizes(name: str, sizes: Sequence[int]) -> list[int]:
+    sizes = [int(s) for s in sizes]
+    if not sizes or any(s < 1 for s in sizes):
+        raise ConfigError(f"{name} must be a non-empty list of positive layer widths (got {list(sizes)})")
+    return sizes
+
+
+class Maxout(nn.Module):
+    """max over `pieces` affine maps (Goodfellow et al. 2013): (B, in) -> (B, out)."""
+
+    def __init__(self, in_features: int, out_features: int, pieces: int) -> None:
+        super().__init__()
+        self.out_features, self.pieces = out_features, pieces
+        self.linear = nn.Linear(in_features, out_features * pieces)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.linear(x).view(x.shape[0], self.out_features, self.pieces)  # (B, out, pieces)
+        return h.amax(dim=2)
+
+
+class MLPGenerator(nn.Module):
+    """z (B, z_dim) -> image (B, channels, image_size, image_size) in [-1, 1]."""
+
+    def __init__(self, *, z_dim: int, image_size: int, channels: int, hidden: Sequence[int] = (1200, 1200)) -> None:
+        super().__init__()
+        hidden = _check_sizes("model.generator.hidden", hidden)
+        self.shape = (channels, image_size, image_size)
+        layers: list[nn.Module] = []
+        width = z_dim
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU(inplace=True)]
+            width = h
+        layers += [nn.Linear(width, channels * image_size * image_size), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.net(z).view(z.shape[0], *self.shape)
+
+
+class MLPDiscriminator(nn.Module):
+    """image (B, C, H, W) -> logit (B,). Maxout hidden layers with dropout, as in the paper's MNIST model."""
+
+    def __init__(
+        self,
+        *,
+        image_size: int,
+        channels: int,
+        hidden: Sequence[int] = (240, 240),
+        pieces: int = 5,
+        dropout: float = 0.5,
+    ) -> None:
+        super().__init__()
+        hidden = _check_sizes("model.discriminator.hidden", hidden)
+        if int(pieces) < 1:
+            raise ConfigError(f"model.discriminator.pieces must be at least 1 (got {pieces})")
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ConfigError(f"model.discriminator.dropout must be in [0, 1) (got {dropout})")
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = channels * image_size * image_size
+        for h in hidden:
+            layers += [Maxout(width, h, int(pieces)), nn.Dropout(float(dropout))]
+            width = h
+        self.features = nn.Sequential(*layers)  # (B, hidden[-1]): the layer feature matching reads
+        self.head = nn.Linear(width, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x)).squeeze(1)

@@ -1,0 +1,118 @@
+"""What a run shows: TensorBoard event files (curves, sample grids, hyperparameters) and a rich console
+(progress bar with it/s, ETA and live losses; a summary table at the end).
+
+Scalars arrive as device tensors and are turned into numbers only here, at logging time, so the
+training loop synchronises with the GPU once per `log_every` steps rather than every step.
+"""
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+from torch import Tensor
+from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams
+
+console = Console(stderr=False, highlight=False)
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in d.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flat(value, name + "."))
+        elif isinstance(value, (bool, int, float, str)):
+            out[name] = value
+        elif value is None:
+            out[name] = "none"
+        else:
+            out[name] = str(value)
+    return out
+
+
+class Monitor:
+    """TensorBoard writer plus console progress for one run."""
+
+    def __init__(self, tb_dir: Path, *, total_steps: int, start_step: int = 0, show_progress: bool = True) -> None:
+        # purge_step drops events a crashed run wrote after its last checkpoint, so curves do not fork
+        self.writer = SummaryWriter(str(tb_dir), purge_step=start_step if start_step > 0 else None)
+        self.total_steps = total_steps
+        self.latest: dict[str, float] = {}
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+        if show_progress:
+            self._progress = Progress(
+                TextColumn("[bold]train"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]}"),
+                TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[losses]}"),
+                console=console,
+                refresh_per_second=4,
+            )
+            self._task = self._progress.add_task("train", total=total_steps, completed=start_step, rate="", losses="")
+            self._progress.start()
+
+    def hyperparameters(self, params: dict[str, Any], metrics: list[str]) -> None:
+        """Record the run's settings for TensorBoard's HParams tab, linked to the named scalar curves."""
+        experiment, session_start, session_end = hparams(_flat(params), {m: 0.0 for m in metrics})
+        for summary in (experiment, session_start, session_end):
+            self.writer.file_writer.add_summary(summary)
+
+    def scalars(self, step: int, values: dict[str, Tensor | float]) -> dict[str, float]:
+        numbers = {k: float(v.item() if isinstance(v, Tensor) else v) for k, v in values.items()}
+        for name, number in numbers.items():
+            self.writer.add_scalar(name, number, step)
+        self.latest.update(numbers)
+        return numbers
+
+    def image(self, tag: str, grid: Tensor, step: int) -> None:
+        """grid: (3, H, W) float in [0, 1]."""
+        self.writer.add_image(tag, grid, step)
+
+    def advance(self, step: int, rate: float | None = None) -> None:
+        if self._progress is not None and self._task is not None:
+            losses = "  ".join(f"{k} {v:.3f}" for k, v in self.latest.items() if k.startswith(("loss/", "d/")))
+            fields: dict[str, Any] = {"losses": losses}
+            if rate is not None:
+                fields["rate"] = f"{rate:.1f} it/s"
+            self._progress.update(self._task, completed=step, **fields)
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+        self.writer.flush()
+        self.writer.close()
+
+
+def summary_table(title: str, rows: dict[str, str]) -> Table:
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in rows.items():
+        table.add_row(key, value)
+    return table
+
+
+def notice(message: str) -> None:
+    console.print(f"[yellow]note:[/] {message}")
+
+
+def info(message: str) -> None:
+    console.print(message)
+
+
+def error(message: str) -> None:
+    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {message}", soft_wrap=True)
+
+
+def cuda_sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

@@ -1,0 +1,30 @@
+"""Optimisers, built per network from plain values (`_partial_` in conf/optim/*.yaml)."""
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+from gantrain.errors import ConfigError
+
+
+def _positive(name: str, value: float) -> float:
+    if not float(value) > 0:
+        raise ConfigError(f"optim.{name} must be > 0 (got {value})")
+    return float(value)
+
+
+def _in_unit(name: str, value: float) -> float:
+    if not 0.0 <= float(value) < 1.0:
+        raise ConfigError(f"optim.{name} must be in [0, 1) (got {value})")
+    return float(value)
+
+
+def adam(params: Iterable[nn.Parameter], *, lr: float = 2e-4, beta1: float = 0.5, beta2: float = 0.999) -> torch.optim.Adam:
+    """Adam as in DCGAN (Radford et al.): lr 2e-4 and beta1 0.5, which they found steadier than 0.9."""
+    return torch.optim.Adam(params, lr=_positive("lr", lr), betas=(_in_unit("beta1", beta1), _in_unit("beta2", beta2)))
+
+
+def sgd(params: Iterable[nn.Parameter], *, lr: float = 0.1, momentum: float = 0.5) -> torch.optim.SGD:
+    """SGD with momentum, as Goodfellow et al. (2014) trained their MLP GANs."""
+    return torch.optim.SGD(params, lr=_positive("lr", lr), momentum=_in_unit("momentum", momentum))

@@ -1,0 +1,140 @@
+"""From a composed config to a finished run: build every object (validating as it goes, before
+anything is written), then hand them to the Trainer. Importable and testable without the CLI."""
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from gantrain import monitor
+from gantrain.checkpoint import find_checkpoint, load_checkpoint
+from gantrain.devices import resolve_device
+from gantrain.errors import ConfigError, GantrainError
+from gantrain.priors import LatentPrior
+from gantrain.training import Trainer, TrainResult, TrainSettings
+
+
+def build(node: DictConfig, where: str, **kwargs: Any) -> Any:
+    """hydra.utils.instantiate, but a user's mistake surfaces as one ConfigError line, not a traceback."""
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as e:
+        cause = e.__cause__
+        if isinstance(cause, GantrainError):
+            raise cause from None
+        if isinstance(cause, TypeError):
+            raise ConfigError(f"{where}: {cause}") from None
+        raise ConfigError(f"{where}: {str(e).splitlines()[0]}") from None
+
+
+def resumed_config(
+    stored: DictConfig, stored_choices: dict[str, str], overrides: Sequence[str], choices: dict[str, str]
+) -> DictConfig:
+    """The config of a resumed run: the stored one, with this invocation's plain key overrides on top
+    (e.g. train.steps=20000 to train longer). Changing a config group (model=..., data=...) is refused."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    cfg = OmegaConf.create(OmegaConf.to_container(stored))
+    for override in OverridesParser.create().parse_overrides(list(overrides)):
+        key = override.key_or_group
+        if key == "train.resume" or key.startswith("hydra"):
+            continue
+        if key in choices:
+            if str(override.value()) != str(stored_choices.get(key)):
+                raise ConfigError(
+                    f"cannot change {key} when resuming (the run used {key}={stored_choices.get(key)}); "
+                    "start a new run instead"
+                )
+            continue
+        OmegaConf.update(cfg, key, override.value(), merge=True)
+    OmegaConf.set_struct(cfg, True)
+    return cfg
+
+
+def train(
+    cfg: DictConfig,
+    run_dir: Path,
+    *,
+    overrides: Sequence[str] = (),
+    choices: dict[str, str] | None = None,
+    show_progress: bool = True,
+) -> TrainResult:
+    """Train the run that `cfg` describes, writing into `run_dir`."""
+    choices = {k: str(v) for k, v in (choices or {}).items() if not k.startswith("hydra")}
+    state, checkpoint = None, None
+    if cfg.train.resume:
+        checkpoint = find_checkpoint(cfg.train.resume)
+        state = load_checkpoint(checkpoint)
+        if "config" not in state:
+            raise ConfigError(f"{checkpoint} holds no config to resume from")
+        cfg = resumed_config(OmegaConf.create(state["config"]), state.get("choices", {}), overrides, choices)
+        choices = state.get("choices", choices)
+    try:
+        resolved = OmegaConf.to_container(cfg, resolve=True)
+    except Exception as e:  # an interpolation pointing nowhere
+        raise ConfigError(f"config: {str(e).splitlines()[0]}") from None
+
+    try:
+        settings = TrainSettings(**resolved["train"])  # validates train.*
+    except TypeError as e:  # a key added with +train.NAME=...
+        raise ConfigError(f"train: {e}; `gantrain --cfg job` lists the train.* keys") from None
+    device = resolve_device(cfg.device)
+    seed = int(cfg.seed)
+    torch.manual_seed(seed)
+
+    data = build(cfg.data, "data")
+    prior = LatentPrior(cfg.model.z_dim, cfg.model.z_dist)
+    G = build(cfg.model.generator, "model.generator")
+    D = build(cfg.model.discriminator, "model.discriminator")
+    objective = build(cfg.loss, "loss")
+    make_optimizer = build(cfg.optim, "optim")
+    make_optimizer(torch.nn.Linear(1, 1).parameters())  # validates optim.* before any work
+
+    trainer = Trainer(
+        G=G,
+        D=D,
+        objective=objective,
+        prior=prior,
+        data=data,
+        make_optimizer=make_optimizer,
+        settings=settings,
+        run_dir=run_dir,
+        device=device,
+        seed=seed,
+        metadata={"config": OmegaConf.to_yaml(cfg), "choices": choices},
+        hparams={**choices, **resolved},
+        show_progress=show_progress,
+    )
+    notice = getattr(data, "notice", None)
+    if notice:
+        monitor.notice(notice)
+    monitor.info(
+        f"[bold]gantrain[/] {' '.join(f'{k}={v}' for k, v in choices.items())} | {data.describe()} | "
+        f"G {_count(G)} params, D {_count(D)} params | device {device} | run folder {run_dir}"
+    )
+    if state is not None and checkpoint is not None:
+        trainer.load_state_dict(state, checkpoint)
+        monitor.info(f"resumed from step {trainer.step} ({display_path(checkpoint)})")
+        if trainer.step >= settings.steps:
+            raise ConfigError(
+                f"the run is already at step {trainer.step} >= train.steps={settings.steps}; "
+                "pass a larger train.steps to train on"
+            )
+    return trainer.fit()
+
+
+def _count(module: torch.nn.Module) -> str:
+    n = sum(p.numel() for p in module.parameters())
+    return f"{n / 1e6:.2f}M" if n >= 1e5 else f"{n / 1e3:.1f}k"
+
+
+def display_path(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)

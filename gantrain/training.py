@@ -1,0 +1,245 @@
+"""The training loop: Algorithm 1 of Goodfellow et al. (2014) -- k discriminator steps, then one
+generator step -- with logging, fixed-z sample grids, atomic checkpoints and exact resume.
+
+The objective computes losses; this loop alone calls backward() and step().
+"""
+
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor, nn
+from torchvision.utils import make_grid, save_image
+
+from gantrain import monitor
+from gantrain.checkpoint import LAST, link_checkpoint, save_checkpoint
+from gantrain.data.base import BatchStream, ImageDataset
+from gantrain.errors import CheckpointError, ConfigError
+from gantrain.losses.base import Objective
+from gantrain.priors import LatentPrior
+
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+
+
+@dataclass
+class TrainSettings:
+    """The loop's settings: the `train.*` keys of the config (this class is also their schema)."""
+
+    steps: int = 3000  # generator steps to train for (each preceded by k discriminator steps)
+    k: int = 1  # discriminator steps per generator step (Algorithm 1 of Goodfellow et al.)
+    batch_size: int = 64  # images per step, for D and for G
+    log_every: int = 50  # steps between scalar logs (TensorBoard and the console)
+    sample_every: int = 500  # steps between sample grids from the fixed z (samples/ and TensorBoard)
+    ckpt_every: int = 500  # steps between checkpoints (checkpoints/last.pt and step_N.pt)
+    keep_ckpts: int = 3  # periodic step_N.pt files kept besides last.pt; 0 keeps them all
+    n_samples: int = 64  # images in each sample grid
+    num_workers: int = 2  # loader processes for streamed data sets (LSUN, folders); 0 loads in-process
+    resume: str | None = None  # a run folder or checkpoint file to continue from
+
+    def __post_init__(self) -> None:
+        positive = {
+            "steps": "the number of generator steps",
+            "k": "the number of discriminator steps per generator step",
+            "batch_size": "images per step",
+            "log_every": "steps between logs",
+            "sample_every": "steps between sample grids",
+            "ckpt_every": "steps between checkpoints",
+            "n_samples": "images per sample grid",
+        }
+        for name, meaning in positive.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"train.{name} must be an integer >= 1, {meaning} (got {value})")
+        for name in ("keep_ckpts", "num_workers"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"train.{name} must be >= 0 (got {getattr(self, name)})")
+
+
+class TrainResult(NamedTuple):
+    step: int
+    metrics: dict[str, float]  # the last logged value of each scalar
+    run_dir: Path
+    last_checkpoint: Path | None
+    last_samples: Path | None
+    seconds: float
+
+
+class Trainer:
+    """Trains a generator G against a discriminator D on one data set."""
+
+    def __init__(
+        self,
+        *,
+        G: nn.Module,
+        D: nn.Module,
+        objective: Objective,
+        prior: LatentPrior,
+        data: ImageDataset,
+        make_optimizer: OptimizerFactory,
+        settings: TrainSettings,
+        run_dir: Path,
+        device: torch.device,
+        seed: int = 0,
+        metadata: dict[str, Any] | None = None,
+        hparams: dict[str, Any] | None = None,
+        show_progress: bool = True,
+    ) -> None:
+        self.G, self.D = G.to(device), D.to(device)
+        self.objective, self.prior, self.data = objective, prior, data
+        self.settings, self.device, self.seed = settings, device, seed
+        self.run_dir = Path(run_dir)
+        self.metadata = metadata or {}  # stored in every checkpoint: the config (YAML) and group choices
+        self.hparams = hparams or {}  # shown in TensorBoard's HParams tab
+        self.show_progress = show_progress
+        self.opt_g = make_optimizer(self.G.parameters())
+        self.opt_d = make_optimizer(self.D.parameters())
+        self.stream = BatchStream(data, settings.batch_size, seed=seed, device=device, num_workers=settings.num_workers)
+        self.z_generator = torch.Generator().manual_seed(seed + 1)  # z for training steps (CPU: reproducible)
+        fixed = torch.Generator().manual_seed(seed + 2)
+        self.fixed_z = prior.sample(settings.n_samples, device=device, generator=fixed)  # (n_samples, z_dim)
+        self.step = 0
+
+    # ----- state -------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        rng: dict[str, Any] = {"torch": torch.get_rng_state(), "z": self.z_generator.get_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {
+            "step": self.step,
+            "generator": self.G.state_dict(),
+            "discriminator": self.D.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "rng": rng,
+            "data": self.stream.state_dict(),
+            **self.metadata,
+        }
+
+    def load_state_dict(self, state: dict[str, Any], source: Path) -> None:
+        try:
+            self.G.load_state_dict(state["generator"])
+            self.D.load_state_dict(state["discriminator"])
+            self.opt_g.load_state_dict(state["opt_g"])
+            self.opt_d.load_state_dict(state["opt_d"])
+            self.stream.load_state_dict(state["data"])
+            torch.set_rng_state(state["rng"]["torch"])
+            self.z_generator.set_state(state["rng"]["z"])
+            if self.device.type == "cuda" and "cuda" in state["rng"]:
+                torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
+            self.step = int(state["step"])
+        except (KeyError, RuntimeError, ValueError) as e:
+            first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+            raise CheckpointError(f"checkpoint {source} does not fit this model and config ({first})") from None
+
+    # ----- outputs -----------------------------------------------------------------------------
+    def save(self) -> Path:
+        folder = self.run_dir / "checkpoints"
+        periodic = folder / f"step_{self.step:07d}.pt"
+        save_checkpoint(self.state_dict(), periodic)
+        link_checkpoint(periodic, folder / LAST)
+        keep = self.settings.keep_ckpts
+        if keep > 0:
+            for old in sorted(folder.glob("step_*.pt"))[:-keep]:
+                old.unlink(missing_ok=True)
+        return folder / LAST
+
+    @torch.no_grad()
+    def sample_grid(self) -> Tensor:
+        """G(fixed z) as a (3, H, W) grid in [0, 1]. Batch norm uses batch statistics, as in training,
+        but its running averages are left untouched so sampling does not change the model's state."""
+        buffers = {name: b.clone() for name, b in self.G.named_buffers()}
+        images = self.G(self.fixed_z).float()
+        for name, b in self.G.named_buffers():
+            b.copy_(buffers[name])
+        nrow = max(1, int(math.sqrt(len(images))))
+        return make_grid(images.cpu(), nrow=nrow, normalize=True, value_range=(-1, 1), pad_value=1.0)
+
+    def write_samples(self, log: monitor.Monitor) -> Path:
+        grid = self.sample_grid()
+        path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_image(grid, path)
+        log.image("samples", grid, self.step)
+        return path
+
+    # ----- the loop ----------------------------------------------------------------------------
+    def fit(self) -> TrainResult:
+        s = self.settings
+        start = time.perf_counter()
+        log = monitor.Monitor(self.run_dir / "tb", total_steps=s.steps, start_step=self.step, show_progress=self.show_progress)
+        if self.step == 0:
+            log.hyperparameters(self.hparams, ["loss/d", "loss/g", "d/real", "d/fake"])
+        sums: dict[str, Tensor] = {}
+        counts: dict[str, int] = {}
+        last_ckpt: Path | None = None
+        last_samples: Path | None = None
+        tick, tick_step = time.perf_counter(), self.step
+        interrupted = False
+        try:
+            while self.step < s.steps:
+                for terms in self.train_step():
+                    for name, value in terms.items():
+                        sums[name] = sums[name] + value if name in sums else value.clone()
+                        counts[name] = counts.get(name, 0) + 1
+                self.step += 1
+                last = self.step == s.steps
+                if self.step % s.log_every == 0 or last:
+                    log.scalars(self.step, {n: sums[n] / counts[n] for n in sums})  # the only GPU sync
+                    sums, counts = {}, {}
+                    now = time.perf_counter()
+                    rate = (self.step - tick_step) / max(now - tick, 1e-9)
+                    tick, tick_step = now, self.step
+                    log.scalars(self.step, {"perf/steps_per_s": rate})
+                    log.advance(self.step, rate)
+                if self.step % s.sample_every == 0 or last:
+                    last_samples = self.write_samples(log)
+                if self.step % s.ckpt_every == 0 or last:
+                    last_ckpt = self.save()
+        except KeyboardInterrupt:
+            interrupted = True
+            last_ckpt = self.save()
+        finally:
+            log.close()
+        result = TrainResult(self.step, dict(log.latest), self.run_dir, last_ckpt, last_samples, time.perf_counter() - start)
+        if interrupted:
+            raise TrainingInterrupted(result)
+        return result
+
+    def train_step(self) -> list[dict[str, Tensor]]:
+        """k discriminator steps, then one generator step. Returns the logged terms of each."""
+        G, D, s = self.G, self.D, self.settings
+        G.train()
+        D.train()
+        logs: list[dict[str, Tensor]] = []
+        for _ in range(s.k):
+            batch = next(self.stream)
+            z = self.prior.sample(len(batch.x), device=self.device, generator=self.z_generator)
+            terms = self.objective.discriminator_step(G, D, batch, z)
+            self.opt_d.zero_grad(set_to_none=True)
+            terms.loss.backward()
+            self.opt_d.step()
+            logs.append(terms.logs)
+        z = self.prior.sample(s.batch_size, device=self.device, generator=self.z_generator)
+        D.requires_grad_(False)  # G's step needs gradients through D, not for D's weights
+        try:
+            terms = self.objective.generator_step(G, D, batch, z)
+            self.opt_g.zero_grad(set_to_none=True)
+            terms.loss.backward()
+            self.opt_g.step()
+        finally:
+            D.requires_grad_(True)
+        logs.append(terms.logs)
+        return logs
+
+
+class TrainingInterrupted(Exception):
+    """Ctrl-C or SIGTERM: a checkpoint was written; `result` says where."""
+
+    def __init__(self, result: TrainResult) -> None:
+        super().__init__("training interrupted")
+        self.result = result
+

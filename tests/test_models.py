@@ -1,0 +1,65 @@
+"""Shapes and structure of the MLP GAN and of DCGAN at every image size the data sets give."""
+
+import pytest
+import torch
+from torch import nn
+
+from gantrain.errors import ConfigError
+from gantrain.models.dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_layout
+from gantrain.models.gan import MLPDiscriminator, MLPGenerator
+
+
+@pytest.mark.parametrize("size, base, n", [(28, 7, 2), (32, 4, 3), (48, 6, 3), (64, 4, 4), (96, 6, 4), (128, 4, 5)])
+def test_dcgan_layout_derives_the_layer_count_from_the_size(size: int, base: int, n: int) -> None:
+    assert dcgan_layout(size) == (base, n)
+
+
+@pytest.mark.parametrize("size", [28, 32, 64, 128])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_dcgan_shapes(size: int, channels: int) -> None:
+    G = DCGANGenerator(z_dim=16, image_size=size, channels=channels, width=8)
+    D = DCGANDiscriminator(image_size=size, channels=channels, width=8)
+    x = G(torch.randn(3, 16))
+    assert x.shape == (3, channels, size, size)
+    assert x.min() >= -1 and x.max() <= 1  # tanh output
+    assert D(x).shape == (3,)
+    _, n = dcgan_layout(size)
+    assert sum(isinstance(m, nn.ConvTranspose2d) for m in G.modules()) == n + 1  # projection + n-1 + output
+    assert sum(isinstance(m, nn.Conv2d) for m in D.modules()) == n + 1  # n strided + the logit
+
+
+def test_dcgan_follows_the_papers_architecture_rules() -> None:
+    G = DCGANGenerator(z_dim=100, image_size=64, channels=3, width=64)
+    D = DCGANDiscriminator(image_size=64, channels=3, width=64)
+    g_layers, d_layers = list(G.net), list(D.features)
+    assert isinstance(g_layers[-1], nn.Tanh) and isinstance(g_layers[-2], nn.ConvTranspose2d)  # no BN on G's output
+    assert isinstance(d_layers[0], nn.Conv2d) and isinstance(d_layers[1], nn.LeakyReLU)  # no BN on D's input
+    assert all(m.negative_slope == 0.2 for m in D.modules() if isinstance(m, nn.LeakyReLU))
+    assert not any(isinstance(m, (nn.Linear, nn.MaxPool2d, nn.AvgPool2d)) for m in [*G.modules(), *D.modules()])
+    assert any(isinstance(m, nn.BatchNorm2d) for m in G.modules()) and any(isinstance(m, nn.BatchNorm2d) for m in D.modules())
+    assert [m.out_channels for m in G.modules() if isinstance(m, nn.ConvTranspose2d)] == [512, 256, 128, 64, 3]
+    weights = torch.cat([m.weight.flatten() for m in G.modules() if isinstance(m, nn.ConvTranspose2d)])
+    assert weights.mean().abs() < 1e-3 and abs(weights.std().item() - 0.02) < 1e-3  # N(0, 0.02)
+
+
+@pytest.mark.parametrize("size", [0, 2, 30, 36, 100])
+def test_dcgan_rejects_sizes_it_cannot_build(size: int) -> None:
+    with pytest.raises(ConfigError, match="DCGAN cannot build image_size"):
+        DCGANGenerator(image_size=size)
+
+
+@pytest.mark.parametrize("size, channels", [(28, 1), (32, 3)])
+def test_mlp_gan_shapes(size: int, channels: int) -> None:
+    G = MLPGenerator(z_dim=10, image_size=size, channels=channels, hidden=[32, 32])
+    D = MLPDiscriminator(image_size=size, channels=channels, hidden=[16, 8], pieces=3)
+    x = G(torch.rand(4, 10) * 2 - 1)
+    assert x.shape == (4, channels, size, size)
+    assert D(x).shape == (4,)
+    assert sum(isinstance(m, nn.Dropout) for m in D.modules()) == 2
+
+
+def test_mlp_gan_rejects_bad_sizes() -> None:
+    with pytest.raises(ConfigError, match="hidden"):
+        MLPGenerator(z_dim=10, image_size=28, channels=1, hidden=[])
+    with pytest.raises(ConfigError, match="dropout"):
+        MLPDiscriminator(image_size=28, channels=1, dropout=1.5)
