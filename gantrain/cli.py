@@ -145,6 +145,18 @@ def _install_one_line_errors() -> None:
     hydra_utils.run_and_report = run_and_report
 
 
+def _expand_home(argv: list[str]) -> list[str]:
+    """`data.root=~/celeba`: the shell leaves a ~ after `key=` alone and Hydra's grammar rejects it."""
+    out = []
+    for arg in argv:
+        key, eq, value = arg.partition("=")
+        if eq and not arg.startswith("-") and value.startswith("~"):
+            arg = f"{key}={os.path.expanduser(value)}"
+        out.append(arg)
+    return out
+
+
 def main() -> None:
+    sys.argv[1:] = _expand_home(sys.argv[1:])
     _install_one_line_errors()
     _app()

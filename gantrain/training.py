@@ -203,6 +203,7 @@ class Trainer:
             interrupted = True
             last_ckpt = self.save()
         finally:
+            self.stream.close()
             log.close()
         result = TrainResult(self.step, dict(log.latest), self.run_dir, last_ckpt, last_samples, time.perf_counter() - start)
         if interrupted:

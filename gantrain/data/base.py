@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from gantrain.errors import ConfigError, DataError
+from gantrain.errors import ConfigError, DataError, GantrainError
 from gantrain.losses.base import Batch
 
 UNLABELLED = -1
@@ -86,6 +86,24 @@ def to_unit_range(images: Tensor) -> Tensor:
     return images.float().div_(127.5).sub_(1.0)
 
 
+def epoch_order(n: int, seed: int, epoch: int) -> Tensor:
+    """The shuffled order of epoch `epoch`: a fixed function of (seed, epoch)."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=g)
+
+
+def index_batches(n: int, batch_size: int, seed: int, start: int) -> Iterator[list[int]]:
+    """Batches of indices from global batch number `start` on, forever (a free function, so a
+    DataLoader holding it does not keep its BatchStream alive)."""
+    per_epoch = n // batch_size
+    epoch, position = divmod(start, per_epoch)
+    while True:
+        order = epoch_order(n, seed, epoch)
+        for b in range(position, per_epoch):
+            yield order[b * batch_size : (b + 1) * batch_size].tolist()
+        epoch, position = epoch + 1, 0
+
+
 class BatchStream:
     """Endless shuffled batches of a data set, resumable from a single number.
 
@@ -114,26 +132,14 @@ class BatchStream:
         self.consumed = consumed
         self._iter: Iterator | None = None
 
-    def _indices(self, epoch: int) -> Tensor:
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        return torch.randperm(len(self.dataset), generator=g)
-
-    def _index_batches(self, start: int) -> Iterator[list[int]]:
-        """Batches of indices from global batch number `start` on, forever."""
-        epoch, position = divmod(start, self.batches_per_epoch)
-        while True:
-            order = self._indices(epoch)
-            for b in range(position, self.batches_per_epoch):
-                yield order[b * self.batch_size : (b + 1) * self.batch_size].tolist()
-            epoch, position = epoch + 1, 0
-
     def _start(self) -> Iterator:
         if isinstance(self.dataset, InMemoryImages):
             images, labels = self.dataset.images, self.dataset.labels
-            return ((images[idx], None if labels is None else labels[idx]) for idx in self._index_batches(self.consumed))
+            batches = index_batches(len(images), self.batch_size, self.seed, self.consumed)
+            return ((images[idx], None if labels is None else labels[idx]) for idx in batches)
         loader = DataLoader(
             self.dataset,
-            batch_sampler=self._index_batches(self.consumed),
+            batch_sampler=index_batches(len(self.dataset), self.batch_size, self.seed, self.consumed),
             num_workers=self.num_workers,
             pin_memory=self.device.type == "cuda",
             persistent_workers=False,
@@ -147,7 +153,10 @@ class BatchStream:
     def __next__(self) -> Batch:
         if self._iter is None:
             self._iter = self._start()
-        x, y = next(self._iter)
+        try:
+            x, y = next(self._iter)
+        except GantrainError as e:  # raised in a loader worker: PyTorch prepends the worker's traceback
+            raise type(e)(_last_line(str(e))) from None
         self.consumed += 1
         x = to_unit_range(x.to(self.device, non_blocking=True))
         if y is not None:
@@ -156,9 +165,22 @@ class BatchStream:
                 y = None
         return Batch(x, y)
 
+    def close(self) -> None:
+        """Stop loader workers now rather than when the stream is garbage-collected."""
+        self._iter = None
+
     def state_dict(self) -> dict[str, int]:
         return {"consumed": self.consumed}
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         self.consumed = int(state["consumed"])
         self._iter = None
+
+
+def _last_line(message: str) -> str:
+    """The original error of a worker's report 'Caught X in DataLoader worker ... X: message'."""
+    lines = [line for line in message.strip().splitlines() if line.strip()]
+    if len(lines) > 1 and "Traceback" in message:
+        last = lines[-1]
+        return last.split(": ", 1)[1] if last.startswith("gantrain.errors.") and ": " in last else last
+    return message

@@ -1,0 +1,92 @@
+"""A folder of image files, searched recursively: any unlabelled image collection (CelebA's
+img_align_celeba/, FFHQ thumbnails, your own photos).
+
+Every file under root whose extension is one of `extensions` is an image, in sorted path order so that
+item i is the same file on every run; hidden files and folders (names starting with ".", e.g. macOS's
+"._photo.jpg") are skipped. Items are decoded on demand, scaled so the shorter side is image_size and
+centre-cropped, exactly like LSUN's (gantrain.data.transforms.load_square).
+"""
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from torch import Tensor
+
+from gantrain.data.base import UNLABELLED, ImageDataset
+from gantrain.data.transforms import DECODE_ERRORS, check_shape, load_square
+from gantrain.errors import ConfigError, DataError
+
+EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+
+
+class ImageFolder(ImageDataset):
+    """Every image file under a folder, unlabelled."""
+
+    def __init__(
+        self,
+        root: str | None,
+        *,
+        image_size: int = 64,
+        channels: int = 3,
+        extensions: Sequence[str] = EXTENSIONS,
+    ) -> None:
+        check_shape(image_size, channels)
+        if root is None:
+            raise ConfigError(
+                "data=folder needs data.root: pass data.root=/path/to/images, a folder of image files "
+                "(searched recursively)"
+            )
+        if isinstance(extensions, str):  # data.extensions=.png
+            extensions = (extensions,)
+        suffixes = tuple(e.lower() if e.startswith(".") else f".{e.lower()}" for e in extensions)
+        self.root = Path(root).expanduser()
+        if not self.root.is_dir():
+            what = "is not a folder" if self.root.exists() else "does not exist"
+            raise DataError(f"data.root={self.root} {what}: pass the folder that holds your images")
+        paths = sorted(_image_files(self.root, suffixes))
+        if not paths:
+            raise DataError(
+                f"no images ({', '.join(suffixes)}) found under {self.root}; point data.root at a folder of "
+                "images or set data.extensions"
+            )
+        # Paths relative to root, as bytes in one fixed-width numpy array rather than a list of str: forked
+        # DataLoader workers then share its pages instead of copying them as refcounts change.
+        self._paths = np.array([os.fsencode(os.path.relpath(p, self.root)) for p in paths])
+        self.image_size, self.channels, self.num_classes = image_size, channels, None
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, int]:
+        path = self.root / os.fsdecode(self._paths[index])
+        try:
+            with Image.open(path) as image:
+                return load_square(image, self.image_size, self.channels), UNLABELLED
+        except DECODE_ERRORS as e:
+            raise DataError(f"cannot read image {path} ({e}); delete or replace the file") from e
+
+    def describe(self) -> str:
+        shape = f"{self.channels}x{self.image_size}x{self.image_size}"
+        return f"ImageFolder: {len(self)} images, {shape} (resized, centre-cropped), from {self.root}"
+
+
+def _image_files(root: Path, suffixes: tuple[str, ...]) -> list[str]:
+    """Paths of the files under root with one of the suffixes, skipping hidden files and folders.
+
+    Symlinked folders are followed (data sets are often linked in), each real folder once, so a link
+    cycle cannot loop forever.
+    """
+    found: list[str] = []
+    seen: set[str] = set()
+    for folder, subfolders, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            subfolders[:] = []
+            continue
+        seen.add(real)
+        subfolders[:] = [d for d in subfolders if not d.startswith(".")]  # prunes the walk in place
+        found += [os.path.join(folder, f) for f in files if not f.startswith(".") and f.lower().endswith(suffixes)]
+    return found

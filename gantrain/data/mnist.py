@@ -1,0 +1,161 @@
+"""MNIST: LeCun, Bottou, Bengio & Haffner, "Gradient-based learning applied to document recognition"
+(Proc. IEEE, 1998); http://yann.lecun.com/exdb/mnist/ (licence CC BY-SA 3.0).
+
+Read from the original IDX files, gzipped or not:
+    train-images-idx3-ubyte[.gz]  magic 2051, then big-endian int32 count, rows, cols, then uint8 pixels
+    train-labels-idx1-ubyte[.gz]  magic 2049, then big-endian int32 count, then uint8 labels
+    (t10k-* for the test split), directly in `root` or in torchvision's layout `root/MNIST/raw/`.
+With no root, the 5,000-digit training subset bundled with gantrain (gantrain/data/bundled/) is used,
+so training and tests work offline.
+"""
+
+import gzip
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gantrain.data.base import InMemoryImages, fit_channels, resize_square
+from gantrain.data.transforms import check_shape
+from gantrain.errors import ConfigError, DataError
+
+IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049  # 0x0803: uint8 with 3 dimensions; 0x0801: uint8 with 1
+FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+BUNDLED = "bundled/mnist_5k.npz"  # relative to the gantrain.data package
+BUNDLED_NOTICE = (
+    "data.root is not set: using the 5,000-digit MNIST subset bundled with gantrain "
+    "(set data.root=/path/to/mnist for the full 60,000)"
+)
+
+
+class MNIST(InMemoryImages):
+    """MNIST digits as uint8 (N, channels, image_size, image_size) in memory, labels 0..9."""
+
+    def __init__(
+        self,
+        root: str | None = None,
+        *,
+        image_size: int = 28,
+        channels: int = 1,
+        split: str = "train",
+        download: bool = False,
+    ) -> None:
+        check_shape(image_size, channels)
+        if split not in FILES:
+            raise ConfigError(f"data.split must be 'train' or 'test', got {split!r}")
+        self.notice: str | None = None
+        if root is None:
+            if download:
+                raise ConfigError("data.download=true needs data.root: the folder to download MNIST into")
+            if split != "train":
+                raise DataError(
+                    "the bundled MNIST subset has no test split: set data.root=/path/to/mnist "
+                    "(holding t10k-images-idx3-ubyte[.gz]) or data.download=true with a data.root"
+                )
+            images, labels = load_bundled()
+            self.source = "the bundled 5,000-digit subset"
+            self.notice = BUNDLED_NOTICE
+        else:
+            folder = Path(root).expanduser()
+            found = find_idx(folder, split)
+            if found is None and download:
+                _download(folder, split)
+                found = find_idx(folder, split)
+            if found is None:
+                images_name, labels_name = FILES[split]
+                raise DataError(
+                    f"no MNIST {split} files in {folder}: expected {images_name}[.gz] and {labels_name}[.gz] "
+                    f"there or in {folder / 'MNIST' / 'raw'}; set data.download=true to fetch them, "
+                    "or omit data.root to use the bundled subset"
+                )
+            images, labels = read_idx_pair(*found)
+            self.source = str(found[0].parent)
+        pixels = torch.from_numpy(images).unsqueeze(1)  # (N, 1, 28, 28)
+        pixels = fit_channels(resize_square(pixels, image_size), channels)
+        super().__init__(pixels, torch.from_numpy(labels.astype(np.int64)), num_classes=10)
+
+    def describe(self) -> str:
+        return f"{super().describe()}, from {self.source}"
+
+
+def load_bundled() -> tuple[np.ndarray, np.ndarray]:
+    """The bundled subset: images uint8 (5000, 28, 28), labels uint8 (5000,)."""
+    resource = resources.files("gantrain.data").joinpath(BUNDLED)
+    try:
+        with resource.open("rb") as f, np.load(f) as npz:
+            return npz["images"], npz["labels"]
+    except (OSError, KeyError, ValueError) as e:
+        raise DataError(
+            f"the bundled MNIST subset ({BUNDLED}) is missing or damaged ({e}); reinstall gantrain "
+            "or set data.root=/path/to/mnist"
+        ) from e
+
+
+def find_idx(folder: Path, split: str) -> tuple[Path, Path] | None:
+    """(images file, labels file) of `split` under folder or folder/MNIST/raw, preferring uncompressed."""
+    for directory in (folder, folder / "MNIST" / "raw"):
+        images, labels = (_first_existing(directory, name) for name in FILES[split])
+        if images is not None and labels is not None:
+            return images, labels
+    return None
+
+
+def _first_existing(directory: Path, name: str) -> Path | None:
+    for candidate in (directory / name, directory / f"{name}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_idx_pair(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Images uint8 (N, rows, cols) and labels uint8 (N,), checked against each other."""
+    images = read_idx(images_path, IMAGES_MAGIC)
+    labels = read_idx(labels_path, LABELS_MAGIC)
+    if len(images) != len(labels):
+        raise DataError(
+            f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels; "
+            "the two files must come from the same split"
+        )
+    if images.shape[1] != images.shape[2]:
+        raise DataError(f"{images_path} holds {images.shape[1]}x{images.shape[2]} images; MNIST's are square (28x28)")
+    if len(labels) and labels.max() > 9:
+        raise DataError(f"{labels_path} holds label {labels.max()}; MNIST's labels are the digits 0..9")
+    return images, labels
+
+
+def read_idx(path: Path, magic: int) -> np.ndarray:
+    """Parse one uint8 IDX file (gzipped if its name ends in .gz) into an array of its dimensions."""
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError; a cut-off .gz is an EOFError
+        raise DataError(f"cannot read {path} ({e}); download it again") from e
+    ndim = 3 if magic == IMAGES_MAGIC else 1
+    header = 4 + 4 * ndim  # magic, then one big-endian int32 per dimension
+    if len(raw) < header or int.from_bytes(raw[:4], "big") != magic:
+        found = int.from_bytes(raw[:4], "big") if len(raw) >= 4 else None
+        raise DataError(f"{path} is not an MNIST IDX file (magic number {found}, expected {magic}); download it again")
+    shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">i4", count=ndim, offset=4))
+    expected = int(np.prod(shape))
+    if len(raw) - header != expected:
+        raise DataError(
+            f"{path} is truncated or corrupt: its header promises {expected:,} bytes of data for shape {shape}, "
+            f"the file holds {len(raw) - header:,}; download it again"
+        )
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy()  # copy: writable, owns its memory
+
+
+def _download(folder: Path, split: str) -> None:
+    """Fetch MNIST with torchvision into folder/MNIST/raw/ (torchvision's layout, which find_idx reads)."""
+    from torchvision.datasets import MNIST as TorchvisionMNIST  # imported here: only this path needs it
+
+    try:
+        TorchvisionMNIST(str(folder), train=split == "train", download=True)
+    except (OSError, RuntimeError) as e:  # URLError is an OSError; torchvision raises RuntimeError on bad checksums
+        raise DataError(
+            f"could not download MNIST into {folder} ({e}); put the IDX files "
+            f"({', '.join(FILES[split])}, .gz or not) into that folder yourself"
+        ) from e

@@ -1,0 +1,127 @@
+"""The `gantrain` command as a user runs it: a real run, resume, a sweep, help, and each bad input
+failing with one clear line before any work, leaving nothing behind."""
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import TINY_GAN, run_cli
+from gantrain.checkpoint import load_checkpoint
+
+FAST = [*TINY_GAN, "train.log_every=2", "train.sample_every=2", "train.ckpt_every=2", "device=cpu"]
+
+
+def _error_line(result) -> str:
+    out = (result.stdout + result.stderr).strip()
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert result.returncode != 0, out
+    assert "Traceback" not in out, out
+    assert len(lines) == 1, out
+    assert lines[0].startswith("error:"), out
+    return lines[0]
+
+
+BAD_INPUTS = {
+    "unknown key": (["train.kk=3"], "unknown config key 'train.kk'"),
+    "unknown model": (["model=stylegan"], "unknown model 'stylegan': choose one of"),
+    "k below 1": (["train.k=0"], "train.k must be an integer >= 1"),
+    "k not a number": (["train.k=abc"], "train.k"),
+    "negative learning rate": (["optim.lr=-1e-4"], "optim.lr must be > 0"),
+    "image size DCGAN cannot build": (["data.image_size=30"], "DCGAN cannot build image_size=30"),
+    "LSUN without root": (["data=lsun"], "data=lsun needs data.root"),
+    "missing MNIST files": (["data.root=/nonexistent/mnist"], "train-images-idx3-ubyte"),
+    "unknown device": (["device=tpu"], "unknown device 'tpu'"),
+    "resume from nowhere": (["train.resume=/nonexistent/run"], "no such run folder or checkpoint"),
+    "unexpected model argument": (["+model.generator.depth=3"], "unexpected keyword argument 'depth'"),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_INPUTS))
+def test_bad_input_fails_with_one_line_before_any_work(name: str, workdir: Path) -> None:
+    args, expected = BAD_INPUTS[name]
+    result = run_cli(*args, "hydra.run.dir=run", cwd=workdir)
+    line = _error_line(result)
+    assert expected in line
+    assert result.returncode == 2
+    assert not (workdir / "run").exists()  # nothing written that looks like a result
+    assert not (workdir / "outputs").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_cuda_without_a_gpu(workdir: Path) -> None:
+    line = _error_line(run_cli("device=cuda", "hydra.run.dir=run", cwd=workdir))
+    assert "no CUDA GPU" in line and "device=cpu" in line
+    assert not (workdir / "run").exists()
+
+
+def test_a_real_run_then_resume_continues_in_the_same_folder(workdir: Path) -> None:
+    result = run_cli(*FAST, "train.steps=4", "hydra.run.dir=run", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    run = workdir / "run"
+    assert (run / ".hydra" / "config.yaml").is_file()
+    assert list((run / "tb").glob("events.out.tfevents.*"))
+    assert (run / "checkpoints" / "last.pt").is_file()
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_0000002.png", "step_0000004.png"]
+    assert "bundled" in result.stdout  # one line says the bundled subset is in use
+    assert "run folder" in result.stdout and "gantrain: done" in result.stdout
+
+    # a plain `train.resume=FOLDER` takes the run's own config (model=gan here, not the default dcgan)
+    result = run_cli("train.resume=run", "train.steps=6", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert "resumed from step 4" in result.stdout
+    state = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert state["step"] == 6 and state["choices"]["model"] == "gan"
+    assert (run / "samples" / "step_0000006.png").is_file()
+    assert len(list((run / ".hydra").glob("resumed-*"))) == 1  # the original .hydra/config.yaml is kept
+    assert not (workdir / "outputs").exists()  # no second run folder
+
+    line = _error_line(run_cli("train.resume=run", "model=dcgan", cwd=workdir))
+    assert "cannot change model when resuming" in line
+    assert len(list((run / ".hydra").glob("resumed-*"))) == 1  # the failed attempt left no record
+
+
+def test_resume_through_the_cli_equals_an_uninterrupted_run(workdir: Path) -> None:
+    common = [*FAST, "seed=7"]
+    assert run_cli(*common, "train.steps=6", "hydra.run.dir=straight", cwd=workdir).returncode == 0
+    assert run_cli(*common, "train.steps=2", "hydra.run.dir=split", cwd=workdir).returncode == 0
+    result = run_cli("train.resume=split/checkpoints/last.pt", "train.steps=6", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    a = load_checkpoint(workdir / "straight" / "checkpoints" / "last.pt")
+    b = load_checkpoint(workdir / "split" / "checkpoints" / "last.pt")
+    assert a["step"] == b["step"] == 6
+    for net in ("generator", "discriminator"):
+        for key in a[net]:
+            assert torch.equal(a[net][key], b[net][key]), (net, key)
+
+
+def test_multirun_sweeps_k_with_one_run_folder_per_value(workdir: Path) -> None:
+    result = run_cli("-m", *FAST, "train.steps=2", "train.k=1,2,5", "hydra.sweep.dir=sweep", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    for job, k in enumerate([1, 2, 5]):
+        state = load_checkpoint(workdir / "sweep" / str(job) / "checkpoints" / "last.pt")
+        assert f"k: {k}" in state["config"]
+        assert state["data"]["consumed"] == 2 * k  # k discriminator batches per generator step
+
+
+def test_help_lists_the_config_groups(workdir: Path) -> None:
+    result = run_cli("--help", cwd=workdir)
+    assert result.returncode == 0
+    for option in ("model: dcgan, gan", "loss: minimax, non_saturating", "data: cifar10, folder, lsun, mnist", "optim: adam, sgd"):
+        assert option in result.stdout, result.stdout
+
+
+def test_home_in_a_path_is_expanded(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (workdir / "home" / "pics").mkdir(parents=True)
+    from PIL import Image
+
+    for i in range(20):
+        Image.new("RGB", (40, 30), (i * 10, 50, 200)).save(workdir / "home" / "pics" / f"{i}.png")
+    monkeypatch.setenv("HOME", str(workdir / "home"))
+    result = run_cli(*FAST, "data=folder", "data.root=~/pics", "data.image_size=32", "train.steps=2",
+                     "train.num_workers=0", "hydra.run.dir=run", cwd=workdir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (workdir / "run" / "samples" / "step_0000002.png").is_file()
+
+

@@ -1,0 +1,157 @@
+"""A short real training run, its run folder and TensorBoard events, and exact resume on CPU."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from conftest import make_trainer
+from gantrain.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
+from gantrain.errors import CheckpointError, ConfigError
+from gantrain.training import TrainSettings
+
+
+def test_short_run_writes_curves_samples_and_checkpoints(tmp_path: Path) -> None:
+    trainer = make_trainer(tmp_path / "run", steps=6, log_every=2, sample_every=3, ckpt_every=3)
+    before = [p.detach().clone() for p in trainer.G.parameters()]
+    result = trainer.fit()
+    assert result.step == 6
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.G.parameters()))  # G learned something
+
+    events = EventAccumulator(str(tmp_path / "run" / "tb"), size_guidance={"images": 0, "scalars": 0})
+    events.Reload()
+    for name in ("loss/d", "loss/g", "d/real", "d/fake"):
+        steps = [e.step for e in events.Scalars(name)]
+        assert steps == [2, 4, 6], name
+    for e in events.Scalars("d/real") + events.Scalars("d/fake"):
+        assert 0.0 < e.value < 1.0  # mean D(x), D(G(z)) are probabilities
+    assert [e.step for e in events.Images("samples")] == [3, 6]
+    assert events.Scalars("loss/d")[-1].value == pytest.approx(result.metrics["loss/d"], rel=1e-5)
+
+    assert sorted(p.name for p in (tmp_path / "run" / "samples").iterdir()) == ["step_0000003.png", "step_0000006.png"]
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["last.pt", "step_0000003.pt", "step_0000006.pt"]
+
+
+def test_hparams_are_recorded(tmp_path: Path) -> None:
+    trainer = make_trainer(tmp_path / "run", steps=2, log_every=1)
+    trainer.hparams = {"train.k": 1, "model": "dcgan"}
+    trainer.fit()
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    plugins = set()
+    for path in (tmp_path / "run" / "tb").iterdir():
+        for event in EventFileLoader(str(path)).Load():
+            for value in event.summary.value:
+                plugins.add(value.metadata.plugin_data.plugin_name)
+    assert "hparams" in plugins and "scalars" in plugins and "images" in plugins
+
+
+def _assert_same_state(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+@pytest.mark.parametrize("model", ["dcgan", "gan"])  # gan: dropout in D, so the torch RNG must resume too
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path: Path, model: str) -> None:
+    straight = make_trainer(tmp_path / "straight", model=model, steps=6, ckpt_every=3)
+    straight.fit()
+
+    first = make_trainer(tmp_path / "split", model=model, steps=3, ckpt_every=3)
+    first.fit()
+    state = load_checkpoint(find_checkpoint(tmp_path / "split"))
+    assert state["step"] == 3
+    torch.manual_seed(12345)  # a resumed process starts with other RNG states: the checkpoint must restore them
+    resumed = make_trainer(tmp_path / "split", model=model, seed=0, steps=6, ckpt_every=3)
+    resumed.load_state_dict(state, tmp_path / "split")
+    resumed.fit()
+
+    _assert_same_state(straight.G.state_dict(), resumed.G.state_dict())
+    _assert_same_state(straight.D.state_dict(), resumed.D.state_dict())
+    sa, sb = straight.opt_g.state_dict()["state"], resumed.opt_g.state_dict()["state"]
+    assert all(torch.equal(sa[i]["exp_avg"], sb[i]["exp_avg"]) for i in sa)
+
+
+def test_without_restoring_the_rng_a_resumed_run_would_differ(tmp_path: Path) -> None:
+    """The resume test above can fail: skipping the saved z-generator state changes the weights."""
+    straight = make_trainer(tmp_path / "straight", steps=6)
+    straight.fit()
+    first = make_trainer(tmp_path / "split", steps=3)
+    first.fit()
+    state = load_checkpoint(find_checkpoint(tmp_path / "split"))
+    state["rng"]["z"] = torch.Generator().manual_seed(999).get_state()
+    resumed = make_trainer(tmp_path / "split", steps=6)
+    resumed.load_state_dict(state, tmp_path / "split")
+    resumed.fit()
+    assert any(not torch.equal(a, b) for a, b in zip(straight.G.parameters(), resumed.G.parameters()))
+
+
+def test_periodic_checkpoints_are_pruned_and_last_is_newest(tmp_path: Path) -> None:
+    trainer = make_trainer(tmp_path / "run", steps=8, ckpt_every=2, keep_ckpts=2)
+    trainer.fit()
+    names = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
+    assert names == ["last.pt", "step_0000006.pt", "step_0000008.pt"]
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["step"] == 8
+
+
+def test_checkpoint_is_plain_data_loadable_with_weights_only(tmp_path: Path) -> None:
+    trainer = make_trainer(tmp_path / "run", steps=3, ckpt_every=3)
+    trainer.metadata = {"config": "train:\n  k: 1\n", "choices": {"model": "dcgan"}}
+    trainer.fit()
+    state = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)
+    assert state["format_version"] == 1 and state["step"] == 3 and state["config"].startswith("train:")
+    assert {"generator", "discriminator", "opt_g", "opt_d", "rng", "data"} <= state.keys()
+
+
+def test_interrupted_write_leaves_the_previous_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "last.pt"
+    save_checkpoint({"step": 1}, path)
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", boom)
+    with pytest.raises(OSError):
+        save_checkpoint({"step": 2}, path)
+    monkeypatch.undo()
+    assert load_checkpoint(path)["step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temporary file left behind
+
+
+def test_damaged_and_foreign_checkpoints_are_reported(tmp_path: Path) -> None:
+    save_checkpoint({"step": 1}, tmp_path / "good.pt")
+    data = (tmp_path / "good.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="cut.pt"):
+        load_checkpoint(tmp_path / "cut.pt")
+    torch.save({"weights": torch.zeros(1)}, tmp_path / "foreign.pt")
+    with pytest.raises(CheckpointError, match="not a gantrain checkpoint"):
+        load_checkpoint(tmp_path / "foreign.pt")
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (exec, ("import pathlib; pathlib.Path('PWNED').write_text('x')",))
+
+
+def test_a_checkpoint_whose_pickle_runs_code_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    torch.save({"format_version": 1, "payload": _RunsCode()}, tmp_path / "evil.pt")
+    with pytest.raises(CheckpointError, match="cannot be loaded safely"):
+        load_checkpoint(tmp_path / "evil.pt")
+    assert not (tmp_path / "PWNED").exists()
+
+
+@pytest.mark.parametrize("field, value", [("k", 0), ("steps", -1), ("batch_size", 0), ("log_every", 0), ("keep_ckpts", -1)])
+def test_invalid_train_settings_are_rejected(field: str, value: int) -> None:
+    with pytest.raises(ConfigError, match=f"train.{field}"):
+        TrainSettings(**{field: value})
+
+
+def test_k_discriminator_steps_per_generator_step(tmp_path: Path) -> None:
+    trainer = make_trainer(tmp_path / "run", steps=2, k=3, ckpt_every=2)
+    trainer.fit()
+    assert trainer.stream.consumed == 6  # k real batches per generator step
+    assert trainer.opt_d.state_dict()["state"][0]["step"].item() == 6
+    assert trainer.opt_g.state_dict()["state"][0]["step"].item() == 2
