@@ -95,3 +95,10 @@ def test_resume_keeps_the_stored_config_and_applies_plain_overrides() -> None:
 
     with pytest.raises(ConfigError, match="cannot change model when resuming"):
         resumed_config(stored, {"model": "gan"}, ["model=dcgan"], {"model": "dcgan"})
+
+
+def test_mnist_dcgan_specialisation_applies_only_to_that_pair_and_yields_to_overrides() -> None:
+    assert _compose().model.generator.width == 32  # the default run: dcgan on mnist
+    assert _compose("data=lsun").model.generator.width == 64  # the paper's width elsewhere
+    assert _compose("model.generator.width=64").model.generator.width == 64  # the command line wins
+    assert _compose("train.steps=10").train.steps == 10
