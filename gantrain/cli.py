@@ -16,7 +16,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from gantrain import monitor
+from gantrain import console
 from gantrain.config import register_schema
 from gantrain.errors import GantrainError
 
@@ -46,7 +46,10 @@ def _resume_output_subdir(resume: Any) -> str:
     """Hydra's record of this invocation; a resumed run keeps the original .hydra/ and adds one beside it."""
     if resume in (None, "", "null"):
         return ".hydra"
-    return f".hydra/resumed-{datetime.now():%Y-%m-%d_%H-%M-%S}"
+    return f".hydra/resumed-{_STARTED:%Y-%m-%d_%H-%M-%S}"
+
+
+_STARTED = datetime.now()  # fixed once: Hydra re-reads the interpolation, and every read must agree
 
 
 OmegaConf.register_new_resolver("gantrain_run_dir", _resume_run_dir, replace=True)
@@ -73,19 +76,19 @@ def _app(cfg: DictConfig) -> None:
     run_dir = Path(hc.runtime.output_dir)
     resuming = bool(cfg.train.resume) and hc.output_subdir != ".hydra"
     if hc.mode is not None and hc.mode.name == "MULTIRUN":
-        monitor.info(f"[bold]job {hc.job.num}[/]: {' '.join(hc.overrides.task)}")
+        console.info(f"[bold]job {hc.job.num}[/]: {' '.join(hc.overrides.task)}")
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
         result = train(cfg, run_dir, overrides=list(hc.overrides.task), choices=dict(hc.runtime.choices))
     except GantrainError as e:
-        monitor.error(str(e))
+        console.error(str(e))
         if resuming and hc.output_subdir:  # keep the run, drop only this failed invocation's record
             shutil.rmtree(run_dir / hc.output_subdir, ignore_errors=True)
         _remove_if_unused(run_dir)
         sys.exit(2)
     except TrainingInterrupted as stop:
         r = stop.result
-        monitor.error(
+        console.error(
             f"interrupted at step {r.step}; checkpoint {display_path(r.last_checkpoint) if r.last_checkpoint else '-'}. "
             f"Resume with: gantrain train.resume={display_path(r.run_dir)}"
         )
@@ -99,7 +102,7 @@ def _app(cfg: DictConfig) -> None:
         "checkpoint": display_path(result.last_checkpoint) if result.last_checkpoint else "-",
         "curves": f"tensorboard --logdir {display_path(r_dir / 'tb')}",
     }
-    monitor.console.print(monitor.summary_table("gantrain: done", rows))
+    console.console.print(console.summary_table("gantrain: done", rows))
 
 
 def _one_line(ex: BaseException) -> str:
@@ -134,7 +137,7 @@ def _install_one_line_errors() -> None:
         except (CompactHydraException, OmegaConfBaseException, GantrainError) as ex:
             if os.environ.get("HYDRA_FULL_ERROR") == "1":
                 raise
-            monitor.error(_one_line(ex))
+            console.error(_one_line(ex))
             sys.exit(2)
         except Exception as ex:  # anything else: Hydra's own report, without running func again
             def reraise() -> Any:

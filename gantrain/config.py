@@ -10,7 +10,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
-from gantrain.training import TrainSettings
+from gantrain.settings import TrainSettings
 
 
 @dataclass

@@ -5,18 +5,19 @@ Scalars arrive as device tensors and are turned into numbers only here, at loggi
 training loop synchronises with the GPU once per `log_every` steps rather than every step.
 """
 
+import time
 from pathlib import Path
 from typing import Any
 
 import torch
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
 from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
-console = Console(stderr=False, highlight=False)
+from gantrain.console import console
+
+PLAIN_EVERY = 15.0  # seconds between progress lines when the console is not a terminal (CI, SLURM logs)
 
 
 def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -44,7 +45,9 @@ class Monitor:
         self.latest: dict[str, float] = {}
         self._progress: Progress | None = None
         self._task: TaskID | None = None
-        if show_progress:
+        self._plain = show_progress and not console.is_terminal  # a log file: lines, not a live bar
+        self._last_line = time.monotonic()
+        if show_progress and not self._plain:
             self._progress = Progress(
                 TextColumn("[bold]train"),
                 BarColumn(),
@@ -78,6 +81,13 @@ class Monitor:
         self.writer.add_image(tag, grid, step)
 
     def advance(self, step: int, rate: float | None = None) -> None:
+        if self._plain:  # at most one line per PLAIN_EVERY seconds, and the last step
+            now = time.monotonic()
+            if now - self._last_line >= PLAIN_EVERY or step == self.total_steps:
+                self._last_line = now
+                losses = "  ".join(f"{k} {v:.3f}" for k, v in self.latest.items() if k.startswith(("loss/", "d/")))
+                speed = f"  {rate:.1f} it/s" if rate is not None else ""
+                console.print(f"step {step}/{self.total_steps}{speed}  {losses}")
         if self._progress is not None and self._task is not None:
             losses = "  ".join(f"{k} {v:.3f}" for k, v in self.latest.items() if k.startswith(("loss/", "d/")))
             fields: dict[str, Any] = {"losses": losses}
@@ -90,27 +100,6 @@ class Monitor:
             self._progress.stop()
         self.writer.flush()
         self.writer.close()
-
-
-def summary_table(title: str, rows: dict[str, str]) -> Table:
-    table = Table(title=title, show_header=False, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column()
-    for key, value in rows.items():
-        table.add_row(key, value)
-    return table
-
-
-def notice(message: str) -> None:
-    console.print(f"[yellow]note:[/] {message}")
-
-
-def info(message: str) -> None:
-    console.print(message)
-
-
-def error(message: str) -> None:
-    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {message}", soft_wrap=True)
 
 
 def cuda_sync(device: torch.device) -> None:

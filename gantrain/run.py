@@ -11,12 +11,13 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from gantrain import monitor
+from gantrain import console
 from gantrain.checkpoint import find_checkpoint, load_checkpoint
 from gantrain.devices import resolve_device
 from gantrain.errors import ConfigError, GantrainError
 from gantrain.priors import LatentPrior
-from gantrain.training import Trainer, TrainResult, TrainSettings
+from gantrain.settings import TrainSettings
+from gantrain.training import Trainer, TrainResult
 
 
 def build(node: DictConfig, where: str, **kwargs: Any) -> Any:
@@ -112,14 +113,14 @@ def train(
     )
     notice = getattr(data, "notice", None)
     if notice:
-        monitor.notice(notice)
-    monitor.info(
-        f"[bold]gantrain[/] {' '.join(f'{k}={v}' for k, v in choices.items())} | {data.describe()} | "
+        console.notice(notice)
+    console.info(
+        f"[bold]gantrain[/] {' '.join(f'{k}={v}' for k, v in choices.items() if k != 'model_data')} | {data.describe()} | "
         f"G {_count(G)} params, D {_count(D)} params | device {device} | run folder {run_dir}"
     )
     if state is not None and checkpoint is not None:
         trainer.load_state_dict(state, checkpoint)
-        monitor.info(f"resumed from step {trainer.step} ({display_path(checkpoint)})")
+        console.info(f"resumed from step {trainer.step} ({display_path(checkpoint)})")
         if trainer.step >= settings.steps:
             raise ConfigError(
                 f"the run is already at step {trainer.step} >= train.steps={settings.steps}; "

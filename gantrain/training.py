@@ -7,56 +7,21 @@ The objective computes losses; this loop alone calls backward() and step().
 import math
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
-from torchvision.utils import make_grid, save_image
 
 from gantrain import monitor
 from gantrain.checkpoint import LAST, link_checkpoint, save_checkpoint
 from gantrain.data.base import BatchStream, ImageDataset
-from gantrain.errors import CheckpointError, ConfigError
+from gantrain.errors import CheckpointError
 from gantrain.losses.base import Objective
 from gantrain.priors import LatentPrior
+from gantrain.settings import TrainSettings
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
-
-
-@dataclass
-class TrainSettings:
-    """The loop's settings: the `train.*` keys of the config (this class is also their schema)."""
-
-    steps: int = 3000  # generator steps to train for (each preceded by k discriminator steps)
-    k: int = 1  # discriminator steps per generator step (Algorithm 1 of Goodfellow et al.)
-    batch_size: int = 64  # images per step, for D and for G
-    log_every: int = 50  # steps between scalar logs (TensorBoard and the console)
-    sample_every: int = 500  # steps between sample grids from the fixed z (samples/ and TensorBoard)
-    ckpt_every: int = 500  # steps between checkpoints (checkpoints/last.pt and step_N.pt)
-    keep_ckpts: int = 3  # periodic step_N.pt files kept besides last.pt; 0 keeps them all
-    n_samples: int = 64  # images in each sample grid
-    num_workers: int = 2  # loader processes for streamed data sets (LSUN, folders); 0 loads in-process
-    resume: str | None = None  # a run folder or checkpoint file to continue from
-
-    def __post_init__(self) -> None:
-        positive = {
-            "steps": "the number of generator steps",
-            "k": "the number of discriminator steps per generator step",
-            "batch_size": "images per step",
-            "log_every": "steps between logs",
-            "sample_every": "steps between sample grids",
-            "ckpt_every": "steps between checkpoints",
-            "n_samples": "images per sample grid",
-        }
-        for name, meaning in positive.items():
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"train.{name} must be an integer >= 1, {meaning} (got {value})")
-        for name in ("keep_ckpts", "num_workers"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"train.{name} must be >= 0 (got {getattr(self, name)})")
 
 
 class TrainResult(NamedTuple):
@@ -102,12 +67,20 @@ class Trainer:
         fixed = torch.Generator().manual_seed(seed + 2)
         self.fixed_z = prior.sample(settings.n_samples, device=device, generator=fixed)  # (n_samples, z_dim)
         self.step = 0
+        # The loop's own torch RNG stream (dropout and any other torch.rand* inside G and D): seeded from
+        # `seed`, saved in checkpoints, and swapped in only while fit() runs, so a run does not depend
+        # on what the caller drew from torch's global RNG before.
+        self._torch_rng = torch.Generator().manual_seed(seed + 3).get_state()
+        self._cuda_rng: Tensor | None = None
+        self._fitting = False
 
     # ----- state -------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        rng: dict[str, Any] = {"torch": torch.get_rng_state(), "z": self.z_generator.get_state()}
-        if self.device.type == "cuda":
-            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        live = self._fitting  # inside fit() the loop's stream is torch's current one
+        rng: dict[str, Any] = {"torch": torch.get_rng_state() if live else self._torch_rng, "z": self.z_generator.get_state()}
+        cuda = torch.cuda.get_rng_state(self.device) if live and self.device.type == "cuda" else self._cuda_rng
+        if cuda is not None:
+            rng["cuda"] = cuda
         return {
             "step": self.step,
             "generator": self.G.state_dict(),
@@ -126,10 +99,9 @@ class Trainer:
             self.opt_g.load_state_dict(state["opt_g"])
             self.opt_d.load_state_dict(state["opt_d"])
             self.stream.load_state_dict(state["data"])
-            torch.set_rng_state(state["rng"]["torch"])
+            self._torch_rng = state["rng"]["torch"]
+            self._cuda_rng = state["rng"].get("cuda")
             self.z_generator.set_state(state["rng"]["z"])
-            if self.device.type == "cuda" and "cuda" in state["rng"]:
-                torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
             self.step = int(state["step"])
         except (KeyError, RuntimeError, ValueError) as e:
             first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
@@ -151,6 +123,8 @@ class Trainer:
     def sample_grid(self) -> Tensor:
         """G(fixed z) as a (3, H, W) grid in [0, 1]. Batch norm uses batch statistics, as in training,
         but its running averages are left untouched so sampling does not change the model's state."""
+        from torchvision.utils import make_grid  # imported when first needed: torchvision takes seconds to load
+
         buffers = {name: b.clone() for name, b in self.G.named_buffers()}
         images = self.G(self.fixed_z).float()
         for name, b in self.G.named_buffers():
@@ -159,6 +133,8 @@ class Trainer:
         return make_grid(images.cpu(), nrow=nrow, normalize=True, value_range=(-1, 1), pad_value=1.0)
 
     def write_samples(self, log: monitor.Monitor) -> Path:
+        from torchvision.utils import save_image
+
         grid = self.sample_grid()
         path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -168,6 +144,23 @@ class Trainer:
 
     # ----- the loop ----------------------------------------------------------------------------
     def fit(self) -> TrainResult:
+        cuda = self.device.type == "cuda"
+        with torch.random.fork_rng(devices=[self.device.index or 0] if cuda else []):
+            torch.set_rng_state(self._torch_rng)
+            if cuda:
+                if self._cuda_rng is not None:
+                    torch.cuda.set_rng_state(self._cuda_rng, self.device)
+                else:
+                    torch.cuda.manual_seed(self.seed + 3)
+            self._fitting = True
+            try:
+                return self._fit()
+            finally:
+                self._fitting = False
+                self._torch_rng = torch.get_rng_state()
+                self._cuda_rng = torch.cuda.get_rng_state(self.device) if cuda else None
+
+    def _fit(self) -> TrainResult:
         s = self.settings
         start = time.perf_counter()
         log = monitor.Monitor(self.run_dir / "tb", total_steps=s.steps, start_step=self.step, show_progress=self.show_progress)

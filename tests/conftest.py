@@ -14,7 +14,8 @@ from gantrain.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gantrain.models.gan import MLPDiscriminator, MLPGenerator
 from gantrain.optim import adam
 from gantrain.priors import LatentPrior
-from gantrain.training import Trainer, TrainSettings
+from gantrain.settings import TrainSettings
+from gantrain.training import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_GAN = ["model=gan", "model.generator.hidden=[32]", "model.discriminator.hidden=[16]", "train.batch_size=16"]

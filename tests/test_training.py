@@ -9,7 +9,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from conftest import make_trainer
 from gantrain.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
 from gantrain.errors import CheckpointError, ConfigError
-from gantrain.training import TrainSettings
+from gantrain.settings import TrainSettings
 
 
 def test_short_run_writes_curves_samples_and_checkpoints(tmp_path: Path) -> None:
@@ -155,3 +155,14 @@ def test_k_discriminator_steps_per_generator_step(tmp_path: Path) -> None:
     assert trainer.stream.consumed == 6  # k real batches per generator step
     assert trainer.opt_d.state_dict()["state"][0]["step"].item() == 6
     assert trainer.opt_g.state_dict()["state"][0]["step"].item() == 2
+
+
+def test_the_same_seed_gives_the_same_weights_and_another_seed_does_not(tmp_path: Path) -> None:
+    a = make_trainer(tmp_path / "a", model="gan", seed=3, steps=4)
+    b = make_trainer(tmp_path / "b", model="gan", seed=3, steps=4)
+    c = make_trainer(tmp_path / "c", model="gan", seed=4, steps=4)
+    for t in (a, b, c):
+        t.fit()
+    _assert_same_state(a.G.state_dict(), b.G.state_dict())
+    _assert_same_state(a.D.state_dict(), b.D.state_dict())
+    assert any(not torch.equal(x, y) for x, y in zip(a.G.parameters(), c.G.parameters()))

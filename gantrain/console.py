@@ -1,0 +1,27 @@
+"""The console: what a run prints (rich), kept free of torch so that errors print without loading it."""
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console(stderr=False, highlight=False, soft_wrap=True)  # soft wrap: log files keep whole lines
+
+
+def summary_table(title: str, rows: dict[str, str]) -> Table:
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in rows.items():
+        table.add_row(key, value)
+    return table
+
+
+def notice(message: str) -> None:
+    console.print(f"[yellow]note:[/] {message}")
+
+
+def info(message: str) -> None:
+    console.print(message)
+
+
+def error(message: str) -> None:
+    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {message}", soft_wrap=True)

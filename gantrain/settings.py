@@ -1,0 +1,40 @@
+"""The training loop's settings: the `train.*` keys of the config. Kept free of torch so that the
+command can check a config before it loads any heavy library."""
+
+from dataclasses import dataclass
+
+from gantrain.errors import ConfigError
+
+
+@dataclass
+class TrainSettings:
+    """The loop's settings: the `train.*` keys of the config (this class is also their schema)."""
+
+    steps: int = 3000  # generator steps to train for (each preceded by k discriminator steps)
+    k: int = 1  # discriminator steps per generator step (Algorithm 1 of Goodfellow et al.)
+    batch_size: int = 64  # images per step, for D and for G
+    log_every: int = 50  # steps between scalar logs (TensorBoard and the console)
+    sample_every: int = 500  # steps between sample grids from the fixed z (samples/ and TensorBoard)
+    ckpt_every: int = 500  # steps between checkpoints (checkpoints/last.pt and step_N.pt)
+    keep_ckpts: int = 3  # periodic step_N.pt files kept besides last.pt; 0 keeps them all
+    n_samples: int = 64  # images in each sample grid
+    num_workers: int = 2  # loader processes for streamed data sets (LSUN, folders); 0 loads in-process
+    resume: str | None = None  # a run folder or checkpoint file to continue from
+
+    def __post_init__(self) -> None:
+        positive = {
+            "steps": "the number of generator steps",
+            "k": "the number of discriminator steps per generator step",
+            "batch_size": "images per step",
+            "log_every": "steps between logs",
+            "sample_every": "steps between sample grids",
+            "ckpt_every": "steps between checkpoints",
+            "n_samples": "images per sample grid",
+        }
+        for name, meaning in positive.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"train.{name} must be an integer >= 1, {meaning} (got {value})")
+        for name in ("keep_ckpts", "num_workers"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"train.{name} must be >= 0 (got {getattr(self, name)})")
