@@ -125,3 +125,30 @@ def test_home_in_a_path_is_expanded(workdir: Path, monkeypatch: pytest.MonkeyPat
     assert (workdir / "run" / "samples" / "step_0000002.png").is_file()
 
 
+
+
+def test_the_dcgan_lsun_recipe_trains_at_64_pixels_from_an_lmdb(workdir: Path) -> None:
+    """`gantrain model=dcgan data=lsun data.root=...` on a small LMDB written in LSUN's layout."""
+    import io
+
+    import lmdb
+    from PIL import Image
+
+    (workdir / "lsun").mkdir()
+    env = lmdb.open(str(workdir / "lsun" / "bedroom_train_lmdb"), map_size=1 << 24)
+    with env.begin(write=True) as txn:
+        for i in range(12):
+            buffer = io.BytesIO()
+            Image.new("RGB", (80 + i, 64), (20 * i, 100, 255 - 20 * i)).save(buffer, format="WEBP")
+            txn.put(f"{i:040x}".encode(), buffer.getvalue())
+    env.close()
+    result = run_cli("model=dcgan", "data=lsun", "data.root=lsun", "model.generator.width=4", "model.discriminator.width=4",
+                     "train.batch_size=4", "train.steps=2", "train.log_every=1", "train.num_workers=1", "device=cpu",
+                     "hydra.run.dir=run", cwd=workdir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "LSUN bedroom_train: 12 images, 3x64x64" in result.stdout
+    from PIL import Image as PILImage
+
+    grid = PILImage.open(workdir / "run" / "samples" / "step_0000002.png")
+    assert grid.size[0] > 64 * 7  # an 8x8 grid of 64-pixel images
+    assert load_checkpoint(workdir / "run" / "checkpoints" / "last.pt")["step"] == 2
