@@ -1,6 +1,7 @@
 """The console: what a run prints (rich), kept free of torch so that errors print without loading it."""
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console(stderr=False, highlight=False, soft_wrap=True)  # soft wrap: log files keep whole lines
@@ -24,4 +25,6 @@ def info(message: str) -> None:
 
 
 def error(message: str) -> None:
-    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    """One line on stderr, whatever the message embeds (a library's multi-line error, say)."""
+    one_line = escape(" ".join(message.split()))  # escape: "[Errno 2]" is text, not rich markup
+    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {one_line}", soft_wrap=True)

@@ -152,3 +152,12 @@ def test_the_dcgan_lsun_recipe_trains_at_64_pixels_from_an_lmdb(workdir: Path) -
     grid = PILImage.open(workdir / "run" / "samples" / "step_0000002.png")
     assert grid.size[0] > 64 * 7  # an 8x8 grid of 64-pixel images
     assert load_checkpoint(workdir / "run" / "checkpoints" / "last.pt")["step"] == 2
+
+
+def test_errors_are_printed_on_one_line_even_when_a_library_message_spans_several(capsys: pytest.CaptureFixture) -> None:
+    from gantrain.console import error
+
+    error("could not download (Tried A, got:\n<urlopen error [Errno -2]>\nTried B\n); put the files there yourself")
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: could not download")
+    assert "[Errno -2]" in err  # brackets are text, not markup
