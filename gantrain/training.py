@@ -4,7 +4,6 @@ generator step -- with logging, fixed-z sample grids, atomic checkpoints and exa
 The objective computes losses; this loop alone calls backward() and step().
 """
 
-import math
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -17,7 +16,7 @@ from gantrain import monitor
 from gantrain.checkpoint import LAST, link_checkpoint, save_checkpoint
 from gantrain.data.base import BatchStream, ImageDataset
 from gantrain.errors import CheckpointError
-from gantrain.losses.base import Objective
+from gantrain.losses.base import Objective, generate
 from gantrain.priors import LatentPrior
 from gantrain.settings import TrainSettings
 
@@ -65,7 +64,7 @@ class Trainer:
         self.stream = BatchStream(data, settings.batch_size, seed=seed, device=device, num_workers=settings.num_workers)
         self.z_generator = torch.Generator().manual_seed(seed + 1)  # z for training steps (CPU: reproducible)
         fixed = torch.Generator().manual_seed(seed + 2)
-        self.fixed_z = prior.sample(settings.n_samples, device=device, generator=fixed)  # (n_samples, z_dim)
+        self.fixed, self.grid_row = prior.grid(settings.n_samples, device=device, generator=fixed)  # the grid's latent
         self.step = 0
         # The loop's own torch RNG stream (dropout and any other torch.rand* inside G and D): seeded from
         # `seed`, saved in checkpoints, and swapped in only while fit() runs, so a run does not depend
@@ -126,11 +125,10 @@ class Trainer:
         from torchvision.utils import make_grid  # imported when first needed: torchvision takes seconds to load
 
         buffers = {name: b.clone() for name, b in self.G.named_buffers()}
-        images = self.G(self.fixed_z).float()
+        images = generate(self.G, self.fixed).float()
         for name, b in self.G.named_buffers():
             b.copy_(buffers[name])
-        nrow = max(1, int(math.sqrt(len(images))))
-        return make_grid(images.cpu(), nrow=nrow, normalize=True, value_range=(-1, 1), pad_value=1.0)
+        return make_grid(images.cpu(), nrow=self.grid_row, normalize=True, value_range=(-1, 1), pad_value=1.0)
 
     def write_samples(self, log: monitor.Monitor) -> Path:
         from torchvision.utils import save_image
@@ -211,16 +209,16 @@ class Trainer:
         logs: list[dict[str, Tensor]] = []
         for _ in range(s.k):
             batch = next(self.stream)
-            z = self.prior.sample(len(batch.x), device=self.device, generator=self.z_generator)
-            terms = self.objective.discriminator_step(G, D, batch, z)
+            latent = self.prior.sample(len(batch.x), device=self.device, generator=self.z_generator)
+            terms = self.objective.discriminator_step(G, D, batch, latent)
             self.opt_d.zero_grad(set_to_none=True)
             terms.loss.backward()
             self.opt_d.step()
             logs.append(terms.logs)
-        z = self.prior.sample(s.batch_size, device=self.device, generator=self.z_generator)
+        latent = self.prior.sample(s.batch_size, device=self.device, generator=self.z_generator)
         D.requires_grad_(False)  # G's step needs gradients through D, not for D's weights
         try:
-            terms = self.objective.generator_step(G, D, batch, z)
+            terms = self.objective.generator_step(G, D, batch, latent)
             self.opt_g.zero_grad(set_to_none=True)
             terms.loss.backward()
             self.opt_g.step()

@@ -221,14 +221,16 @@ def test_mnist_missing_files_say_what_to_do(tmp_path):
 
 def test_mnist_bundled_subset():
     data = MNIST()
-    assert data.images.shape == (5000, 1, 28, 28) and len(data) == 5000
-    assert torch.bincount(data.labels, minlength=10).tolist() == [500] * 10
+    assert data.images.shape == (4000, 1, 28, 28) and len(data) == 4000
+    assert torch.bincount(data.labels, minlength=10).tolist() == [400] * 10
     assert int(data.images.min()) == 0 and int(data.images.max()) == 255
     assert data.images.float().mean() > 20  # digits, not a blank array (MNIST's mean is ~33)
     assert data.notice is not None and "data.root" in data.notice and "\n" not in data.notice
-    assert MNIST(image_size=32, channels=3).images.shape == (5000, 3, 32, 32)
-    with pytest.raises(DataError, match="no test split"):
-        MNIST(split="test")
+    assert MNIST(image_size=32, channels=3).images.shape == (4000, 3, 32, 32)
+    test = MNIST(split="test")  # 100 held-out digits per class, none of them in the train split
+    assert torch.bincount(test.labels, minlength=10).tolist() == [100] * 10
+    train_rows = {bytes(row) for row in data.images.flatten(1).numpy()}
+    assert not any(bytes(row) in train_rows for row in test.images.flatten(1).numpy())
     with pytest.raises(ConfigError, match="data.root"):
         MNIST(download=True)
 
@@ -472,4 +474,45 @@ def test_data_configs_instantiate(tmp_path, lsun_root, image_folder):
         assert len(data) == n and (data.channels, data.image_size) == (channels, size)
         assert data[0][0].shape == (channels, size, size)
     mnist = OmegaConf.load(CONF / "mnist.yaml")
-    assert len(instantiate(mnist)) == 5000  # root null: the bundled subset
+    assert len(instantiate(mnist)) == 4000  # root null: the bundled subset's train split
+
+
+def test_balanced_labelled_subset_is_balanced_deterministic_and_seeded():
+    a = MNIST(labeled_per_class=10, label_seed=0)
+    b = MNIST(labeled_per_class=10, label_seed=0)
+    c = MNIST(labeled_per_class=10, label_seed=1)
+    assert len(a.labelled) == 100
+    assert torch.bincount(a.labels[a.labelled], minlength=10).tolist() == [10] * 10
+    assert torch.equal(a.labelled, b.labelled) and not torch.equal(a.labelled, c.labelled)
+    assert a.has_labels and not a.fully_labelled
+    assert MNIST().fully_labelled and not MNIST(labeled_per_class=0).has_labels
+
+
+def test_labelled_subset_larger_than_a_class_is_refused():
+    with pytest.raises(ConfigError, match="data.labeled_per_class=401 but class 0 has only 400"):
+        MNIST(labeled_per_class=401)
+
+
+def test_semi_supervised_batches_draw_labelled_images_from_the_subset_only():
+    data = MNIST(labeled_per_class=3, label_seed=5)
+    stream = BatchStream(data, 64, seed=0, device=torch.device("cpu"))
+    subset = {bytes(row) for row in data.images[data.labelled].flatten(1).numpy()}
+    for _ in range(3):
+        batch = next(stream)
+        assert batch.y is None and batch.x.shape == (64, 1, 28, 28)  # the big batch is unlabelled
+        assert batch.x_lab.shape == (30, 1, 28, 28) and sorted(batch.y_lab.tolist()) == sorted(list(range(10)) * 3)
+        pixels = ((batch.x_lab + 1) * 127.5).round().to(torch.uint8).flatten(1).numpy()
+        assert all(bytes(row) in subset for row in pixels)
+    state = stream.state_dict()
+    assert state == {"consumed": 3, "labelled": 3}
+    fresh = BatchStream(data, 64, seed=0, device=torch.device("cpu"))
+    fresh.load_state_dict(state)
+    a, b = next(stream), next(fresh)
+    assert torch.equal(a.x, b.x) and torch.equal(a.x_lab, b.x_lab) and torch.equal(a.y_lab, b.y_lab)
+
+
+def test_fully_labelled_and_unsupervised_batches():
+    full = next(BatchStream(MNIST(), 16, seed=0, device=torch.device("cpu")))
+    assert full.y is not None and full.x_lab is full.x and full.y_lab is full.y
+    none = next(BatchStream(MNIST(labeled_per_class=0), 16, seed=0, device=torch.device("cpu")))
+    assert none.y is None and none.x_lab is None and none.y_lab is None

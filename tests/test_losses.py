@@ -7,13 +7,21 @@ import torch
 from torch import nn
 
 from gantrain.losses.base import Batch
+from gantrain.losses.catgan import CatGAN
 from gantrain.losses.functional import (
+    class_logits,
+    conditional_entropy,
     discriminator_loss,
+    feature_matching_loss,
+    marginal_entropy,
     minimax_generator_loss,
     non_saturating_generator_loss,
+    real_fake_logit,
+    supervised_loss,
 )
 from gantrain.losses.minimax import Minimax
 from gantrain.losses.non_saturating import NonSaturating
+from gantrain.priors import Latent
 
 # logits chosen so that D(x) = sigmoid(l) is 1/2, 3/4 on real and 1/2, 1/4 on fake
 REAL = torch.tensor([0.0, math.log(3.0)])
@@ -75,7 +83,7 @@ class _ShiftG(nn.Module):
 def test_objectives_run_g_and_d_and_report_hierarchical_names(objective, g_loss) -> None:
     G, D = _ShiftG(), _ConstantD()
     batch = Batch(x=REAL.view(2, 1, 1, 1))
-    z = FAKE.view(2, 1)
+    z = Latent(FAKE.view(2, 1))
     d_terms = objective.discriminator_step(G, D, batch, z)
     assert d_terms.loss.item() == pytest.approx(discriminator_loss(REAL, FAKE).item())
     assert set(d_terms.logs) == {"loss/d", "d/real", "d/fake"}
@@ -84,3 +92,103 @@ def test_objectives_run_g_and_d_and_report_hierarchical_names(objective, g_loss)
     g_terms = objective.generator_step(G, D, batch, z)
     assert g_terms.loss.item() == pytest.approx(g_loss(FAKE).item())
     assert set(g_terms.logs) == {"loss/g"}
+
+
+# ---- the semi-supervised and categorical objectives --------------------------------------------
+
+def test_real_fake_logit_from_class_logits_by_hand() -> None:
+    # Salimans et al.: D(x) = Z / (Z + 1), Z = e^0 + e^ln3 = 4, so D(x) = 4/5 and the logit is ln 4
+    logits = torch.tensor([[0.0, math.log(3.0)]])
+    assert real_fake_logit(logits).item() == pytest.approx(math.log(4.0))
+    assert torch.sigmoid(real_fake_logit(logits)).item() == pytest.approx(0.8)
+    # Odena: a learned fake logit ln 2: D(x) = 4 / (4 + 2) = 2/3
+    with_fake = torch.tensor([[0.0, math.log(3.0), math.log(2.0)]])
+    assert torch.sigmoid(real_fake_logit(with_fake, fake_class=True)).item() == pytest.approx(2 / 3)
+    assert torch.equal(class_logits(with_fake, fake_class=True), logits)
+    assert torch.equal(real_fake_logit(REAL), REAL)  # a binary D's output is the logit already
+
+
+def test_conditional_and_marginal_entropy_by_hand() -> None:
+    certain_a = torch.tensor([[20.0, -20.0]])  # p ~ (1, 0)
+    certain_b = torch.tensor([[-20.0, 20.0]])  # p ~ (0, 1)
+    unsure = torch.tensor([[0.0, 0.0]])  # p = (1/2, 1/2)
+    both = torch.cat([certain_a, certain_b])
+    assert conditional_entropy(both).item() == pytest.approx(0.0, abs=1e-6)  # each sample is certain
+    assert marginal_entropy(both).item() == pytest.approx(math.log(2))  # the batch uses both classes
+    assert conditional_entropy(unsure).item() == pytest.approx(math.log(2))
+    assert marginal_entropy(torch.cat([certain_a, certain_a])).item() == pytest.approx(0.0, abs=1e-6)  # one class
+    # p = (3/4, 1/4): H = -(3/4 ln 3/4 + 1/4 ln 1/4)
+    skewed = torch.tensor([[math.log(3.0), 0.0]])
+    assert conditional_entropy(skewed).item() == pytest.approx(-(0.75 * math.log(0.75) + 0.25 * math.log(0.25)))
+
+
+def test_feature_matching_loss_by_hand() -> None:
+    real = torch.tensor([[1.0, 2.0], [3.0, 4.0]])  # mean (2, 3)
+    fake = torch.tensor([[0.0, 0.0], [2.0, 2.0]])  # mean (1, 1)
+    assert feature_matching_loss(real, fake).item() == pytest.approx(1.0 + 4.0)
+
+
+def test_supervised_loss_by_hand_and_with_no_labelled_items() -> None:
+    logits = torch.tensor([[0.0, math.log(3.0)]])  # p = (1/4, 3/4)
+    assert supervised_loss(logits, torch.tensor([1])).item() == pytest.approx(-math.log(0.75))
+    empty = supervised_loss(torch.zeros(0, 10, requires_grad=True), torch.zeros(0, dtype=torch.long))
+    assert empty.item() == 0.0 and not torch.isnan(empty)
+    empty.backward()  # and it still backpropagates
+
+
+class _ClassifierD(nn.Module):
+    """Class logits that are fixed functions of the input's first pixel."""
+
+    num_classes, fake_class = 2, False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        v = x.flatten(1)[:, :1]
+        return torch.cat([v, -v], dim=1)
+
+
+def test_semi_supervised_d_loss_is_cross_entropy_plus_real_fake_loss() -> None:
+    D, G = _ClassifierD(), _ShiftG()
+    x = torch.tensor([1.0, -1.0]).view(2, 1, 1, 1)
+    batch = Batch(x=x, x_lab=x[:1], y_lab=torch.tensor([0]))
+    latent = Latent(torch.tensor([[0.5], [2.0]]))
+    terms = NonSaturating().discriminator_step(G, D, batch, latent)
+    out_real, out_fake = D(x), D(G(latent.z))
+    expected_unsup = discriminator_loss(real_fake_logit(out_real), real_fake_logit(out_fake))
+    expected_sup = supervised_loss(D(x[:1]), torch.tensor([0]))
+    assert terms.loss.item() == pytest.approx((expected_unsup + expected_sup).item())
+    assert terms.logs["loss/d_supervised"].item() == pytest.approx(expected_sup.item())
+    # a batch without labelled images: the unsupervised part alone, and no NaN
+    none = NonSaturating().discriminator_step(G, D, Batch(x=x, x_lab=x[:0], y_lab=torch.zeros(0, dtype=torch.long)), latent)
+    assert none.loss.item() == pytest.approx(expected_unsup.item())
+
+
+def test_catgan_losses_by_hand() -> None:
+    D, G = _ClassifierD(), _ShiftG()
+    x = torch.tensor([20.0, -20.0]).view(2, 1, 1, 1)  # certain, of two different classes
+    latent = Latent(torch.tensor([[0.0], [0.0]]))  # fakes: p = (1/2, 1/2), maximally unsure
+    d = CatGAN().discriminator_step(G, D, Batch(x=x), latent)
+    # L_D = -H_marginal(real) + H_cond(real) - H_cond(fake) = -ln2 + 0 - ln2
+    assert d.loss.item() == pytest.approx(-2 * math.log(2), abs=1e-6)
+    g = CatGAN().generator_step(G, D, Batch(x=x), latent)
+    # L_G = H_cond(fake) - H_marginal(fake) = ln2 - ln2
+    assert g.loss.item() == pytest.approx(0.0, abs=1e-6)
+    labelled = CatGAN(lambda_ce=2.0).discriminator_step(G, D, Batch(x=x, x_lab=x, y_lab=torch.tensor([1, 1])), latent)
+    ce = supervised_loss(D(x), torch.tensor([1, 1]))
+    assert labelled.loss.item() == pytest.approx(-2 * math.log(2) + 2.0 * ce.item(), rel=1e-5)
+
+
+def test_feature_matching_objective_reads_the_named_layer() -> None:
+    from gantrain.errors import ConfigError
+    from gantrain.losses.feature_matching import FeatureMatching
+    from gantrain.models.gan import MLPDiscriminator, MLPGenerator
+
+    torch.manual_seed(0)
+    G = MLPGenerator(z_dim=4, image_size=4, channels=1, hidden=[8])
+    D = MLPDiscriminator(image_size=4, channels=1, hidden=[6], pieces=2, dropout=0.0).eval()
+    batch, latent = Batch(x=torch.rand(5, 1, 4, 4) * 2 - 1), Latent(torch.randn(5, 4))
+    loss = FeatureMatching("features").generator_step(G, D, batch, latent).loss
+    expected = feature_matching_loss(D.features(batch.x.flatten(1)), D.features(G(latent.z).flatten(1)))
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    FeatureMatching("features").check(G, D, None)
+    with pytest.raises(ConfigError, match="loss.layer='trunk' is not a layer"):
+        FeatureMatching("trunk").check(G, D, None)

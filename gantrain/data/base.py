@@ -36,10 +36,38 @@ class ImageDataset(Dataset):
         return f"{type(self).__name__}: {len(self)} images, {self.channels}x{self.image_size}x{self.image_size}"
 
 
-class InMemoryImages(ImageDataset):
-    """A data set that fits in memory, held as one uint8 tensor (N, C, H, W); batches are slices of it."""
+def balanced_subset(labels: Tensor, per_class: int, num_classes: int, seed: int) -> Tensor:
+    """Indices of `per_class` images of each class, drawn with `seed` (data.label_seed): the labelled
+    part of a semi-supervised run. Sorted, so the subset is a set, not an order."""
+    g = torch.Generator().manual_seed(seed)
+    chosen = []
+    for c in range(num_classes):
+        members = (labels == c).nonzero().flatten()
+        if len(members) < per_class:
+            raise ConfigError(
+                f"data.labeled_per_class={per_class} but class {c} has only {len(members)} training images; "
+                f"use at most {len(members)}"
+            )
+        chosen.append(members[torch.randperm(len(members), generator=g)[:per_class]])
+    return torch.cat(chosen).sort().values
 
-    def __init__(self, images: Tensor, labels: Tensor | None = None, num_classes: int | None = None) -> None:
+
+class InMemoryImages(ImageDataset):
+    """A data set that fits in memory, held as one uint8 tensor (N, C, H, W); batches are slices of it.
+
+    labeled_per_class: None uses every label the data set has; 0 hides them all (unsupervised);
+    N > 0 keeps the labels of a class-balanced subset of N per class, chosen by label_seed.
+    """
+
+    def __init__(
+        self,
+        images: Tensor,
+        labels: Tensor | None = None,
+        num_classes: int | None = None,
+        *,
+        labeled_per_class: int | None = None,
+        label_seed: int = 0,
+    ) -> None:
         if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[2] != images.shape[3]:
             raise ValueError(f"images must be a uint8 tensor (N, C, S, S), got {images.dtype} {tuple(images.shape)}")
         if len(images) == 0:
@@ -47,6 +75,29 @@ class InMemoryImages(ImageDataset):
         self.images, self.labels = images, labels
         self.channels, self.image_size = images.shape[1], images.shape[2]
         self.num_classes = num_classes
+        self.labeled_per_class = labeled_per_class
+        # labelled: indices whose labels training may see; None when all of them may
+        self.labelled: Tensor | None = None
+        if labeled_per_class is not None:
+            if labeled_per_class < 0:
+                raise ConfigError(f"data.labeled_per_class must be >= 0 or null for all labels (got {labeled_per_class})")
+            if labels is None or num_classes is None:
+                if labeled_per_class > 0:
+                    raise ConfigError(f"data.labeled_per_class={labeled_per_class} but this data set has no labels; use 0")
+                self.labelled = torch.empty(0, dtype=torch.long)
+            elif labeled_per_class == 0:
+                self.labelled = torch.empty(0, dtype=torch.long)
+            else:
+                self.labelled = balanced_subset(labels, labeled_per_class, num_classes, label_seed)
+
+    @property
+    def has_labels(self) -> bool:
+        """Whether training may see any label."""
+        return self.labels is not None and (self.labelled is None or len(self.labelled) > 0)
+
+    @property
+    def fully_labelled(self) -> bool:
+        return self.labels is not None and self.labelled is None
 
     def __len__(self) -> int:
         return len(self.images)
@@ -131,6 +182,12 @@ class BatchStream:
         self.batches_per_epoch = len(dataset) // batch_size
         self.consumed = consumed
         self._iter: Iterator | None = None
+        # A semi-supervised run draws each step's labelled batch from the labelled subset on its own
+        self.labelled: BatchStream | None = None
+        subset = getattr(dataset, "labelled", None)
+        if isinstance(dataset, InMemoryImages) and subset is not None and len(subset) > 0:
+            part = InMemoryImages(dataset.images[subset], dataset.labels[subset], dataset.num_classes)
+            self.labelled = BatchStream(part, min(batch_size, len(part)), seed=seed + 7, device=device)
 
     def _start(self) -> Iterator:
         if isinstance(self.dataset, InMemoryImages):
@@ -163,18 +220,28 @@ class BatchStream:
             y = torch.as_tensor(y).to(self.device, non_blocking=True)
             if bool((y == UNLABELLED).all()):
                 y = None
-        return Batch(x, y)
+        if getattr(self.dataset, "labelled", None) is not None:  # a subset, or none, is labelled
+            y = None
+        if self.labelled is not None:
+            lab = next(self.labelled)
+            return Batch(x, None, lab.x, lab.y)
+        return Batch(x, y, x, y) if y is not None else Batch(x)
 
     def close(self) -> None:
         """Stop loader workers now rather than when the stream is garbage-collected."""
         self._iter = None
 
     def state_dict(self) -> dict[str, int]:
-        return {"consumed": self.consumed}
+        state = {"consumed": self.consumed}
+        if self.labelled is not None:
+            state["labelled"] = self.labelled.consumed
+        return state
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         self.consumed = int(state["consumed"])
         self._iter = None
+        if self.labelled is not None:
+            self.labelled.load_state_dict({"consumed": int(state.get("labelled", 0))})
 
 
 def _last_line(message: str) -> str:

@@ -81,6 +81,8 @@ class CIFAR10(InMemoryImages):
         image_size: int = 32,
         channels: int = 3,
         split: str = "train",
+        labeled_per_class: int | None = None,
+        label_seed: int = 0,
     ) -> None:
         check_shape(image_size, channels)
         if split not in BATCHES:
@@ -100,7 +102,13 @@ class CIFAR10(InMemoryImages):
         pixels = torch.from_numpy(np.concatenate(images).reshape(-1, 3, 32, 32))
         pixels = fit_channels(resize_square(pixels, image_size), channels)
         self.source = str(folder)
-        super().__init__(pixels, torch.from_numpy(np.concatenate(labels)), num_classes=10)
+        super().__init__(
+            pixels,
+            torch.from_numpy(np.concatenate(labels)),
+            num_classes=10,
+            labeled_per_class=labeled_per_class if split == "train" else None,
+            label_seed=label_seed,
+        )
 
     def describe(self) -> str:
         return f"{super().describe()}, from {self.source}"

@@ -5,7 +5,8 @@ Read from the original IDX files, gzipped or not:
     train-images-idx3-ubyte[.gz]  magic 2051, then big-endian int32 count, rows, cols, then uint8 pixels
     train-labels-idx1-ubyte[.gz]  magic 2049, then big-endian int32 count, then uint8 labels
     (t10k-* for the test split), directly in `root` or in torchvision's layout `root/MNIST/raw/`.
-With no root, the 5,000-digit training subset bundled with gantrain (gantrain/data/bundled/) is used,
+With no root, the subset bundled with gantrain (gantrain/data/bundled/: 5,000 digits of MNIST's training
+set, split 4,000 / 1,000 into train and test here) is used,
 so training and tests work offline.
 """
 
@@ -27,8 +28,8 @@ FILES = {
 }
 BUNDLED = "bundled/mnist_5k.npz"  # relative to the gantrain.data package
 BUNDLED_NOTICE = (
-    "data.root is not set: using the 5,000-digit MNIST subset bundled with gantrain "
-    "(set data.root=/path/to/mnist for the full 60,000)"
+    "data.root is not set: using the MNIST subset bundled with gantrain (4,000 training digits, 1,000 held "
+    "out for tests; set data.root=/path/to/mnist for the full 60,000)"
 )
 
 
@@ -43,6 +44,8 @@ class MNIST(InMemoryImages):
         channels: int = 1,
         split: str = "train",
         download: bool = False,
+        labeled_per_class: int | None = None,
+        label_seed: int = 0,
     ) -> None:
         check_shape(image_size, channels)
         if split not in FILES:
@@ -51,13 +54,8 @@ class MNIST(InMemoryImages):
         if root is None:
             if download:
                 raise ConfigError("data.download=true needs data.root: the folder to download MNIST into")
-            if split != "train":
-                raise DataError(
-                    "the bundled MNIST subset has no test split: set data.root=/path/to/mnist "
-                    "(holding t10k-images-idx3-ubyte[.gz]) or data.download=true with a data.root"
-                )
-            images, labels = load_bundled()
-            self.source = "the bundled 5,000-digit subset"
+            images, labels = load_bundled(split)
+            self.source = f"the bundled subset's {split} split"
             self.notice = BUNDLED_NOTICE
         else:
             folder = Path(root).expanduser()
@@ -76,18 +74,35 @@ class MNIST(InMemoryImages):
             self.source = str(found[0].parent)
         pixels = torch.from_numpy(images).unsqueeze(1)  # (N, 1, 28, 28)
         pixels = fit_channels(resize_square(pixels, image_size), channels)
-        super().__init__(pixels, torch.from_numpy(labels.astype(np.int64)), num_classes=10)
+        super().__init__(
+            pixels,
+            torch.from_numpy(labels.astype(np.int64)),
+            num_classes=10,
+            labeled_per_class=labeled_per_class if split == "train" else None,
+            label_seed=label_seed,
+        )
 
     def describe(self) -> str:
         return f"{super().describe()}, from {self.source}"
 
 
-def load_bundled() -> tuple[np.ndarray, np.ndarray]:
-    """The bundled subset: images uint8 (5000, 28, 28), labels uint8 (5000,)."""
+BUNDLED_TEST_PER_CLASS = 100  # the last 100 digits of each class are held out as the bundled test split
+
+
+def load_bundled(split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+    """The bundled subset, 500 training-set digits per class, split 400 / 100 per class into
+    train (4,000) and test (1,000) so that evaluation never sees a training digit.
+    Returns images uint8 (N, 28, 28), labels uint8 (N,)."""
     resource = resources.files("gantrain.data").joinpath(BUNDLED)
     try:
         with resource.open("rb") as f, np.load(f) as npz:
-            return npz["images"], npz["labels"]
+            images, labels = npz["images"], npz["labels"]
+            keep = np.zeros(len(labels), dtype=bool)
+            for c in np.unique(labels):
+                members = np.flatnonzero(labels == c)
+                held_out = members[-BUNDLED_TEST_PER_CLASS:]
+                keep[held_out if split == "test" else members[:-BUNDLED_TEST_PER_CLASS]] = True
+            return images[keep], labels[keep]
     except (OSError, KeyError, ValueError) as e:
         raise DataError(
             f"the bundled MNIST subset ({BUNDLED}) is missing or damaged ({e}); reinstall gantrain "

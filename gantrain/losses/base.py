@@ -1,22 +1,34 @@
 """What an objective is: it runs G and D on a batch and returns the loss plus the numbers to log.
 
 The training loop owns backward() and the optimiser steps; an objective never calls them.
+
+Discriminators come in two kinds, and every objective here serves both:
+  * binary: D(x) is one logit (B,) for "x is real";
+  * classifier: D(x) is class logits (B, K), or (B, K+1) with a learned fake class
+    (`D.fake_class`). Its real/fake logit is derived from them (functional.real_fake_logit), and on
+    labelled data it also learns the classes: the semi-supervised GAN of Odena (2016) and Salimans
+    et al. (2016), whose D loss is  supervised cross-entropy + the unsupervised real-vs-fake loss.
+A conditional network (`module.conditional = True`, Mirza & Osindero 2014) is also fed the labels.
 """
 
 from abc import ABC, abstractmethod
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
-from gantrain.losses.functional import discriminator_loss
+from gantrain.errors import ConfigError
+from gantrain.losses.functional import discriminator_loss, real_fake_logit, supervised_loss
+from gantrain.priors import Latent
 
 
 class Batch(NamedTuple):
     """A batch of real data on the training device."""
 
-    x: Tensor  # (B, C, H, W) images in [-1, 1]
-    y: Tensor | None = None  # (B,) integer labels, where the data set has them
+    x: Tensor  # (B, C, H, W) images in [-1, 1], drawn from the whole training set
+    y: Tensor | None = None  # (B,) labels of x, only when every training image is labelled
+    x_lab: Tensor | None = None  # (L, C, H, W) a batch of the labelled images (all of them, or a subset)
+    y_lab: Tensor | None = None  # (L,) their labels; None when training is unsupervised
 
 
 class LossTerms(NamedTuple):
@@ -26,40 +38,93 @@ class LossTerms(NamedTuple):
     logs: dict[str, Tensor]
 
 
+def is_conditional(module: nn.Module) -> bool:
+    return bool(getattr(module, "conditional", False))
+
+
+def is_classifier(D: nn.Module) -> bool:
+    return getattr(D, "num_classes", None) is not None
+
+
+def generate(G: nn.Module, latent: Latent) -> Tensor:
+    """G(z), or G(z, y) for a conditional generator."""
+    return G(latent.z, latent.y) if is_conditional(G) else G(latent.z)
+
+
+def discriminate(D: nn.Module, x: Tensor, y: Tensor | None) -> Tensor:
+    """D(x), or D(x, y) for a conditional discriminator (y: the labels of real x, or of G's fakes)."""
+    return D(x, y) if is_conditional(D) else D(x)
+
+
 class Objective(ABC):
     """A GAN training objective: one loss for D's steps and one for G's step."""
 
-    @abstractmethod
-    def discriminator_step(self, G: nn.Module, D: nn.Module, batch: Batch, z: Tensor) -> LossTerms:
-        """The loss that D's optimiser descends on this batch, with z (B, z_dim) for the fakes."""
+    def check(self, G: nn.Module, D: nn.Module, data: Any) -> None:
+        """Refuse, with a ConfigError, a combination of networks and data this objective cannot train.
+        Called once before training starts."""
+        if is_conditional(G) or is_conditional(D):
+            if not getattr(data, "fully_labelled", False):
+                raise ConfigError(
+                    "a conditional GAN needs a label for every training image: use a labelled data set "
+                    "(mnist, cifar10) with data.labeled_per_class=null"
+                )
+        data_classes = getattr(data, "num_classes", None)
+        for net in (G, D):
+            k = getattr(net, "num_classes", None)
+            if k is not None and data_classes is not None and k != data_classes:
+                raise ConfigError(f"the model has model.num_classes={k} but the data set has {data_classes} classes")
 
     @abstractmethod
-    def generator_step(self, G: nn.Module, D: nn.Module, batch: Batch, z: Tensor) -> LossTerms:
-        """The loss that G's optimiser descends, with z (B, z_dim)."""
+    def discriminator_step(self, G: nn.Module, D: nn.Module, batch: Batch, latent: Latent) -> LossTerms:
+        """The loss that D's optimiser descends on this batch; `latent` makes the fakes."""
+
+    @abstractmethod
+    def generator_step(self, G: nn.Module, D: nn.Module, batch: Batch, latent: Latent) -> LossTerms:
+        """The loss that G's optimiser descends."""
 
 
 class AdversarialObjective(Objective):
-    """The two-player game of Goodfellow et al.: D is trained as a real-vs-fake logistic classifier;
-    subclasses choose the generator's loss from D's logits on fakes."""
+    """The two-player game of Goodfellow et al.: D is trained as a real-vs-fake logistic classifier
+    (plus, for a classifier D, the supervised loss on labelled data); subclasses choose G's loss."""
 
     @abstractmethod
-    def generator_loss(self, fake_logits: Tensor) -> Tensor:
-        """G's loss from D's logits on G(z), shape (B,)."""
+    def generator_loss(self, G: nn.Module, D: nn.Module, batch: Batch, latent: Latent) -> tuple[Tensor, dict[str, Tensor]]:
+        """G's loss and any extra numbers to log."""
 
-    def discriminator_step(self, G: nn.Module, D: nn.Module, batch: Batch, z: Tensor) -> LossTerms:
+    def discriminator_step(self, G: nn.Module, D: nn.Module, batch: Batch, latent: Latent) -> LossTerms:
+        fake_class = bool(getattr(D, "fake_class", False))
         with torch.no_grad():
-            fake = G(z)  # D's step never needs gradients through G
-        real_logits, fake_logits = D(batch.x), D(fake)
-        loss = discriminator_loss(real_logits, fake_logits)
-        return LossTerms(
-            loss,
-            {
-                "loss/d": loss.detach(),
-                "d/real": torch.sigmoid(real_logits.detach()).mean(),  # mean D(x)
-                "d/fake": torch.sigmoid(fake_logits.detach()).mean(),  # mean D(G(z))
-            },
-        )
+            fake = generate(G, latent)  # D's step never needs gradients through G
+        out_real = discriminate(D, batch.x, batch.y)
+        out_fake = discriminate(D, fake, latent.y)
+        real_logits, fake_logits = real_fake_logit(out_real, fake_class), real_fake_logit(out_fake, fake_class)
+        unsupervised = discriminator_loss(real_logits, fake_logits)
+        logs = {
+            "d/real": torch.sigmoid(real_logits.detach()).mean(),  # mean D(x)
+            "d/fake": torch.sigmoid(fake_logits.detach()).mean(),  # mean D(G(z))
+        }
+        loss = unsupervised
+        if is_classifier(D) and batch.y_lab is not None:
+            out_lab = out_real if batch.x_lab is batch.x else discriminate(D, batch.x_lab, batch.y_lab)
+            supervised = supervised_loss(out_lab, batch.y_lab, fake_class)
+            loss = unsupervised + supervised
+            logs["loss/d_supervised"] = supervised.detach()
+            logs["loss/d_unsupervised"] = unsupervised.detach()
+        logs["loss/d"] = loss.detach()
+        return LossTerms(loss, logs)
 
-    def generator_step(self, G: nn.Module, D: nn.Module, batch: Batch, z: Tensor) -> LossTerms:
-        loss = self.generator_loss(D(G(z)))
-        return LossTerms(loss, {"loss/g": loss.detach()})
+    def generator_step(self, G: nn.Module, D: nn.Module, batch: Batch, latent: Latent) -> LossTerms:
+        loss, logs = self.generator_loss(G, D, batch, latent)
+        return LossTerms(loss, {"loss/g": loss.detach(), **logs})
+
+
+class LogitGeneratorLoss(AdversarialObjective):
+    """G's loss is a function of D's real/fake logits on G's samples (minimax, non-saturating)."""
+
+    @abstractmethod
+    def generator_loss_from_logits(self, fake_logits: Tensor) -> Tensor:
+        """G's loss from D's real/fake logits on G(z), shape (B,)."""
+
+    def generator_loss(self, G: nn.Module, D: nn.Module, batch: Batch, latent: Latent) -> tuple[Tensor, dict[str, Tensor]]:
+        outputs = discriminate(D, generate(G, latent), latent.y)
+        return self.generator_loss_from_logits(real_fake_logit(outputs, bool(getattr(D, "fake_class", False)))), {}

@@ -1,11 +1,12 @@
-"""The GAN value function of Goodfellow et al. (2014), written with logits for numerical stability.
+"""The losses of the GAN papers as small pure functions, written with logits for numerical stability.
 
-With D(x) = sigmoid(l) for a logit l, two identities carry everything here:
+With D(x) = sigmoid(l) for a logit l, two identities carry the two-player game:
     log D(x)       = log sigmoid(l)     = -softplus(-l)
     log(1 - D(x))  = log sigmoid(-l)    = -softplus(l)
 softplus never overflows or takes log(0), so these stay finite where sigmoid saturates.
 """
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -29,3 +30,51 @@ def non_saturating_generator_loss(fake_logits: Tensor) -> Tensor:
     Its gradient, -(1 - sigmoid(l)) dl, is largest exactly where the minimax one vanishes.
     """
     return F.softplus(-fake_logits).mean()
+
+
+def real_fake_logit(outputs: Tensor, fake_class: bool = False) -> Tensor:
+    """The logit of "x is real" from a discriminator's outputs.
+
+    (B,) outputs are that logit already. (B, K) class logits l_1..K with the fake logit fixed at 0
+    (Salimans et al. 2016): D(x) = Z(x) / (Z(x) + 1), Z = sum_k exp(l_k), whose logit is logsumexp(l).
+    (B, K+1) with a learned fake class (Odena 2016): D(x) = Z(x) / (Z(x) + exp(l_fake)), logit
+    logsumexp(l_1..K) - l_fake.
+    """
+    if outputs.dim() == 1:
+        return outputs
+    if fake_class:
+        return torch.logsumexp(outputs[:, :-1], dim=1) - outputs[:, -1]
+    return torch.logsumexp(outputs, dim=1)
+
+
+def class_logits(outputs: Tensor, fake_class: bool = False) -> Tensor:
+    """(B, K) logits of the K real classes: p(y | x, y <= K) = softmax of these."""
+    return outputs[:, :-1] if fake_class else outputs
+
+
+def conditional_entropy(logits: Tensor) -> Tensor:
+    """E_x H[p(y | x)]: the mean entropy of each sample's class distribution (CatGAN). Low means D is
+    certain of each sample's class; logits (B, K) -> scalar, in nats."""
+    log_p = F.log_softmax(logits, dim=1)
+    return -(log_p.exp() * log_p).sum(dim=1).mean()
+
+
+def marginal_entropy(logits: Tensor) -> Tensor:
+    """H[E_x p(y | x)]: the entropy of the batch's average class distribution (CatGAN). High means the
+    batch spreads over all classes; logits (B, K) -> scalar, in nats."""
+    p_mean = F.softmax(logits, dim=1).mean(dim=0)
+    return -(p_mean * torch.log(p_mean.clamp_min(1e-12))).sum()
+
+
+def feature_matching_loss(real_features: Tensor, fake_features: Tensor) -> Tensor:
+    """|| E f(x) - E f(G(z)) ||^2 over an intermediate layer f of D (Salimans et al. 2016): G matches
+    the statistics of real data's features instead of maximising D's output. (B, ...) -> scalar."""
+    return (real_features.flatten(1).mean(0) - fake_features.flatten(1).mean(0)).pow(2).sum()
+
+
+def supervised_loss(outputs: Tensor, labels: Tensor, fake_class: bool = False) -> Tensor:
+    """-log p(y | x, y <= K): cross-entropy over the real classes, on labelled data. A batch with no
+    labelled items gives 0, not NaN."""
+    if labels.numel() == 0:
+        return outputs.sum() * 0.0
+    return F.cross_entropy(class_logits(outputs, fake_class), labels)

@@ -2,12 +2,12 @@
 
 from torch import Tensor
 
-from gantrain.losses.base import AdversarialObjective
+from gantrain.losses.base import LogitGeneratorLoss
 from gantrain.losses.functional import non_saturating_generator_loss
 
 
-class NonSaturating(AdversarialObjective):
+class NonSaturating(LogitGeneratorLoss):
     """Same fixed point as the minimax game, but strong gradients for G early in training."""
 
-    def generator_loss(self, fake_logits: Tensor) -> Tensor:
+    def generator_loss_from_logits(self, fake_logits: Tensor) -> Tensor:
         return non_saturating_generator_loss(fake_logits)

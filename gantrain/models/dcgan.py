@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from gantrain.errors import ConfigError
+from gantrain.models.gan import head_outputs
 
 
 def dcgan_layout(image_size: int) -> tuple[int, int]:
@@ -80,10 +81,23 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    """image (B, channels, image_size, image_size) -> logit (B,). The mirror image of the generator."""
+    """image (B, channels, image_size, image_size) -> logit (B,). The mirror image of the generator.
 
-    def __init__(self, *, image_size: int = 64, channels: int = 3, width: int = 64) -> None:
+    With num_classes it outputs class logits (B, K), or (B, K+1) with a learned fake class: the
+    convolutional discriminator of the semi-supervised and categorical GANs."""
+
+    def __init__(
+        self,
+        *,
+        image_size: int = 64,
+        channels: int = 3,
+        width: int = 64,
+        num_classes: int | None = None,
+        fake_class: bool = False,
+    ) -> None:
         super().__init__()
+        self.num_classes, self.fake_class = num_classes, bool(fake_class)
+        outputs = head_outputs(num_classes, fake_class)
         base, n = dcgan_layout(image_size)
         width = _check_width(width)
         ch = width
@@ -92,8 +106,9 @@ class DCGANDiscriminator(nn.Module):
             layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch * 2), nn.LeakyReLU(0.2, inplace=True)]
             ch *= 2
         self.features = nn.Sequential(*layers)  # (B, width * 2**(n-1), base, base)
-        self.head = nn.Conv2d(ch, 1, base, 1, 0, bias=False)  # (B, 1, 1, 1): one logit per image
+        self.head = nn.Conv2d(ch, outputs, base, 1, 0, bias=False)  # (B, outputs, 1, 1)
         self.apply(init_dcgan_weights)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.features(x)).flatten()
+        out = self.head(self.features(x)).flatten(1)  # (B, outputs)
+        return out.squeeze(1) if self.num_classes is None else out

@@ -12,6 +12,17 @@ from torch import Tensor, nn
 from gantrain.errors import ConfigError
 
 
+def head_outputs(num_classes: int | None, fake_class: bool) -> int:
+    """1 real/fake logit for a binary D; K class logits, or K+1 with a learned fake class."""
+    if num_classes is None:
+        if fake_class:
+            raise ConfigError("model.discriminator.fake_class=true needs model.num_classes")
+        return 1
+    if int(num_classes) < 2:
+        raise ConfigError(f"model.num_classes must be at least 2 (got {num_classes})")
+    return int(num_classes) + int(fake_class)
+
+
 def _check_sizes(name: str, sizes: Sequence[int]) -> list[int]:
     sizes = [int(s) for s in sizes]
     if not sizes or any(s < 1 for s in sizes):
@@ -33,16 +44,26 @@ class Maxout(nn.Module):
 
 
 class MLPGenerator(nn.Module):
-    """z (B, z_dim) -> image (B, channels, image_size, image_size) in [-1, 1]."""
+    """z (B, z_dim) -> image (B, channels, image_size, image_size) in [-1, 1].
 
-    def __init__(self, *, z_dim: int, image_size: int, channels: int, hidden: Sequence[int] = (1200, 1200)) -> None:
+    batch_norm after each hidden layer is how Salimans et al. (2016) trained theirs for MNIST."""
+
+    def __init__(
+        self,
+        *,
+        z_dim: int,
+        image_size: int,
+        channels: int,
+        hidden: Sequence[int] = (1200, 1200),
+        batch_norm: bool = False,
+    ) -> None:
         super().__init__()
         hidden = _check_sizes("model.generator.hidden", hidden)
         self.shape = (channels, image_size, image_size)
         layers: list[nn.Module] = []
         width = z_dim
         for h in hidden:
-            layers += [nn.Linear(width, h), nn.ReLU(inplace=True)]
+            layers += [nn.Linear(width, h), *([nn.BatchNorm1d(h)] if batch_norm else []), nn.ReLU(inplace=True)]
             width = h
         layers += [nn.Linear(width, channels * image_size * image_size), nn.Tanh()]
         self.net = nn.Sequential(*layers)
@@ -52,7 +73,8 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    """image (B, C, H, W) -> logit (B,). Maxout hidden layers with dropout, as in the paper's MNIST model."""
+    """image (B, C, H, W) -> logit (B,), or class logits (B, K[+1]) with num_classes.
+    Maxout hidden layers with dropout, as in the paper's MNIST model."""
 
     def __init__(
         self,
@@ -62,6 +84,9 @@ class MLPDiscriminator(nn.Module):
         hidden: Sequence[int] = (240, 240),
         pieces: int = 5,
         dropout: float = 0.5,
+        num_classes: int | None = None,
+        fake_class: bool = False,
+        extra_inputs: int = 0,
     ) -> None:
         super().__init__()
         hidden = _check_sizes("model.discriminator.hidden", hidden)
@@ -69,13 +94,16 @@ class MLPDiscriminator(nn.Module):
             raise ConfigError(f"model.discriminator.pieces must be at least 1 (got {pieces})")
         if not 0.0 <= float(dropout) < 1.0:
             raise ConfigError(f"model.discriminator.dropout must be in [0, 1) (got {dropout})")
-        layers: list[nn.Module] = [nn.Flatten()]
-        width = channels * image_size * image_size
+        self.num_classes, self.fake_class = num_classes, bool(fake_class)
+        outputs = head_outputs(num_classes, fake_class)
+        layers: list[nn.Module] = []
+        width = channels * image_size * image_size + extra_inputs  # extra: a conditional D's one-hot y
         for h in hidden:
             layers += [Maxout(width, h, int(pieces)), nn.Dropout(float(dropout))]
             width = h
         self.features = nn.Sequential(*layers)  # (B, hidden[-1]): the layer feature matching reads
-        self.head = nn.Linear(width, 1)
+        self.head = nn.Linear(width, outputs)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.features(x)).squeeze(1)
+        out = self.head(self.features(x.flatten(1)))
+        return out.squeeze(1) if self.num_classes is None else out

@@ -1,0 +1,150 @@
+"""Classifier evaluation: test error, clustering error and the parameter average evaluated in place of the weights.
+
+- `classification_error`: the semi-supervised test error of Salimans et al. (2016), "Improved Techniques
+  for Training GANs", where the discriminator's first K logits classify the test set.
+- `clustering_error`: the unsupervised error of a K-way clustering (e.g. CatGAN, Springenberg 2016),
+  after the best one-to-one matching of clusters to classes by the Hungarian algorithm (the
+  "unsupervised clustering accuracy" of Xie et al. 2016, DEC).
+- `ParameterAverage`: the exponential moving average of the discriminator's parameters that Salimans et
+  al.'s code (improved-gan, `disc_param_avg`, rate 1e-4) uses for its reported test error.
+"""
+
+import copy
+from collections.abc import Callable
+
+import torch
+from scipy.optimize import linear_sum_assignment
+from torch import Tensor, nn
+
+from gantrain.data.base import to_unit_range
+from gantrain.errors import ConfigError
+
+
+@torch.no_grad()
+def predict_classes(
+    classify: Callable[[Tensor], Tensor], images: Tensor, *, batch_size: int = 500, device: torch.device
+) -> Tensor:
+    """uint8 images (N, C, H, W) on the CPU -> predicted classes (N,) int64 on the CPU.
+
+    `classify` maps a float batch in [-1, 1] on `device` to logits (B, K); the caller puts it in eval mode.
+    """
+    if images.dtype != torch.uint8 or images.dim() != 4:
+        raise ValueError(f"images must be a uint8 tensor (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    predictions = []
+    for start in range(0, len(images), batch_size):
+        # move uint8 (4x fewer bytes than float) and scale on the device
+        x = to_unit_range(images[start : start + batch_size].to(device, non_blocking=True))
+        logits = classify(x)  # (B, K)
+        if logits.dim() != 2 or logits.shape[0] != x.shape[0]:
+            raise ValueError(f"classify must return logits ({x.shape[0]}, K), got {tuple(logits.shape)}")
+        predictions.append(logits.argmax(dim=1))
+    if not predictions:
+        return torch.empty(0, dtype=torch.int64)
+    return torch.cat(predictions).cpu()  # one device sync for the whole set
+
+
+def classification_error(predictions: Tensor, labels: Tensor) -> float:
+    """The fraction of predictions (N,) that differ from labels (N,), in [0, 1]."""
+    _check_pair(predictions, labels)
+    return (predictions != labels).float().mean().item()
+
+
+def contingency_matrix(predictions: Tensor, labels: Tensor, num_clusters: int, num_classes: int) -> Tensor:
+    """Counts (num_clusters, num_classes): entry [k, c] is how many samples of class c fall in cluster k."""
+    _check_pair(predictions, labels)
+    if num_clusters < 1 or num_classes < 1:
+        raise ValueError(f"num_clusters and num_classes must be positive, got {num_clusters} and {num_classes}")
+    predictions, labels = predictions.long().cpu(), labels.long().cpu()
+    if predictions.min() < 0 or predictions.max() >= num_clusters:
+        raise ValueError(
+            f"predictions must lie in [0, {num_clusters}), got [{int(predictions.min())}, {int(predictions.max())}]"
+        )
+    if labels.min() < 0 or labels.max() >= num_classes:
+        raise ValueError(f"labels must lie in [0, {num_classes}), got [{int(labels.min())}, {int(labels.max())}]")
+    counts = torch.bincount(predictions * num_classes + labels, minlength=num_clusters * num_classes)
+    return counts.view(num_clusters, num_classes)
+
+
+def match_clusters(predictions: Tensor, labels: Tensor, num_clusters: int, num_classes: int) -> dict[int, int]:
+    """The one-to-one cluster -> class map that agrees with the most labels (Hungarian algorithm).
+
+    With more clusters than classes, only num_classes clusters get a class; the rest are left out.
+    """
+    return _best_matching(contingency_matrix(predictions, labels, num_clusters, num_classes))
+
+
+def clustering_error(predictions: Tensor, labels: Tensor, num_clusters: int, num_classes: int) -> float:
+    """The classification error of the clusters after `match_clusters`; samples in unmatched clusters count as wrong."""
+    counts = contingency_matrix(predictions, labels, num_clusters, num_classes)
+    correct = sum(int(counts[k, c]) for k, c in _best_matching(counts).items())
+    return 1.0 - correct / len(labels)
+
+
+def _best_matching(counts: Tensor) -> dict[int, int]:
+    # linear_sum_assignment minimises cost, so negate the counts to maximise the matched agreement;
+    # on a rectangular matrix it matches min(num_clusters, num_classes) pairs
+    rows, cols = linear_sum_assignment(-counts.numpy())
+    return {int(k): int(c) for k, c in zip(rows, cols)}
+
+
+def _check_pair(predictions: Tensor, labels: Tensor) -> None:
+    if predictions.dim() != 1 or predictions.shape != labels.shape:
+        raise ValueError(
+            f"predictions and labels must both be (N,), got {tuple(predictions.shape)} and {tuple(labels.shape)}"
+        )
+    if len(labels) == 0:
+        raise ValueError("cannot measure an error on zero samples")
+
+
+class ParameterAverage:
+    """An exponential (Polyak) moving average of a module's parameters, kept in a copy for evaluation.
+
+    After each optimiser step, `update(module)` sets average <- decay * average + (1 - decay) * current
+    for floating-point parameters; buffers (batch-norm running statistics, num_batches_tracked, spectral
+    norm's u and v) are copied as they are: they are kept by the module itself, not learned, and
+    copying keeps integer counters exact.
+    """
+
+    def __init__(self, module: nn.Module, decay: float = 0.999) -> None:
+        if not 0.0 <= decay < 1.0:
+            raise ConfigError(f"eval.ema must be in [0, 1) (e.g. 0.999), got {decay}")
+        self.decay = float(decay)
+        # start from a copy of the weights, not from zero as improved-gan does, so that early
+        # averages are not biased towards zero
+        self.average = copy.deepcopy(module).eval()
+        self.average.requires_grad_(False)
+        for p in self.average.parameters():
+            p.grad = None
+        averaged, copied = _split_parameters(self.average)
+        self._averaged, self._copied = averaged, copied
+        self._buffers = list(self.average.buffers())
+
+    @torch.no_grad()
+    def update(self, module: nn.Module) -> None:
+        """Fold `module`'s current weights into the average; `module` must have the averaged module's structure."""
+        averaged, copied = _split_parameters(module)
+        buffers = list(module.buffers())
+        if (len(averaged), len(copied), len(buffers)) != (len(self._averaged), len(self._copied), len(self._buffers)):
+            raise ValueError("ParameterAverage.update: the module's parameters do not match the averaged module's")
+        if averaged:
+            # lerp(avg, cur, w) = avg + w * (cur - avg) = decay * avg + (1 - decay) * cur, with w = 1 - decay;
+            # one fused kernel per dtype/device group instead of one per tensor
+            torch._foreach_lerp_(self._averaged, [p.detach() for p in averaged], 1.0 - self.decay)
+        for mine, theirs in zip(self._copied + self._buffers, copied + buffers):
+            mine.copy_(theirs)
+
+    def state_dict(self) -> dict[str, Tensor]:
+        """The averaged module's state dict: plain tensors, loadable with torch.load(weights_only=True)."""
+        return self.average.state_dict()
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        self.average.load_state_dict(state)
+
+
+def _split_parameters(module: nn.Module) -> tuple[list[Tensor], list[Tensor]]:
+    """(floating-point or complex parameters, which are averaged; any others, which are copied), in module order."""
+    params = list(module.parameters())
+    blendable = [p.is_floating_point() or p.is_complex() for p in params]
+    return [p for p, b in zip(params, blendable) if b], [p for p, b in zip(params, blendable) if not b]

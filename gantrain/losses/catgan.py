@@ -1,0 +1,55 @@
+"""CatGAN: Springenberg, "Unsupervised and Semi-supervised Learning with Categorical Generative
+Adversarial Networks" (ICLR 2016), eqs. 7-9.
+
+D outputs K class logits. It wants to be certain of the class of each real sample (low conditional
+entropy), uncertain of each generated one (high conditional entropy), and to use all classes equally
+over the real data (high marginal entropy); with labels, it also fits them (cross-entropy, weight
+lambda_ce). G wants its samples classified with certainty and spread evenly over the classes.
+
+    L_D = -H[E_x p(y|x)] + E_x H[p(y|x)] - E_z H[p(y|G(z))] + lambda_ce * CE(labelled)
+    L_G =  E_z H[p(y|G(z))] - H[E_z p(y|G(z))]
+"""
+
+import torch
+from torch import Tensor, nn
+
+from gantrain.errors import ConfigError
+from gantrain.losses.base import Batch, LossTerms, Objective, discriminate, generate, is_classifier
+from gantrain.losses.functional import conditional_entropy, marginal_entropy, supervised_loss
+from gantrain.priors import Latent
+
+
+class CatGAN(Objective):
+    def __init__(self, lambda_ce: float = 1.0) -> None:
+        if lambda_ce < 0:
+            raise ConfigError(f"loss.lambda_ce must be >= 0 (got {lambda_ce})")
+        self.lambda_ce = float(lambda_ce)
+
+    def check(self, G: nn.Module, D: nn.Module, data: object) -> None:
+        super().check(G, D, data)
+        if not is_classifier(D) or getattr(D, "fake_class", False):
+            raise ConfigError("loss=catgan needs a discriminator with K class outputs and no fake class: use model=catgan")
+
+    def discriminator_step(self, G: nn.Module, D: nn.Module, batch: Batch, latent: Latent) -> LossTerms:
+        with torch.no_grad():
+            fake = generate(G, latent)
+        real_logits = discriminate(D, batch.x, batch.y)  # (B, K)
+        fake_logits = discriminate(D, fake, latent.y)
+        h_marginal_real = marginal_entropy(real_logits)
+        h_real = conditional_entropy(real_logits)
+        h_fake = conditional_entropy(fake_logits)
+        loss = -h_marginal_real + h_real - h_fake
+        logs = {"catgan/h_marginal_real": h_marginal_real.detach(), "catgan/h_real": h_real.detach(), "catgan/h_fake": h_fake.detach()}
+        if batch.y_lab is not None and self.lambda_ce > 0:
+            lab_logits = real_logits if batch.x_lab is batch.x else discriminate(D, batch.x_lab, batch.y_lab)
+            supervised = supervised_loss(lab_logits, batch.y_lab)
+            loss = loss + self.lambda_ce * supervised
+            logs["loss/d_supervised"] = supervised.detach()
+        logs["loss/d"] = loss.detach()
+        return LossTerms(loss, logs)
+
+    def generator_step(self, G: nn.Module, D: nn.Module, batch: Batch, latent: Latent) -> LossTerms:
+        fake_logits = discriminate(D, generate(G, latent), latent.y)
+        h_fake, h_marginal_fake = conditional_entropy(fake_logits), marginal_entropy(fake_logits)
+        loss = h_fake - h_marginal_fake
+        return LossTerms(loss, {"loss/g": loss.detach(), "catgan/h_marginal_fake": h_marginal_fake.detach()})

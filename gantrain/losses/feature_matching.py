@@ -1,0 +1,41 @@
+"""Feature matching, Salimans et al., "Improved Techniques for Training GANs" (NeurIPS 2016), section 3.1:
+G minimises || E_x f(x) - E_z f(G(z)) ||^2 for an intermediate layer f of D, instead of maximising D's
+output. D trains as usual (with the supervised term when it is a classifier: their semi-supervised GAN)."""
+
+import torch
+from torch import Tensor, nn
+
+from gantrain.errors import ConfigError
+from gantrain.losses.base import AdversarialObjective, Batch, discriminate, generate
+from gantrain.losses.functional import feature_matching_loss
+from gantrain.priors import Latent
+
+
+class FeatureMatching(AdversarialObjective):
+    """`layer` names a module of D (as in D.named_modules()) whose output is matched."""
+
+    def __init__(self, layer: str = "features") -> None:
+        self.layer = layer
+
+    def check(self, G: nn.Module, D: nn.Module, data: object) -> None:
+        super().check(G, D, data)
+        names = [name for name, _ in D.named_modules() if name]
+        if self.layer not in names:
+            shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+            raise ConfigError(f"loss.layer={self.layer!r} is not a layer of this discriminator; choose one of: {shown}")
+
+    def _features(self, D: nn.Module, x: Tensor, y: Tensor | None) -> Tensor:
+        captured: list[Tensor] = []
+        module = dict(D.named_modules())[self.layer]
+        handle = module.register_forward_hook(lambda _m, _i, out: captured.append(out))
+        try:
+            discriminate(D, x, y)
+        finally:
+            handle.remove()
+        return captured[0]
+
+    def generator_loss(self, G: nn.Module, D: nn.Module, batch: Batch, latent: Latent) -> tuple[Tensor, dict[str, Tensor]]:
+        with torch.no_grad():
+            real = self._features(D, batch.x, batch.y)  # (B, ...): a target, no gradient
+        fake = self._features(D, generate(G, latent), latent.y)
+        return feature_matching_loss(real, fake), {}

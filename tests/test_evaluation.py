@@ -1,0 +1,210 @@
+"""Evaluation against hand-computed values: batched prediction, classification and clustering error,
+and the parameter average."""
+
+import pytest
+import torch
+from torch import Tensor, nn
+
+from gantrain.errors import ConfigError
+from gantrain.evaluation import (
+    ParameterAverage,
+    classification_error,
+    clustering_error,
+    contingency_matrix,
+    match_clusters,
+    predict_classes,
+)
+
+CPU = torch.device("cpu")
+
+
+# --- predict_classes ---------------------------------------------------------------------------------------------
+
+
+def test_predict_classes_batches_and_scales_to_unit_range() -> None:
+    # constant images: 0 -> -1, 128 -> 128/127.5 - 1 = 1/255, 255 -> +1
+    values = [0, 255, 128, 0, 255, 128, 0]  # N = 7, not a multiple of the batch size 3
+    images = torch.tensor(values, dtype=torch.uint8).view(7, 1, 1, 1).expand(7, 1, 4, 4).contiguous()
+    centres = torch.tensor([-1.0, 0.0, 1.0])
+    batch_sizes: list[int] = []
+    seen: set[float] = set()
+
+    def classify(x: Tensor) -> Tensor:
+        batch_sizes.append(len(x))
+        seen.update(x.unique().tolist())
+        mean = x.mean(dim=(1, 2, 3))  # (B,)
+        return -(mean[:, None] - centres) ** 2  # (B, 3): the nearest centre wins
+
+    predictions = predict_classes(classify, images, batch_size=3, device=CPU)
+    assert batch_sizes == [3, 3, 1]
+    assert sorted(seen) == pytest.approx([-1.0, 1.0 / 255.0, 1.0], abs=1e-6)  # scaled like training data, not to [0, 1]
+    assert predictions.dtype == torch.int64 and predictions.device == CPU
+    assert predictions.tolist() == [0, 2, 1, 0, 2, 1, 0]
+
+
+def test_predict_classes_rejects_float_images() -> None:
+    with pytest.raises(ValueError, match="uint8"):
+        predict_classes(lambda x: x.flatten(1), torch.zeros(2, 1, 2, 2), device=CPU)
+
+
+def test_predict_classes_rejects_logits_of_the_wrong_shape() -> None:
+    images = torch.zeros(2, 1, 2, 2, dtype=torch.uint8)
+    with pytest.raises(ValueError, match="logits"):
+        predict_classes(lambda x: x.mean(dim=(1, 2, 3)), images, device=CPU)  # (B,), not (B, K)
+
+
+# --- classification_error ----------------------------------------------------------------------------------------
+
+
+def test_classification_error_by_hand() -> None:
+    # positions 1 and 3 are wrong: 2 of 4
+    assert classification_error(torch.tensor([0, 1, 2, 1]), torch.tensor([0, 2, 2, 0])) == pytest.approx(0.5)
+    assert classification_error(torch.tensor([3, 1]), torch.tensor([3, 1])) == 0.0
+
+
+def test_classification_error_rejects_mismatched_lengths() -> None:
+    with pytest.raises(ValueError, match="predictions and labels"):
+        classification_error(torch.tensor([0, 1]), torch.tensor([0, 1, 2]))
+
+
+# --- contingency_matrix, match_clusters, clustering_error --------------------------------------------------------
+
+LABELS = torch.tensor([0, 0, 0, 1, 1, 1, 2, 2, 2, 2])
+CLUSTERS = torch.tensor([2, 2, 1, 0, 0, 2, 1, 1, 1, 0])
+# rows: clusters, columns: classes
+COUNTS = [
+    [0, 2, 1],  # cluster 0 holds two 1s and one 2
+    [1, 0, 3],  # cluster 1 holds one 0 and three 2s
+    [2, 1, 0],  # cluster 2 holds two 0s and one 1
+]
+
+
+def test_contingency_matrix_by_hand() -> None:
+    assert contingency_matrix(CLUSTERS, LABELS, 3, 3).tolist() == COUNTS
+
+
+def test_contingency_matrix_rejects_out_of_range_clusters() -> None:
+    with pytest.raises(ValueError, match="predictions must lie in"):
+        contingency_matrix(torch.tensor([0, 3]), torch.tensor([0, 1]), 3, 2)
+
+
+def test_perfect_clustering_under_a_permutation() -> None:
+    labels = torch.arange(20) % 5
+    perm = torch.tensor([3, 0, 4, 1, 2])  # class c is put in cluster perm[c]
+    clusters = perm[labels]
+    assert clustering_error(clusters, labels, 5, 5) == 0.0
+    assert classification_error(clusters, labels) > 0.5  # the raw labels disagree: matching is what fixes it
+    assert match_clusters(clusters, labels, 5, 5) == {3: 0, 0: 1, 4: 2, 1: 3, 2: 4}
+
+
+def test_clustering_error_by_hand() -> None:
+    # the six one-to-one matchings of COUNTS agree with 0, 4, 3, 7, 3 and 3 labels;
+    # the best, 0->1, 1->2, 2->0, gets 2 + 3 + 2 = 7 of 10 right
+    assert match_clusters(CLUSTERS, LABELS, 3, 3) == {0: 1, 1: 2, 2: 0}
+    assert clustering_error(CLUSTERS, LABELS, 3, 3) == pytest.approx(0.3)
+
+
+def test_more_clusters_than_classes_counts_unmatched_clusters_as_errors() -> None:
+    labels = torch.tensor([0, 0, 0, 1, 1, 1])
+    clusters = torch.tensor([0, 0, 2, 1, 1, 3])  # counts: c0 [2, 0], c1 [0, 2], c2 [1, 0], c3 [0, 1]
+    assert match_clusters(clusters, labels, 4, 2) == {0: 0, 1: 1}
+    # clusters 2 and 3 get no class, so their two samples are wrong (a many-to-one vote would say 0)
+    assert clustering_error(clusters, labels, 4, 2) == pytest.approx(2 / 6)
+
+
+def test_fewer_clusters_than_classes() -> None:
+    labels = torch.tensor([0, 1, 2, 2])
+    clusters = torch.tensor([0, 1, 1, 1])  # counts: c0 [1, 0, 0], c1 [0, 1, 2]
+    assert match_clusters(clusters, labels, 2, 3) == {0: 0, 1: 2}
+    assert clustering_error(clusters, labels, 2, 3) == pytest.approx(0.25)
+
+
+# --- ParameterAverage --------------------------------------------------------------------------------------------
+
+
+def _net() -> nn.Sequential:
+    return nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))
+
+
+def _fill(net: nn.Sequential, value: float) -> None:
+    with torch.no_grad():
+        for p in net.parameters():
+            p.fill_(value)
+
+
+def test_parameter_average_by_hand() -> None:
+    net = _net()
+    _fill(net, 1.0)
+    avg = ParameterAverage(net, decay=0.5)
+    _fill(net, 3.0)
+    avg.update(net)
+    for p in avg.average.parameters():  # 0.5 * 1 + 0.5 * 3
+        assert torch.equal(p, torch.full_like(p, 2.0))
+    avg.decay = 0.9
+    _fill(net, 12.0)
+    avg.update(net)
+    for p in avg.average.parameters():  # 0.9 * 2 + 0.1 * 12
+        assert torch.allclose(p, torch.full_like(p, 3.0))
+    for p in net.parameters():  # the trained module is untouched
+        assert torch.equal(p, torch.full_like(p, 12.0))
+
+
+def test_parameter_average_copies_buffers_as_they_are() -> None:
+    net = _net()
+    avg = ParameterAverage(net, decay=0.5)
+    bn = net[1]
+    bn.running_mean.copy_(torch.tensor([5.0, 6.0]))
+    bn.num_batches_tracked.fill_(7)
+    avg.update(net)
+    assert avg.average[1].running_mean.tolist() == [5.0, 6.0]  # averaged would be [2.5, 3.0]
+    assert int(avg.average[1].num_batches_tracked) == 7
+
+
+def test_parameter_average_is_a_frozen_eval_copy() -> None:
+    net = _net().train()
+    avg = ParameterAverage(net)
+    assert not avg.average.training and avg.average[1].training is False
+    assert all(not p.requires_grad for p in avg.average.parameters())
+    assert all(p.requires_grad for p in net.parameters())
+    assert avg.average[0].weight.data_ptr() != net[0].weight.data_ptr()
+
+
+def test_parameter_average_with_decay_zero_tracks_the_module() -> None:
+    net = _net()
+    avg = ParameterAverage(net, decay=0.0)
+    _fill(net, -4.0)
+    avg.update(net)
+    assert all(torch.equal(p, torch.full_like(p, -4.0)) for p in avg.average.parameters())
+
+
+@pytest.mark.parametrize("decay", [-0.1, 1.0, 1.5])
+def test_parameter_average_rejects_decay_out_of_range(decay: float) -> None:
+    with pytest.raises(ConfigError, match="eval.ema") as info:
+        ParameterAverage(_net(), decay=decay)
+    assert "\n" not in str(info.value)
+
+
+def test_parameter_average_rejects_a_different_module() -> None:
+    avg = ParameterAverage(_net())
+    with pytest.raises(ValueError, match="do not match"):
+        avg.update(nn.Linear(2, 2))
+
+
+def test_parameter_average_state_dict_round_trip(tmp_path) -> None:
+    net = _net()
+    _fill(net, 1.0)
+    avg = ParameterAverage(net, decay=0.5)
+    _fill(net, 2.0)
+    net[1].num_batches_tracked.fill_(3)
+    avg.update(net)
+    torch.save(avg.state_dict(), tmp_path / "ema.pt")
+    state = torch.load(tmp_path / "ema.pt", weights_only=True)
+
+    restored = ParameterAverage(_net(), decay=0.5)
+    restored.load_state_dict(state)
+    for name, value in avg.average.state_dict().items():
+        assert torch.equal(restored.average.state_dict()[name], value), name
+    assert torch.equal(restored.average[0].weight, torch.full((2, 2), 1.5))
+    # the loaded average keeps averaging in place: 0.5 * 1.5 + 0.5 * 2.0
+    restored.update(net)
+    assert torch.equal(restored.average[0].weight, torch.full((2, 2), 1.75))
