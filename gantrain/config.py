@@ -10,7 +10,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
-from gantrain.settings import TrainSettings
+from gantrain.settings import EvalSettings, TrainSettings
 
 
 @dataclass
@@ -20,6 +20,7 @@ class GantrainConfig:
     loss: Any = MISSING  # conf/loss/*.yaml: the training objective
     optim: Any = MISSING  # conf/optim/*.yaml: the optimiser, one per network
     train: TrainSettings = field(default_factory=TrainSettings)
+    eval: EvalSettings = field(default_factory=EvalSettings)
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     seed: int = 0  # seeds weights, z and data order: a CPU run with the same seed repeats exactly
 

@@ -148,3 +148,30 @@ def _split_parameters(module: nn.Module) -> tuple[list[Tensor], list[Tensor]]:
     params = list(module.parameters())
     blendable = [p.is_floating_point() or p.is_complex() for p in params]
     return [p for p, b in zip(params, blendable) if b], [p for p, b in zip(params, blendable) if not b]
+
+
+class TestError:
+    """Evaluate a classifier discriminator on held-out labelled images.
+
+    With labels seen in training: `eval/test_error`, the fraction of test images D's K class logits get
+    wrong. Trained without labels (unsupervised CatGAN): `eval/cluster_error`, the error after matching
+    D's K outputs to the classes one-to-one (Hungarian)."""
+
+    def __init__(self, images: Tensor, labels: Tensor, num_classes: int, *, clustering: bool, device: torch.device) -> None:
+        self.images, self.labels, self.num_classes = images, labels, num_classes
+        self.clustering, self.device = clustering, device
+        self.name = "eval/cluster_error" if clustering else "eval/test_error"
+
+    def __call__(self, D: nn.Module) -> dict[str, float]:
+        from gantrain.losses.functional import class_logits
+
+        fake_class = bool(getattr(D, "fake_class", False))
+        was_training = D.training
+        D.eval()  # no dropout or input noise; batch norm uses its running statistics
+        try:
+            predictions = predict_classes(lambda x: class_logits(D(x), fake_class), self.images, device=self.device)
+        finally:
+            D.train(was_training)
+        if self.clustering:
+            return {self.name: clustering_error(predictions, self.labels, D.num_classes, self.num_classes)}
+        return {self.name: classification_error(predictions, self.labels)}

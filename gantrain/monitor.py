@@ -85,11 +85,11 @@ class Monitor:
             now = time.monotonic()
             if now - self._last_line >= PLAIN_EVERY or step == self.total_steps:
                 self._last_line = now
-                losses = "  ".join(f"{k} {v:.3f}" for k, v in self.latest.items() if k.startswith(("loss/", "d/")))
+                losses = "  ".join(f"{k} {v:.3f}" for k, v in self.latest.items() if k.startswith(("loss/", "d/", "eval/")))
                 speed = f"  {rate:.1f} it/s" if rate is not None else ""
                 console.print(f"step {step}/{self.total_steps}{speed}  {losses}")
         if self._progress is not None and self._task is not None:
-            losses = "  ".join(f"{k} {v:.3f}" for k, v in self.latest.items() if k.startswith(("loss/", "d/")))
+            losses = "  ".join(f"{k} {v:.3f}" for k, v in self.latest.items() if k.startswith(("loss/", "d/", "eval/")))
             fields: dict[str, Any] = {"losses": losses}
             if rate is not None:
                 fields["rate"] = f"{rate:.1f} it/s"

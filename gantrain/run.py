@@ -14,9 +14,11 @@ from omegaconf import DictConfig, OmegaConf
 from gantrain import console
 from gantrain.checkpoint import find_checkpoint, load_checkpoint
 from gantrain.devices import resolve_device
-from gantrain.errors import ConfigError, GantrainError
+from gantrain.errors import ConfigError, DataError, GantrainError
+from gantrain.evaluation import TestError
+from gantrain.losses.base import is_classifier
 from gantrain.priors import LatentPrior
-from gantrain.settings import TrainSettings
+from gantrain.settings import EvalSettings, TrainSettings
 from gantrain.training import Trainer, TrainResult
 
 
@@ -89,12 +91,15 @@ def train(
     torch.manual_seed(seed)
 
     data = build(cfg.data, "data")
-    prior = LatentPrior(cfg.model.z_dim, cfg.model.z_dist)
+    prior = LatentPrior(cfg.model.z_dim, cfg.model.z_dist, cfg.model.num_classes if is_conditional_model(cfg) else None)
     G = build(cfg.model.generator, "model.generator")
     D = build(cfg.model.discriminator, "model.discriminator")
     objective = build(cfg.loss, "loss")
+    objective.check(G, D, data)  # model, loss and data fit together (e.g. labels for a conditional GAN)
     make_optimizer = build(cfg.optim, "optim")
     make_optimizer(torch.nn.Linear(1, 1).parameters())  # validates optim.* before any work
+    eval_settings = EvalSettings(**resolved["eval"])
+    evaluate = test_error_evaluator(cfg, data, D, device)
 
     trainer = Trainer(
         G=G,
@@ -110,6 +115,8 @@ def train(
         metadata={"config": OmegaConf.to_yaml(cfg), "choices": choices},
         hparams={**choices, **resolved},
         show_progress=show_progress,
+        evaluate=evaluate,
+        eval_settings=eval_settings,
     )
     notice = getattr(data, "notice", None)
     if notice:
@@ -127,6 +134,26 @@ def train(
                 "pass a larger train.steps to train on"
             )
     return trainer.fit()
+
+
+def is_conditional_model(cfg: DictConfig) -> bool:
+    """Whether G takes labels: the class a model config names says so (`conditional = True`)."""
+    from hydra.utils import get_class
+
+    return bool(getattr(get_class(cfg.model.generator._target_), "conditional", False))
+
+
+def test_error_evaluator(cfg: DictConfig, data: object, D: torch.nn.Module, device: torch.device) -> TestError | None:
+    """For a classifier D on a labelled data set with a test split: its test (or clustering) error on
+    that split, which training never reads."""
+    if not is_classifier(D) or getattr(data, "num_classes", None) is None or "split" not in cfg.data:
+        return None
+    try:
+        test = build(cfg.data, "data", split="test", labeled_per_class=None)
+    except DataError as e:
+        console.notice(f"no test split, so no eval/test_error ({e})")
+        return None
+    return TestError(test.images, test.labels, test.num_classes, clustering=not data.has_labels, device=device)
 
 
 def _count(module: torch.nn.Module) -> str:

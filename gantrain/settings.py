@@ -38,3 +38,17 @@ class TrainSettings:
         for name in ("keep_ckpts", "num_workers"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name} must be >= 0 (got {getattr(self, name)})")
+
+
+@dataclass
+class EvalSettings:
+    """Evaluation during training: the `eval.*` keys of the config."""
+
+    every: int = 500  # steps between evaluations on the held-out split (classifier discriminators); 0: never
+    ema: float | None = None  # evaluate an exponential moving average of D's weights with this decay (e.g. 0.999)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.every, bool) or not isinstance(self.every, int) or self.every < 0:
+            raise ConfigError(f"eval.every must be an integer >= 0, the steps between evaluations (got {self.every})")
+        if self.ema is not None and not 0.0 <= float(self.ema) < 1.0:
+            raise ConfigError(f"eval.ema must be in [0, 1) (e.g. 0.999) or null (got {self.ema})")

@@ -18,7 +18,8 @@ from gantrain.data.base import BatchStream, ImageDataset
 from gantrain.errors import CheckpointError
 from gantrain.losses.base import Objective, generate
 from gantrain.priors import LatentPrior
-from gantrain.settings import TrainSettings
+from gantrain.evaluation import ParameterAverage
+from gantrain.settings import EvalSettings, TrainSettings
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
@@ -51,6 +52,8 @@ class Trainer:
         metadata: dict[str, Any] | None = None,
         hparams: dict[str, Any] | None = None,
         show_progress: bool = True,
+        evaluate: Callable[[nn.Module], dict[str, float]] | None = None,
+        eval_settings: EvalSettings | None = None,
     ) -> None:
         self.G, self.D = G.to(device), D.to(device)
         self.objective, self.prior, self.data = objective, prior, data
@@ -66,6 +69,10 @@ class Trainer:
         fixed = torch.Generator().manual_seed(seed + 2)
         self.fixed, self.grid_row = prior.grid(settings.n_samples, device=device, generator=fixed)  # the grid's latent
         self.step = 0
+        self.evaluate = evaluate  # D (or its average) -> eval/* numbers, e.g. the test error
+        self.eval_settings = eval_settings or EvalSettings()
+        ema = self.eval_settings.ema
+        self.d_average = ParameterAverage(self.D, ema) if ema is not None and evaluate is not None else None
         # The loop's own torch RNG stream (dropout and any other torch.rand* inside G and D): seeded from
         # `seed`, saved in checkpoints, and swapped in only while fit() runs, so a run does not depend
         # on what the caller drew from torch's global RNG before.
@@ -88,6 +95,7 @@ class Trainer:
             "opt_d": self.opt_d.state_dict(),
             "rng": rng,
             "data": self.stream.state_dict(),
+            **({"d_average": self.d_average.state_dict()} if self.d_average is not None else {}),
             **self.metadata,
         }
 
@@ -101,6 +109,8 @@ class Trainer:
             self._torch_rng = state["rng"]["torch"]
             self._cuda_rng = state["rng"].get("cuda")
             self.z_generator.set_state(state["rng"]["z"])
+            if self.d_average is not None and "d_average" in state:
+                self.d_average.load_state_dict(state["d_average"])
             self.step = int(state["step"])
         except (KeyError, RuntimeError, ValueError) as e:
             first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
@@ -178,6 +188,8 @@ class Trainer:
                         counts[name] = counts.get(name, 0) + 1
                 self.step += 1
                 last = self.step == s.steps
+                if self.evaluate is not None and self.eval_settings.every and (self.step % self.eval_settings.every == 0 or last):
+                    log.scalars(self.step, self.evaluate(self.d_average.average if self.d_average else self.D))
                 if self.step % s.log_every == 0 or last:
                     log.scalars(self.step, {n: sums[n] / counts[n] for n in sums})  # the only GPU sync
                     sums, counts = {}, {}
@@ -214,6 +226,8 @@ class Trainer:
             self.opt_d.zero_grad(set_to_none=True)
             terms.loss.backward()
             self.opt_d.step()
+            if self.d_average is not None:
+                self.d_average.update(D)
             logs.append(terms.logs)
         latent = self.prior.sample(s.batch_size, device=self.device, generator=self.z_generator)
         D.requires_grad_(False)  # G's step needs gradients through D, not for D's weights

@@ -35,6 +35,11 @@ BAD_INPUTS = {
     "unknown device": (["device=tpu"], "unknown device 'tpu'"),
     "resume from nowhere": (["train.resume=/nonexistent/run"], "no such run folder or checkpoint"),
     "unexpected model argument": (["+model.generator.depth=3"], "unexpected keyword argument 'depth'"),
+    "more labels than a class holds": (["model=sgan", "data.labeled_per_class=401"], "class 0 has only 400"),
+    "labels from a data set without labels": (["model=catgan", "data=folder", "data.root=.", "data.labeled_per_class=10"], "data=folder has no labels"),
+    "conditional GAN without every label": (["model=cgan", "data.labeled_per_class=10"], "conditional GAN needs a label for every training image"),
+    "feature matching on a missing layer": (["model=sgan", "loss.layer=trunk"], "loss.layer='trunk' is not a layer"),
+    "negative label count": (["model=sgan", "data.labeled_per_class=-1"], "data.labeled_per_class must be >= 0"),
 }
 
 
@@ -161,3 +166,44 @@ def test_errors_are_printed_on_one_line_even_when_a_library_message_spans_severa
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: could not download")
     assert "[Errno -2]" in err  # brackets are text, not markup
+
+
+def _scalars(run: Path, tag: str) -> list[tuple[int, float]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run / "tb"), size_guidance={"scalars": 0})
+    events.Reload()
+    return [(e.step, e.value) for e in events.Scalars(tag)] if tag in events.Tags()["scalars"] else []
+
+
+SMALL = ["train.batch_size=20", "train.log_every=2", "train.sample_every=4", "train.ckpt_every=4", "eval.every=2", "device=cpu"]
+
+
+@pytest.mark.parametrize(
+    "name, args, metric",
+    [
+        ("sgan", ["model=sgan", "data.labeled_per_class=10", "model.discriminator.hidden=[32,16]", "model.generator.hidden=[32]"], "eval/test_error"),
+        ("catgan", ["model=catgan", "data.labeled_per_class=10", "model.generator.width=8", "model.discriminator.width=8"], "eval/test_error"),
+        ("catgan_unsupervised", ["model=catgan", "data.labeled_per_class=0", "model.generator.width=8", "model.discriminator.width=8"], "eval/cluster_error"),
+    ],
+)
+def test_semi_supervised_models_log_their_test_error(name: str, args: list[str], metric: str, workdir: Path) -> None:
+    result = run_cli(*args, *SMALL, "train.steps=4", "hydra.run.dir=run", cwd=workdir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    points = _scalars(workdir / "run", metric)
+    assert [s for s, _ in points] == [2, 4]
+    assert all(0.0 <= v <= 1.0 for _, v in points)
+    assert metric in result.stdout  # reported at the end too
+    other = "eval/cluster_error" if metric == "eval/test_error" else "eval/test_error"
+    assert _scalars(workdir / "run", other) == []
+
+
+def test_cgan_grid_has_one_row_per_class(workdir: Path) -> None:
+    from PIL import Image
+
+    result = run_cli("model=cgan", "model.generator.hidden=[32]", "model.discriminator.hidden=[16]", *SMALL, "train.steps=2",
+                     "train.n_samples=30", "hydra.run.dir=run", cwd=workdir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    grid = Image.open(workdir / "run" / "samples" / "step_0000002.png")
+    # 10 rows (classes) of 3 columns of 28-pixel digits with make_grid's 2-pixel padding
+    assert grid.size == (3 * 30 + 2, 10 * 30 + 2)

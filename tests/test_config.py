@@ -44,10 +44,25 @@ def test_defaults() -> None:
 @pytest.mark.parametrize("model", _options("model"))
 @pytest.mark.parametrize("size", [28, 32])
 def test_every_model_instantiates_for_the_data_size(model: str, size: int) -> None:
+    from gantrain.losses.base import discriminate, generate
+    from gantrain.priors import LatentPrior
+    from gantrain.run import is_conditional_model
+
     cfg = _compose(f"model={model}", f"data.image_size={size}")
     G, D = instantiate(cfg.model.generator), instantiate(cfg.model.discriminator)
-    x = G(torch.randn(2, cfg.model.z_dim))
-    assert x.shape == (2, 1, size, size) and D(x).shape == (2,)
+    prior = LatentPrior(cfg.model.z_dim, cfg.model.z_dist, cfg.model.num_classes if is_conditional_model(cfg) else None)
+    latent = prior.sample(2, device=torch.device("cpu"))
+    x = generate(G, latent)
+    assert x.shape == (2, 1, size, size)
+    out = discriminate(D, x, latent.y)
+    k = getattr(D, "num_classes", None)
+    assert out.shape == ((2,) if k is None else (2, k + int(D.fake_class)))
+
+
+@pytest.mark.parametrize("model, loss", [("gan", "NonSaturating"), ("cgan", "NonSaturating"), ("sgan", "FeatureMatching"), ("catgan", "CatGAN")])
+def test_each_model_brings_its_loss_and_the_command_line_can_change_it(model: str, loss: str) -> None:
+    assert _compose(f"model={model}").loss._target_.endswith(loss)
+    assert _compose(f"model={model}", "loss=minimax").loss._target_.endswith("Minimax")
 
 
 @pytest.mark.parametrize("loss", _options("loss"))

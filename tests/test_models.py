@@ -63,3 +63,37 @@ def test_mlp_gan_rejects_bad_sizes() -> None:
         MLPGenerator(z_dim=10, image_size=28, channels=1, hidden=[])
     with pytest.raises(ConfigError, match="dropout"):
         MLPDiscriminator(image_size=28, channels=1, dropout=1.5)
+
+
+def test_conditional_mlps_use_the_label() -> None:
+    from gantrain.models.cgan import ConditionalMLPDiscriminator, ConditionalMLPGenerator
+
+    torch.manual_seed(0)
+    G = ConditionalMLPGenerator(z_dim=8, image_size=28, channels=1, num_classes=10, hidden=[32], batch_norm=True).eval()
+    D = ConditionalMLPDiscriminator(image_size=28, channels=1, num_classes=10, hidden=[16], pieces=2, dropout=0.0)
+    z = torch.randn(4, 8)
+    a, b = G(z, torch.tensor([0, 1, 2, 3])), G(z, torch.tensor([3, 2, 1, 0]))
+    assert a.shape == (4, 1, 28, 28) and not torch.allclose(a, b)  # same z, other label: another image
+    assert D(a, torch.tensor([0, 1, 2, 3])).shape == (4,)
+    assert not torch.allclose(D(a, torch.tensor([0, 1, 2, 3])), D(a, torch.tensor([3, 2, 1, 0])))
+
+
+@pytest.mark.parametrize("fake_class, outputs", [(False, 10), (True, 11)])
+def test_sgan_discriminator_outputs_k_or_k_plus_1_logits_with_noise_only_in_training(fake_class: bool, outputs: int) -> None:
+    from gantrain.models.sgan import SemiSupervisedMLPDiscriminator
+
+    D = SemiSupervisedMLPDiscriminator(image_size=28, channels=1, num_classes=10, hidden=[64, 32], fake_class=fake_class)
+    x = torch.rand(5, 1, 28, 28) * 2 - 1
+    assert D(x).shape == (5, outputs)
+    assert not torch.equal(D(x), D(x))  # Gaussian noise on input and hidden layers while training
+    D.eval()
+    assert torch.equal(D(x), D(x))  # and none in evaluation
+    assert any("parametrizations" in name for name, _ in D.named_modules())  # weight normalisation
+
+
+def test_dcgan_discriminator_as_a_classifier() -> None:
+    D = DCGANDiscriminator(image_size=28, channels=1, width=8, num_classes=10)
+    assert D(torch.randn(3, 1, 28, 28)).shape == (3, 10)
+    assert DCGANDiscriminator(image_size=28, channels=1, width=8, num_classes=10, fake_class=True)(torch.randn(3, 1, 28, 28)).shape == (3, 11)
+    with pytest.raises(ConfigError, match="fake_class=true needs model.num_classes"):
+        DCGANDiscriminator(image_size=28, channels=1, fake_class=True)

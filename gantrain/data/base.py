@@ -24,6 +24,16 @@ class ImageDataset(Dataset):
     image_size: int
     channels: int
     num_classes: int | None = None
+    labelled: Tensor | None = None  # indices whose labels training may see; None: all of them
+
+    @property
+    def has_labels(self) -> bool:
+        """Whether training may see any label."""
+        return self.num_classes is not None and (self.labelled is None or len(self.labelled) > 0)
+
+    @property
+    def fully_labelled(self) -> bool:
+        return self.num_classes is not None and self.labelled is None
 
     def __len__(self) -> int:
         raise NotImplementedError
@@ -50,6 +60,20 @@ def balanced_subset(labels: Tensor, per_class: int, num_classes: int, seed: int)
             )
         chosen.append(members[torch.randperm(len(members), generator=g)[:per_class]])
     return torch.cat(chosen).sort().values
+
+
+def streamed_labels(name: str, num_classes: int | None, labeled_per_class: int | None) -> Tensor | None:
+    """`labelled` for a streamed data set: all labels (None) or none (0); labelled subsets need the
+    labels of every image up front, which only the in-memory data sets have."""
+    if labeled_per_class is None:
+        return None
+    if labeled_per_class == 0:
+        return torch.empty(0, dtype=torch.long)
+    what = "has no labels" if num_classes is None else "is streamed, so it cannot draw a labelled subset"
+    raise ConfigError(
+        f"data.labeled_per_class={labeled_per_class} but data={name} {what}; use a labelled in-memory data set "
+        "(data=mnist or data=cifar10), or data.labeled_per_class=0 for unsupervised training"
+    )
 
 
 class InMemoryImages(ImageDataset):
@@ -90,14 +114,6 @@ class InMemoryImages(ImageDataset):
             else:
                 self.labelled = balanced_subset(labels, labeled_per_class, num_classes, label_seed)
 
-    @property
-    def has_labels(self) -> bool:
-        """Whether training may see any label."""
-        return self.labels is not None and (self.labelled is None or len(self.labelled) > 0)
-
-    @property
-    def fully_labelled(self) -> bool:
-        return self.labels is not None and self.labelled is None
 
     def __len__(self) -> int:
         return len(self.images)

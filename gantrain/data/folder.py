@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 from torch import Tensor
 
-from gantrain.data.base import UNLABELLED, ImageDataset
+from gantrain.data.base import streamed_labels, UNLABELLED, ImageDataset
 from gantrain.data.transforms import DECODE_ERRORS, check_shape, load_square
 from gantrain.errors import ConfigError, DataError
 
@@ -32,8 +32,11 @@ class ImageFolder(ImageDataset):
         image_size: int = 64,
         channels: int = 3,
         extensions: Sequence[str] = EXTENSIONS,
+        labeled_per_class: int | None = None,
+        label_seed: int = 0,
     ) -> None:
         check_shape(image_size, channels)
+        self.labelled = streamed_labels("folder", None, labeled_per_class)
         if root is None:
             raise ConfigError(
                 "data=folder needs data.root: pass data.root=/path/to/images, a folder of image files "

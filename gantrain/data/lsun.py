@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 from torch import Tensor
 
-from gantrain.data.base import UNLABELLED, ImageDataset
+from gantrain.data.base import UNLABELLED, ImageDataset, streamed_labels
 from gantrain.data.transforms import DECODE_ERRORS, check_shape, load_square
 from gantrain.errors import ConfigError, DataError
 
@@ -45,6 +45,8 @@ class LSUN(ImageDataset):
         classes: Sequence[str] | str = ("bedroom_train",),
         image_size: int = 64,
         channels: int = 3,
+        labeled_per_class: int | None = None,
+        label_seed: int = 0,
     ) -> None:
         check_shape(image_size, channels)
         if root is None:
@@ -58,6 +60,7 @@ class LSUN(ImageDataset):
         self.root = Path(root).expanduser()
         self.classes, self.image_size, self.channels = names, image_size, channels
         self.num_classes = len(names) if len(names) > 1 else None
+        self.labelled = streamed_labels("lsun", self.num_classes, labeled_per_class)
         self.paths = [self.root / f"{name}_lmdb" for name in names]
         keys, lengths, counts = [], [], []
         for path in self.paths:

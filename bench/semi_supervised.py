@@ -1,0 +1,126 @@
+"""Semi-supervised MNIST benchmark: the test error of model=sgan (feature matching) and model=catgan
+with 100 labels (10 per class), mean +- sd over label seeds, as in Salimans et al. (2016) and
+Springenberg (2016); and unsupervised CatGAN's clustering error.
+
+Every run is a real `gantrain` run into bench/results/semi_supervised/<name>/seed<S>/. The harness
+is resumable: run it again with the same or a larger --steps and each run continues from its last
+checkpoint (train.resume), so a benchmark longer than one sitting finishes over several.
+
+    python bench/semi_supervised.py --mnist ../shared/data/mnist --runs sgan --seeds 0 1 2 --steps 30000
+    python bench/semi_supervised.py --report          # the table and the curve from what has run so far
+"""
+
+import argparse
+import json
+import math
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results" / "semi_supervised"
+RUNS = {  # name -> (overrides, the metric it reports)
+    "sgan": (["model=sgan", "loss=feature_matching", "data.labeled_per_class=10"], "eval/test_error"),
+    "catgan": (["model=catgan", "data.labeled_per_class=10"], "eval/test_error"),
+    "catgan_unsupervised": (["model=catgan", "data.labeled_per_class=0"], "eval/cluster_error"),
+}
+PAPERS = {"sgan": "0.93% +- 0.065 (Salimans et al. 2016)", "catgan": "1.91% +- 0.1 (Springenberg 2016)", "catgan_unsupervised": "4.27% (Springenberg 2016)"}
+
+
+def run_one(name: str, seed: int, steps: int, mnist: str, extra: list[str]) -> None:
+    folder = RESULTS / name / f"seed{seed}"
+    overrides, _ = RUNS[name]
+    args = [*overrides, f"data.root={mnist}", f"data.label_seed={seed}", f"train.steps={steps}"]
+    if (folder / "checkpoints" / "last.pt").is_file():
+        args = [f"train.resume={folder}", f"train.steps={steps}"]  # continue where it stopped
+    else:
+        args += [f"hydra.run.dir={folder}", *extra]
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "gantrain", *args])
+    seconds = time.perf_counter() - start
+    wall = folder / "wall_seconds.json"
+    spent = json.loads(wall.read_text())["seconds"] if wall.is_file() else 0.0
+    folder.mkdir(parents=True, exist_ok=True)
+    wall.write_text(json.dumps({"seconds": spent + seconds}))
+    if result.returncode != 0:
+        raise SystemExit(f"{name} seed {seed} failed (exit {result.returncode})")
+
+
+def curve(folder: Path, metric: str) -> list[tuple[int, float]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(folder / "tb"), size_guidance={"scalars": 0})
+    events.Reload()
+    if metric not in events.Tags().get("scalars", []):
+        return []
+    return [(e.step, e.value) for e in events.Scalars(metric)]
+
+
+def report() -> str:
+    lines = ["| run | runs (seeds) | steps reached | test error, mean +- sd | published | wall time per run |", "| --- | --- | --- | --- | --- | --- |"]
+    curves = {}
+    for name, (_, metric) in RUNS.items():
+        finals, steps, walls = [], [], []
+        for folder in sorted((RESULTS / name).glob("seed*")):
+            points = curve(folder, metric)
+            if not points:
+                continue
+            curves[f"{name} {folder.name}"] = points
+            finals.append(points[-1][1])
+            steps.append(points[-1][0])
+            wall = folder / "wall_seconds.json"
+            walls.append(json.loads(wall.read_text())["seconds"] if wall.is_file() else math.nan)
+        if not finals:
+            continue
+        mean = 100 * statistics.mean(finals)
+        sd = 100 * statistics.stdev(finals) if len(finals) > 1 else math.nan
+        lines.append(
+            f"| {name} | {len(finals)} | {min(steps)}-{max(steps)} | {mean:.2f}% +- {sd:.2f} | {PAPERS[name]} | "
+            f"{statistics.mean(walls) / 60:.0f} min |"
+        )
+    if curves:
+        plot(curves)
+    return "\n".join(lines)
+
+
+def plot(curves: dict[str, list[tuple[int, float]]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for label, points in curves.items():
+        ax.plot([s / 600 for s, _ in points], [100 * v for _, v in points], label=label)  # 600 steps of 100 = 1 epoch
+    ax.set_xlabel("epochs of the 60,000 training digits (600 steps of batch 100)")
+    ax.set_ylabel("test error (%)")
+    ax.set_yscale("log")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    ax.set_title("MNIST, 100 labels: test error of D during training")
+    out = Path(__file__).resolve().parents[1] / "docs" / "semi_supervised_curve.png"
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mnist", help="folder with the MNIST IDX files (train and t10k)")
+    parser.add_argument("--runs", nargs="+", choices=list(RUNS), default=list(RUNS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="label seeds (which 100 digits are labelled)")
+    parser.add_argument("--steps", type=int, default=30000, help="generator steps per run (600 = one epoch)")
+    parser.add_argument("--report", action="store_true", help="only print the table of what has run")
+    parser.add_argument("extra", nargs="*", help="more gantrain overrides for new runs, e.g. eval.ema=0.999")
+    args = parser.parse_args()
+    if not args.report:
+        if not args.mnist:
+            parser.error("--mnist is required to run (the full MNIST IDX files)")
+        for name in args.runs:
+            for seed in args.seeds:
+                run_one(name, seed, args.steps, args.mnist, args.extra)
+    print(report())
+
+
+if __name__ == "__main__":
+    main()
