@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install train test test-all clean
+.PHONY: install train test test-all bench-semi clean
 
 install: $(STAMP)
 
@@ -23,6 +23,12 @@ test: install  ## the test suite (slow tests skipped; `make test-all` runs them 
 
 test-all: install
 	$(BIN)/python -m pytest -q -m "slow or not slow" $(PYTEST_ARGS)
+
+MNIST ?= ../shared/data/mnist
+# Semi-supervised MNIST with 100 labels (resumable; see bench/semi_supervised.py): make bench-semi STEPS=30000
+bench-semi: install
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python bench/semi_supervised.py --mnist $(MNIST) --steps $(or $(STEPS),30000) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -166,3 +166,50 @@ def test_the_same_seed_gives_the_same_weights_and_another_seed_does_not(tmp_path
     _assert_same_state(a.G.state_dict(), b.G.state_dict())
     _assert_same_state(a.D.state_dict(), b.D.state_dict())
     assert any(not torch.equal(x, y) for x, y in zip(a.G.parameters(), c.G.parameters()))
+
+
+def _sgan_trainer(run_dir: Path, steps: int) -> "Trainer":
+    import functools
+
+    from gantrain.data.mnist import MNIST
+    from gantrain.evaluation import TestError
+    from gantrain.losses.feature_matching import FeatureMatching
+    from gantrain.models.gan import MLPGenerator
+    from gantrain.models.sgan import SemiSupervisedMLPDiscriminator
+    from gantrain.optim import adam
+    from gantrain.priors import LatentPrior
+    from gantrain.settings import EvalSettings
+    from gantrain.training import Trainer
+
+    torch.manual_seed(0)
+    data = MNIST(labeled_per_class=2, label_seed=1)
+    test = MNIST(split="test")
+    return Trainer(
+        G=MLPGenerator(z_dim=8, image_size=28, channels=1, hidden=[32], batch_norm=True),
+        D=SemiSupervisedMLPDiscriminator(image_size=28, channels=1, num_classes=10, hidden=[32, 16]),
+        objective=FeatureMatching(),
+        prior=LatentPrior(8, "uniform"),
+        data=data,
+        make_optimizer=functools.partial(adam, lr=1e-3),
+        settings=TrainSettings(steps=steps, batch_size=16, log_every=2, sample_every=3, ckpt_every=3, n_samples=4),
+        run_dir=run_dir,
+        device=torch.device("cpu"),
+        evaluate=TestError(test.images[:200], test.labels[:200], 10, clustering=False, device=torch.device("cpu")),
+        eval_settings=EvalSettings(every=3, ema=0.9),
+        show_progress=False,
+    )
+
+
+def test_semi_supervised_resume_restores_labelled_stream_and_average(tmp_path: Path) -> None:
+    straight = _sgan_trainer(tmp_path / "straight", 6)
+    straight.fit()
+    first = _sgan_trainer(tmp_path / "split", 3)
+    first.fit()
+    state = load_checkpoint(find_checkpoint(tmp_path / "split"))
+    assert state["data"] == {"consumed": 3, "labelled": 3} and "d_average" in state
+    resumed = _sgan_trainer(tmp_path / "split", 6)
+    resumed.load_state_dict(state, tmp_path / "split")
+    result = resumed.fit()
+    _assert_same_state(straight.D.state_dict(), resumed.D.state_dict())
+    _assert_same_state(straight.d_average.state_dict(), resumed.d_average.state_dict())
+    assert 0.0 <= result.metrics["eval/test_error"] <= 1.0
