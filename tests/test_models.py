@@ -97,3 +97,16 @@ def test_dcgan_discriminator_as_a_classifier() -> None:
     assert DCGANDiscriminator(image_size=28, channels=1, width=8, num_classes=10, fake_class=True)(torch.randn(3, 1, 28, 28)).shape == (3, 11)
     with pytest.raises(ConfigError, match="fake_class=true needs model.num_classes"):
         DCGANDiscriminator(image_size=28, channels=1, fake_class=True)
+
+
+def test_conditional_dcgan_uses_the_label_in_both_networks() -> None:
+    from gantrain.models.cgan import ConditionalDCGANDiscriminator, ConditionalDCGANGenerator
+
+    torch.manual_seed(0)
+    G = ConditionalDCGANGenerator(z_dim=8, image_size=28, channels=1, width=8, num_classes=10).eval()
+    D = ConditionalDCGANDiscriminator(image_size=28, channels=1, width=8, num_classes=10).eval()
+    z, y, other = torch.randn(3, 8), torch.tensor([0, 1, 2]), torch.tensor([2, 1, 0])
+    x = G(z, y)
+    assert x.shape == (3, 1, 28, 28) and not torch.allclose(x[0], G(z, other)[0])
+    assert D(x, y).shape == (3,) and not torch.allclose(D(x, y)[0], D(x, other)[0])
+    assert D.features[0].in_channels == 1 + 10  # the image plus K label maps

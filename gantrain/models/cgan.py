@@ -1,7 +1,8 @@
 """The conditional GAN of Mirza & Osindero, "Conditional Generative Adversarial Nets" (2014).
 
 Both networks see the label y: as a one-hot vector concatenated with z for G, and with the flattened
-image for D (the MLP form of the paper's MNIST experiment). Fakes are made for labels drawn uniformly;
+image for D (the MLP form of the paper's MNIST experiment, `model=cgan`); the convolutional variant
+(`model=cdcgan`) feeds D the label as K constant feature maps beside the image. Fakes are made for labels drawn uniformly;
 D judges (image, label) pairs, so G must make the digit it was asked for.
 """
 
@@ -12,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gantrain.errors import ConfigError
+from gantrain.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gantrain.models.gan import MLPDiscriminator, MLPGenerator
 
 
@@ -66,3 +68,34 @@ class ConditionalMLPDiscriminator(MLPDiscriminator):
         joint = torch.cat([x.flatten(1), F.one_hot(y, self.label_classes).to(x.dtype)], dim=1)  # (B, C*H*W + K)
         return self.head(self.features(joint)).squeeze(1)
 
+
+
+class ConditionalDCGANGenerator(DCGANGenerator):
+    """The convolutional variant: (z (B, z_dim), y (B,)) -> image; [z, one-hot y] is projected to the
+    first feature map, so the label shapes the image from the start."""
+
+    conditional = True
+
+    def __init__(self, *, z_dim: int = 100, image_size: int = 64, channels: int = 3, width: int = 64, num_classes: int = 10) -> None:
+        self.num_classes = _classes(num_classes)
+        super().__init__(z_dim=z_dim + self.num_classes, image_size=image_size, channels=channels, width=width)
+
+    def forward(self, z: Tensor, y: Tensor) -> Tensor:  # type: ignore[override]
+        return super().forward(torch.cat([z, F.one_hot(y, self.num_classes).to(z.dtype)], dim=1))
+
+
+class ConditionalDCGANDiscriminator(DCGANDiscriminator):
+    """The convolutional variant: (image (B, C, H, W), y (B,)) -> logit (B,); the label enters as K
+    constant feature maps (one-hot, broadcast over H x W) stacked onto the image's channels."""
+
+    conditional = True
+
+    def __init__(self, *, image_size: int = 64, channels: int = 3, width: int = 64, num_classes: int = 10) -> None:
+        classes = _classes(num_classes)
+        super().__init__(image_size=image_size, channels=channels + classes, width=width)
+        self.label_classes = classes  # num_classes stays None: D's output is one real/fake logit
+
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:  # type: ignore[override]
+        b, _, h, w = x.shape
+        maps = F.one_hot(y, self.label_classes).to(x.dtype).view(b, -1, 1, 1).expand(b, self.label_classes, h, w)
+        return super().forward(torch.cat([x, maps], dim=1))  # (B, C + K, H, W) -> (B,)
