@@ -16,7 +16,7 @@ from gantrain.checkpoint import find_checkpoint, load_checkpoint
 from gantrain.devices import resolve_device
 from gantrain.errors import ConfigError, DataError, GantrainError
 from gantrain.evaluation import TestError
-from gantrain.losses.base import is_classifier
+from gantrain.losses.base import is_classifier, is_conditional
 from gantrain.priors import LatentPrior
 from gantrain.settings import EvalSettings, TrainSettings
 from gantrain.training import Trainer, TrainResult
@@ -91,9 +91,9 @@ def train(
     torch.manual_seed(seed)
 
     data = build(cfg.data, "data")
-    prior = LatentPrior(cfg.model.z_dim, cfg.model.z_dist, cfg.model.num_classes if is_conditional_model(cfg) else None)
     G = build(cfg.model.generator, "model.generator")
     D = build(cfg.model.discriminator, "model.discriminator")
+    prior = LatentPrior(cfg.model.z_dim, cfg.model.z_dist, G.num_classes if is_conditional(G) else None)
     objective = build(cfg.loss, "loss")
     objective.check(G, D, data)  # model, loss and data fit together (e.g. labels for a conditional GAN)
     make_optimizer = build(cfg.optim, "optim")
@@ -134,13 +134,6 @@ def train(
                 "pass a larger train.steps to train on"
             )
     return trainer.fit()
-
-
-def is_conditional_model(cfg: DictConfig) -> bool:
-    """Whether G takes labels: the class a model config names says so (`conditional = True`)."""
-    from hydra.utils import get_class
-
-    return bool(getattr(get_class(cfg.model.generator._target_), "conditional", False))
 
 
 def test_error_evaluator(cfg: DictConfig, data: object, D: torch.nn.Module, device: torch.device) -> TestError | None:

@@ -44,13 +44,12 @@ def test_defaults() -> None:
 @pytest.mark.parametrize("model", _options("model"))
 @pytest.mark.parametrize("size", [28, 32])
 def test_every_model_instantiates_for_the_data_size(model: str, size: int) -> None:
-    from gantrain.losses.base import discriminate, generate
+    from gantrain.losses.base import discriminate, generate, is_conditional
     from gantrain.priors import LatentPrior
-    from gantrain.run import is_conditional_model
 
     cfg = _compose(f"model={model}", f"data.image_size={size}")
     G, D = instantiate(cfg.model.generator), instantiate(cfg.model.discriminator)
-    prior = LatentPrior(cfg.model.z_dim, cfg.model.z_dist, cfg.model.num_classes if is_conditional_model(cfg) else None)
+    prior = LatentPrior(cfg.model.z_dim, cfg.model.z_dist, G.num_classes if is_conditional(G) else None)
     latent = prior.sample(2, device=torch.device("cpu"))
     x = generate(G, latent)
     assert x.shape == (2, 1, size, size)
