@@ -89,6 +89,7 @@ def plot(curves: dict[str, list[tuple[int, float]]]) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker  # noqa: F401  (matplotlib.ticker.* below)
 
     fig, ax = plt.subplots(figsize=(7, 4))
     for label, points in curves.items():
@@ -96,6 +97,9 @@ def plot(curves: dict[str, list[tuple[int, float]]]) -> None:
     ax.set_xlabel("epochs of the 60,000 training digits (600 steps of batch 100)")
     ax.set_ylabel("test error (%)")
     ax.set_yscale("log")
+    ax.set_yticks([1, 2, 5, 10, 20, 50, 100])
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     ax.set_title("MNIST, 100 labels: test error of D during training")
