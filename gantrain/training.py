@@ -173,7 +173,10 @@ class Trainer:
         start = time.perf_counter()
         log = monitor.Monitor(self.run_dir / "tb", total_steps=s.steps, start_step=self.step, show_progress=self.show_progress)
         if self.step == 0:
-            log.hyperparameters(self.hparams, ["loss/d", "loss/g", "d/real", "d/fake"])
+            metrics = ["loss/d", "loss/g", "d/real", "d/fake"]
+            if self.evaluate is not None:
+                metrics.append(getattr(self.evaluate, "name", "eval/test_error"))
+            log.hyperparameters(self.hparams, metrics)
         sums: dict[str, Tensor] = {}
         counts: dict[str, int] = {}
         last_ckpt: Path | None = None
