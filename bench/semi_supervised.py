@@ -95,14 +95,14 @@ def plot(curves: dict[str, list[tuple[int, float]]]) -> None:
     for label, points in curves.items():
         ax.plot([s / 600 for s, _ in points], [100 * v for _, v in points], label=label)  # 600 steps of 100 = 1 epoch
     ax.set_xlabel("epochs of the 60,000 training digits (600 steps of batch 100)")
-    ax.set_ylabel("test error (%)")
+    ax.set_ylabel("test error; clustering error if unsupervised (%)")
     ax.set_yscale("log")
     ax.set_yticks([1, 2, 5, 10, 20, 50, 100])
     ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
     ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
-    ax.set_title("MNIST, 100 labels: test error of D during training")
+    ax.set_title("MNIST, 10,000 test digits: error of D during training")
     out = Path(__file__).resolve().parents[1] / "docs" / "semi_supervised_curve.png"
     fig.tight_layout()
     fig.savefig(out, dpi=100)
