@@ -232,12 +232,11 @@ class BatchStream:
             raise type(e)(_last_line(str(e))) from None
         self.consumed += 1
         x = to_unit_range(x.to(self.device, non_blocking=True))
-        if y is not None:
-            y = torch.as_tensor(y).to(self.device, non_blocking=True)
-            if bool((y == UNLABELLED).all()):
-                y = None
         if getattr(self.dataset, "labelled", None) is not None:  # a subset, or none, is labelled
             y = None
+        elif y is not None:
+            y = torch.as_tensor(y)  # still on the CPU: checking it here costs no device sync
+            y = None if bool((y == UNLABELLED).all()) else y.to(self.device, non_blocking=True)
         if self.labelled is not None:
             lab = next(self.labelled)
             return Batch(x, None, lab.x, lab.y)
