@@ -32,7 +32,8 @@ def build(node: DictConfig, where: str, **kwargs: Any) -> Any:
             raise cause from None
         if isinstance(cause, TypeError):
             raise ConfigError(f"{where}: {cause}") from None
-        raise ConfigError(f"{where}: {str(e).splitlines()[0]}") from None
+        detail = str(cause).strip().splitlines()[0] if cause is not None and str(cause).strip() else str(e).splitlines()[0]
+        raise ConfigError(f"{where}: {detail}") from None
 
 
 def resumed_config(

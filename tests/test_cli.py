@@ -40,6 +40,9 @@ BAD_INPUTS = {
     "conditional GAN without every label": (["model=cgan", "data.labeled_per_class=10"], "conditional GAN needs a label for every training image"),
     "feature matching on a missing layer": (["model=sgan", "loss.layer=trunk"], "loss.layer='trunk' is not a layer"),
     "negative label count": (["model=sgan", "data.labeled_per_class=-1"], "data.labeled_per_class must be >= 0"),
+    "fake class not a boolean": (["model=sgan", "model.discriminator.fake_class=maybe"], "fake_class must be true or false"),
+    "EMA decay out of range": (["eval.ema=2"], "eval.ema must be in [0, 1)"),
+    "negative evaluation interval": (["eval.every=-1"], "eval.every must be an integer >= 0"),
 }
 
 

@@ -14,6 +14,8 @@ from gantrain.errors import ConfigError
 
 def head_outputs(num_classes: int | None, fake_class: bool) -> int:
     """1 real/fake logit for a binary D; K class logits, or K+1 with a learned fake class."""
+    if not isinstance(fake_class, bool):
+        raise ConfigError(f"model.discriminator.fake_class must be true or false (got {fake_class!r})")
     if num_classes is None:
         if fake_class:
             raise ConfigError("model.discriminator.fake_class=true needs model.num_classes")
