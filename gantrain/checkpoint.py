@@ -76,11 +76,6 @@ def find_checkpoint(resume: str | os.PathLike) -> Path:
     raise CheckpointError(f"train.resume={resume}: no such run folder or checkpoint file")
 
 
-def run_dir_of(checkpoint: Path) -> Path:
-    """The run folder a checkpoint belongs to (the parent of its checkpoints/ folder)."""
-    return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
-
-
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a gantrain checkpoint safely, failing with one clear line on anything else."""
     try:

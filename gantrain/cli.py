@@ -140,8 +140,10 @@ def _install_one_line_errors() -> None:
             console.error(_one_line(ex))
             sys.exit(2)
         except Exception as ex:  # anything else: Hydra's own report, without running func again
+            failure = ex
+
             def reraise() -> Any:
-                raise ex
+                raise failure
 
             return original(reraise)
 

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
@@ -100,8 +99,3 @@ class Monitor:
             self._progress.stop()
         self.writer.flush()
         self.writer.close()
-
-
-def cuda_sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)

@@ -1,7 +1,6 @@
 """The `gantrain` command as a user runs it: a real run, resume, a sweep, help, and each bad input
 failing with one clear line before any work, leaving nothing behind."""
 
-import sys
 from pathlib import Path
 
 import pytest

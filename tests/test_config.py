@@ -6,7 +6,6 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
 from hydra.errors import ConfigCompositionException
 
 import gantrain.cli  # noqa: F401  registers the schema and resolvers, as the command does

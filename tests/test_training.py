@@ -168,7 +168,7 @@ def test_the_same_seed_gives_the_same_weights_and_another_seed_does_not(tmp_path
     assert any(not torch.equal(x, y) for x, y in zip(a.G.parameters(), c.G.parameters()))
 
 
-def _sgan_trainer(run_dir: Path, steps: int) -> "Trainer":
+def _sgan_trainer(run_dir: Path, steps: int):  # -> gantrain.training.Trainer
     import functools
 
     from gantrain.data.mnist import MNIST

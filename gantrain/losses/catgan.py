@@ -11,7 +11,7 @@ lambda_ce). G wants its samples classified with certainty and spread evenly over
 """
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from gantrain.errors import ConfigError
 from gantrain.losses.base import Batch, LossTerms, Objective, discriminate, generate, is_classifier

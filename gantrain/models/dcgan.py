@@ -12,7 +12,6 @@ One class serves every image size of the form base * 2**n with base in 4..7 (28 
 64 = 4*16, 128 = 4*32, 96 = 6*16): the number of stride-2 layers n is derived from the size.
 """
 
-import torch
 from torch import Tensor, nn
 
 from gantrain.errors import ConfigError

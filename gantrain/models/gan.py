@@ -6,7 +6,6 @@ D: maxout MLP with dropout, as the paper used for MNIST, ending in one logit.
 
 from collections.abc import Sequence
 
-import torch
 from torch import Tensor, nn
 
 from gantrain.errors import ConfigError
