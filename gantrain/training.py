@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from gantrain import monitor
 from gantrain.checkpoint import LAST, link_checkpoint, save_checkpoint
-from gantrain.data.base import BatchStream, ImageDataset
+from gantrain.data.base import BatchStream, ImageDataset, sample_images
 from gantrain.errors import CheckpointError
 from gantrain.losses.base import Objective, generate
 from gantrain.priors import LatentPrior
@@ -79,6 +79,7 @@ class Trainer:
         self._torch_rng = torch.Generator().manual_seed(seed + 3).get_state()
         self._cuda_rng: Tensor | None = None
         self._fitting = False
+        self._restored = False  # loaded from a checkpoint: no data-dependent initialisation
 
     # ----- state -------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -112,6 +113,7 @@ class Trainer:
             if self.d_average is not None and "d_average" in state:
                 self.d_average.load_state_dict(state["d_average"])
             self.step = int(state["step"])
+            self._restored = True
         except (KeyError, RuntimeError, ValueError) as e:
             first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
             raise CheckpointError(f"checkpoint {source} does not fit this model and config ({first})") from None
@@ -183,6 +185,8 @@ class Trainer:
         last_samples: Path | None = None
         tick, tick_step = time.perf_counter(), self.step
         interrupted = False
+        if self.step == 0 and not self._restored:
+            self.initialize_from_data()
         try:
             while self.step < s.steps:
                 for terms in self.train_step():
@@ -215,6 +219,19 @@ class Trainer:
         if interrupted:
             raise TrainingInterrupted(result)
         return result
+
+    def initialize_from_data(self, n: int = 500) -> None:
+        """Give networks with a data-dependent initialisation (`initialize_from_data(x)`, e.g. weight
+        normalisation's) a fixed sample of n real images before the first step; no-op for the others."""
+        nets = [net for net in (self.D, self.G) if hasattr(net, "initialize_from_data")]
+        if not nets:
+            return
+        x = sample_images(self.data, n, seed=self.seed).to(self.device)
+        for net in nets:
+            net.train()
+            net.initialize_from_data(x)
+        if self.d_average is not None:  # the average starts from the initialised weights
+            self.d_average.load_state_dict(self.D.state_dict())
 
     def train_step(self) -> list[dict[str, Tensor]]:
         """k discriminator steps, then one generator step. Returns the logged terms of each."""

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from gantrain.errors import ConfigError
 from gantrain.losses.base import Batch
 from gantrain.losses.catgan import CatGAN
 from gantrain.losses.functional import (
@@ -160,6 +161,11 @@ def test_semi_supervised_d_loss_is_cross_entropy_plus_real_fake_loss() -> None:
     # a batch without labelled images: the unsupervised part alone, and no NaN
     none = NonSaturating().discriminator_step(G, D, Batch(x=x, x_lab=x[:0], y_lab=torch.zeros(0, dtype=torch.long)), latent)
     assert none.loss.item() == pytest.approx(expected_unsup.item())
+    # lambda weighs the unsupervised term (Salimans et al.'s code uses 1/2)
+    half = NonSaturating(unsupervised_weight=0.5).discriminator_step(G, D, batch, latent)
+    assert half.loss.item() == pytest.approx((0.5 * expected_unsup + expected_sup).item())
+    with pytest.raises(ConfigError, match="unsupervised_weight"):
+        NonSaturating(unsupervised_weight=-1.0)
 
 
 def test_catgan_losses_by_hand() -> None:

@@ -7,6 +7,7 @@ from torch import nn
 from gantrain.errors import ConfigError
 from gantrain.models.dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_layout
 from gantrain.models.gan import MLPDiscriminator, MLPGenerator
+from gantrain.models.sgan import WeightNormLinear
 
 
 @pytest.mark.parametrize("size, base, n", [(28, 7, 2), (32, 4, 3), (48, 6, 3), (64, 4, 4), (96, 6, 4), (128, 4, 5)])
@@ -88,7 +89,28 @@ def test_sgan_discriminator_outputs_k_or_k_plus_1_logits_with_noise_only_in_trai
     assert not torch.equal(D(x), D(x))  # Gaussian noise on input and hidden layers while training
     D.eval()
     assert torch.equal(D(x), D(x))  # and none in evaluation
-    assert any("parametrizations" in name for name, _ in D.named_modules())  # weight normalisation
+    assert any(isinstance(m, WeightNormLinear) for m in D.modules())  # weight normalisation
+
+
+def test_weight_norm_data_dependent_init_gives_unit_preactivations_and_fixes_hidden_scales() -> None:
+    from gantrain.models.sgan import SemiSupervisedMLPDiscriminator
+
+    D = SemiSupervisedMLPDiscriminator(image_size=28, channels=1, num_classes=10, hidden=[64, 32], input_noise=0.0, hidden_noise=0.0)
+    x = torch.rand(200, 1, 28, 28) * 2 - 1
+    D.initialize_from_data(x)
+    layers = [m for m in D.modules() if isinstance(m, WeightNormLinear)]
+    h = x.flatten(1)
+    for layer in layers:  # each layer's pre-activations on the init batch: mean 0, sd 1 per unit
+        t = layer(h)
+        assert torch.allclose(t.mean(0), torch.zeros(t.shape[1]), atol=1e-4)
+        assert torch.allclose(t.std(0, unbiased=False), torch.ones(t.shape[1]), atol=1e-3)
+        h = torch.relu(t)
+    # the effective weight is g * v / ||v||: the norm of each row is g
+    w = layers[0].direction() * layers[0].g.unsqueeze(1)
+    assert torch.allclose(w.norm(dim=1), layers[0].g, atol=1e-5)
+    trainable = {name for name, _ in D.named_parameters()}
+    assert "head.1.g" in trainable and not any(name.endswith(".g") and not name.startswith("head") for name in trainable)
+    assert "features.2.g" in D.state_dict()  # the fixed hidden scales are buffers, saved in checkpoints
 
 
 def test_dcgan_discriminator_as_a_classifier() -> None:

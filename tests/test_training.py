@@ -213,3 +213,12 @@ def test_semi_supervised_resume_restores_labelled_stream_and_average(tmp_path: P
     _assert_same_state(straight.D.state_dict(), resumed.D.state_dict())
     _assert_same_state(straight.d_average.state_dict(), resumed.d_average.state_dict())
     assert 0.0 <= result.metrics["eval/test_error"] <= 1.0
+
+
+def test_a_fresh_run_initialises_weight_norm_from_data_and_starts_the_average_there(tmp_path: Path) -> None:
+    trainer = _sgan_trainer(tmp_path / "run", 3)
+    first = trainer.D.features[2]  # the first weight-normalised layer
+    assert torch.equal(first.g, torch.ones_like(first.g))
+    trainer.initialize_from_data()
+    assert not torch.equal(first.g, torch.ones_like(first.g))  # scales set from real images
+    _assert_same_state(trainer.D.state_dict(), trainer.d_average.state_dict())

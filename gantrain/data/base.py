@@ -153,6 +153,15 @@ def to_unit_range(images: Tensor) -> Tensor:
     return images.float().div_(127.5).sub_(1.0)
 
 
+def sample_images(dataset: ImageDataset, n: int, seed: int) -> Tensor:
+    """min(n, len) images drawn without replacement with `seed`, as float (n, C, H, W) in [-1, 1] on the CPU."""
+    g = torch.Generator().manual_seed(seed)
+    indices = torch.randperm(len(dataset), generator=g)[: min(n, len(dataset))]
+    if isinstance(dataset, InMemoryImages):
+        return to_unit_range(dataset.images[indices])
+    return to_unit_range(torch.stack([torch.as_tensor(dataset[int(i)][0]) for i in indices]))
+
+
 def epoch_order(n: int, seed: int, epoch: int) -> Tensor:
     """The shuffled order of epoch `epoch`: a fixed function of (seed, epoch)."""
     g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)

@@ -85,7 +85,17 @@ class Objective(ABC):
 
 class AdversarialObjective(Objective):
     """The two-player game of Goodfellow et al.: D is trained as a real-vs-fake logistic classifier
-    (plus, for a classifier D, the supervised loss on labelled data); subclasses choose G's loss."""
+    (plus, for a classifier D, the supervised loss on labelled data); subclasses choose G's loss.
+
+    unsupervised_weight (lambda): a classifier D on labelled data descends
+    L_supervised + lambda * L_unsupervised. Salimans et al.'s code halves the unsupervised term
+    (lambda = 0.5); a binary D has only the unsupervised term, and lambda merely scales it.
+    """
+
+    def __init__(self, unsupervised_weight: float = 1.0) -> None:
+        if isinstance(unsupervised_weight, bool) or not float(unsupervised_weight) >= 0:
+            raise ConfigError(f"loss.unsupervised_weight must be a number >= 0 (got {unsupervised_weight!r})")
+        self.unsupervised_weight = float(unsupervised_weight)
 
     @abstractmethod
     def generator_loss(self, G: nn.Module, D: nn.Module, batch: Batch, latent: Latent) -> tuple[Tensor, dict[str, Tensor]]:
@@ -98,7 +108,7 @@ class AdversarialObjective(Objective):
         out_real = discriminate(D, batch.x, batch.y)
         out_fake = discriminate(D, fake, latent.y)
         real_logits, fake_logits = real_fake_logit(out_real, fake_class), real_fake_logit(out_fake, fake_class)
-        unsupervised = discriminator_loss(real_logits, fake_logits)
+        unsupervised = self.unsupervised_weight * discriminator_loss(real_logits, fake_logits)
         logs = {
             "d/real": torch.sigmoid(real_logits.detach()).mean(),  # mean D(x)
             "d/fake": torch.sigmoid(fake_logits.detach()).mean(),  # mean D(G(z))

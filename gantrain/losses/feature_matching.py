@@ -14,7 +14,8 @@ from gantrain.priors import Latent
 class FeatureMatching(AdversarialObjective):
     """`layer` names a module of D (as in D.named_modules()) whose output is matched."""
 
-    def __init__(self, layer: str = "features") -> None:
+    def __init__(self, layer: str = "features", unsupervised_weight: float = 1.0) -> None:
+        super().__init__(unsupervised_weight)
         self.layer = layer
 
     def check(self, G: nn.Module, D: nn.Module, data: object) -> None:

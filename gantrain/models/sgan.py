@@ -4,30 +4,23 @@ Odena, "Semi-Supervised Learning with Generative Adversarial Networks" (2016) ad
 class; Salimans et al., "Improved Techniques for Training GANs" (NeurIPS 2016) fix the fake logit at 0
 and use K outputs (`fake_class=false`, their choice and the default). Their MNIST discriminator, built
 here: an MLP of 1000-500-250-250-250 ReLU units with weight normalisation and Gaussian noise added to
-the input (sd 0.3) and to each hidden layer's output (sd 0.5), in training only.
+the input and to each hidden layer's output, in training only.
+
+Weight normalisation is Salimans & Kingma's (2016), with their data-dependent initialisation: before
+the first step each layer's scale g and bias b are set so that its pre-activations on a batch of real
+images have mean 0 and variance 1. That is what makes a fixed noise sd (0.5 after each hidden layer)
+mean the same thing in every layer; with PyTorch's default init the activations shrink layer by layer
+and the noise drowns them. As in their code the hidden layers' scales then stay fixed (only the
+direction v and the bias learn) and the output layer's scale learns.
 """
 
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
-from torch.nn.utils.parametrizations import weight_norm as apply_weight_norm
 
-from gantrain.errors import ConfigError
 from gantrain.models.gan import _check_sizes, head_outputs
-
-
-class GaussianNoise(nn.Module):
-    """x + N(0, sd^2) while training; the identity in eval mode."""
-
-    def __init__(self, sd: float) -> None:
-        super().__init__()
-        if sd < 0:
-            raise ConfigError(f"noise sd must be >= 0 (got {sd})")
-        self.sd = float(sd)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x + torch.randn_like(x) * self.sd if self.training and self.sd > 0 else x
+from gantrain.models.layers import GaussianNoise, WeightNormLinear
 
 
 class SemiSupervisedMLPDiscriminator(nn.Module):
@@ -40,7 +33,7 @@ class SemiSupervisedMLPDiscriminator(nn.Module):
         channels: int,
         num_classes: int = 10,
         hidden: Sequence[int] = (1000, 500, 250, 250, 250),
-        input_noise: float = 0.3,
+        input_noise: float = 0.6,
         hidden_noise: float = 0.5,
         weight_norm: bool = True,
         fake_class: bool = False,
@@ -50,17 +43,29 @@ class SemiSupervisedMLPDiscriminator(nn.Module):
         self.num_classes, self.fake_class = int(num_classes), bool(fake_class)
         outputs = head_outputs(num_classes, fake_class)
 
-        def linear(n_in: int, n_out: int) -> nn.Module:
-            layer = nn.Linear(n_in, n_out)
-            return apply_weight_norm(layer) if weight_norm else layer
+        def linear(n_in: int, n_out: int, train_scale: bool) -> nn.Module:
+            return WeightNormLinear(n_in, n_out, train_scale=train_scale) if weight_norm else nn.Linear(n_in, n_out)
 
         layers: list[nn.Module] = [nn.Flatten(), GaussianNoise(input_noise)]
         width = channels * image_size * image_size
-        for h in hidden:
-            layers += [linear(width, h), nn.ReLU(inplace=True), GaussianNoise(hidden_noise)]
+        for i, h in enumerate(hidden):
+            if i > 0:
+                layers.append(GaussianNoise(hidden_noise))
+            layers += [linear(width, h, False), nn.ReLU(inplace=True)]
             width = h
-        self.features = nn.Sequential(*layers)  # (B, hidden[-1]): the layer Salimans et al. match
-        self.head = linear(width, outputs)
+        # (B, hidden[-1]): the last hidden layer before its noise, the layer Salimans et al. match
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(GaussianNoise(hidden_noise), linear(width, outputs, True))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x))
+
+    @torch.no_grad()
+    def initialize_from_data(self, x: Tensor) -> None:
+        """Data-dependent init: run real images x (B, C, H, W) through the layers in order, normalising
+        each weight-normalised layer's outputs on the way (called once, before the first step)."""
+        h = x
+        for layer in [*self.features, *self.head]:
+            if isinstance(layer, WeightNormLinear):
+                layer.initialize_from_data(h)
+            h = layer(h)

@@ -1,0 +1,50 @@
+"""Layers shared by several models: Gaussian noise (a regulariser of the semi-supervised D) and
+weight normalisation with its data-dependent initialisation (Salimans & Kingma 2016)."""
+
+import torch
+from torch import Tensor, nn
+
+from gantrain.errors import ConfigError
+
+
+class GaussianNoise(nn.Module):
+    """x + N(0, sd^2) while training; the identity in eval mode."""
+
+    def __init__(self, sd: float) -> None:
+        super().__init__()
+        if sd < 0:
+            raise ConfigError(f"noise sd must be >= 0 (got {sd})")
+        self.sd = float(sd)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + torch.randn_like(x) * self.sd if self.training and self.sd > 0 else x
+
+
+class WeightNormLinear(nn.Module):
+    """y = g * (v x) / ||v|| + b, one norm per output unit (Salimans & Kingma 2016): (B, in) -> (B, out).
+
+    train_scale=False keeps g fixed after `initialize_from_data` (a buffer, saved in checkpoints)."""
+
+    def __init__(self, in_features: int, out_features: int, *, train_scale: bool = True) -> None:
+        super().__init__()
+        self.v = nn.Parameter(torch.randn(out_features, in_features) * 0.05)
+        self.b = nn.Parameter(torch.zeros(out_features))
+        g = torch.ones(out_features)
+        if train_scale:
+            self.g = nn.Parameter(g)
+        else:
+            self.register_buffer("g", g)
+
+    def direction(self) -> Tensor:
+        return self.v / self.v.norm(dim=1, keepdim=True)  # (out, in), unit rows
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.nn.functional.linear(x, self.direction() * self.g.unsqueeze(1), self.b)
+
+    @torch.no_grad()
+    def initialize_from_data(self, x: Tensor) -> None:
+        """Set g and b so that this layer's outputs on x (B, in) have mean 0 and sd 1 per unit."""
+        t = x @ self.direction().t()  # (B, out)
+        mean, sd = t.mean(0), t.std(0, unbiased=False).clamp_min(1e-6)
+        self.g.copy_(1.0 / sd)
+        self.b.copy_(-mean / sd)
