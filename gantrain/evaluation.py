@@ -162,7 +162,8 @@ class TestError:
         self.clustering, self.device = clustering, device
         self.name = "eval/cluster_error" if clustering else "eval/test_error"
 
-    def __call__(self, D: nn.Module) -> dict[str, float]:
+    def __call__(self, *, G: nn.Module, D: nn.Module) -> dict[str, float]:
+        """D's error on the held-out images (G is not needed)."""
         from gantrain.losses.functional import class_logits
 
         fake_class = bool(getattr(D, "fake_class", False))
@@ -175,3 +176,56 @@ class TestError:
         if self.clustering:
             return {self.name: clustering_error(predictions, self.labels, D.num_classes, self.num_classes)}
         return {self.name: classification_error(predictions, self.labels)}
+
+
+def laplacian_variance(images: Tensor) -> Tensor:
+    """Sharpness: the variance of each image's Laplacian, (B, C, H, W) in [0, 1] -> (B,). Blurry
+    images have little high-frequency energy and score low (Pech-Pacheco et al. 2000)."""
+    kernel = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]], device=images.device)
+    grey = images.float().mean(dim=1, keepdim=True)  # (B, 1, H, W)
+    return torch.nn.functional.conv2d(grey, kernel.view(1, 1, 3, 3)).flatten(1).var(dim=1)
+
+
+@torch.no_grad()
+def translate(G: nn.Module, sources: Tensor, *, device: torch.device, batch_size: int = 1) -> Tensor:
+    """G's outputs for uint8 sources (N, C, H, W), as float (N, C', H, W) in [0, 1] on the CPU.
+
+    As Isola et al. at test time: dropout on, batch norm on each batch's own statistics (batch_size=1:
+    each image's, as training with batch 1); G's running statistics are left as they were."""
+    buffers = {name: b.clone() for name, b in G.named_buffers()}
+    was_training = G.training
+    G.train()
+    outputs = []
+    try:
+        for start in range(0, len(sources), batch_size):
+            source = sources[start : start + batch_size].to(device).float().div(127.5).sub(1)
+            outputs.append(G(source).float().add(1).div(2).clamp(0, 1).cpu())
+    finally:
+        for name, b in G.named_buffers():
+            b.copy_(buffers[name])
+        G.train(was_training)
+    return torch.cat(outputs)
+
+
+class TranslationMetrics:
+    """How close G(source) comes to the target on held-out pairs: L1, PSNR and SSIM (torchmetrics), on
+    the [0, 1] pixel scale, and the outputs' sharpness (variance of the Laplacian).
+
+    G runs as Isola et al. run it at test time (see translate)."""
+
+    name = "eval/l1"
+
+    def __init__(self, sources: Tensor, targets: Tensor, *, device: torch.device, batch_size: int = 1) -> None:
+        self.sources, self.targets, self.device, self.batch_size = sources, targets, device, batch_size
+
+    def __call__(self, *, G: nn.Module, D: nn.Module) -> dict[str, float]:
+        from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
+
+        outputs = translate(G, self.sources, device=self.device, batch_size=self.batch_size)
+        targets = self.targets.float().div(255)
+        return {
+            "eval/l1": float((outputs - targets).abs().mean()),
+            "eval/psnr": float(peak_signal_noise_ratio(outputs, targets, data_range=1.0)),
+            "eval/ssim": float(structural_similarity_index_measure(outputs, targets, data_range=1.0)),
+            "eval/sharpness": float(laplacian_variance(outputs).mean()),
+        }

@@ -15,7 +15,7 @@ from gantrain import console
 from gantrain.checkpoint import find_checkpoint, load_checkpoint
 from gantrain.devices import resolve_device
 from gantrain.errors import ConfigError, DataError, GantrainError
-from gantrain.evaluation import TestError
+from gantrain.evaluation import TestError, TranslationMetrics
 from gantrain.losses.base import is_classifier, is_conditional
 from gantrain.priors import LatentPrior
 from gantrain.settings import EvalSettings, TrainSettings
@@ -94,13 +94,18 @@ def train(
     data = build(cfg.data, "data")
     G = build(cfg.model.generator, "model.generator")
     D = build(cfg.model.discriminator, "model.discriminator")
-    prior = LatentPrior(cfg.model.z_dim, cfg.model.z_dist, G.num_classes if is_conditional(G) else None)
     objective = build(cfg.loss, "loss")
     objective.check(G, D, data)  # model, loss and data fit together (e.g. labels for a conditional GAN)
+    translation = bool(getattr(objective, "translation", False))  # paired data: G translates, no z
+    prior = None if translation else LatentPrior(cfg.model.z_dim, cfg.model.z_dist, G.num_classes if is_conditional(G) else None)
     make_optimizer = build(cfg.optim, "optim")
     make_optimizer(torch.nn.Linear(1, 1).parameters())  # validates optim.* before any work
     eval_settings = EvalSettings(**resolved["eval"])
-    evaluate = test_error_evaluator(cfg, data, D, device)
+    preview = None
+    if translation:
+        evaluate, preview = translation_evaluator(cfg, data, device, settings.n_samples, settings.batch_size)
+    else:
+        evaluate = test_error_evaluator(cfg, data, D, device)
 
     trainer = Trainer(
         G=G,
@@ -118,6 +123,7 @@ def train(
         show_progress=show_progress,
         evaluate=evaluate,
         eval_settings=eval_settings,
+        preview=preview,
     )
     notice = getattr(data, "notice", None)
     if notice:
@@ -126,6 +132,8 @@ def train(
         f"[bold]gantrain[/] {' '.join(f'{k}={v}' for k, v in choices.items() if k != 'model_data')} | {data.describe()} | "
         f"G {_count(G)} params, D {_count(D)} params | device {device} | run folder {run_dir}"
     )
+    if hasattr(D, "describe"):
+        console.info(D.describe())
     if state is not None and checkpoint is not None:
         trainer.load_state_dict(state, checkpoint)
         console.info(f"resumed from step {trainer.step} ({display_path(checkpoint)})")
@@ -148,6 +156,29 @@ def test_error_evaluator(cfg: DictConfig, data: object, D: torch.nn.Module, devi
         console.notice(f"no test split, so no eval/test_error ({e})")
         return None
     return TestError(test.images, test.labels, test.num_classes, clustering=not data.has_labels, device=device)
+
+
+def translation_evaluator(
+    cfg: DictConfig, data: object, device: torch.device, n_preview: int, batch_size: int
+) -> tuple[TranslationMetrics | None, tuple[torch.Tensor, torch.Tensor]]:
+    """Paired data: L1 / PSNR / SSIM / sharpness on the held-out pairs (val/, or test/), which training
+    never reads, and a few of them for the triplet grid. Without a held-out split: training pairs for
+    the grid, no eval/*."""
+    try:
+        held_out = build(cfg.data, "data", split="val")
+    except DataError as e:
+        console.notice(f"no held-out pairs, so no eval/* ({e})")
+        held_out = None
+    pairs = held_out if held_out is not None else data
+    n = min(len(pairs), max(1, n_preview // 8))  # a few rows of triplets, spread over the split
+    sources, targets = zip(*(pairs[int(i)] for i in torch.linspace(0, len(pairs) - 1, n).round().long()))
+    preview = (torch.stack(sources), torch.stack(targets))
+    if held_out is None:
+        return None, preview
+    all_sources, all_targets = zip(*(held_out[i] for i in range(len(held_out))))
+    # batches of the training batch size: batch norm then normalises as it did in training
+    metrics = TranslationMetrics(torch.stack(all_sources), torch.stack(all_targets), device=device, batch_size=batch_size)
+    return metrics, preview
 
 
 def _count(module: torch.nn.Module) -> str:

@@ -4,6 +4,7 @@ generator step -- with logging, fixed-z sample grids, atomic checkpoints and exa
 The objective computes losses; this loop alone calls backward() and step().
 """
 
+import json
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -42,7 +43,7 @@ class Trainer:
         G: nn.Module,
         D: nn.Module,
         objective: Objective,
-        prior: LatentPrior,
+        prior: LatentPrior | None,
         data: ImageDataset,
         make_optimizer: OptimizerFactory,
         settings: TrainSettings,
@@ -54,6 +55,7 @@ class Trainer:
         show_progress: bool = True,
         evaluate: Callable[[nn.Module], dict[str, float]] | None = None,
         eval_settings: EvalSettings | None = None,
+        preview: tuple[Tensor, Tensor] | None = None,
     ) -> None:
         self.G, self.D = G.to(device), D.to(device)
         self.objective, self.prior, self.data = objective, prior, data
@@ -67,8 +69,10 @@ class Trainer:
         self.stream = BatchStream(data, settings.batch_size, seed=seed, device=device, num_workers=settings.num_workers)
         self.z_generator = torch.Generator().manual_seed(seed + 1)  # z for training steps (CPU: reproducible)
         fixed = torch.Generator().manual_seed(seed + 2)
-        self.fixed, self.grid_row = prior.grid(settings.n_samples, device=device, generator=fixed)  # the grid's latent
+        # the grid's latent (a translator has no prior: its grid shows fixed held-out pairs)
+        self.fixed, self.grid_row = prior.grid(settings.n_samples, device=device, generator=fixed) if prior else (None, 1)
         self.step = 0
+        self.preview = preview  # paired data: fixed (source, target) uint8 pairs shown as triplets
         self.evaluate = evaluate  # D (or its average) -> eval/* numbers, e.g. the test error
         self.eval_settings = eval_settings or EvalSettings()
         ema = self.eval_settings.ema
@@ -142,15 +146,50 @@ class Trainer:
             b.copy_(buffers[name])
         return make_grid(images.cpu(), nrow=self.grid_row, normalize=True, value_range=(-1, 1), pad_value=1.0)
 
+    @torch.no_grad()
+    def translation_grids(self) -> tuple[Tensor, Tensor]:
+        """Paired data: (source | G(source) | target triplets, one per row; D's real/fake decision for
+        each patch of G(source) as a heat map, red = judged real, blue = judged fake), (3, H, W) in [0, 1]."""
+        from torchvision.utils import make_grid
+
+        from gantrain.evaluation import translate
+
+        assert self.preview is not None
+        sources, targets = self.preview
+        outputs = translate(self.G, sources, device=self.device)  # (N, C, S, S) in [0, 1]
+        as_rgb = lambda t: t.expand(-1, 3, -1, -1) if t.shape[1] == 1 else t  # noqa: E731
+        triplets = torch.stack([as_rgb(sources.float() / 255), as_rgb(outputs), as_rgb(targets.float() / 255)], dim=1)
+        grid = make_grid(triplets.flatten(0, 1), nrow=3, pad_value=1.0)
+        was_training = self.D.training
+        self.D.eval()
+        try:
+            to_d = lambda t: t.to(self.device).float() * 2 - 1  # noqa: E731
+            p_real = torch.sigmoid(self.D(to_d(sources.float() / 255), to_d(outputs)).float()).cpu()  # (N, M, M)
+        finally:
+            self.D.train(was_training)
+        side = sources.shape[-1]
+        p_real = torch.nn.functional.interpolate(p_real.unsqueeze(1), size=(side, side), mode="nearest")  # (N, 1, S, S)
+        heat = torch.cat([p_real, torch.zeros_like(p_real), 1 - p_real], dim=1)
+        return grid, make_grid(heat, nrow=1, pad_value=1.0)
+
     def write_samples(self, log: monitor.Monitor) -> Path:
         from torchvision.utils import save_image
 
-        grid = self.sample_grid()
+        if self.preview is not None:
+            grid, heat = self.translation_grids()
+            log.image("patchgan", heat, self.step)
+        else:
+            grid = self.sample_grid()
         path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         save_image(grid, path)
         log.image("samples", grid, self.step)
         return path
+
+    def record_metrics(self, numbers: dict[str, float]) -> None:
+        """Append one evaluation to run_dir/metrics.jsonl: {"step": ..., "eval/...": ...} per line."""
+        with open(self.run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps({"step": self.step, **{k: float(v) for k, v in numbers.items()}}) + "\n")
 
     # ----- the loop ----------------------------------------------------------------------------
     def fit(self) -> TrainResult:
@@ -196,7 +235,9 @@ class Trainer:
                 self.step += 1
                 last = self.step == s.steps
                 if self.evaluate is not None and self.eval_settings.every and (self.step % self.eval_settings.every == 0 or last):
-                    log.scalars(self.step, self.evaluate(self.d_average.average if self.d_average else self.D))
+                    numbers = self.evaluate(G=self.G, D=self.d_average.average if self.d_average else self.D)
+                    log.scalars(self.step, numbers)
+                    self.record_metrics(numbers)
                 if self.step % s.log_every == 0 or last:
                     log.scalars(self.step, {n: sums[n] / counts[n] for n in sums})  # the only GPU sync
                     sums, counts = {}, {}
@@ -241,7 +282,7 @@ class Trainer:
         logs: list[dict[str, Tensor]] = []
         for _ in range(s.k):
             batch = next(self.stream)
-            latent = self.prior.sample(len(batch.x), device=self.device, generator=self.z_generator)
+            latent = self.prior.sample(len(batch.x), device=self.device, generator=self.z_generator) if self.prior else None
             terms = self.objective.discriminator_step(G, D, batch, latent)
             self.opt_d.zero_grad(set_to_none=True)
             terms.loss.backward()
@@ -249,7 +290,7 @@ class Trainer:
             if self.d_average is not None:
                 self.d_average.update(D)
             logs.append(terms.logs)
-        latent = self.prior.sample(s.batch_size, device=self.device, generator=self.z_generator)
+        latent = self.prior.sample(s.batch_size, device=self.device, generator=self.z_generator) if self.prior else None
         D.requires_grad_(False)  # G's step needs gradients through D, not for D's weights
         try:
             terms = self.objective.generator_step(G, D, batch, latent)

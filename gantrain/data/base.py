@@ -215,6 +215,10 @@ class BatchStream:
             self.labelled = BatchStream(part, min(batch_size, len(part)), seed=seed + 7, device=device)
 
     def _start(self) -> Iterator:
+        if isinstance(getattr(self.dataset, "sources", None), Tensor):  # in-memory pairs: (target, source)
+            targets, sources = self.dataset.images, self.dataset.sources
+            batches = index_batches(len(targets), self.batch_size, self.seed, self.consumed)
+            return ((targets[idx], sources[idx]) for idx in batches)
         if isinstance(self.dataset, InMemoryImages):
             images, labels = self.dataset.images, self.dataset.labels
             batches = index_batches(len(images), self.batch_size, self.seed, self.consumed)
@@ -227,6 +231,8 @@ class BatchStream:
             persistent_workers=False,
             prefetch_factor=4 if self.num_workers > 0 else None,
         )
+        if getattr(self.dataset, "paired", False):
+            return ((target, source) for source, target in loader)
         return ((x, y) for x, y in loader)
 
     def __iter__(self) -> "BatchStream":
@@ -241,6 +247,8 @@ class BatchStream:
             raise type(e)(_last_line(str(e))) from None
         self.consumed += 1
         x = to_unit_range(x.to(self.device, non_blocking=True))
+        if getattr(self.dataset, "paired", False):  # y is the source image of each target x
+            return Batch(x, source=to_unit_range(y.to(self.device, non_blocking=True)))
         if getattr(self.dataset, "labelled", None) is not None:  # a subset, or none, is labelled
             y = None
         elif y is not None:

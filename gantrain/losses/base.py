@@ -29,6 +29,7 @@ class Batch(NamedTuple):
     y: Tensor | None = None  # (B,) labels of x, only when every training image is labelled
     x_lab: Tensor | None = None  # (L, C, H, W) a batch of the labelled images (all of them, or a subset)
     y_lab: Tensor | None = None  # (L,) their labels; None when training is unsupervised
+    source: Tensor | None = None  # (B, C_s, H, W) paired data: the images that G translates into x
 
 
 class LossTerms(NamedTuple):
@@ -62,6 +63,8 @@ class Objective(ABC):
     def check(self, G: nn.Module, D: nn.Module, data: Any) -> None:
         """Refuse, with a ConfigError, a combination of networks and data this objective cannot train.
         Called once before training starts."""
+        if getattr(data, "paired", False):
+            raise ConfigError("paired data (data=paired, data=edges2x) trains an image translator: use model=pix2pix")
         if is_conditional(G) or is_conditional(D):
             if not getattr(data, "fully_labelled", False):
                 raise ConfigError(

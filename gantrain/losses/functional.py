@@ -78,3 +78,8 @@ def supervised_loss(outputs: Tensor, labels: Tensor, fake_class: bool = False) -
     if labels.numel() == 0:
         return outputs.sum() * 0.0
     return F.cross_entropy(class_logits(outputs, fake_class), labels)
+
+
+def l1_loss(fake: Tensor, target: Tensor) -> Tensor:
+    """E ||y - G(x)||_1 per pixel (Pix2Pix's reconstruction term; the paper found it blurs less than L2)."""
+    return (fake - target).abs().mean()
