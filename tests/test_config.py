@@ -40,7 +40,7 @@ def test_defaults() -> None:
     assert cfg.train.k == 1
 
 
-@pytest.mark.parametrize("model", _options("model"))
+@pytest.mark.parametrize("model", [m for m in _options("model") if m != "pix2pix"])  # pix2pix: tests/test_pix2pix.py
 @pytest.mark.parametrize("size", [28, 32])
 def test_every_model_instantiates_for_the_data_size(model: str, size: int) -> None:
     from gantrain.losses.base import discriminate, generate, is_conditional
@@ -57,7 +57,7 @@ def test_every_model_instantiates_for_the_data_size(model: str, size: int) -> No
     assert out.shape == ((2,) if k is None else (2, k + int(D.fake_class)))
 
 
-@pytest.mark.parametrize("model, loss", [("gan", "NonSaturating"), ("cgan", "NonSaturating"), ("sgan", "FeatureMatching"), ("catgan", "CatGAN")])
+@pytest.mark.parametrize("model, loss", [("gan", "NonSaturating"), ("cgan", "NonSaturating"), ("sgan", "FeatureMatching"), ("catgan", "CatGAN"), ("pix2pix", "L1ConditionalGAN")])
 def test_each_model_brings_its_loss_and_the_command_line_can_change_it(model: str, loss: str) -> None:
     assert _compose(f"model={model}").loss._target_.endswith(loss)
     assert _compose(f"model={model}", "loss=minimax").loss._target_.endswith("Minimax")
@@ -115,3 +115,12 @@ def test_mnist_dcgan_specialisation_applies_only_to_that_pair_and_yields_to_over
     assert _compose("data=lsun").model.generator.width == 64  # the paper's width elsewhere
     assert _compose("model.generator.width=64").model.generator.width == 64  # the command line wins
     assert _compose("train.steps=10").train.steps == 10
+
+
+def test_pix2pix_brings_paired_data_and_follows_loss_conditional() -> None:
+    cfg = _compose("model=pix2pix")
+    assert cfg.data._target_.endswith("Edges2X") and cfg.train.batch_size == 16  # the built-in task's settings
+    assert cfg.model.discriminator.conditional is True and cfg.model.discriminator.patch_size == 70
+    assert _compose("model=pix2pix", "loss.conditional=false").model.discriminator.conditional is False
+    facades = _compose("model=pix2pix", "data=paired", "data.root=/x")
+    assert facades.train.batch_size == 1 and facades.data.image_size == 256 and facades.data.load_size == 286

@@ -79,7 +79,7 @@ def test_l1_cgan_loss_variants_by_hand() -> None:
     G = lambda source: source * 0.5  # noqa: E731
     source, target = torch.full((1, 1, 2, 2), 0.8), torch.full((1, 1, 2, 2), 0.2)
     batch, D = Batch(x=target, source=source), _ConstantD()
-    fake = source * 0.5  # 0.4 everywhere: L1 = |0.4 - 0.2| = 0.2
+    # G(source) = 0.4 everywhere: L1 = |0.4 - 0.2| = 0.2, and D's logit on it is 0.4
     full = L1ConditionalGAN(lambda_l1=100, gan_weight=1).generator_step(G, D, batch, None)
     gan = non_saturating_generator_loss(torch.tensor([[[0.4]]])).item()
     assert full.logs["loss/g_l1"].item() == pytest.approx(0.2)
