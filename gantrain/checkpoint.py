@@ -60,20 +60,21 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def find_checkpoint(resume: str | os.PathLike) -> Path:
-    """`train.resume` names a run folder (its checkpoints/last.pt is used) or a checkpoint file."""
+def find_checkpoint(resume: str | os.PathLike, key: str = "train.resume") -> Path:
+    """`train.resume` (or `run`, the config key named by `key`) names a run folder (its
+    checkpoints/last.pt is used) or a checkpoint file."""
     path = Path(os.path.expanduser(str(resume)))
     if path.is_dir():
         for candidate in (path / "checkpoints" / LAST, path / LAST):
             if candidate.is_file():
                 return candidate
         raise CheckpointError(
-            f"train.resume={resume}: no checkpoint in that folder (looked for checkpoints/{LAST}); "
+            f"{key}={resume}: no checkpoint in that folder (looked for checkpoints/{LAST}); "
             "pass a run folder that saved a checkpoint, or a .pt file"
         )
     if path.is_file():
         return path
-    raise CheckpointError(f"train.resume={resume}: no such run folder or checkpoint file")
+    raise CheckpointError(f"{key}={resume}: no such run folder or checkpoint file")
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

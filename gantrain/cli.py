@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import sys
+import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from gantrain import console
-from gantrain.config import register_schema
+from gantrain.config import check_task, register_schema, run_folder, translation_output
 from gantrain.errors import GantrainError
 
 
@@ -30,21 +31,46 @@ def _conf_dir() -> Path:
     raise RuntimeError(f"gantrain's conf/ folder is missing beside {here}")
 
 
-def _resume_run_dir(resume: Any, fresh: str) -> str:
-    """hydra.run.dir: a resumed run continues in its own folder; any other run gets a fresh one."""
+_SCRATCH: list[str] = []
+
+
+def _scratch() -> str:
+    """One empty folder for this process (Hydra reads hydra.run.dir several times: each read must agree)."""
+    if not _SCRATCH:
+        _SCRATCH.append(tempfile.mkdtemp(prefix="gantrain-"))
+    return _SCRATCH[0]
+
+
+def _run_dir(fresh: str, *, _root_: Any) -> str:
+    """hydra.run.dir. Training: a fresh folder, or a resumed run's own. task=translate: the folder the
+    outputs go to; task=report: the sweep folder. A task that names no existing run or sweep gets a
+    scratch folder, so that a typo never leaves folders behind (it is removed with the error)."""
+    task = _root_.get("task", "train")
+    if task == "translate":
+        run = _root_.get("run")
+        if run in (None, "") or not Path(os.path.expanduser(str(run))).exists():
+            return _scratch()
+        return str(translation_output(run, _root_.get("input"), _root_.get("output")))
+    if task == "report":
+        sweep = _root_.get("sweep")
+        if sweep in (None, "") or not Path(os.path.expanduser(str(sweep))).is_dir():
+            return _scratch()
+        return os.path.expanduser(str(sweep))
+    resume = _root_.train.resume
     if resume in (None, "", "null"):
         return fresh
     path = Path(os.path.expanduser(str(resume)))
-    if path.is_file():
-        return str(path.parent.parent if path.parent.name == "checkpoints" else path.parent)
-    if path.is_dir():
-        return str(path)
+    if path.exists():
+        return str(run_folder(path))
     return fresh  # not there: the run fails with a clear line, and the fresh folder is removed
 
 
-def _resume_output_subdir(resume: Any) -> str:
-    """Hydra's record of this invocation; a resumed run keeps the original .hydra/ and adds one beside it."""
-    if resume in (None, "", "null"):
+def _output_subdir(*, _root_: Any) -> str | None:
+    """Hydra's record of this invocation; a resumed run keeps the original .hydra/ and adds one beside
+    it; the other tasks write into folders that are not runs, so they leave no record."""
+    if _root_.get("task", "train") != "train":
+        return None
+    if _root_.train.resume in (None, "", "null"):
         return ".hydra"
     return f".hydra/resumed-{_STARTED:%Y-%m-%d_%H-%M-%S}"
 
@@ -52,15 +78,21 @@ def _resume_output_subdir(resume: Any) -> str:
 _STARTED = datetime.now()  # fixed once: Hydra re-reads the interpolation, and every read must agree
 
 
-OmegaConf.register_new_resolver("gantrain_run_dir", _resume_run_dir, replace=True)
-OmegaConf.register_new_resolver("gantrain_output_subdir", _resume_output_subdir, replace=True)
+OmegaConf.register_new_resolver("gantrain_run_dir", _run_dir, replace=True)
+OmegaConf.register_new_resolver("gantrain_output_subdir", _output_subdir, replace=True)
 register_schema()
 
 
 def _remove_if_unused(run_dir: Path) -> None:
-    """After a failure before training, drop the run folder Hydra made, if it holds nothing but its own record."""
+    """After a failure before any work, drop the folder Hydra made if it holds nothing but its own record,
+    and the date folder above it (outputs/DATE/) if that is left empty."""
     if run_dir.is_dir() and all(p.name in {".hydra"} or p.suffix == ".log" for p in run_dir.iterdir()):
         shutil.rmtree(run_dir, ignore_errors=True)
+        for parent in list(run_dir.parents)[:2]:
+            try:
+                parent.rmdir()  # only succeeds when empty
+            except OSError:
+                break
 
 
 def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
@@ -69,23 +101,35 @@ def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
 
 @hydra.main(version_base="1.3", config_path=str(_conf_dir()), config_name="config")
 def _app(cfg: DictConfig) -> None:
+    hc = HydraConfig.get()
+    run_dir = Path(hc.runtime.output_dir)
+    try:
+        check_task(cfg)
+        if cfg.task == "translate":
+            _translate(cfg)
+        elif cfg.task == "report":
+            from gantrain.report import report_sweep
+
+            report_sweep(cfg.sweep)
+        else:
+            _train(cfg, hc, run_dir)
+    except GantrainError as e:
+        console.error(str(e))
+        if cfg.task == "train" and cfg.train.resume and hc.output_subdir != ".hydra" and hc.output_subdir:
+            shutil.rmtree(run_dir / hc.output_subdir, ignore_errors=True)  # keep the run, drop this invocation's record
+        _remove_if_unused(run_dir)
+        sys.exit(2)
+
+
+def _train(cfg: DictConfig, hc: Any, run_dir: Path) -> None:
     from gantrain.run import display_path, train
     from gantrain.training import TrainingInterrupted
 
-    hc = HydraConfig.get()
-    run_dir = Path(hc.runtime.output_dir)
-    resuming = bool(cfg.train.resume) and hc.output_subdir != ".hydra"
     if hc.mode is not None and hc.mode.name == "MULTIRUN":
         console.info(f"[bold]job {hc.job.num}[/]: {' '.join(hc.overrides.task)}")
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
         result = train(cfg, run_dir, overrides=list(hc.overrides.task), choices=dict(hc.runtime.choices))
-    except GantrainError as e:
-        console.error(str(e))
-        if resuming and hc.output_subdir:  # keep the run, drop only this failed invocation's record
-            shutil.rmtree(run_dir / hc.output_subdir, ignore_errors=True)
-        _remove_if_unused(run_dir)
-        sys.exit(2)
     except TrainingInterrupted as stop:
         r = stop.result
         console.error(
@@ -103,6 +147,21 @@ def _app(cfg: DictConfig) -> None:
         "curves": f"tensorboard --logdir {display_path(r_dir / 'tb')}",
     }
     console.console.print(console.summary_table("gantrain: done", rows))
+
+
+def _translate(cfg: DictConfig) -> None:
+    from gantrain.devices import resolve_device
+    from gantrain.run import display_path
+    from gantrain.tasks import translate_folder
+
+    done = translate_folder(cfg.run, cfg.input, cfg.output, input_form=cfg.input_form, device=resolve_device(cfg.device), seed=int(cfg.seed))
+    rows = {
+        "images": str(done.count),
+        "generator": f"{display_path(Path(os.path.expanduser(str(cfg.run))))} at step {done.step}",
+        "outputs": display_path(done.output),
+        "source | output pairs": display_path(done.grid),
+    }
+    console.console.print(console.summary_table("gantrain: translated", rows))
 
 
 def _one_line(ex: BaseException) -> str:

@@ -4,7 +4,9 @@ It type-checks the trainer's own settings (`train.*`, `device`, `seed`) and make
 error; the model, data, loss and optim groups are checked by the constructors they build.
 """
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -23,7 +25,46 @@ class GantrainConfig:
     eval: EvalSettings = field(default_factory=EvalSettings)
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     seed: int = 0  # seeds weights, z and data order: a CPU run with the same seed repeats exactly
+    # What the command does (gantrain/tasks.py, gantrain/report.py); the keys below belong to the tasks.
+    task: str = "train"  # train | translate | report
+    run: str | None = None  # translate: the trained run, a run folder or a checkpoint .pt
+    input: str | None = None  # translate: the folder of images to translate (searched recursively)
+    input_form: str = "image"  # translate: image (the source itself) | aligned (A|B pairs) | edges (Canny edges of it)
+    output: str | None = None  # translate: where outputs go (default RUN/translated/<input folder name>/)
+    sweep: str | None = None  # report: a multirun folder (multirun/DATE/TIME) or any folder of run folders
+
+
+TASKS = ("train", "translate", "report")
+TASK_KEYS = {"run": ("translate",), "input": ("translate",), "input_form": ("translate",), "output": ("translate",), "sweep": ("report",)}
+
+
+def check_task(cfg: Any) -> None:
+    """An unknown task, or a task's key given to another task: one line naming the fix."""
+    from gantrain.errors import ConfigError
+
+    if cfg.task not in TASKS:
+        raise ConfigError(f"unknown task '{cfg.task}': choose one of {', '.join(TASKS)}")
+    default = GantrainConfig()
+    for key, tasks in TASK_KEYS.items():
+        if cfg.task not in tasks and cfg[key] != getattr(default, key):
+            raise ConfigError(f"{key}= is a setting of task={'|'.join(tasks)}, not of task={cfg.task}; add task={tasks[0]}")
 
 
 def register_schema() -> None:
     ConfigStore.instance().store(name="gantrain_schema", node=GantrainConfig)
+
+
+def run_folder(path: str | os.PathLike) -> Path:
+    """The run folder that `run=` or `train.resume=` names: the folder itself, or the run of a checkpoint file."""
+    path = Path(os.path.expanduser(str(path)))
+    if path.is_file():
+        return path.parent.parent if path.parent.name == "checkpoints" else path.parent
+    return path
+
+
+def translation_output(run: Any, input: Any, output: Any) -> Path:
+    """Where task=translate writes: `output`, or by default RUN/translated/<name of the input folder>/."""
+    if output not in (None, ""):
+        return Path(os.path.expanduser(str(output)))
+    name = Path(os.path.expanduser(str(input))).resolve().name if input not in (None, "") else "images"
+    return run_folder(run) / "translated" / name

@@ -10,7 +10,8 @@
 """
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import torch
 from scipy.optimize import linear_sum_assignment
@@ -187,23 +188,32 @@ def laplacian_variance(images: Tensor) -> Tensor:
 
 
 @torch.no_grad()
+@contextmanager
+def buffers_kept(module: nn.Module) -> Iterator[None]:
+    """Run `module` in training mode (batch norm on each batch's statistics, dropout on) without letting
+    it update its running statistics: the buffers are restored, and the mode, on the way out."""
+    buffers = {name: b.clone() for name, b in module.named_buffers()}
+    was_training = module.training
+    module.train()
+    try:
+        yield
+    finally:
+        for name, b in module.named_buffers():
+            b.copy_(buffers[name])
+        module.train(was_training)
+
+
+@torch.no_grad()
 def translate(G: nn.Module, sources: Tensor, *, device: torch.device, batch_size: int = 1) -> Tensor:
     """G's outputs for uint8 sources (N, C, H, W), as float (N, C', H, W) in [0, 1] on the CPU.
 
     As Isola et al. at test time: dropout on, batch norm on each batch's own statistics (batch_size=1:
     each image's, as training with batch 1); G's running statistics are left as they were."""
-    buffers = {name: b.clone() for name, b in G.named_buffers()}
-    was_training = G.training
-    G.train()
     outputs = []
-    try:
+    with buffers_kept(G):
         for start in range(0, len(sources), batch_size):
             source = sources[start : start + batch_size].to(device).float().div(127.5).sub(1)
             outputs.append(G(source).float().add(1).div(2).clamp(0, 1).cpu())
-    finally:
-        for name, b in G.named_buffers():
-            b.copy_(buffers[name])
-        G.train(was_training)
     return torch.cat(outputs)
 
 

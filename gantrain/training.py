@@ -19,7 +19,7 @@ from gantrain.data.base import BatchStream, ImageDataset, sample_images
 from gantrain.errors import CheckpointError
 from gantrain.losses.base import Objective, generate
 from gantrain.priors import LatentPrior
-from gantrain.evaluation import ParameterAverage
+from gantrain.evaluation import ParameterAverage, buffers_kept
 from gantrain.settings import EvalSettings, TrainSettings
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
@@ -140,10 +140,8 @@ class Trainer:
         but its running averages are left untouched so sampling does not change the model's state."""
         from torchvision.utils import make_grid  # imported when first needed: torchvision takes seconds to load
 
-        buffers = {name: b.clone() for name, b in self.G.named_buffers()}
-        images = generate(self.G, self.fixed).float()
-        for name, b in self.G.named_buffers():
-            b.copy_(buffers[name])
+        with buffers_kept(self.G):
+            images = generate(self.G, self.fixed).float()
         return make_grid(images.cpu(), nrow=self.grid_row, normalize=True, value_range=(-1, 1), pad_value=1.0)
 
     @torch.no_grad()
@@ -190,6 +188,12 @@ class Trainer:
         """Append one evaluation to run_dir/metrics.jsonl: {"step": ..., "eval/...": ...} per line."""
         with open(self.run_dir / "metrics.jsonl", "a") as f:
             f.write(json.dumps({"step": self.step, **{k: float(v) for k, v in numbers.items()}}) + "\n")
+
+    def write_summary(self, result: TrainResult, *, finished: bool) -> None:
+        """run_dir/summary.json: where this invocation ended and the last value of every scalar (read by
+        the sweep report)."""
+        summary = {"step": result.step, "finished": finished, "seconds": round(result.seconds, 1), "metrics": result.metrics}
+        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
 
     # ----- the loop ----------------------------------------------------------------------------
     def fit(self) -> TrainResult:
@@ -257,6 +261,7 @@ class Trainer:
             self.stream.close()
             log.close()
         result = TrainResult(self.step, dict(log.latest), self.run_dir, last_ckpt, last_samples, time.perf_counter() - start)
+        self.write_summary(result, finished=not interrupted)
         if interrupted:
             raise TrainingInterrupted(result)
         return result

@@ -190,6 +190,17 @@ def canny_edges(images: np.ndarray, sigma: float) -> np.ndarray:
     return np.stack([canny(image.astype(np.float64) / 255.0, sigma=sigma) for image in images]).astype(np.uint8) * 255
 
 
+def edge_map(image: Tensor, sigma: float) -> Tensor:
+    """uint8 (C, H, W), grey or RGB -> its Canny edges, uint8 (1, H, W): the source of an edges2x pair."""
+    grey = image if image.shape[0] == 1 else _luma(image)
+    return torch.from_numpy(canny_edges(grey.numpy(), sigma))
+
+
+def resize_square(image: Tensor, size: int) -> Tensor:
+    """uint8 (C, H, W) -> uint8 (C, size, size), bicubic and antialiased, as held-out pairs are resized."""
+    return jitter(image, image[:0], size, size, False, None)[0]
+
+
 class Edges2X(PairedDataset):
     """edges -> image pairs made with a Canny detector: from a folder of images (root), or the bundled
     MNIST subset when root is null (edges -> digit, padded from 28 to 32 pixels)."""
@@ -258,8 +269,7 @@ class Edges2X(PairedDataset):
                 target = load_square(image, self.image_size, self.channels)  # (C, S, S)
         except DECODE_ERRORS as e:
             raise DataError(f"cannot read image {path} ({e}); delete or replace the file") from e
-        grey = target if self.channels == 1 else _luma(target)
-        source = torch.from_numpy(canny_edges(grey.numpy(), self.sigma))  # (1, S, S)
+        source = edge_map(target, self.sigma)
         if self.flip and bool(torch.rand(()) < 0.5):
             source, target = source.flip(-1), target.flip(-1)
         return source, target

@@ -1,0 +1,166 @@
+"""The sweep report: one table of a `-m` sweep's runs, their overrides against their final numbers.
+
+Printed (rich) at the end of every `gantrain -m ...` (SweepReportCallback, a Hydra callback), and on
+demand for any folder of runs:
+
+    gantrain task=report sweep=multirun/DATE/TIME
+
+and written beside the runs as report.md and report.csv. A run's final numbers are the last line of
+its metrics.jsonl (the held-out `eval/*` numbers); a run without evaluations shows the last training
+scalars from its summary.json instead.
+"""
+
+import csv
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gantrain.errors import DataError
+
+TRAINING_SCALARS = ("loss/d", "loss/g", "d/real", "d/fake")
+
+
+@dataclass
+class RunRow:
+    folder: Path
+    overrides: dict[str, str]  # key -> value, as typed on the command line
+    step: int | None  # the last step it evaluated or logged
+    metrics: dict[str, float]
+    seconds: float | None = None  # wall time of its last invocation
+
+
+@dataclass
+class SweepReport:
+    folder: Path
+    rows: list[RunRow]
+    swept: list[str]  # override keys whose value differs between runs
+    common: dict[str, str]  # override keys every run shares, with their value
+    metrics: list[str] = field(default_factory=list)  # metric columns, in order
+
+    def header(self) -> list[str]:
+        return ["run", *self.swept, "step", *self.metrics, "time (s)"]
+
+    def cells(self, row: RunRow) -> list[str]:
+        return [
+            row.folder.name,
+            *(row.overrides.get(k, "-") for k in self.swept),
+            "-" if row.step is None else str(row.step),
+            *(_number(row.metrics.get(m)) for m in self.metrics),
+            "-" if row.seconds is None else f"{row.seconds:.0f}",
+        ]
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4g}"
+
+
+def read_run(folder: Path) -> RunRow | None:
+    """One run folder's overrides and final numbers; None when it is not a run folder."""
+    overrides_file = folder / ".hydra" / "overrides.yaml"
+    if not overrides_file.is_file():
+        return None
+    from omegaconf import OmegaConf
+
+    overrides: dict[str, str] = {}
+    for text in OmegaConf.load(overrides_file) or []:
+        key, _, value = str(text).partition("=")
+        if not key.startswith("hydra.") and key.lstrip("+~") != "train.resume":
+            overrides[key.lstrip("+~")] = value
+    step, metrics, seconds = None, {}, None
+    summary = folder / "summary.json"
+    if summary.is_file():
+        done = json.loads(summary.read_text())
+        step, seconds = done.get("step"), done.get("seconds")
+        metrics = {k: v for k, v in done.get("metrics", {}).items() if k in TRAINING_SCALARS}
+    lines = (folder / "metrics.jsonl").read_text().splitlines() if (folder / "metrics.jsonl").is_file() else []
+    if lines and lines[-1].strip():
+        last = json.loads(lines[-1])
+        step = last.pop("step", step)
+        metrics = {k: float(v) for k, v in last.items()}
+    return RunRow(folder, overrides, step, metrics, seconds)
+
+
+def sweep_report(folder: str | Path) -> SweepReport:
+    """The report of every run folder directly under `folder` (a multirun folder's 0/, 1/, ...)."""
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise DataError(f"sweep={folder} is not a folder: pass a multirun folder, e.g. multirun/DATE/TIME")
+    children = sorted((p for p in folder.iterdir() if p.is_dir()), key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0, p.name))
+    rows = [row for row in map(read_run, children) if row is not None]
+    if not rows:
+        raise DataError(f"no runs under {folder}: a run folder holds .hydra/overrides.yaml (made by gantrain -m ...)")
+    keys = list(dict.fromkeys(k for row in rows for k in row.overrides))
+    swept = [k for k in keys if len({row.overrides.get(k) for row in rows}) > 1]
+    common = {k: rows[0].overrides[k] for k in keys if k not in swept}
+    evaluated = list(dict.fromkeys(m for row in rows for m in row.metrics if m.startswith("eval/")))
+    metrics = evaluated or [m for m in TRAINING_SCALARS if any(m in row.metrics for row in rows)]
+    return SweepReport(folder, rows, swept, common, metrics)
+
+
+def write_report(report: SweepReport) -> tuple[Path, Path]:
+    """report.md and report.csv in the sweep folder."""
+    header = report.header()
+    table = [report.cells(row) for row in report.rows]
+    markdown = [f"| {' | '.join(header)} |", f"| {' | '.join('---' for _ in header)} |", *(f"| {' | '.join(r)} |" for r in table)]
+    if report.common:
+        markdown.append("")
+        markdown.append("Every run: " + " ".join(f"`{k}={v}`" for k, v in report.common.items()))
+    md = report.folder / "report.md"
+    md.write_text("\n".join(markdown) + "\n")
+    csv_path = report.folder / "report.csv"
+    with open(csv_path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for row in report.rows:  # full precision in the CSV
+            writer.writerow(
+                [row.folder.name, *(row.overrides.get(k, "") for k in report.swept), "" if row.step is None else row.step]
+                + [row.metrics.get(m, "") for m in report.metrics]
+                + ["" if row.seconds is None else round(row.seconds, 1)]
+            )
+    return md, csv_path
+
+
+def print_report(report: SweepReport) -> None:
+    from rich.table import Table
+
+    from gantrain import console
+
+    common = " ".join(f"{k}={v}" for k, v in report.common.items())
+    table = Table(title=f"sweep {report.folder}" + (f" ({common})" if common else ""), title_justify="left")
+    for name in report.header():
+        table.add_column(name, justify="left" if name == "run" or name in report.swept else "right", overflow="fold")
+    for row in report.rows:
+        table.add_row(*report.cells(row))
+    console.console.print(table)
+
+
+def report_sweep(folder: str | Path) -> SweepReport:
+    """Build, print and write the report of one sweep folder."""
+    from gantrain import console
+
+    report = sweep_report(folder)
+    print_report(report)
+    md, csv_path = write_report(report)
+    console.info(f"report: {md} and {csv_path}")
+    return report
+
+
+try:
+    from hydra.experimental.callback import Callback
+except ImportError:  # pragma: no cover - hydra-core < 1.1
+    Callback = object  # type: ignore[misc, assignment]
+
+
+class SweepReportCallback(Callback):  # type: ignore[misc]
+    """Hydra callback: after the last job of a `-m` sweep, the report of its runs."""
+
+    def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
+        from gantrain import console
+        from gantrain.errors import GantrainError
+
+        try:
+            report_sweep(Path(str(config.hydra.sweep.dir)))
+        except GantrainError as e:  # no run got far enough to report: say so, the sweep itself is done
+            console.notice(f"no sweep report ({e})")

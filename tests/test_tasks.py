@@ -1,0 +1,171 @@
+"""The tasks besides training: task=translate (a folder through a trained Pix2Pix G) and task=report
+(the table of a sweep), as a user runs them, and their bad inputs."""
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import TINY_GAN, run_cli
+from gantrain.config import translation_output
+from gantrain.evaluation import translate
+from gantrain.report import read_run, sweep_report, write_report
+from gantrain.tasks import _source_maker, load_run
+
+TINY_PIX2PIX = [
+    "model=pix2pix", "train.steps=2", "train.batch_size=4", "model.generator.width=4", "model.discriminator.width=4",
+    "model.patch_size=16", "eval.every=2", "train.log_every=2", "device=cpu",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def pix2pix_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A two-step Pix2Pix run on the built-in edges -> digit task."""
+    where = tmp_path_factory.mktemp("pix2pix")
+    result = run_cli(*TINY_PIX2PIX, "hydra.run.dir=run", cwd=where)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return where / "run"
+
+
+def _digit_folder(folder: Path) -> list[Path]:
+    """Ten bundled test digits as image files, two of them in a sub-folder and as JPEG."""
+    from gantrain.data.mnist import load_bundled
+
+    digits, _ = load_bundled("test")
+    paths = []
+    for i in range(10):
+        path = folder / (f"{i}.png" if i < 8 else f"more/{i}.jpg")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(digits[i]).save(path)
+        paths.append(path)
+    return paths
+
+
+def test_translate_writes_what_the_trained_generator_gives(pix2pix_run: Path, tmp_path: Path) -> None:
+    inputs = _digit_folder(tmp_path / "photos")
+    result = run_cli("task=translate", f"run={pix2pix_run}", f"input={tmp_path / 'photos'}", "input_form=edges", "seed=3", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "gantrain: translated" in result.stdout
+    out = pix2pix_run / "translated" / "photos"  # the default: RUN/translated/<input folder name>/
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png") if p.name != "grid.png")
+    assert written == sorted(p.relative_to(tmp_path / "photos").with_suffix(".png").as_posix() for p in inputs)
+    assert Image.open(out / "grid.png").size[0] == 8 * 32 + 9 * 2  # 4 source | output pairs per row
+    assert not (out / ".hydra").exists() and not (tmp_path / "outputs").exists()  # no run record in an output folder
+
+    # the files hold G(edges of the image), seeded like the task: recompute in-process and compare
+    trained = load_run(pix2pix_run, torch.device("cpu"))
+    make = _source_maker("edges", 32, 1, 1, "AtoB", float(trained.config.data.sigma))
+    sources = torch.stack([make(p) for p in sorted(inputs)])
+    assert sources.shape == (10, 1, 32, 32) and set(sources.unique().tolist()) <= {0, 255}
+    torch.manual_seed(3)
+    expected = translate(trained.G, sources, device=torch.device("cpu"), batch_size=int(trained.config.train.batch_size))
+    for path, image in zip(sorted(inputs), expected):
+        saved = np.asarray(Image.open(out / path.relative_to(tmp_path / "photos").with_suffix(".png")).convert("L"), dtype=np.float32)
+        assert np.abs(saved - image[0].numpy() * 255).max() <= 1.0, path
+
+
+def test_aligned_input_takes_the_source_half_by_direction(tmp_path: Path) -> None:
+    pair = np.zeros((8, 16), dtype=np.uint8)
+    pair[:, 8:] = 200  # A (left) black, B (right) grey
+    Image.fromarray(pair).save(tmp_path / "pair.png")
+    a_to_b = _source_maker("aligned", 4, 1, 1, "AtoB", 1.0)(tmp_path / "pair.png")
+    b_to_a = _source_maker("aligned", 4, 1, 1, "BtoA", 1.0)(tmp_path / "pair.png")
+    assert a_to_b.shape == b_to_a.shape == (1, 4, 4)
+    assert a_to_b.max() == 0 and b_to_a.min() == 200
+
+
+def test_the_default_output_folder_is_inside_the_run(tmp_path: Path) -> None:
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "run" / "checkpoints" / "last.pt").write_bytes(b"")
+    assert translation_output(tmp_path / "run", "~/edges", None) == tmp_path / "run" / "translated" / "edges"
+    assert translation_output(tmp_path / "run" / "checkpoints" / "last.pt", "x/edges/", None) == tmp_path / "run" / "translated" / "edges"
+    assert translation_output(tmp_path / "run", "edges", "elsewhere") == Path("elsewhere")
+
+
+def _one_error_line(result) -> str:
+    out = (result.stdout + result.stderr).strip()
+    assert result.returncode == 2 and "Traceback" not in out, out
+    assert len(out.splitlines()) == 1 and out.startswith("error:"), out
+    return out
+
+
+def test_translate_bad_inputs_fail_with_one_line_and_leave_nothing(pix2pix_run: Path, tmp_path: Path) -> None:
+    _digit_folder(tmp_path / "in")
+    gan = run_cli(*TINY_GAN, "train.steps=1", "device=cpu", "hydra.run.dir=gan", cwd=tmp_path)
+    assert gan.returncode == 0, gan.stderr[-2000:]
+    cases = {
+        "no such run": (["run=nowhere", "input=in"], "run=nowhere: no such run folder"),
+        "a GAN run": (["run=gan", "input=in"], "is not a translation run"),
+        "no input": ([f"run={pix2pix_run}"], "needs input=FOLDER"),
+        "input missing": ([f"run={pix2pix_run}", "input=missing"], "input=missing is not a folder"),
+        "output inside input": ([f"run={pix2pix_run}", "input=in", "output=in/out"], "is inside input=in"),
+        "unknown form": ([f"run={pix2pix_run}", "input=in", "input_form=sketch"], "input_form must be one of image, aligned, edges"),
+    }
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    for name, (args, expected) in cases.items():
+        assert expected in _one_error_line(run_cli("task=translate", *args, cwd=tmp_path)), name
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # nothing made, nothing lost
+    assert not (pix2pix_run / "translated" / "in").exists() and not (pix2pix_run / "translated" / "missing").exists()
+    assert "input= is a setting of task=translate" in _one_error_line(run_cli("input=in", cwd=tmp_path))
+    assert "unknown task 'sample2'" in _one_error_line(run_cli("task=sample2", cwd=tmp_path))
+    assert not (tmp_path / "outputs").exists()
+
+
+def _fake_run(folder: Path, overrides: list[str], evals: list[dict] | None, summary: dict | None) -> None:
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+    if evals is not None:
+        (folder / "metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in evals))
+    if summary is not None:
+        (folder / "summary.json").write_text(json.dumps(summary))
+
+
+def test_sweep_report_tables_the_swept_values_against_the_last_evaluation(tmp_path: Path) -> None:
+    for job, patch in enumerate([1, 16, 70]):
+        evals = [{"step": 5, "eval/l1": 0.5, "eval/ssim": 0.1}, {"step": 10, "eval/l1": 0.1 * (job + 1), "eval/ssim": 0.3 + job / 10}]
+        _fake_run(tmp_path / str(job), ["model=pix2pix", f"model.patch_size={patch}", "hydra.run.dir=x"], evals, {"step": 10, "seconds": 12.0, "metrics": {"loss/d": 1.0}})
+    (tmp_path / "not_a_run").mkdir()
+    report = sweep_report(tmp_path)
+    assert [r.folder.name for r in report.rows] == ["0", "1", "2"]
+    assert report.swept == ["model.patch_size"] and report.common == {"model": "pix2pix"}
+    assert report.metrics == ["eval/l1", "eval/ssim"]  # held-out numbers win over training scalars
+    assert [report.cells(r) for r in report.rows] == [
+        ["0", "1", "10", "0.1", "0.3", "12"],
+        ["1", "16", "10", "0.2", "0.4", "12"],
+        ["2", "70", "10", "0.3", "0.5", "12"],
+    ]
+    md, csv_path = write_report(report)
+    assert md.read_text().splitlines()[0] == "| run | model.patch_size | step | eval/l1 | eval/ssim | time (s) |"
+    rows = list(csv.reader(csv_path.open()))
+    assert rows[0] == ["run", "model.patch_size", "step", "eval/l1", "eval/ssim", "time (s)"]
+    assert [float(v) for v in rows[3][3:5]] == pytest.approx([0.3, 0.5])
+
+
+def test_runs_without_evaluations_report_their_last_training_scalars(tmp_path: Path) -> None:
+    for job, k in enumerate([1, 5]):
+        _fake_run(tmp_path / str(job), [f"train.k={k}"], None, {"step": 7, "seconds": 3.0, "metrics": {"loss/d": 0.5 + job, "d/real": 0.6, "perf/steps_per_s": 9.0}})
+    _fake_run(tmp_path / "2", ["train.k=9"], None, None)  # crashed before its summary: shown, with dashes
+    report = sweep_report(tmp_path)
+    assert report.metrics == ["loss/d", "d/real"]
+    assert [report.cells(r) for r in report.rows] == [["0", "1", "7", "0.5", "0.6", "3"], ["1", "5", "7", "1.5", "0.6", "3"], ["2", "9", "-", "-", "-", "-"]]
+    assert read_run(tmp_path / "not_there") is None
+
+
+def test_a_sweep_prints_and_writes_its_report_and_task_report_repeats_it(tmp_path: Path) -> None:
+    result = run_cli("-m", *TINY_GAN, "train.steps=2", "train.log_every=1", "device=cpu", "train.k=1,3", "hydra.sweep.dir=sweep", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "report: sweep/report.md" in result.stdout
+    lines = (tmp_path / "sweep" / "report.md").read_text().splitlines()
+    assert lines[0].startswith("| run | train.k | step | loss/d | loss/g |")
+    assert lines[2].startswith("| 0 | 1 | 2 |") and lines[3].startswith("| 1 | 3 | 2 |")
+    (tmp_path / "sweep" / "report.md").unlink()
+    again = run_cli("task=report", "sweep=sweep", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert (tmp_path / "sweep" / "report.md").read_text().splitlines() == lines
+    assert not (tmp_path / "sweep" / ".hydra").exists() and not (tmp_path / "outputs").exists()
+    assert "sweep=nowhere is not a folder" in _one_error_line(run_cli("task=report", "sweep=nowhere", cwd=tmp_path))
+    assert not (tmp_path / "nowhere").exists()
