@@ -187,7 +187,6 @@ def laplacian_variance(images: Tensor) -> Tensor:
     return torch.nn.functional.conv2d(grey, kernel.view(1, 1, 3, 3)).flatten(1).var(dim=1)
 
 
-@torch.no_grad()
 @contextmanager
 def buffers_kept(module: nn.Module) -> Iterator[None]:
     """Run `module` in training mode (batch norm on each batch's statistics, dropout on) without letting

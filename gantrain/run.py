@@ -158,11 +158,14 @@ def test_error_evaluator(cfg: DictConfig, data: object, D: torch.nn.Module, devi
     return TestError(test.images, test.labels, test.num_classes, clustering=not data.has_labels, device=device)
 
 
+HELD_OUT_PAIRS = 1000  # the most held-out pairs a translation run is scored on
+
+
 def translation_evaluator(
     cfg: DictConfig, data: object, device: torch.device, n_preview: int, batch_size: int
 ) -> tuple[TranslationMetrics | None, tuple[torch.Tensor, torch.Tensor]]:
-    """Paired data: L1 / PSNR / SSIM / sharpness on the held-out pairs (val/, or test/), which training
-    never reads, and a few of them for the triplet grid. Without a held-out split: training pairs for
+    """Paired data: L1 / PSNR / SSIM / sharpness on the held-out pairs (val/, or test/; at most
+    HELD_OUT_PAIRS of them, spread evenly), which training never reads, and a few of them for the triplet grid. Without a held-out split: training pairs for
     the grid, no eval/*."""
     try:
         held_out = build(cfg.data, "data", split="val")
@@ -175,7 +178,9 @@ def translation_evaluator(
     preview = (torch.stack(sources), torch.stack(targets))
     if held_out is None:
         return None, preview
-    all_sources, all_targets = zip(*(held_out[i] for i in range(len(held_out))))
+    # at most HELD_OUT_PAIRS of them, spread evenly: they are held in memory for every evaluation
+    chosen = torch.linspace(0, len(held_out) - 1, min(len(held_out), HELD_OUT_PAIRS)).round().long().unique()
+    all_sources, all_targets = zip(*(held_out[int(i)] for i in chosen))
     # batches of the training batch size: batch norm then normalises as it did in training
     metrics = TranslationMetrics(torch.stack(all_sources), torch.stack(all_targets), device=device, batch_size=batch_size)
     return metrics, preview

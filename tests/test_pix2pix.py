@@ -169,3 +169,19 @@ def test_short_run_of_the_built_in_task_logs_triplets_heat_map_and_metrics(tmp_p
     assert {"loss/g_l1", "loss/g_gan", "loss/d", "eval/psnr", "eval/ssim", "eval/l1"} <= set(events.Tags()["scalars"])
     grid = Image.open(tmp_path / "run" / "samples" / "step_0000004.png")
     assert grid.size[0] == 3 * 32 + 4 * 2  # three columns: source | output | target
+
+
+def test_held_out_pairs_are_capped_and_spread_over_the_split(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from omegaconf import OmegaConf
+
+    import gantrain.run
+
+    for split, n in (("train", 2), ("val", 12)):
+        for i in range(n):
+            _write(tmp_path / split / f"{i:02d}.png", np.full((8, 16), i * 10, dtype=np.uint8))  # A|B, both of value 10i
+    cfg = OmegaConf.create({"data": {"_target_": "gantrain.data.paired.PairedFolder", "root": str(tmp_path), "image_size": 8, "load_size": 8, "channels": 1}})
+    monkeypatch.setattr(gantrain.run, "HELD_OUT_PAIRS", 4)
+    metrics, preview = gantrain.run.translation_evaluator(cfg, None, torch.device("cpu"), n_preview=16, batch_size=2)
+    assert metrics is not None
+    assert metrics.sources[:, 0, 0, 0].tolist() == [0, 40, 70, 110]  # 4 of the 12, first to last
+    assert preview[0].shape == (2, 1, 8, 8)
