@@ -58,18 +58,16 @@ def target_sharpness() -> float:
 
 def report() -> str:
     lines = [
-        "| variant | runs (seeds) | L1 ↓ | PSNR (dB) ↑ | SSIM ↑ | sharpness | time per run |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| variant | runs (seeds) | L1 ↓ | PSNR (dB) ↑ | SSIM ↑ | sharpness |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for variant, (_, meaning) in VARIANTS.items():
-        finals, times = [], []
+        finals = []
         for folder in sorted(RESULTS.glob(f"seed*/{variant}")):
             summary = folder / "summary.json"
             if not summary.is_file() or not json.loads(summary.read_text()).get("finished"):
                 continue
-            done = json.loads(summary.read_text())
-            finals.append(done["metrics"])
-            times.append(done["seconds"])
+            finals.append(json.loads(summary.read_text())["metrics"])
         if not finals:
             continue
         cells = []
@@ -78,8 +76,8 @@ def report() -> str:
             mean = statistics.mean(values)
             digits = 2 if metric == "eval/psnr" else 4 if metric == "eval/l1" else 3
             cells.append(f"{mean:.{digits}f}" + (f" ± {statistics.stdev(values):.{digits}f}" if len(values) > 1 else ""))
-        lines.append(f"| {meaning} | {len(finals)} | {' | '.join(cells)} | {statistics.mean(times) / 60:.1f} min |")
-    lines.append(f"| the target digits themselves | | 0 | ∞ | 1 | {target_sharpness():.3f} | |")
+        lines.append(f"| {meaning} | {len(finals)} | {' | '.join(cells)} |")
+    lines.append(f"| the target digits themselves | | 0 | ∞ | 1 | {target_sharpness():.3f} |")
     return "\n".join(lines)
 
 

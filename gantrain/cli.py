@@ -18,8 +18,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from gantrain import console
-from gantrain.config import check_task, register_schema, run_folder, translation_output
-from gantrain.errors import GantrainError
+from gantrain.config import RUN_TASKS, check_task, register_schema, run_folder, task_output
+from gantrain.errors import ConfigError, GantrainError
 
 
 def _conf_dir() -> Path:
@@ -46,11 +46,11 @@ def _run_dir(fresh: str, *, _root_: Any) -> str:
     outputs go to; task=report: the sweep folder. A task that names no existing run or sweep gets a
     scratch folder, so that a typo never leaves folders behind (it is removed with the error)."""
     task = _root_.get("task", "train")
-    if task == "translate":
+    if task in RUN_TASKS:
         run = _root_.get("run")
         if run in (None, "") or not Path(os.path.expanduser(str(run))).exists():
             return _scratch()
-        return str(translation_output(run, _root_.get("input"), _root_.get("output")))
+        return str(task_output(task, run, _root_.get("input"), _root_.get("output")))
     if task == "report":
         sweep = _root_.get("sweep")
         if sweep in (None, "") or not Path(os.path.expanduser(str(sweep))).is_dir():
@@ -107,6 +107,8 @@ def _app(cfg: DictConfig) -> None:
         check_task(cfg)
         if cfg.task == "translate":
             _translate(cfg)
+        elif cfg.task in ("sample", "interpolate"):
+            _draw(cfg, run_dir)
         elif cfg.task == "report":
             from gantrain.report import report_sweep
 
@@ -147,6 +149,26 @@ def _train(cfg: DictConfig, hc: Any, run_dir: Path) -> None:
         "curves": f"tensorboard --logdir {display_path(r_dir / 'tb')}",
     }
     console.console.print(console.summary_table("gantrain: done", rows))
+
+
+def _draw(cfg: DictConfig, out: Path) -> None:
+    from gantrain import tasks
+    from gantrain.devices import resolve_device
+    from gantrain.run import display_path
+
+    device, seed = resolve_device(cfg.device), int(cfg.seed)
+    if cfg.run in (None, ""):
+        raise ConfigError(f"task={cfg.task} needs run=FOLDER: the trained run (or checkpoint) whose generator to use")
+    if cfg.task == "sample":
+        done = tasks.sample(cfg.run, out, n=64 if cfg.n is None else cfg.n, seed=seed, npy=bool(cfg.npy), device=device)
+    else:
+        done = tasks.interpolate(cfg.run, out, n=8 if cfg.n is None else cfg.n, length=cfg.length, mode=cfg.mode, seed=seed, device=device)
+    rows = {
+        "images": str(done.count),
+        "generator": f"{display_path(Path(os.path.expanduser(str(cfg.run))))} at step {done.step}",
+        **{f.suffix[1:]: display_path(f) for f in done.files},
+    }
+    console.console.print(console.summary_table(f"gantrain: {cfg.task}", rows))
 
 
 def _translate(cfg: DictConfig) -> None:

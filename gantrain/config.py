@@ -26,16 +26,31 @@ class GantrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     seed: int = 0  # seeds weights, z and data order: a CPU run with the same seed repeats exactly
     # What the command does (gantrain/tasks.py, gantrain/report.py); the keys below belong to the tasks.
-    task: str = "train"  # train | translate | report
-    run: str | None = None  # translate: the trained run, a run folder or a checkpoint .pt
+    task: str = "train"  # train | sample | interpolate | translate | report
+    run: str | None = None  # sample, interpolate, translate: the trained run, a run folder or a checkpoint .pt
+    output: str | None = None  # sample, interpolate, translate: where files go (default RUN/<task>/)
+    n: int | None = None  # sample: images (64); interpolate: walks, one per row (8)
+    npy: bool = False  # sample: also save the images as uint8 (n, C, H, W) in a .npy file
+    mode: str = "slerp"  # interpolate: lerp | slerp
+    length: int = 10  # interpolate: images per walk
     input: str | None = None  # translate: the folder of images to translate (searched recursively)
     input_form: str = "image"  # translate: image (the source itself) | aligned (A|B pairs) | edges (Canny edges of it)
-    output: str | None = None  # translate: where outputs go (default RUN/translated/<input folder name>/)
     sweep: str | None = None  # report: a multirun folder (multirun/DATE/TIME) or any folder of run folders
 
 
-TASKS = ("train", "translate", "report")
-TASK_KEYS = {"run": ("translate",), "input": ("translate",), "input_form": ("translate",), "output": ("translate",), "sweep": ("report",)}
+TASKS = ("train", "sample", "interpolate", "translate", "report")
+RUN_TASKS = ("sample", "interpolate", "translate")  # the tasks that load a trained run
+TASK_KEYS = {
+    "run": RUN_TASKS,
+    "output": RUN_TASKS,
+    "n": ("sample", "interpolate"),
+    "npy": ("sample",),
+    "mode": ("interpolate",),
+    "length": ("interpolate",),
+    "input": ("translate",),
+    "input_form": ("translate",),
+    "sweep": ("report",),
+}
 
 
 def check_task(cfg: Any) -> None:
@@ -62,9 +77,12 @@ def run_folder(path: str | os.PathLike) -> Path:
     return path
 
 
-def translation_output(run: Any, input: Any, output: Any) -> Path:
-    """Where task=translate writes: `output`, or by default RUN/translated/<name of the input folder>/."""
+def task_output(task: str, run: Any, input: Any, output: Any) -> Path:
+    """Where a task on a trained run writes: `output`, or by default RUN/<task>/ (task=translate:
+    RUN/translated/<name of the input folder>/)."""
     if output not in (None, ""):
         return Path(os.path.expanduser(str(output)))
-    name = Path(os.path.expanduser(str(input))).resolve().name if input not in (None, "") else "images"
-    return run_folder(run) / "translated" / name
+    if task == "translate":
+        name = Path(os.path.expanduser(str(input))).resolve().name if input not in (None, "") else "images"
+        return run_folder(run) / "translated" / name
+    return run_folder(run) / task

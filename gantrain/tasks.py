@@ -1,5 +1,7 @@
 """What the `gantrain` command does besides training (`task=...`), on a run it trained earlier.
 
+    gantrain task=sample run=outputs/DATE/TIME n=64                      # a grid of samples (npy=true: the images too)
+    gantrain task=interpolate run=outputs/DATE/TIME mode=slerp           # walks in latent space
     gantrain task=translate run=outputs/DATE/TIME input=~/edges          # a folder through a trained Pix2Pix G
 
 Each task is a function of values, importable without Hydra; the CLI only dispatches to it.
@@ -15,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from gantrain.checkpoint import find_checkpoint, load_checkpoint
-from gantrain.config import run_folder, translation_output
+from gantrain.config import run_folder, task_output
 from gantrain.errors import CheckpointError, ConfigError, DataError
 
 INPUT_FORMS = ("image", "aligned", "edges")
@@ -95,7 +97,7 @@ def translate_folder(
     files = sorted(Path(p) for p in _image_files(source_root, EXTENSIONS))
     if not files:
         raise DataError(f"no images ({', '.join(EXTENSIONS)}) under input={input}")
-    out = translation_output(run, input, output)
+    out = task_output("translate", run, input, output)
     if out.resolve() == source_root.resolve() or source_root.resolve() in out.resolve().parents:
         raise ConfigError(f"output={out} is inside input={input}: choose a folder outside it, so no input file is overwritten")
 
@@ -157,3 +159,116 @@ def _source_maker(form: str, size: int, channels: int, source_channels: int, dir
         return edge_map(target, sigma)
 
     return {"image": from_image, "aligned": from_aligned, "edges": from_edges}[form]
+
+
+# ----- task=sample and task=interpolate ------------------------------------------------------------
+def latent_prior(trained: TrainedRun) -> Any:
+    """The run's p(z) (and labels, for a conditional G); a translation run has none."""
+    from gantrain.losses.base import is_conditional
+    from gantrain.priors import LatentPrior
+
+    model = trained.config.model
+    if "z_dim" not in model:
+        raise ConfigError(f"run={trained.run_dir} has no latent space (a translation run): use task=translate")
+    return LatentPrior(int(model.z_dim), str(model.z_dist), trained.G.num_classes if is_conditional(trained.G) else None)
+
+
+@torch.no_grad()
+def generate_images(G: nn.Module, latent: Any, batch_size: int = 256) -> torch.Tensor:
+    """G(latent) in batches, as uint8 (N, C, H, W) on the CPU. Batch norm normalises over each batch,
+    as when the training grids were drawn; G's running statistics are left as they were."""
+    from gantrain.evaluation import buffers_kept
+    from gantrain.losses.base import generate
+    from gantrain.priors import Latent
+
+    out = []
+    with buffers_kept(G):
+        for start in range(0, len(latent.z), batch_size):
+            part = Latent(latent.z[start : start + batch_size], None if latent.y is None else latent.y[start : start + batch_size])
+            out.append(generate(G, part).float().add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8).cpu())
+    return torch.cat(out)
+
+
+@dataclass
+class Written:
+    files: list[Path]  # what the task wrote
+    count: int  # images made
+    step: int  # the training step of the generator used
+
+
+def sample(
+    run: str | os.PathLike, output: str | os.PathLike, *, n: int = 64, seed: int = 0, npy: bool = False, device: torch.device = torch.device("cpu")
+) -> Written:
+    """n images from a trained generator as one PNG grid (one row per class for a conditional G), and the
+    images themselves as uint8 (n, C, H, W) in a .npy file when `npy`."""
+    from torchvision.utils import make_grid, save_image
+
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError(f"n must be an integer >= 1, the number of images (got {n!r})")
+    trained = load_run(run, device)
+    prior = latent_prior(trained)
+    latent, row = prior.grid(n, device=device, generator=torch.Generator().manual_seed(seed))
+    images = generate_images(trained.G, latent)
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    grid = out / f"samples_n{len(images)}_seed{seed}.png"
+    save_image(make_grid(images.float() / 255, nrow=row, pad_value=1.0), grid)
+    files = [grid]
+    if npy:
+        import numpy as np
+
+        files.append(grid.with_suffix(".npy"))
+        np.save(files[-1], images.numpy())
+    return Written(files, len(images), trained.step)
+
+
+INTERPOLATIONS = ("lerp", "slerp")
+
+
+def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation (Shoemake 1985; White 2016 for GAN latents) between rows of z0 and z1
+    (B, D) at fractions t (T,) -> (B, T, D); falls back to lerp where the two are (anti)parallel."""
+    cos = torch.nn.functional.cosine_similarity(z0, z1, dim=1).clamp(-1, 1)  # (B,)
+    omega = torch.arccos(cos).unsqueeze(1)  # (B, 1)
+    t = t.unsqueeze(0)  # (1, T)
+    sin = torch.sin(omega)
+    safe = sin.abs() > 1e-6
+    w0 = torch.where(safe, torch.sin((1 - t) * omega) / sin.clamp_min(1e-12), 1 - t)  # (B, T)
+    w1 = torch.where(safe, torch.sin(t * omega) / sin.clamp_min(1e-12), t.expand_as(w0))
+    return w0.unsqueeze(2) * z0.unsqueeze(1) + w1.unsqueeze(2) * z1.unsqueeze(1)
+
+
+def lerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Linear interpolation between rows of z0 and z1 (B, D) at fractions t (T,) -> (B, T, D)."""
+    t = t.view(1, -1, 1)
+    return (1 - t) * z0.unsqueeze(1) + t * z1.unsqueeze(1)
+
+
+def interpolate(
+    run: str | os.PathLike, output: str | os.PathLike, *, n: int = 8, length: int = 10, mode: str = "slerp", seed: int = 0,
+    device: torch.device = torch.device("cpu"),
+) -> Written:  # fmt: skip
+    """n walks in latent space, one per row, from one z to another in `length` images (the DCGAN paper's
+    figure 4). A conditional G keeps one class along each row."""
+    from torchvision.utils import make_grid, save_image
+
+    from gantrain.priors import Latent
+
+    if mode not in INTERPOLATIONS:
+        raise ConfigError(f"mode must be lerp or slerp (got {mode!r})")
+    for name, value, least in (("n", n, 1), ("length", length, 2)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ConfigError(f"{name} must be an integer >= {least} (got {value!r})")
+    trained = load_run(run, device)
+    prior = latent_prior(trained)
+    generator = torch.Generator().manual_seed(seed)
+    start, end = prior.sample(n, device=device, generator=generator), prior.sample(n, device=device, generator=generator)
+    t = torch.linspace(0, 1, length, device=device)
+    z = (slerp if mode == "slerp" else lerp)(start.z, end.z, t).flatten(0, 1)  # (n * length, D): row by row
+    y = None if start.y is None else start.y.repeat_interleave(length)
+    images = generate_images(trained.G, Latent(z, y))
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{mode}_n{n}_seed{seed}.png"
+    save_image(make_grid(images.float() / 255, nrow=length, pad_value=1.0), path)
+    return Written([path], len(images), trained.step)

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from conftest import TINY_GAN, run_cli
-from gantrain.config import translation_output
+from gantrain.config import task_output
 from gantrain.evaluation import translate
 from gantrain.report import read_run, sweep_report, write_report
 from gantrain.tasks import _source_maker, load_run
@@ -81,9 +81,10 @@ def test_aligned_input_takes_the_source_half_by_direction(tmp_path: Path) -> Non
 def test_the_default_output_folder_is_inside_the_run(tmp_path: Path) -> None:
     (tmp_path / "run" / "checkpoints").mkdir(parents=True)
     (tmp_path / "run" / "checkpoints" / "last.pt").write_bytes(b"")
-    assert translation_output(tmp_path / "run", "~/edges", None) == tmp_path / "run" / "translated" / "edges"
-    assert translation_output(tmp_path / "run" / "checkpoints" / "last.pt", "x/edges/", None) == tmp_path / "run" / "translated" / "edges"
-    assert translation_output(tmp_path / "run", "edges", "elsewhere") == Path("elsewhere")
+    assert task_output("translate", tmp_path / "run", "~/edges", None) == tmp_path / "run" / "translated" / "edges"
+    assert task_output("translate", tmp_path / "run" / "checkpoints" / "last.pt", "x/edges/", None) == tmp_path / "run" / "translated" / "edges"
+    assert task_output("translate", tmp_path / "run", "edges", "elsewhere") == Path("elsewhere")
+    assert task_output("sample", tmp_path / "run" / "checkpoints" / "last.pt", None, None) == tmp_path / "run" / "sample"
 
 
 def _one_error_line(result) -> str:
@@ -169,3 +170,63 @@ def test_a_sweep_prints_and_writes_its_report_and_task_report_repeats_it(tmp_pat
     assert not (tmp_path / "sweep" / ".hydra").exists() and not (tmp_path / "outputs").exists()
     assert "sweep=nowhere is not a folder" in _one_error_line(run_cli("task=report", "sweep=nowhere", cwd=tmp_path))
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_slerp_and_lerp_end_at_the_two_latents() -> None:
+    from gantrain.tasks import lerp, slerp
+
+    g = torch.Generator().manual_seed(0)
+    z0, z1 = torch.randn(3, 16, generator=g), torch.randn(3, 16, generator=g)
+    z1 = z1 / z1.norm(dim=1, keepdim=True) * z0.norm(dim=1, keepdim=True)  # same norms: slerp keeps them
+    t = torch.linspace(0, 1, 5)
+    for walk in (slerp(z0, z1, t), lerp(z0, z1, t)):
+        assert walk.shape == (3, 5, 16)
+        assert torch.allclose(walk[:, 0], z0, atol=1e-5) and torch.allclose(walk[:, -1], z1, atol=1e-5)
+    assert torch.allclose(slerp(z0, z1, t).norm(dim=2), z0.norm(dim=1, keepdim=True).expand(3, 5), atol=1e-4)
+    assert (lerp(z0, z1, t).norm(dim=2)[:, 2] < z0.norm(dim=1) - 1e-3).all()  # lerp's midpoint cuts inside the sphere
+    half = slerp(z0, z1, torch.tensor([0.5]))[:, 0]
+    assert torch.allclose(torch.cosine_similarity(half, z0, dim=1), torch.cosine_similarity(half, z1, dim=1), atol=1e-5)
+    same = slerp(z0, z0.clone(), t)  # parallel: no division by sin(0)
+    assert torch.isfinite(same).all() and torch.allclose(same, z0.unsqueeze(1).expand(3, 5, 16), atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def cgan_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    where = tmp_path_factory.mktemp("cgan")
+    args = ["model=cgan", "model.generator.hidden=[32]", "model.discriminator.hidden=[16]", "train.batch_size=16", "train.steps=2", "device=cpu"]
+    result = run_cli(*args, "hydra.run.dir=run", cwd=where)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return where / "run"
+
+
+def test_sample_writes_a_grid_and_the_images_a_rerun_repeats(cgan_run: Path) -> None:
+    from gantrain.priors import LatentPrior
+    from gantrain.tasks import generate_images
+
+    result = run_cli("task=sample", f"run={cgan_run}", "n=20", "npy=true", "seed=5", cwd=cgan_run.parent)
+    assert result.returncode == 0, result.stderr[-2000:]
+    images = np.load(cgan_run / "sample" / "samples_n20_seed5.npy")
+    assert images.shape == (20, 1, 28, 28) and images.dtype == np.uint8
+    grid = Image.open(cgan_run / "sample" / "samples_n20_seed5.png")
+    assert grid.size == (2 * 28 + 3 * 2, 10 * 28 + 11 * 2)  # one row per class, 2 per row
+    trained = load_run(cgan_run, torch.device("cpu"))
+    latent, _ = LatentPrior(100, "uniform", 10).grid(20, device=torch.device("cpu"), generator=torch.Generator().manual_seed(5))
+    assert latent.y.tolist() == [c for c in range(10) for _ in range(2)]
+    assert np.array_equal(generate_images(trained.G, latent).numpy(), images)
+
+
+def test_interpolate_walks_one_row_per_pair(cgan_run: Path) -> None:
+    result = run_cli("task=interpolate", f"run={cgan_run}", "n=3", "length=6", "mode=lerp", cwd=cgan_run.parent)
+    assert result.returncode == 0, result.stderr[-2000:]
+    grid = Image.open(cgan_run / "interpolate" / "lerp_n3_seed0.png")
+    assert grid.size == (6 * 28 + 7 * 2, 3 * 28 + 4 * 2)
+    for args, expected in ((["mode=cubic"], "mode must be lerp or slerp"), (["length=1"], "length must be an integer >= 2")):
+        assert expected in _one_error_line(run_cli("task=interpolate", f"run={cgan_run}", *args, cwd=cgan_run.parent))
+    assert "n must be an integer >= 1" in _one_error_line(run_cli("task=sample", f"run={cgan_run}", "n=0", cwd=cgan_run.parent))
+    assert sorted(p.name for p in (cgan_run / "interpolate").iterdir()) == ["lerp_n3_seed0.png"]
+
+
+def test_sampling_a_translation_run_says_to_translate(pix2pix_run: Path) -> None:
+    line = _one_error_line(run_cli("task=sample", f"run={pix2pix_run}", cwd=pix2pix_run.parent))
+    assert "has no latent space (a translation run): use task=translate" in line
+    assert not (pix2pix_run / "sample").exists()
