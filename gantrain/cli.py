@@ -107,7 +107,7 @@ def _app(cfg: DictConfig) -> None:
         check_task(cfg)
         if cfg.task == "translate":
             _translate(cfg)
-        elif cfg.task in ("sample", "interpolate"):
+        elif cfg.task in ("sample", "interpolate", "eval"):
             _draw(cfg, run_dir)
         elif cfg.task == "report":
             from gantrain.report import report_sweep
@@ -161,8 +161,22 @@ def _draw(cfg: DictConfig, out: Path) -> None:
         raise ConfigError(f"task={cfg.task} needs run=FOLDER: the trained run (or checkpoint) whose generator to use")
     if cfg.task == "sample":
         done = tasks.sample(cfg.run, out, n=64 if cfg.n is None else cfg.n, seed=seed, npy=bool(cfg.npy), device=device)
-    else:
+    elif cfg.task == "interpolate":
         done = tasks.interpolate(cfg.run, out, n=8 if cfg.n is None else cfg.n, length=cfg.length, mode=cfg.mode, seed=seed, device=device)
+    else:
+        scored = tasks.evaluate_run(
+            cfg.run, out, n=10000 if cfg.n is None else cfg.n, extractor=cfg.eval.extractor,
+            inception_weights=cfg.eval.inception_weights, seed=seed, device=device,
+        )  # fmt: skip
+        rows = {
+            "generator": f"{display_path(Path(os.path.expanduser(str(cfg.run))))} at step {scored.step}",
+            "images": f"{scored.n_fake} samples against {scored.n_real} held-out images",
+            "features": scored.extractor,
+            **{name: f"{value:.4g}" for name, value in scored.numbers.items()},
+            **{f.suffix[1:]: display_path(f) for f in scored.files},
+        }
+        console.console.print(console.summary_table("gantrain: eval", rows))
+        return
     rows = {
         "images": str(done.count),
         "generator": f"{display_path(Path(os.path.expanduser(str(cfg.run))))} at step {done.step}",

@@ -6,6 +6,8 @@ training loop synchronises with the GPU once per `log_every` steps rather than e
 """
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,16 @@ def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[name] = str(value)
     return out
+
+
+@contextmanager
+def event_writer(tb_dir: Path) -> Iterator[SummaryWriter]:
+    """A TensorBoard writer that adds to a run's existing curves (a task scoring the run, say), closed after."""
+    writer = SummaryWriter(str(tb_dir))
+    try:
+        yield writer
+    finally:
+        writer.close()
 
 
 class Monitor:

@@ -272,3 +272,136 @@ def interpolate(
     path = out / f"{mode}_n{n}_seed{seed}.png"
     save_image(make_grid(images.float() / 255, nrow=length, pad_value=1.0), path)
     return Written([path], len(images), trained.step)
+
+
+# ----- task=eval -----------------------------------------------------------------------------------
+def uint8_images(dataset: Any, n: int, seed: int) -> torch.Tensor:
+    """min(n, len) images of a data set, drawn without replacement with `seed`, uint8 (n, C, S, S)."""
+    g = torch.Generator().manual_seed(seed)
+    indices = torch.randperm(len(dataset), generator=g)[: min(n, len(dataset))].sort().values
+    if hasattr(dataset, "images") and isinstance(dataset.images, torch.Tensor):
+        return dataset.images[indices]
+    return torch.stack([torch.as_tensor(dataset[int(i)][0]) for i in indices])
+
+
+@dataclass
+class Evaluated:
+    numbers: dict[str, float]  # eval/fid, eval/kid, eval/is, and with the classifier eval/classes_covered, eval/class_kl
+    files: list[Path]  # metrics.json, the class histogram
+    step: int
+    extractor: str  # what saw the images, in words
+    n_real: int
+    n_fake: int
+
+
+def evaluate_run(
+    run: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    n: int = 10000,
+    extractor: str = "classifier",
+    inception_weights: str | None = None,
+    seed: int = 0,
+    device: torch.device = torch.device("cpu"),
+) -> Evaluated:
+    """FID, KID, IS and class coverage of n samples of a trained generator against the data's held-out
+    split (its training split when it has none), written to OUTPUT/metrics.json, with the samples' class
+    histogram as a bar chart, and logged beside the run's training curves (eval/* at its last step)."""
+    import json
+
+    from gantrain import fidelity
+    from gantrain.run import build
+
+    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+        raise ConfigError(f"n must be an integer >= 2, the number of samples to score (got {n!r})")
+    if extractor not in fidelity.EXTRACTORS:
+        raise ConfigError(f"eval.extractor must be classifier or inception (got {extractor!r})")
+    if extractor == "inception":
+        fidelity._inception_path(inception_weights)  # before any work
+    trained = load_run(run, device)
+    prior = latent_prior(trained)
+    cfg = trained.config
+    all_labels = {"labeled_per_class": None} if "labeled_per_class" in cfg.data else {}
+    train = build(cfg.data, "data", **all_labels)
+    held_out = None
+    if "split" in cfg.data:
+        from gantrain.errors import DataError as _DataError
+
+        try:
+            held_out = build(cfg.data, "data", split="test", **all_labels)
+        except _DataError:
+            held_out = None
+    reference = held_out if held_out is not None else train
+    real = uint8_images(reference, n, seed)
+
+    classifier, data_share, described = None, None, "Inception-v3 (torch-fidelity weights)"
+    if extractor == "classifier":
+        labels = getattr(train, "labels", None)
+        if train.num_classes is None or not isinstance(labels, torch.Tensor):
+            raise ConfigError(
+                f"eval.extractor=classifier trains on the data set's labels, and {cfg.data._target_.rsplit('.', 1)[-1]} has none: "
+                "use eval.extractor=inception eval.inception_weights=PATH"
+            )
+        if held_out is not None and isinstance(getattr(held_out, "labels", None), torch.Tensor):
+            check = (held_out.images, held_out.labels)
+        else:  # no held-out split: check on the last tenth of the training images
+            check = (train.images[-len(train) // 10 :], labels[-len(train) // 10 :])
+        name = cfg.data._target_.rsplit(".", 1)[-1].lower()
+        found = fidelity.data_classifier(name, (train.images, labels), check, train.num_classes)
+        classifier = found.classifier.to(device)
+        data_share = torch.bincount(labels.long(), minlength=train.num_classes).double() / len(labels)
+        how = "trained now" if found.trained_now else "cached"
+        described = f"gantrain's {name} classifier v{fidelity.VERSION} ({how}, {100 * found.test_accuracy:.2f}% held-out accuracy; {found.path})"
+
+    latent = prior.sample(n, device=device, generator=torch.Generator().manual_seed(seed))
+    fake = generate_images(trained.G, latent)
+    numbers, histogram = fidelity.score(
+        real.to(device), fake.to(device), extractor=extractor, classifier=classifier, data_share=data_share, inception_weights=inception_weights
+    )
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    record = {"step": trained.step, "n_fake": len(fake), "n_real": len(real), "extractor": described, "seed": seed, **numbers}
+    files = [out / f"metrics_{extractor}_n{n}_seed{seed}.json"]
+    files[0].write_text(json.dumps(record, indent=1) + "\n")
+    from gantrain.monitor import event_writer
+
+    with event_writer(trained.run_dir / "tb") as writer:
+        for key, value in numbers.items():
+            writer.add_scalar(key, value, trained.step)
+        if histogram is not None:
+            chart = class_histogram_chart(histogram, data_share, out / f"classes_n{n}_seed{seed}.png")
+            files.append(chart)
+            writer.add_image("eval/class_histogram", _read_rgb(chart), trained.step)
+    return Evaluated(numbers, files, trained.step, described, len(real), len(fake))
+
+
+def class_histogram_chart(histogram: torch.Tensor, data_share: torch.Tensor | None, path: Path) -> Path:
+    """The samples' class shares as bars, the data's as markers: mode collapse at a glance."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    k = len(histogram)
+    share = (histogram.double() / histogram.sum()).numpy()
+    fig, ax = plt.subplots(figsize=(max(4, 0.5 * k), 3))
+    ax.bar(range(k), share, color="tab:blue", label="samples")
+    if data_share is not None:
+        ax.plot(range(k), data_share.numpy(), "k_", markersize=18, label="data")
+    ax.set_xticks(range(k))
+    ax.set_xlabel("class (the classifier's prediction)")
+    ax.set_ylabel("share of samples")
+    ax.legend(loc="upper right", fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _read_rgb(path: Path) -> torch.Tensor:
+    """A PNG as float (3, H, W) in [0, 1], for TensorBoard."""
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.float32) / 255).permute(2, 0, 1)

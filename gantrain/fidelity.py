@@ -1,0 +1,241 @@
+"""How close generated images come to the data: FID, KID, IS and mode coverage, offline.
+
+The metrics are torchmetrics' (FID: Heusel et al. 2017; KID: Binkowski et al. 2018; IS: Salimans et al.
+2016); what they see is a feature extractor, chosen with `eval.extractor`:
+
+  * `classifier` (default): a small CNN that gantrain trains once on a labelled data set's training
+    split (all labels, a fixed seed and schedule), caches under ~/.cache/gantrain/extractors/ and reuses.
+    Its penultimate layer gives the features, its logits the class probabilities for IS and coverage.
+    No network needed, and the numbers are stable from run to run; they are comparable only between
+    runs scored by the same extractor (its file name carries the data set's fingerprint and VERSION).
+  * `inception`: the standard Inception-v3 of FID/IS papers (torch-fidelity), from the weights file
+    named by `eval.inception_weights`, for numbers comparable with the literature.
+
+Coverage (mode collapse made visible): the classifier's class histogram of the samples, how many classes
+get at least COVERED_SHARE of the expected count, and KL(p_samples || p_data) over classes.
+"""
+
+import hashlib
+import math
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gantrain.errors import ConfigError
+
+VERSION = 1  # of the classifier extractor's architecture and training recipe: a change retrains
+INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
+INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_FILE}"
+EXTRACTORS = ("classifier", "inception")
+TRAIN_STEPS = 1500  # the classifier's training recipe: steps of batch 64, Adam 1e-3, seed 0
+COVERED_SHARE = 0.1  # a class is covered when it gets at least 10% of the samples a uniform share would give it
+
+
+class DataClassifier(nn.Module):
+    """The offline extractor: two strided conv layers and two linear ones. Input (B, C, S, S) in [-1, 1];
+    `features` (B, 128), the penultimate layer divided by its RMS over the training images (so FID and
+    KID come out on a scale that does not depend on the training run); `forward` the class logits (B, K)."""
+
+    num_features = 128
+
+    def __init__(self, channels: int, image_size: int, num_classes: int, width: int = 32) -> None:
+        super().__init__()
+        self.channels, self.image_size, self.num_classes = channels, image_size, num_classes
+        self.trunk = nn.Sequential(
+            nn.Conv2d(channels, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),  # (B, w, S/2, S/2)
+            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),  # (B, 2w, S/4, S/4)
+            nn.AdaptiveAvgPool2d(4), nn.Flatten(),  # (B, 2w * 16): any image size
+            nn.Linear(2 * width * 16, self.num_features), nn.ReLU(),
+        )  # fmt: skip
+        self.head = nn.Linear(self.num_features, num_classes)
+        self.register_buffer("feature_scale", torch.ones(()))
+
+    def features(self, x: Tensor) -> Tensor:
+        return self.trunk(x) / self.feature_scale
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.trunk(x))
+
+
+class _Uint8Input(nn.Module):
+    """torchmetrics' view of the classifier: uint8 images (B, C, S, S) -> features or logits."""
+
+    def __init__(self, classifier: DataClassifier, output: str) -> None:
+        super().__init__()
+        self.classifier, self.output = classifier, output
+        self.num_features = classifier.num_features if output == "features" else classifier.num_classes
+
+    def forward(self, images: Tensor) -> Tensor:
+        x = images.float().div(127.5).sub(1)
+        return self.classifier.features(x) if self.output == "features" else self.classifier(x)
+
+
+def cache_dir() -> Path:
+    """$GANTRAIN_CACHE, or $XDG_CACHE_HOME/gantrain, or ~/.cache/gantrain."""
+    if os.environ.get("GANTRAIN_CACHE"):
+        return Path(os.environ["GANTRAIN_CACHE"]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")).expanduser() / "gantrain"
+
+
+def fingerprint(images: Tensor, labels: Tensor) -> str:
+    """A short hash of a labelled training set: its size, shape and every 97th image and label."""
+    h = hashlib.sha1(f"{tuple(images.shape)}".encode())
+    h.update(images[::97].contiguous().numpy().tobytes())
+    h.update(labels[::97].to(torch.int64).contiguous().numpy().tobytes())
+    return h.hexdigest()[:12]
+
+
+@dataclass
+class Extractor:
+    classifier: DataClassifier
+    path: Path  # its cache file
+    test_accuracy: float  # on the held-out images it was checked on
+    trained_now: bool  # False: loaded from the cache
+
+
+def train_classifier(
+    images: Tensor, labels: Tensor, num_classes: int, *, steps: int | None = None, batch_size: int = 64, seed: int = 0
+) -> DataClassifier:
+    """Train the extractor on uint8 images (N, C, S, S) with their labels: Adam 1e-3, a fixed seed."""
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model = DataClassifier(images.shape[1], images.shape[2], num_classes)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model.train()
+    for _ in range(TRAIN_STEPS if steps is None else steps):
+        idx = torch.randint(len(images), (batch_size,), generator=g)
+        loss = F.cross_entropy(model(images[idx].float().div(127.5).sub(1)), labels[idx].long())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    model.eval().requires_grad_(False)
+    with torch.no_grad():
+        sample = images[torch.randperm(len(images), generator=g)[:5000]].float().div(127.5).sub(1)
+        model.feature_scale.copy_(model.trunk(sample).pow(2).mean().sqrt().clamp_min(1e-6))
+    return model
+
+
+@torch.no_grad()
+def accuracy(classifier: DataClassifier, images: Tensor, labels: Tensor, batch_size: int = 500) -> float:
+    right = 0
+    for start in range(0, len(images), batch_size):
+        logits = classifier(images[start : start + batch_size].float().div(127.5).sub(1))
+        right += int((logits.argmax(1) == labels[start : start + batch_size]).sum())
+    return right / max(1, len(images))
+
+
+def data_classifier(name: str, train: tuple[Tensor, Tensor], held_out: tuple[Tensor, Tensor], num_classes: int) -> Extractor:
+    """The cached extractor of a labelled data set, trained on `train` (uint8 images, labels) the first
+    time and checked on `held_out`; a cache file of another VERSION or a damaged one is replaced."""
+    images, labels = train
+    path = cache_dir() / "extractors" / f"{name}-classifier-v{VERSION}-{fingerprint(images, labels)}.pt"
+    if path.is_file():
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            if state.get("version") == VERSION:
+                model = DataClassifier(**state["shape"])
+                model.load_state_dict(state["weights"])
+                return Extractor(model.eval().requires_grad_(False), path, float(state["test_accuracy"]), False)
+        except Exception:  # a damaged cache file: train again and overwrite it
+            pass
+    model = train_classifier(images, labels, num_classes)
+    test_accuracy = accuracy(model, *held_out)
+    shape = {"channels": images.shape[1], "image_size": images.shape[2], "num_classes": num_classes}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    torch.save({"version": VERSION, "shape": shape, "weights": model.state_dict(), "test_accuracy": test_accuracy, "made": time.time()}, partial)
+    os.replace(partial, path)  # atomic: two processes training at once both leave a whole file
+    return Extractor(model, path, test_accuracy, True)
+
+
+def _inception_path(weights: str | None) -> str:
+    if weights in (None, ""):
+        raise ConfigError(
+            f"eval.extractor=inception needs its weights file {INCEPTION_FILE} (no download at run time): fetch "
+            f"{INCEPTION_URL} on a machine with network and pass eval.inception_weights=PATH"
+        )
+    path = Path(os.path.expanduser(str(weights)))
+    if not path.is_file():
+        raise ConfigError(f"eval.inception_weights={weights} does not exist: it must be the file {INCEPTION_FILE} ({INCEPTION_URL})")
+    return str(path)
+
+
+def class_coverage(logits: Tensor, data_share: Tensor) -> dict[str, float]:
+    """From the classifier's logits (N, K) on generated images and the data's class shares (K,):
+    classes covered (at least COVERED_SHARE of a uniform share of samples), KL(p_samples || p_data)."""
+    k = logits.shape[1]
+    counts = torch.bincount(logits.argmax(1), minlength=k).double()
+    share = counts / counts.sum()
+    covered = int((counts >= COVERED_SHARE * counts.sum() / k).sum())
+    nonzero = share > 0
+    kl = float((share[nonzero] * (share[nonzero] / data_share.double()[nonzero]).log()).sum())
+    return {"eval/classes_covered": float(covered), "eval/class_kl": kl}
+
+
+@torch.no_grad()
+def score(
+    real: Tensor,
+    fake: Tensor,
+    *,
+    extractor: str = "classifier",
+    classifier: DataClassifier | None = None,
+    data_share: Tensor | None = None,
+    inception_weights: str | None = None,
+    batch_size: int = 250,
+) -> tuple[dict[str, float], Tensor | None]:
+    """FID, KID (mean over subsets of up to 1,000), IS and, with the classifier, coverage, of uint8 fake
+    images (N, C, S, S) against uint8 real ones. Returns the numbers and the samples' class histogram."""
+    from torchmetrics.image.fid import FrechetInceptionDistance
+    from torchmetrics.image.inception import InceptionScore
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    if extractor not in EXTRACTORS:
+        raise ConfigError(f"eval.extractor must be classifier or inception (got {extractor!r})")
+    subset = min(1000, len(real), len(fake))
+    if extractor == "classifier":
+        if classifier is None:
+            raise ConfigError("eval.extractor=classifier needs a labelled data set (its classifier is trained on the labels)")
+        features: nn.Module = _Uint8Input(classifier, "features")
+        logits: nn.Module = _Uint8Input(classifier, "logits")
+    else:
+        from torchmetrics.image.fid import NoTrainInceptionV3
+
+        weights = _inception_path(inception_weights)
+        features = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=weights)
+        logits = NoTrainInceptionV3(name="inception-v3-compat", features_list=["logits_unbiased"], feature_extractor_weights_path=weights)
+        real, fake = (t.expand(-1, 3, -1, -1) if t.shape[1] == 1 else t for t in (real, fake))  # Inception reads RGB
+    with warnings.catch_warnings():  # "will save all extracted features in buffer": yes, n of them, by design
+        warnings.filterwarnings("ignore", message=".*will save all extracted features", category=UserWarning)
+        fid = FrechetInceptionDistance(feature=features)
+        kid = KernelInceptionDistance(feature=features, subset_size=subset)
+        inception_score = InceptionScore(feature=logits, splits=10)
+    for start in range(0, len(real), batch_size):
+        batch = real[start : start + batch_size]
+        fid.update(batch, real=True)
+        kid.update(batch, real=True)
+    fake_logits = []
+    for start in range(0, len(fake), batch_size):
+        batch = fake[start : start + batch_size]
+        fid.update(batch, real=False)
+        kid.update(batch, real=False)
+        inception_score.update(batch)
+        if extractor == "classifier":
+            fake_logits.append(logits(batch))
+    kid_mean, _ = kid.compute()
+    is_mean, _ = inception_score.compute()
+    numbers = {"eval/fid": float(fid.compute()), "eval/kid": float(kid_mean), "eval/is": float(is_mean)}
+    histogram = None
+    if fake_logits:
+        logits = torch.cat(fake_logits)
+        k = logits.shape[1]
+        share = data_share if data_share is not None else torch.full((k,), 1.0 / k)
+        numbers.update(class_coverage(logits, share))
+        histogram = torch.bincount(logits.argmax(1), minlength=k)
+    return {k: (v if math.isfinite(v) else float("nan")) for k, v in numbers.items()}, histogram
+

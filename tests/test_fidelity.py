@@ -1,0 +1,124 @@
+"""FID, KID, IS and class coverage (gantrain/fidelity.py) and task=eval on a trained run."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import TINY_GAN, run_cli
+from gantrain import fidelity
+from gantrain.data.mnist import MNIST
+
+
+@pytest.fixture(scope="module")
+def digits() -> tuple[MNIST, MNIST]:
+    return MNIST(None), MNIST(None, split="test")
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory, digits: tuple[MNIST, MNIST]) -> Path:
+    """An extractor cache holding the bundled digits' classifier, trained briefly (the real recipe takes a minute)."""
+    where = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GANTRAIN_CACHE", str(where))
+        mp.setattr(fidelity, "TRAIN_STEPS", 300)
+        train, test = digits
+        found = fidelity.data_classifier("mnist", (train.images, train.labels), (test.images, test.labels), 10)
+    assert found.trained_now and found.test_accuracy > 0.8  # 300 steps already separate most digits
+    return where
+
+
+def test_frechet_distance_is_zero_on_itself_and_grows_with_a_shift(digits: tuple[MNIST, MNIST]) -> None:
+    torch.manual_seed(0)
+    extractor = fidelity.DataClassifier(1, 28, 10).eval()  # any fixed feature map has these properties
+    real = digits[1].images[:400]
+    fids = []
+    for shift in (0, 40, 120):
+        fake = (real.int() + shift).clamp(0, 255).to(torch.uint8)
+        numbers, _ = fidelity.score(real, fake, classifier=extractor)
+        fids.append(numbers["eval/fid"])
+    assert abs(fids[0]) < 1e-3
+    assert 0 < fids[1] < fids[2]
+
+
+def test_the_extractor_is_cached_reused_and_retrained_for_a_new_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, digits: tuple[MNIST, MNIST]
+) -> None:
+    monkeypatch.setenv("GANTRAIN_CACHE", str(tmp_path))
+    monkeypatch.setattr(fidelity, "TRAIN_STEPS", 20)
+    train, test = digits
+    args = (train.images[:500], train.labels[:500]), (test.images[:100], test.labels[:100]), 10
+    first = fidelity.data_classifier("mnist", *args)
+    again = fidelity.data_classifier("mnist", *args)
+    assert first.trained_now and not again.trained_now and again.path == first.path
+    assert first.path.parent == tmp_path / "extractors"
+    x = test.images[:8].float() / 127.5 - 1
+    assert torch.equal(first.classifier.features(x), again.classifier.features(x))  # the same network back
+    other = fidelity.data_classifier("mnist", (train.images[500:1000], train.labels[500:1000]), *args[1:])
+    assert other.trained_now and other.path != first.path  # another data set: another file
+    monkeypatch.setattr(fidelity, "VERSION", fidelity.VERSION + 1)
+    newer = fidelity.data_classifier("mnist", *args)
+    assert newer.trained_now and newer.path != first.path and f"-v{fidelity.VERSION}-" in newer.path.name
+    newer.path.write_bytes(b"damaged")  # a broken cache file is replaced, not fatal
+    repaired = fidelity.data_classifier("mnist", *args)
+    assert repaired.trained_now and torch.load(repaired.path, weights_only=True)["version"] == fidelity.VERSION
+
+
+def test_coverage_of_a_one_class_generator_is_one_class() -> None:
+    uniform = torch.full((10,), 0.1)
+    one_class = torch.nn.functional.one_hot(torch.full((500,), 3), 10).float() * 5
+    assert fidelity.class_coverage(one_class, uniform) == {"eval/classes_covered": 1.0, "eval/class_kl": pytest.approx(math.log(10))}
+    balanced = torch.nn.functional.one_hot(torch.arange(500) % 10, 10).float()
+    assert fidelity.class_coverage(balanced, uniform) == {"eval/classes_covered": 10.0, "eval/class_kl": pytest.approx(0.0, abs=1e-6)}
+    nearly = torch.nn.functional.one_hot(torch.cat([torch.arange(450) % 9, torch.full((2,), 9)]), 10).float()  # class 9: 2 of 452
+    assert fidelity.class_coverage(nearly, uniform)["eval/classes_covered"] == 9.0  # under a tenth of its share
+
+
+def test_scoring_copies_of_one_image_finds_one_class_and_an_inception_score_of_one(cache: Path, monkeypatch: pytest.MonkeyPatch, digits) -> None:
+    monkeypatch.setenv("GANTRAIN_CACHE", str(cache))
+    train, test = digits
+    classifier = fidelity.data_classifier("mnist", (train.images, train.labels), (test.images, test.labels), 10)
+    assert not classifier.trained_now
+    collapsed = test.images[:1].repeat(300, 1, 1, 1)
+    numbers, histogram = fidelity.score(test.images[:300], collapsed, classifier=classifier.classifier)
+    assert numbers["eval/classes_covered"] == 1 and int(histogram.max()) == 300
+    assert numbers["eval/is"] == pytest.approx(1.0, abs=1e-3)
+    real_numbers, _ = fidelity.score(test.images[:300], train.images[::8], classifier=classifier.classifier)  # 50 of each class
+    assert real_numbers["eval/classes_covered"] == 10 and real_numbers["eval/is"] > 5
+    assert real_numbers["eval/fid"] < numbers["eval/fid"] and real_numbers["eval/kid"] < numbers["eval/kid"]
+
+
+def test_task_eval_writes_metrics_a_class_chart_and_curves(cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    monkeypatch.setenv("GANTRAIN_CACHE", str(cache))
+    trained = run_cli(*TINY_GAN, "train.steps=3", "device=cpu", "hydra.run.dir=run", cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    result = run_cli("task=eval", "run=run", "n=200", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "cached" in result.stdout  # the fixture's classifier, not a new one
+    record = json.loads((tmp_path / "run" / "eval" / "metrics_classifier_n200_seed0.json").read_text())
+    assert record["n_fake"] == 200 and record["n_real"] == 200 and record["step"] == 3
+    assert record["eval/fid"] > 0 and record["eval/is"] >= 1 and 1 <= record["eval/classes_covered"] <= 10
+    assert (tmp_path / "run" / "eval" / "classes_n200_seed0.png").is_file()
+    events = EventAccumulator(str(tmp_path / "run" / "tb"))
+    events.Reload()
+    assert {"eval/fid", "eval/kid", "eval/is", "eval/classes_covered"} <= set(events.Tags()["scalars"])
+    assert "eval/class_histogram" in events.Tags()["images"]
+
+
+def test_inception_without_its_weights_file_says_which_file(tmp_path: Path) -> None:
+    result = run_cli(*TINY_GAN, "train.steps=1", "device=cpu", "hydra.run.dir=run", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for args, expected in (
+        (["eval.extractor=inception"], "needs its weights file pt_inception-2015-12-05-6726825d.pth"),
+        (["eval.extractor=inception", "eval.inception_weights=nope.pth"], "eval.inception_weights=nope.pth does not exist"),
+        (["eval.extractor=clip"], "eval.extractor must be classifier or inception"),
+        (["n=1"], "n must be an integer >= 2"),
+    ):
+        failed = run_cli("task=eval", "run=run", *args, cwd=tmp_path)
+        out = (failed.stdout + failed.stderr).strip()
+        assert failed.returncode == 2 and len(out.splitlines()) == 1 and expected in out, out
+    assert not (tmp_path / "run" / "eval").exists()
