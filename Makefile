@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install train test test-all bench-semi clean
+.PHONY: install train test test-all bench-semi bench-pix2pix clean
 
 install: $(STAMP)
 
@@ -27,8 +27,11 @@ test-all: install
 MNIST ?= ../shared/data/mnist
 # Semi-supervised MNIST with 100 labels (resumable; see bench/semi_supervised.py): make bench-semi STEPS=30000
 bench-semi: install
-	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/semi_supervised.py --mnist $(MNIST) --steps $(or $(STEPS),30000) $(BENCH_ARGS)
+
+# Pix2Pix ablations on the built-in edges -> digit task (see bench/pix2pix.py): make bench-pix2pix SEEDS="0 1"
+bench-pix2pix: install
+	$(BIN)/python bench/pix2pix.py --seeds $(or $(SEEDS),0)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -122,3 +122,22 @@ def test_inception_without_its_weights_file_says_which_file(tmp_path: Path) -> N
         out = (failed.stdout + failed.stderr).strip()
         assert failed.returncode == 2 and len(out.splitlines()) == 1 and expected in out, out
     assert not (tmp_path / "run" / "eval").exists()
+
+
+@pytest.mark.slow
+def test_the_inception_extractor_runs_from_a_local_weights_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, digits) -> None:
+    """With a weights file of the right layout (random weights here: the real file is not shipped), the
+    Inception path scores grey digits without touching the network."""
+    import torch_fidelity.feature_extractor_inceptionv3 as inception
+
+    with monkeypatch.context() as mp:  # build one Inception with random weights, to save its layout
+        mp.setattr(inception, "load_state_dict_from_url", lambda *a, **k: pytest.fail("tried to download"))
+        mp.setattr(inception.FeatureExtractorInceptionV3, "load_state_dict", lambda self, *a, **k: None)
+        mp.setattr(inception, "load_state_dict_from_url", lambda *a, **k: {})
+        net = inception.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+    torch.save(net.state_dict(), tmp_path / fidelity.INCEPTION_FILE)
+    monkeypatch.setattr(inception, "load_state_dict_from_url", lambda *a, **k: pytest.fail("tried to download"))
+    test = digits[1]
+    numbers, histogram = fidelity.score(test.images[:16], test.images[16:32], extractor="inception", inception_weights=str(tmp_path / fidelity.INCEPTION_FILE))
+    assert set(numbers) == {"eval/fid", "eval/kid", "eval/is"} and histogram is None
+    assert all(math.isfinite(v) for v in numbers.values())
