@@ -31,7 +31,7 @@ class GantrainConfig:
     output: str | None = None  # sample, interpolate, eval, translate: where files go (default RUN/<task>/)
     n: int | None = None  # sample: images (64); interpolate: walks, one per row (8); eval: samples scored (10000)
     npy: bool = False  # sample: also save the images as uint8 (n, C, H, W) in a .npy file
-    mode: str = "slerp"  # interpolate: lerp | slerp
+    mode: str = "slerp"  # interpolate: lerp | slerp | traverse (one latent coordinate swept per row)
     length: int = 10  # interpolate: images per walk
     input: str | None = None  # translate: the folder of images to translate (searched recursively)
     input_form: str = "image"  # translate: image (the source itself) | aligned (A|B pairs) | edges (Canny edges of it)

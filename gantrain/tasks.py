@@ -222,7 +222,7 @@ def sample(
     return Written(files, len(images), trained.step)
 
 
-INTERPOLATIONS = ("lerp", "slerp")
+INTERPOLATIONS = ("lerp", "slerp", "traverse")
 
 
 def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -244,28 +244,45 @@ def lerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return (1 - t) * z0.unsqueeze(1) + t * z1.unsqueeze(1)
 
 
+def traversal(z: torch.Tensor, n: int, length: int, reach: float) -> torch.Tensor:
+    """z (D,) copied into (n, length, D), coordinate i of row i swept evenly from -reach to reach."""
+    walks = z.repeat(n, length, 1)  # (n, length, D)
+    rows = torch.arange(n, device=z.device)
+    walks[rows, :, rows] = torch.linspace(-reach, reach, length, device=z.device)  # (n, length) at [i, :, i]
+    return walks
+
+
 def interpolate(
     run: str | os.PathLike, output: str | os.PathLike, *, n: int = 8, length: int = 10, mode: str = "slerp", seed: int = 0,
     device: torch.device = torch.device("cpu"),
 ) -> Written:  # fmt: skip
     """n walks in latent space, one per row, from one z to another in `length` images (the DCGAN paper's
-    figure 4). A conditional G keeps one class along each row."""
+    figure 4), by `mode` lerp or slerp; or, with mode=traverse, one z with coordinate i swept across the
+    prior's range in row i (the beta-VAE paper's latent traversals). A conditional G keeps one class per row."""
     from torchvision.utils import make_grid, save_image
 
     from gantrain.priors import Latent
 
     if mode not in INTERPOLATIONS:
-        raise ConfigError(f"mode must be lerp or slerp (got {mode!r})")
+        raise ConfigError(f"mode must be lerp, slerp or traverse (got {mode!r})")
     for name, value, least in (("n", n, 1), ("length", length, 2)):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise ConfigError(f"{name} must be an integer >= {least} (got {value!r})")
     trained = load_run(run, device)
     prior = latent_prior(trained)
     generator = torch.Generator().manual_seed(seed)
-    start, end = prior.sample(n, device=device, generator=generator), prior.sample(n, device=device, generator=generator)
-    t = torch.linspace(0, 1, length, device=device)
-    z = (slerp if mode == "slerp" else lerp)(start.z, end.z, t).flatten(0, 1)  # (n * length, D): row by row
-    y = None if start.y is None else start.y.repeat_interleave(length)
+    if mode == "traverse":  # row i: coordinate i of one z swept across the prior's range, the others fixed
+        if n > prior.dim:
+            raise ConfigError(f"mode=traverse shows one latent coordinate per row: n must be <= model.z_dim={prior.dim} (got {n})")
+        base = prior.sample(1, device=device, generator=generator)
+        reach = 3.0 if prior.dist == "normal" else 1.0  # +-3 sd of N(0, 1), or the ends of U(-1, 1)
+        z = traversal(base.z[0], n, length, reach).flatten(0, 1)
+        y = None if base.y is None else base.y.repeat(n * length)
+    else:
+        start, end = prior.sample(n, device=device, generator=generator), prior.sample(n, device=device, generator=generator)
+        t = torch.linspace(0, 1, length, device=device)
+        z = (slerp if mode == "slerp" else lerp)(start.z, end.z, t).flatten(0, 1)  # (n * length, D): row by row
+        y = None if start.y is None else start.y.repeat_interleave(length)
     images = generate_images(trained.G, Latent(z, y))
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)

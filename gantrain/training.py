@@ -284,6 +284,14 @@ class Trainer:
         G, D, s = self.G, self.D, self.settings
         G.train()
         D.train()
+        if getattr(self.objective, "joint", False):  # a VAE: encoder and decoder descend one loss together
+            terms = self.objective.generator_step(G, D, next(self.stream), None)
+            self.opt_g.zero_grad(set_to_none=True)
+            self.opt_d.zero_grad(set_to_none=True)
+            terms.loss.backward()
+            self.opt_g.step()
+            self.opt_d.step()
+            return [terms.logs]
         logs: list[dict[str, Tensor]] = []
         for _ in range(s.k):
             batch = next(self.stream)

@@ -220,7 +220,7 @@ def test_interpolate_walks_one_row_per_pair(cgan_run: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     grid = Image.open(cgan_run / "interpolate" / "lerp_n3_seed0.png")
     assert grid.size == (6 * 28 + 7 * 2, 3 * 28 + 4 * 2)
-    for args, expected in ((["mode=cubic"], "mode must be lerp or slerp"), (["length=1"], "length must be an integer >= 2")):
+    for args, expected in ((["mode=cubic"], "mode must be lerp, slerp or traverse"), (["length=1"], "length must be an integer >= 2")):
         assert expected in _one_error_line(run_cli("task=interpolate", f"run={cgan_run}", *args, cwd=cgan_run.parent))
     assert "n must be an integer >= 1" in _one_error_line(run_cli("task=sample", f"run={cgan_run}", "n=0", cwd=cgan_run.parent))
     assert sorted(p.name for p in (cgan_run / "interpolate").iterdir()) == ["lerp_n3_seed0.png"]

@@ -65,6 +65,8 @@ class Objective(ABC):
         Called once before training starts."""
         if getattr(data, "paired", False):
             raise ConfigError("paired data (data=paired, data=edges2x) trains an image translator: use model=pix2pix")
+        if hasattr(D, "logvar") and not getattr(self, "joint", False):  # an encoder in D's place
+            raise ConfigError("model=vae trains with its own loss (loss=elbo), not a GAN's")
         if is_conditional(G) or is_conditional(D):
             if not getattr(data, "fully_labelled", False):
                 raise ConfigError(

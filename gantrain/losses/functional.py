@@ -83,3 +83,13 @@ def supervised_loss(outputs: Tensor, labels: Tensor, fake_class: bool = False) -
 def l1_loss(fake: Tensor, target: Tensor) -> Tensor:
     """E ||y - G(x)||_1 per pixel (Pix2Pix's reconstruction term; the paper found it blurs less than L2)."""
     return (fake - target).abs().mean()
+
+
+def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
+    """KL(N(mu, diag(exp(logvar))) || N(0, I)) per row, (B, D) -> (B,): -1/2 sum(1 + logvar - mu^2 - exp(logvar))."""
+    return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1)
+
+
+def bernoulli_nll(logits: Tensor, targets: Tensor) -> Tensor:
+    """-log p(x|z) of pixels x in [0, 1] under Bernoulli(sigmoid(logits)), summed per image: (B, ...) -> (B,)."""
+    return F.binary_cross_entropy_with_logits(logits, targets, reduction="none").flatten(1).sum(dim=1)
