@@ -107,7 +107,7 @@ def _app(cfg: DictConfig) -> None:
         check_task(cfg)
         if cfg.task == "translate":
             _translate(cfg)
-        elif cfg.task in ("sample", "interpolate", "eval"):
+        elif cfg.task in ("sample", "interpolate", "eval", "nearest"):
             _draw(cfg, run_dir)
         elif cfg.task == "report":
             from gantrain.report import report_sweep
@@ -161,6 +161,8 @@ def _draw(cfg: DictConfig, out: Path) -> None:
         raise ConfigError(f"task={cfg.task} needs run=FOLDER: the trained run (or checkpoint) whose generator to use")
     if cfg.task == "sample":
         done = tasks.sample(cfg.run, out, n=64 if cfg.n is None else cfg.n, seed=seed, npy=bool(cfg.npy), device=device)
+    elif cfg.task == "nearest":
+        done = tasks.nearest(cfg.run, out, n=8 if cfg.n is None else cfg.n, neighbours=cfg.neighbours, seed=seed, device=device)
     elif cfg.task == "interpolate":
         done = tasks.interpolate(cfg.run, out, n=8 if cfg.n is None else cfg.n, length=cfg.length, mode=cfg.mode, seed=seed, device=device)
     else:

@@ -327,7 +327,6 @@ def evaluate_run(
     import json
 
     from gantrain import fidelity
-    from gantrain.run import build
 
     if isinstance(n, bool) or not isinstance(n, int) or n < 2:
         raise ConfigError(f"n must be an integer >= 2, the number of samples to score (got {n!r})")
@@ -337,38 +336,11 @@ def evaluate_run(
         fidelity._inception_path(inception_weights)  # before any work
     trained = load_run(run, device)
     prior = latent_prior(trained)
-    cfg = trained.config
-    all_labels = {"labeled_per_class": None} if "labeled_per_class" in cfg.data else {}
-    train = build(cfg.data, "data", **all_labels)
-    held_out = None
-    if "split" in cfg.data:
-        from gantrain.errors import DataError as _DataError
-
-        try:
-            held_out = build(cfg.data, "data", split="test", **all_labels)
-        except _DataError:
-            held_out = None
-    reference = held_out if held_out is not None else train
-    real = uint8_images(reference, n, seed)
-
+    train, held_out = _run_data(trained.config)
+    real = uint8_images(held_out if held_out is not None else train, n, seed)
     classifier, data_share, described = None, None, "Inception-v3 (torch-fidelity weights)"
     if extractor == "classifier":
-        labels = getattr(train, "labels", None)
-        if train.num_classes is None or not isinstance(labels, torch.Tensor):
-            raise ConfigError(
-                f"eval.extractor=classifier trains on the data set's labels, and {cfg.data._target_.rsplit('.', 1)[-1]} has none: "
-                "use eval.extractor=inception eval.inception_weights=PATH"
-            )
-        if held_out is not None and isinstance(getattr(held_out, "labels", None), torch.Tensor):
-            check = (held_out.images, held_out.labels)
-        else:  # no held-out split: check on the last tenth of the training images
-            check = (train.images[-len(train) // 10 :], labels[-len(train) // 10 :])
-        name = cfg.data._target_.rsplit(".", 1)[-1].lower()
-        found = fidelity.data_classifier(name, (train.images, labels), check, train.num_classes)
-        classifier = found.classifier.to(device)
-        data_share = torch.bincount(labels.long(), minlength=train.num_classes).double() / len(labels)
-        how = "trained now" if found.trained_now else "cached"
-        described = f"gantrain's {name} classifier v{fidelity.VERSION} ({how}, {100 * found.test_accuracy:.2f}% held-out accuracy; {found.path})"
+        classifier, data_share, described = _run_classifier(trained.config, train, held_out, device)
 
     latent = prior.sample(n, device=device, generator=torch.Generator().manual_seed(seed))
     fake = generate_images(trained.G, latent)
@@ -390,6 +362,44 @@ def evaluate_run(
             files.append(chart)
             writer.add_image("eval/class_histogram", _read_rgb(chart), trained.step)
     return Evaluated(numbers, files, trained.step, described, len(real), len(fake))
+
+
+def _run_data(cfg: DictConfig) -> tuple[Any, Any]:
+    """A run's training data with every label, and its held-out split (None when it has none)."""
+    from gantrain.run import build
+
+    all_labels = {"labeled_per_class": None} if "labeled_per_class" in cfg.data else {}
+    train = build(cfg.data, "data", **all_labels)
+    held_out = None
+    if "split" in cfg.data:
+        try:
+            held_out = build(cfg.data, "data", split="test", **all_labels)
+        except DataError:
+            held_out = None
+    return train, held_out
+
+
+def _run_classifier(cfg: DictConfig, train: Any, held_out: Any, device: torch.device) -> tuple[Any, torch.Tensor, str]:
+    """The offline classifier of a run's data (trained once, then cached), the data's class shares,
+    and a line saying which classifier it is."""
+    from gantrain import fidelity
+
+    labels = getattr(train, "labels", None)
+    if train.num_classes is None or not isinstance(labels, torch.Tensor):
+        raise ConfigError(
+            f"eval.extractor=classifier trains on the data set's labels, and {cfg.data._target_.rsplit('.', 1)[-1]} has none: "
+            "use eval.extractor=inception eval.inception_weights=PATH"
+        )
+    if held_out is not None and isinstance(getattr(held_out, "labels", None), torch.Tensor):
+        check = (held_out.images, held_out.labels)
+    else:  # no held-out split: check on the last tenth of the training images
+        check = (train.images[-len(train) // 10 :], labels[-len(train) // 10 :])
+    name = cfg.data._target_.rsplit(".", 1)[-1].lower()
+    found = fidelity.data_classifier(name, (train.images, labels), check, train.num_classes)
+    data_share = torch.bincount(labels.long(), minlength=train.num_classes).double() / len(labels)
+    how = "trained now" if found.trained_now else "cached"
+    described = f"gantrain's {name} classifier v{fidelity.VERSION} ({how}, {100 * found.test_accuracy:.2f}% held-out accuracy; {found.path})"
+    return found.classifier.to(device), data_share, described
 
 
 def class_histogram_chart(histogram: torch.Tensor, data_share: torch.Tensor | None, path: Path) -> Path:
@@ -422,3 +432,56 @@ def _read_rgb(path: Path) -> torch.Tensor:
 
     with Image.open(path) as image:
         return torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.float32) / 255).permute(2, 0, 1)
+
+
+# ----- task=nearest --------------------------------------------------------------------------------
+@torch.no_grad()
+def _nearest_indices(queries: torch.Tensor, pool: torch.Tensor, k: int, chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
+    """For float rows queries (n, F) and pool (N, F): the k nearest pool rows of each query by Euclidean
+    distance, as (distances (n, k), indices (n, k)); the pool is walked in chunks to bound memory."""
+    best_d = torch.full((len(queries), 0), float("inf"))
+    best_i = torch.zeros((len(queries), 0), dtype=torch.long)
+    for start in range(0, len(pool), chunk):
+        d = torch.cdist(queries, pool[start : start + chunk])  # (n, chunk)
+        d_all, i_all = torch.cat([best_d, d], 1), torch.cat([best_i, torch.arange(start, start + d.shape[1]).expand(len(queries), -1)], 1)
+        best_d, order = d_all.topk(min(k, d_all.shape[1]), dim=1, largest=False)
+        best_i = i_all.gather(1, order)
+    return best_d, best_i
+
+
+def nearest(
+    run: str | os.PathLike, output: str | os.PathLike, *, n: int = 8, neighbours: int = 3, seed: int = 0, device: torch.device = torch.device("cpu")
+) -> Written:
+    """The memorisation check of Goodfellow et al. (2014), figure 2: n samples, each beside its nearest
+    training images in pixel space (Euclidean) and, for a labelled data set, in the offline classifier's
+    feature space. One row per sample: sample | pixel neighbours | feature neighbours. The distances go
+    to a JSON file beside the picture."""
+    import json
+
+    from torchvision.utils import make_grid, save_image
+
+    for name, value in (("n", n), ("neighbours", neighbours)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{name} must be an integer >= 1 (got {value!r})")
+    trained = load_run(run, device)
+    prior = latent_prior(trained)
+    train, held_out = _run_data(trained.config)
+    fake = generate_images(trained.G, prior.sample(n, device=device, generator=torch.Generator().manual_seed(seed)))  # (n, C, S, S)
+    pool = train.images if isinstance(getattr(train, "images", None), torch.Tensor) else uint8_images(train, 20000, seed)
+    as_rows = lambda t: t.flatten(1).float() / 255  # noqa: E731  (n, C*S*S) on [0, 1]
+    pixel_d, pixel_i = _nearest_indices(as_rows(fake), as_rows(pool), neighbours)
+    columns = [fake.unsqueeze(1), pool[pixel_i]]  # (n, 1 | k, C, S, S)
+    record: dict[str, Any] = {"step": trained.step, "pool": len(pool), "pixel": {"distance": pixel_d.tolist(), "index": pixel_i.tolist()}}
+    if train.num_classes is not None and isinstance(getattr(train, "labels", None), torch.Tensor):
+        classifier, _, described = _run_classifier(trained.config, train, held_out, torch.device("cpu"))
+        feats = lambda t: torch.cat([classifier.features(t[i : i + 1000].float().div(127.5).sub(1)) for i in range(0, len(t), 1000)])  # noqa: E731
+        feature_d, feature_i = _nearest_indices(feats(fake), feats(pool), neighbours)
+        columns.append(pool[feature_i])
+        record["feature"] = {"distance": feature_d.tolist(), "index": feature_i.tolist(), "extractor": described}
+    rows = torch.cat(columns, dim=1)  # (n, 1 + k [+ k], C, S, S)
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"nearest_n{n}_seed{seed}.png"
+    save_image(make_grid(rows.flatten(0, 1).float() / 255, nrow=rows.shape[1], pad_value=1.0), path)
+    path.with_suffix(".json").write_text(json.dumps(record) + "\n")
+    return Written([path, path.with_suffix(".json")], n, trained.step)

@@ -140,3 +140,31 @@ def test_the_inception_extractor_runs_from_a_local_weights_file(tmp_path: Path, 
     numbers, histogram = fidelity.score(test.images[:16], test.images[16:32], extractor="inception", inception_weights=str(tmp_path / fidelity.INCEPTION_FILE))
     assert set(numbers) == {"eval/fid", "eval/kid", "eval/is"} and histogram is None
     assert all(math.isfinite(v) for v in numbers.values())
+
+
+def test_nearest_indices_match_brute_force_across_chunks() -> None:
+    from gantrain.tasks import _nearest_indices
+
+    g = torch.Generator().manual_seed(0)
+    queries, pool = torch.randn(5, 7, generator=g), torch.randn(50, 7, generator=g)
+    distances, indices = _nearest_indices(queries, pool, k=3, chunk=8)  # 7 chunks to merge
+    brute = torch.cdist(queries, pool).topk(3, dim=1, largest=False)
+    assert torch.equal(indices, brute.indices) and torch.allclose(distances, brute.values)
+    _, itself = _nearest_indices(pool[[4, 41]], pool, k=1, chunk=16)
+    assert itself.flatten().tolist() == [4, 41]  # a training image's nearest is itself
+
+
+def test_task_nearest_shows_pixel_and_feature_neighbours(cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, digits) -> None:
+    from PIL import Image
+
+    monkeypatch.setenv("GANTRAIN_CACHE", str(cache))
+    assert run_cli(*TINY_GAN, "train.steps=2", "device=cpu", "hydra.run.dir=run", cwd=tmp_path).returncode == 0
+    result = run_cli("task=nearest", "run=run", "n=4", "neighbours=2", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    grid = Image.open(tmp_path / "run" / "nearest" / "nearest_n4_seed0.png")
+    assert grid.size == (5 * 28 + 6 * 2, 4 * 28 + 5 * 2)  # sample | 2 pixel | 2 feature neighbours, per row
+    record = json.loads((tmp_path / "run" / "nearest" / "nearest_n4_seed0.json").read_text())
+    assert record["pool"] == len(digits[0]) and "classifier" in record["feature"]["extractor"]
+    for space in ("pixel", "feature"):
+        for row in record[space]["distance"]:
+            assert row == sorted(row)
