@@ -112,7 +112,7 @@ def _app(cfg: DictConfig) -> None:
         elif cfg.task == "report":
             from gantrain.report import report_sweep
 
-            report_sweep(cfg.sweep)
+            report_sweep(cfg.sweep, cfg.metric)
         else:
             _train(cfg, hc, run_dir)
     except GantrainError as e:

@@ -37,6 +37,7 @@ class GantrainConfig:
     input: str | None = None  # translate: the folder of images to translate (searched recursively)
     input_form: str = "image"  # translate: image (the source itself) | aligned (A|B pairs) | edges (Canny edges of it)
     sweep: str | None = None  # report: a multirun folder (multirun/DATE/TIME) or any folder of run folders
+    metric: str | None = None  # report: the metric plotted against the swept parameter (default: the first column)
 
 
 TASKS = ("train", "sample", "interpolate", "eval", "nearest", "translate", "report")
@@ -52,6 +53,7 @@ TASK_KEYS = {
     "input": ("translate",),
     "input_form": ("translate",),
     "sweep": ("report",),
+    "metric": ("report",),
 }
 
 

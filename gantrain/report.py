@@ -136,14 +136,62 @@ def print_report(report: SweepReport) -> None:
     console.console.print(table)
 
 
-def report_sweep(folder: str | Path) -> SweepReport:
-    """Build, print and write the report of one sweep folder."""
+def plot_report(report: SweepReport, metric: str | None = None) -> Path | None:
+    """report.png: `metric` (default: the first metric column) against the swept parameter, one point
+    per run; None when nothing was swept or no run has the metric. Several swept keys: the x axis
+    names each run's combination."""
+    from gantrain.errors import ConfigError
+
+    if metric is not None and metric not in report.metrics:
+        raise ConfigError(f"metric={metric} is not in this sweep's table: choose one of {', '.join(report.metrics) or '(none)'}")
+    metric = metric or (report.metrics[0] if report.metrics else None)
+    rows = [r for r in report.rows if metric is not None and metric in r.metrics]
+    if not report.swept or not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [", ".join(r.overrides.get(k, "-") for k in report.swept) for r in rows]
+    values = [r.metrics[metric] for r in rows]
+    try:  # one numeric parameter: a curve over its values, in order
+        xs = [float(label) for label in labels]
+        numeric = len(report.swept) == 1
+    except ValueError:
+        numeric = False
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    if numeric:
+        order = sorted(range(len(xs)), key=xs.__getitem__)
+        ax.plot([xs[i] for i in order], [values[i] for i in order], "o-")
+        if min(xs) > 0 and max(xs) / min(xs) >= 20:
+            ax.set_xscale("log")
+        ax.set_xticks([xs[i] for i in order], [labels[i] for i in order])
+    else:
+        ax.plot(range(len(values)), values, "o")
+        ax.set_xticks(range(len(values)), labels, rotation=30, ha="right")
+    ax.set_xlabel(", ".join(report.swept))
+    ax.set_ylabel(metric)
+    ax.grid(True, alpha=0.3)
+    ax.set_title(f"{metric} against {', '.join(report.swept)}")
+    fig.tight_layout()
+    path = report.folder / "report.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def report_sweep(folder: str | Path, metric: str | None = None) -> SweepReport:
+    """Build, print and write the report of one sweep folder (table and plot)."""
     from gantrain import console
 
     report = sweep_report(folder)
+    if metric is not None and metric not in report.metrics:  # before anything is printed or written
+        plot_report(report, metric)
     print_report(report)
     md, csv_path = write_report(report)
-    console.info(f"report: {md} and {csv_path}")
+    plot = plot_report(report, metric)
+    console.info(f"report: {md} and {csv_path}" + (f"; {metric or report.metrics[0]} against {', '.join(report.swept)}: {plot}" if plot else ""))
     return report
 
 

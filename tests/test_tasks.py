@@ -13,7 +13,8 @@ from PIL import Image
 from conftest import TINY_GAN, run_cli
 from gantrain.config import task_output
 from gantrain.evaluation import translate
-from gantrain.report import read_run, sweep_report, write_report
+from gantrain.errors import ConfigError
+from gantrain.report import plot_report, read_run, sweep_report, write_report
 from gantrain.tasks import _source_maker, load_run
 
 TINY_PIX2PIX = [
@@ -144,6 +145,13 @@ def test_sweep_report_tables_the_swept_values_against_the_last_evaluation(tmp_pa
     rows = list(csv.reader(csv_path.open()))
     assert rows[0] == ["run", "model.patch_size", "step", "eval/l1", "eval/ssim", "time (s)"]
     assert [float(v) for v in rows[3][3:5]] == pytest.approx([0.3, 0.5])
+    plot = plot_report(report, "eval/ssim")
+    assert plot == tmp_path / "report.png" and Image.open(plot).size[0] > 0
+    with pytest.raises(ConfigError, match="metric=eval/fid is not in this sweep's table: choose one of eval/l1, eval/ssim"):
+        plot_report(report, "eval/fid")
+    only = sweep_report(tmp_path)
+    only.rows, only.swept = only.rows[:1], []
+    assert plot_report(only) is None  # nothing swept: nothing to plot against
 
 
 def test_runs_without_evaluations_report_their_last_training_scalars(tmp_path: Path) -> None:
@@ -159,7 +167,7 @@ def test_runs_without_evaluations_report_their_last_training_scalars(tmp_path: P
 def test_a_sweep_prints_and_writes_its_report_and_task_report_repeats_it(tmp_path: Path) -> None:
     result = run_cli("-m", *TINY_GAN, "train.steps=2", "train.log_every=1", "device=cpu", "train.k=1,3", "hydra.sweep.dir=sweep", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "report: sweep/report.md" in result.stdout
+    assert "report: sweep/report.md" in result.stdout and "loss/d against train.k: sweep/report.png" in result.stdout
     lines = (tmp_path / "sweep" / "report.md").read_text().splitlines()
     assert lines[0].startswith("| run | train.k | step | loss/d | loss/g |")
     assert lines[2].startswith("| 0 | 1 | 2 |") and lines[3].startswith("| 1 | 3 | 2 |")
@@ -169,6 +177,7 @@ def test_a_sweep_prints_and_writes_its_report_and_task_report_repeats_it(tmp_pat
     assert (tmp_path / "sweep" / "report.md").read_text().splitlines() == lines
     assert not (tmp_path / "sweep" / ".hydra").exists() and not (tmp_path / "outputs").exists()
     assert "sweep=nowhere is not a folder" in _one_error_line(run_cli("task=report", "sweep=nowhere", cwd=tmp_path))
+    assert "metric=eval/fid is not in this sweep's table" in _one_error_line(run_cli("task=report", "sweep=sweep", "metric=eval/fid", cwd=tmp_path))
     assert not (tmp_path / "nowhere").exists()
 
 
