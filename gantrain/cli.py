@@ -108,7 +108,7 @@ def _app(cfg: DictConfig) -> None:
         if cfg.task == "translate":
             _translate(cfg)
         elif cfg.task in ("sample", "interpolate", "eval", "nearest"):
-            _draw(cfg, run_dir)
+            _on_trained_run(cfg, run_dir)
         elif cfg.task == "report":
             from gantrain.report import report_sweep
 
@@ -151,7 +151,8 @@ def _train(cfg: DictConfig, hc: Any, run_dir: Path) -> None:
     console.console.print(console.summary_table("gantrain: done", rows))
 
 
-def _draw(cfg: DictConfig, out: Path) -> None:
+def _on_trained_run(cfg: DictConfig, out: Path) -> None:
+    """task=sample | interpolate | nearest | eval: load the run, do the task, print what was written."""
     from gantrain import tasks
     from gantrain.devices import resolve_device
     from gantrain.run import display_path
