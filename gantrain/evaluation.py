@@ -11,6 +11,7 @@
 
 import copy
 from collections.abc import Callable, Iterator
+from typing import Any
 from contextlib import contextmanager
 
 import torch
@@ -238,3 +239,46 @@ class TranslationMetrics:
             "eval/ssim": float(structural_similarity_index_measure(outputs, targets, data_range=1.0)),
             "eval/sharpness": float(laplacian_variance(outputs).mean()),
         }
+
+
+@torch.no_grad()
+def generate_images(G: nn.Module, latent: Any, batch_size: int = 256) -> torch.Tensor:
+    """G(latent) in batches, as uint8 (N, C, H, W) on the CPU. Batch norm normalises over each batch,
+    as when the training grids were drawn; G's running statistics are left as they were."""
+    from gantrain.losses.base import generate
+    from gantrain.priors import Latent
+
+    out = []
+    with buffers_kept(G):
+        for start in range(0, len(latent.z), batch_size):
+            part = Latent(latent.z[start : start + batch_size], None if latent.y is None else latent.y[start : start + batch_size])
+            out.append(generate(G, part).float().add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8).cpu())
+    return torch.cat(out)
+
+
+class GeneratedScores:
+    """Every eval.every steps: FID, KID, IS and class coverage of eval.n samples from a fixed z against
+    the held-out images (gantrain.fidelity.Scorer, whose real side is computed once)."""
+
+    name = "eval/fid"
+
+    def __init__(self, scorer: Any, latent: Any, device: torch.device) -> None:
+        self.scorer, self.latent, self.device = scorer, latent, device
+
+    def __call__(self, *, G: nn.Module, D: nn.Module) -> dict[str, float]:
+        numbers, _ = self.scorer(generate_images(G, self.latent).to(self.device))
+        return numbers
+
+
+class Evaluations:
+    """Several evaluations as one: their numbers merged (e.g. a classifier D's test error and FID)."""
+
+    def __init__(self, *parts: Callable[..., dict[str, float]]) -> None:
+        self.parts = parts
+        self.name = getattr(parts[0], "name", "eval/test_error")
+
+    def __call__(self, *, G: nn.Module, D: nn.Module) -> dict[str, float]:
+        numbers: dict[str, float] = {}
+        for part in self.parts:
+            numbers.update(part(G=G, D=D))
+        return numbers

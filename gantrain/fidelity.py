@@ -22,6 +22,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -178,64 +179,84 @@ def class_coverage(logits: Tensor, data_share: Tensor) -> dict[str, float]:
     return {"eval/classes_covered": float(covered), "eval/class_kl": kl}
 
 
-@torch.no_grad()
-def score(
-    real: Tensor,
-    fake: Tensor,
-    *,
-    extractor: str = "classifier",
-    classifier: DataClassifier | None = None,
-    data_share: Tensor | None = None,
-    inception_weights: str | None = None,
-    batch_size: int = 250,
-) -> tuple[dict[str, float], Tensor | None]:
-    """FID, KID (mean over subsets of up to 1,000), IS and, with the classifier, coverage, of uint8 fake
-    images (N, C, S, S) against uint8 real ones. Returns the numbers and the samples' class histogram."""
-    from torchmetrics.image.fid import FrechetInceptionDistance
-    from torchmetrics.image.inception import InceptionScore
-    from torchmetrics.image.kid import KernelInceptionDistance
+class Scorer:
+    """Scores sets of generated images against one set of real ones, whose features are computed once:
+    FID, KID (mean over subsets of up to 1,000), IS and, with the classifier, class coverage."""
 
-    if extractor not in EXTRACTORS:
-        raise ConfigError(f"eval.extractor must be classifier or inception (got {extractor!r})")
-    subset = min(1000, len(real), len(fake))
-    if extractor == "classifier":
-        if classifier is None:
-            raise ConfigError("eval.extractor=classifier needs a labelled data set (its classifier is trained on the labels)")
-        features: nn.Module = _Uint8Input(classifier, "features")
-        logits: nn.Module = _Uint8Input(classifier, "logits")
-    else:
-        from torchmetrics.image.fid import NoTrainInceptionV3
+    def __init__(
+        self,
+        real: Tensor,
+        *,
+        extractor: str = "classifier",
+        classifier: DataClassifier | None = None,
+        data_share: Tensor | None = None,
+        inception_weights: str | None = None,
+        batch_size: int = 250,
+    ) -> None:
+        from torchmetrics.image.fid import FrechetInceptionDistance
+        from torchmetrics.image.kid import KernelInceptionDistance
 
-        weights = _inception_path(inception_weights)
-        features = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=weights)
-        logits = NoTrainInceptionV3(name="inception-v3-compat", features_list=["logits_unbiased"], feature_extractor_weights_path=weights)
-        real, fake = (t.expand(-1, 3, -1, -1) if t.shape[1] == 1 else t for t in (real, fake))  # Inception reads RGB
-    with warnings.catch_warnings():  # "will save all extracted features in buffer": yes, n of them, by design
-        warnings.filterwarnings("ignore", message=".*will save all extracted features", category=UserWarning)
-        fid = FrechetInceptionDistance(feature=features)
-        kid = KernelInceptionDistance(feature=features, subset_size=subset)
-        inception_score = InceptionScore(feature=logits, splits=10)
-    for start in range(0, len(real), batch_size):
-        batch = real[start : start + batch_size]
-        fid.update(batch, real=True)
-        kid.update(batch, real=True)
-    fake_logits = []
-    for start in range(0, len(fake), batch_size):
-        batch = fake[start : start + batch_size]
-        fid.update(batch, real=False)
-        kid.update(batch, real=False)
-        inception_score.update(batch)
+        if extractor not in EXTRACTORS:
+            raise ConfigError(f"eval.extractor must be classifier or inception (got {extractor!r})")
+        self.rgb = extractor == "inception"  # Inception reads RGB: grey images are repeated to 3 channels
         if extractor == "classifier":
-            fake_logits.append(logits(batch))
-    kid_mean, _ = kid.compute()
-    is_mean, _ = inception_score.compute()
-    numbers = {"eval/fid": float(fid.compute()), "eval/kid": float(kid_mean), "eval/is": float(is_mean)}
-    histogram = None
-    if fake_logits:
-        logits = torch.cat(fake_logits)
-        k = logits.shape[1]
-        share = data_share if data_share is not None else torch.full((k,), 1.0 / k)
-        numbers.update(class_coverage(logits, share))
-        histogram = torch.bincount(logits.argmax(1), minlength=k)
-    return {k: (v if math.isfinite(v) else float("nan")) for k, v in numbers.items()}, histogram
+            if classifier is None:
+                raise ConfigError("eval.extractor=classifier needs a labelled data set (its classifier is trained on the labels)")
+            self.features: nn.Module = _Uint8Input(classifier, "features")
+            self.logits: nn.Module = _Uint8Input(classifier, "logits")
+        else:
+            from torchmetrics.image.fid import NoTrainInceptionV3
 
+            weights = _inception_path(inception_weights)
+            self.features = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=weights)
+            self.logits = NoTrainInceptionV3(name="inception-v3-compat", features_list=["logits_unbiased"], feature_extractor_weights_path=weights)
+        self.coverage = extractor == "classifier"
+        self.data_share, self.batch_size = data_share, batch_size
+        with warnings.catch_warnings():  # "will save all extracted features in buffer": yes, n of them, by design
+            warnings.filterwarnings("ignore", message=".*will save all extracted features", category=UserWarning)
+            self.fid = FrechetInceptionDistance(feature=self.features, reset_real_features=False)
+            self.kid = KernelInceptionDistance(feature=self.features, subset_size=min(1000, len(real)), reset_real_features=False)
+        for batch in self._batches(real):
+            self.fid.update(batch, real=True)
+            self.kid.update(batch, real=True)
+
+    def _batches(self, images: Tensor) -> Any:
+        for start in range(0, len(images), self.batch_size):
+            batch = images[start : start + self.batch_size]
+            yield batch.expand(-1, 3, -1, -1) if self.rgb and batch.shape[1] == 1 else batch
+
+    @torch.no_grad()
+    def __call__(self, fake: Tensor) -> tuple[dict[str, float], Tensor | None]:
+        """The numbers for uint8 fakes (N, C, S, S), and their class histogram under the classifier."""
+        from torchmetrics.image.inception import InceptionScore
+
+        self.fid.reset()  # the fakes' statistics only: the real ones stay
+        self.kid.reset()
+        self.kid.subset_size = min(1000, len(fake), self.kid.subset_size)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*will save all extracted features", category=UserWarning)
+            inception_score = InceptionScore(feature=self.logits, splits=10)
+        fake_logits = []
+        for batch in self._batches(fake):
+            self.fid.update(batch, real=False)
+            self.kid.update(batch, real=False)
+            inception_score.update(batch)
+            if self.coverage:
+                fake_logits.append(self.logits(batch))
+        kid_mean, _ = self.kid.compute()
+        is_mean, _ = inception_score.compute()
+        numbers = {"eval/fid": float(self.fid.compute()), "eval/kid": float(kid_mean), "eval/is": float(is_mean)}
+        histogram = None
+        if fake_logits:
+            logits = torch.cat(fake_logits)
+            k = logits.shape[1]
+            share = self.data_share if self.data_share is not None else torch.full((k,), 1.0 / k)
+            numbers.update(class_coverage(logits, share))
+            histogram = torch.bincount(logits.argmax(1), minlength=k)
+        return {k: (v if math.isfinite(v) else float("nan")) for k, v in numbers.items()}, histogram
+
+
+def score(real: Tensor, fake: Tensor, **settings: Any) -> tuple[dict[str, float], Tensor | None]:
+    """FID, KID, IS (and, with the classifier, coverage) of uint8 fakes against uint8 reals, once
+    (`settings` as for Scorer). Returns the numbers and the samples' class histogram."""
+    return Scorer(real, **settings)(fake)

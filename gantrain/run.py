@@ -15,7 +15,7 @@ from gantrain import console
 from gantrain.checkpoint import find_checkpoint, load_checkpoint
 from gantrain.devices import resolve_device
 from gantrain.errors import ConfigError, DataError, GantrainError
-from gantrain.evaluation import TestError, TranslationMetrics
+from gantrain.evaluation import Evaluations, GeneratedScores, TestError, TranslationMetrics
 from gantrain.losses.base import is_classifier, is_conditional
 from gantrain.priors import LatentPrior
 from gantrain.settings import EvalSettings, TrainSettings
@@ -106,6 +106,9 @@ def train(
         evaluate, preview = translation_evaluator(cfg, data, device, settings.n_samples, settings.batch_size)
     else:
         evaluate = test_error_evaluator(cfg, data, D, device)
+        if eval_settings.n > 0 and eval_settings.every > 0:
+            generated = generated_scores_evaluator(cfg, prior, eval_settings, device, seed)
+            evaluate = generated if evaluate is None else Evaluations(evaluate, generated)
 
     trainer = Trainer(
         G=G,
@@ -159,6 +162,25 @@ def test_error_evaluator(cfg: DictConfig, data: object, D: torch.nn.Module, devi
 
 
 HELD_OUT_PAIRS = 1000  # the most held-out pairs a translation run is scored on
+
+
+def generated_scores_evaluator(cfg: DictConfig, prior: LatentPrior, settings: EvalSettings, device: torch.device, seed: int) -> GeneratedScores:
+    """eval.n > 0: FID / KID / IS / coverage of eval.n samples from a fixed z at every evaluation, against
+    as many held-out images (the offline classifier is trained first if it is not cached)."""
+    from gantrain import fidelity
+    from gantrain.tasks import _run_classifier, _run_data, uint8_images
+
+    train, held_out = _run_data(cfg)
+    classifier, data_share = None, None
+    if settings.extractor == "classifier":
+        classifier, data_share, described = _run_classifier(cfg, train, held_out, device)
+        console.info(f"eval.n={settings.n}: FID, KID, IS and class coverage every {settings.every} steps, features of {described}")
+    real = uint8_images(held_out if held_out is not None else train, settings.n, seed).to(device)
+    scorer = fidelity.Scorer(
+        real, extractor=settings.extractor, classifier=classifier, data_share=data_share, inception_weights=settings.inception_weights
+    )
+    latent = prior.sample(settings.n, device=device, generator=torch.Generator().manual_seed(seed + 4))
+    return GeneratedScores(scorer, latent, device)
 
 
 def translation_evaluator(

@@ -46,12 +46,15 @@ class EvalSettings:
 
     every: int = 500  # steps between evaluations on the held-out split (classifier discriminators); 0: never
     ema: float | None = None  # evaluate an exponential moving average of D's weights with this decay (e.g. 0.999)
+    n: int = 0  # samples scored (FID, KID, IS, class coverage) at every evaluation during training; 0: none
     extractor: str = "classifier"  # what FID/KID/IS see (task=eval): classifier (gantrain's, offline) | inception
     inception_weights: str | None = None  # eval.extractor=inception: the file pt_inception-2015-12-05-6726825d.pth
 
     def __post_init__(self) -> None:
         if isinstance(self.every, bool) or not isinstance(self.every, int) or self.every < 0:
             raise ConfigError(f"eval.every must be an integer >= 0, the steps between evaluations (got {self.every})")
+        if isinstance(self.n, bool) or not isinstance(self.n, int) or self.n < 0 or self.n == 1:
+            raise ConfigError(f"eval.n must be 0 (no sample scores) or an integer >= 2, the samples scored (got {self.n})")
         if self.extractor not in ("classifier", "inception"):
             raise ConfigError(f"eval.extractor must be classifier or inception (got {self.extractor!r})")
         if self.ema is not None and not 0.0 <= float(self.ema) < 1.0:

@@ -19,6 +19,7 @@ from torch import nn
 from gantrain.checkpoint import find_checkpoint, load_checkpoint
 from gantrain.config import run_folder, task_output
 from gantrain.errors import CheckpointError, ConfigError, DataError
+from gantrain.evaluation import generate_images
 
 INPUT_FORMS = ("image", "aligned", "edges")
 
@@ -171,22 +172,6 @@ def latent_prior(trained: TrainedRun) -> Any:
     if "z_dim" not in model:
         raise ConfigError(f"run={trained.run_dir} has no latent space (a translation run): use task=translate")
     return LatentPrior(int(model.z_dim), str(model.z_dist), trained.G.num_classes if is_conditional(trained.G) else None)
-
-
-@torch.no_grad()
-def generate_images(G: nn.Module, latent: Any, batch_size: int = 256) -> torch.Tensor:
-    """G(latent) in batches, as uint8 (N, C, H, W) on the CPU. Batch norm normalises over each batch,
-    as when the training grids were drawn; G's running statistics are left as they were."""
-    from gantrain.evaluation import buffers_kept
-    from gantrain.losses.base import generate
-    from gantrain.priors import Latent
-
-    out = []
-    with buffers_kept(G):
-        for start in range(0, len(latent.z), batch_size):
-            part = Latent(latent.z[start : start + batch_size], None if latent.y is None else latent.y[start : start + batch_size])
-            out.append(generate(G, part).float().add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8).cpu())
-    return torch.cat(out)
 
 
 @dataclass

@@ -168,3 +168,14 @@ def test_task_nearest_shows_pixel_and_feature_neighbours(cache: Path, tmp_path: 
     for space in ("pixel", "feature"):
         for row in record[space]["distance"]:
             assert row == sorted(row)
+
+
+def test_eval_n_scores_samples_during_training(cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GANTRAIN_CACHE", str(cache))
+    result = run_cli(*TINY_GAN, "train.steps=4", "eval.every=2", "eval.n=100", "device=cpu", "hydra.run.dir=run", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "eval.n=100: FID, KID, IS and class coverage every 2 steps" in result.stdout
+    lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [2, 4]
+    assert all(line["eval/fid"] > 0 and 1 <= line["eval/classes_covered"] <= 10 for line in lines)
+    assert lines[0]["eval/fid"] != lines[1]["eval/fid"]  # G moved between the two evaluations
