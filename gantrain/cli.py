@@ -107,7 +107,7 @@ def _app(cfg: DictConfig) -> None:
         check_task(cfg)
         if cfg.task == "translate":
             _translate(cfg)
-        elif cfg.task in ("sample", "interpolate", "eval", "nearest"):
+        elif cfg.task in ("sample", "interpolate", "arithmetic", "eval", "nearest"):
             _on_trained_run(cfg, run_dir)
         elif cfg.task == "report":
             from gantrain.report import report_sweep
@@ -152,7 +152,7 @@ def _train(cfg: DictConfig, hc: Any, run_dir: Path) -> None:
 
 
 def _on_trained_run(cfg: DictConfig, out: Path) -> None:
-    """task=sample | interpolate | nearest | eval: load the run, do the task, print what was written."""
+    """task=sample | interpolate | arithmetic | nearest | eval: load the run, do the task, print what was written."""
     from gantrain import tasks
     from gantrain.devices import resolve_device
     from gantrain.run import display_path
@@ -162,6 +162,8 @@ def _on_trained_run(cfg: DictConfig, out: Path) -> None:
         raise ConfigError(f"task={cfg.task} needs run=FOLDER: the trained run (or checkpoint) whose generator to use")
     if cfg.task == "sample":
         done = tasks.sample(cfg.run, out, n=64 if cfg.n is None else cfg.n, seed=seed, npy=bool(cfg.npy), device=device)
+    elif cfg.task == "arithmetic":
+        done = tasks.arithmetic(cfg.run, out, expression=cfg.expression, n=64 if cfg.n is None else cfg.n, seed=seed, device=device)
     elif cfg.task == "nearest":
         done = tasks.nearest(cfg.run, out, n=8 if cfg.n is None else cfg.n, neighbours=cfg.neighbours, seed=seed, device=device)
     elif cfg.task == "interpolate":

@@ -26,7 +26,7 @@ class GantrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     seed: int = 0  # seeds weights, z and data order: a CPU run with the same seed repeats exactly
     # What the command does (gantrain/tasks.py, gantrain/report.py); the keys below belong to the tasks.
-    task: str = "train"  # train | sample | interpolate | eval | nearest | translate | report
+    task: str = "train"  # train | sample | interpolate | arithmetic | eval | nearest | translate | report
     run: str | None = None  # sample, interpolate, eval, translate: the trained run, a run folder or a checkpoint .pt
     output: str | None = None  # sample, interpolate, eval, translate: where files go (default RUN/<task>/)
     n: int | None = None  # sample: images (64); interpolate: walks, one per row (8); eval: samples scored (10000); nearest: samples (8)
@@ -34,18 +34,20 @@ class GantrainConfig:
     npy: bool = False  # sample: also save the images as uint8 (n, C, H, W) in a .npy file
     mode: str = "slerp"  # interpolate: lerp | slerp | traverse (one latent coordinate swept per row)
     length: int = 10  # interpolate: images per walk
+    expression: str | None = None  # arithmetic: groups of indices into task=sample's grid, e.g. '3 7 12 - 1 4 5 + 9 10 11'
     input: str | None = None  # translate: the folder of images to translate (searched recursively)
     input_form: str = "image"  # translate: image (the source itself) | aligned (A|B pairs) | edges (Canny edges of it)
     sweep: str | None = None  # report: a multirun folder (multirun/DATE/TIME) or any folder of run folders
     metric: str | None = None  # report: the metric plotted against the swept parameter (default: the first column)
 
 
-TASKS = ("train", "sample", "interpolate", "eval", "nearest", "translate", "report")
-RUN_TASKS = ("sample", "interpolate", "eval", "nearest", "translate")  # the tasks that load a trained run
+TASKS = ("train", "sample", "interpolate", "arithmetic", "eval", "nearest", "translate", "report")
+RUN_TASKS = ("sample", "interpolate", "arithmetic", "eval", "nearest", "translate")  # the tasks that load a trained run
 TASK_KEYS = {
     "run": RUN_TASKS,
     "output": RUN_TASKS,
-    "n": ("sample", "interpolate", "eval", "nearest"),
+    "n": ("sample", "interpolate", "arithmetic", "eval", "nearest"),
+    "expression": ("arithmetic",),
     "neighbours": ("nearest",),
     "npy": ("sample",),
     "mode": ("interpolate",),

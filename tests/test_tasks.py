@@ -12,7 +12,8 @@ from PIL import Image
 
 from conftest import TINY_GAN, run_cli
 from gantrain.config import task_output
-from gantrain.evaluation import translate
+from gantrain.evaluation import generate_images, translate
+from gantrain.priors import LatentPrior
 from gantrain.errors import ConfigError
 from gantrain.report import plot_report, read_run, sweep_report, write_report
 from gantrain.tasks import _source_maker, load_run
@@ -239,3 +240,34 @@ def test_sampling_a_translation_run_says_to_translate(pix2pix_run: Path) -> None
     line = _one_error_line(run_cli("task=sample", f"run={pix2pix_run}", cwd=pix2pix_run.parent))
     assert "has no latent space (a translation run): use task=translate" in line
     assert not (pix2pix_run / "sample").exists()
+
+
+def test_parse_expression_groups_indices_by_sign() -> None:
+    from gantrain.tasks import parse_expression
+
+    assert parse_expression("3 7 12 - 1 4 5 + 9 10 11", 64) == [(1, [3, 7, 12]), (-1, [1, 4, 5]), (1, [9, 10, 11])]
+    assert parse_expression("3-1+9", 10) == [(1, [3]), (-1, [1]), (1, [9])]
+    for bad, why in (("3 64", "'64' is not a sample index from 0 to 63"), ("- 3", "an operator with no indices"), ("3 +", "ends without"), ("3 x", "'x'")):
+        with pytest.raises(ConfigError, match=why):
+            parse_expression(bad, 64)
+
+
+def test_arithmetic_draws_the_mean_z_of_each_group_and_their_sum(tmp_path: Path) -> None:
+    from gantrain.priors import Latent
+
+    assert run_cli(*TINY_GAN, "train.steps=2", "device=cpu", "hydra.run.dir=run", cwd=tmp_path).returncode == 0
+    result = run_cli("task=arithmetic", "run=run", "expression=3 7 12 - 1 4 + 9", "n=16", "seed=2", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    grid = np.asarray(Image.open(tmp_path / "run" / "arithmetic" / "arithmetic_n16_seed2_3-7-12_minus_1-4_plus_9.png").convert("L"))
+    assert grid.shape == (4 * 28 + 5 * 2, 8 * 28 + 9 * 2)  # a row per group, then the results; 8 columns
+    cell = lambda row, col: grid[2 + row * 30 : 2 + row * 30 + 28, 2 + col * 30 : 2 + col * 30 + 28]  # noqa: E731
+    trained = load_run(tmp_path / "run", torch.device("cpu"))
+    z, _ = LatentPrior(100, "uniform").grid(16, device=torch.device("cpu"), generator=torch.Generator().manual_seed(2))
+    mean = lambda idx: z.z[idx].mean(0)  # noqa: E731
+    want = generate_images(trained.G, Latent(torch.stack([mean([3, 7, 12]), mean([3, 7, 12]) - mean([1, 4]) + mean([9])])))
+    assert np.array_equal(cell(0, 7), want[0, 0].numpy())  # group 1's mean z, in its row's last column
+    assert np.array_equal(cell(3, 0), want[1, 0].numpy())  # the result, first in the last row
+    cgan = run_cli("model=cgan", "model.generator.hidden=[8]", "model.discriminator.hidden=[8]", "train.steps=1", "device=cpu", "hydra.run.dir=cgan", cwd=tmp_path)
+    assert cgan.returncode == 0
+    assert "unconditional generator" in _one_error_line(run_cli("task=arithmetic", "run=cgan", "expression=1", cwd=tmp_path))
+    assert "needs expression=" in _one_error_line(run_cli("task=arithmetic", "run=run", cwd=tmp_path))
