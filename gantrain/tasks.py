@@ -204,6 +204,7 @@ def sample(
 
         files.append(grid.with_suffix(".npy"))
         np.save(files[-1], images.numpy())
+    _picture_to_tensorboard(trained, "task/sample", grid)
     return Written(files, len(images), trained.step)
 
 
@@ -273,6 +274,7 @@ def interpolate(
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{mode}_n{n}_seed{seed}.png"
     save_image(make_grid(images.float() / 255, nrow=length, pad_value=1.0), path)
+    _picture_to_tensorboard(trained, f"task/{mode}", path)
     return Written([path], len(images), trained.step)
 
 
@@ -410,6 +412,14 @@ def class_histogram_chart(histogram: torch.Tensor, data_share: torch.Tensor | No
     return path
 
 
+def _picture_to_tensorboard(trained: TrainedRun, tag: str, path: Path) -> None:
+    """Show a task's picture in the run's TensorBoard too (Images tab), at the run's last step."""
+    from gantrain.monitor import event_writer
+
+    with event_writer(trained.run_dir / "tb") as writer:
+        writer.add_image(tag, _read_rgb(path), trained.step)
+
+
 def _read_rgb(path: Path) -> torch.Tensor:
     """A PNG as float (3, H, W) in [0, 1], for TensorBoard."""
     import numpy as np
@@ -469,6 +479,7 @@ def nearest(
     path = out / f"nearest_n{n}_seed{seed}.png"
     save_image(make_grid(rows.flatten(0, 1).float() / 255, nrow=rows.shape[1], pad_value=1.0), path)
     path.with_suffix(".json").write_text(json.dumps(record) + "\n")
+    _picture_to_tensorboard(trained, "task/nearest", path)
     return Written([path, path.with_suffix(".json")], n, trained.step)
 
 
@@ -539,4 +550,5 @@ def arithmetic(
         name += ("_plus_" if sign > 0 else "_minus_") + "-".join(map(str, group))
     path = out / f"arithmetic_n{n}_seed{seed}_{name}.png"  # e.g. ..._3-7-12_minus_1-4-5_plus_9-10-11.png
     save_image(make_grid(torch.stack(cells).float() / 255, nrow=width, pad_value=1.0), path)
+    _picture_to_tensorboard(trained, "task/arithmetic", path)
     return Written([path], len(images), trained.step)

@@ -234,6 +234,11 @@ def test_interpolate_walks_one_row_per_pair(cgan_run: Path) -> None:
         assert expected in _one_error_line(run_cli("task=interpolate", f"run={cgan_run}", *args, cwd=cgan_run.parent))
     assert "n must be an integer >= 1" in _one_error_line(run_cli("task=sample", f"run={cgan_run}", "n=0", cwd=cgan_run.parent))
     assert sorted(p.name for p in (cgan_run / "interpolate").iterdir()) == ["lerp_n3_seed0.png"]
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(cgan_run / "tb"))
+    events.Reload()
+    assert {"task/lerp", "samples"} <= set(events.Tags()["images"])  # beside the training grids
 
 
 def test_sampling_a_translation_run_says_to_translate(pix2pix_run: Path) -> None:
