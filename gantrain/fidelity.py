@@ -11,6 +11,7 @@ The metrics are torchmetrics' (FID: Heusel et al. 2017; KID: Binkowski et al. 20
   * `inception`: the standard Inception-v3 of FID/IS papers (torch-fidelity), from the weights file
     named by `eval.inception_weights`, for numbers comparable with the literature.
 
+Precision and recall (Kynkaanniemi et al. 2019, torch-fidelity's code) in the same feature space.
 Coverage (mode collapse made visible): the classifier's class histogram of the samples, how many classes
 get at least COVERED_SHARE of the expected count, and KL(p_samples || p_data) over classes.
 """
@@ -179,6 +180,18 @@ def class_coverage(logits: Tensor, data_share: Tensor) -> dict[str, float]:
     return {"eval/classes_covered": float(covered), "eval/class_kl": kl}
 
 
+def precision_recall(fake_features: Tensor, real_features: Tensor, k: int = 3) -> dict[str, float]:
+    """Improved precision and recall (Kynkaanniemi et al. 2019), torch-fidelity's implementation: the
+    share of fakes inside the real manifold (each real feature's ball reaching its k-th nearest real
+    neighbour), and of reals inside the fake one. Low recall with fine precision is mode dropping."""
+    from torch_fidelity.metric_prc import prc_features_to_metric
+
+    if min(len(fake_features), len(real_features)) <= k:
+        return {}
+    out = prc_features_to_metric(fake_features.cpu(), real_features.cpu(), prc_neighborhood=k, prc_batch_size=5000, save_cpu_ram=True, verbose=False)
+    return {"eval/precision": float(out["precision"]), "eval/recall": float(out["recall"])}
+
+
 class Scorer:
     """Scores sets of generated images against one set of real ones, whose features are computed once:
     FID, KID (mean over subsets of up to 1,000), IS and, with the classifier, class coverage."""
@@ -216,9 +229,12 @@ class Scorer:
             warnings.filterwarnings("ignore", message=".*will save all extracted features", category=UserWarning)
             self.fid = FrechetInceptionDistance(feature=self.features, reset_real_features=False)
             self.kid = KernelInceptionDistance(feature=self.features, subset_size=min(1000, len(real)), reset_real_features=False)
+        real_features = []
         for batch in self._batches(real):
             self.fid.update(batch, real=True)
             self.kid.update(batch, real=True)
+            real_features.append(self.features(batch).float())
+        self.real_features = torch.cat(real_features)  # (N, F): precision / recall's real side
 
     def _batches(self, images: Tensor) -> Any:
         for start in range(0, len(images), self.batch_size):
@@ -236,16 +252,18 @@ class Scorer:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*will save all extracted features", category=UserWarning)
             inception_score = InceptionScore(feature=self.logits, splits=10)
-        fake_logits = []
+        fake_logits, fake_features = [], []
         for batch in self._batches(fake):
             self.fid.update(batch, real=False)
             self.kid.update(batch, real=False)
             inception_score.update(batch)
+            fake_features.append(self.features(batch).float())
             if self.coverage:
                 fake_logits.append(self.logits(batch))
         kid_mean, _ = self.kid.compute()
         is_mean, _ = inception_score.compute()
         numbers = {"eval/fid": float(self.fid.compute()), "eval/kid": float(kid_mean), "eval/is": float(is_mean)}
+        numbers.update(precision_recall(torch.cat(fake_features), self.real_features))
         histogram = None
         if fake_logits:
             logits = torch.cat(fake_logits)

@@ -4,6 +4,7 @@ import functools
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,8 @@ from gantrain.settings import TrainSettings
 from gantrain.training import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
+# the offline feature extractor's cache: never the user's ~/.cache while testing
+os.environ["GANTRAIN_CACHE"] = tempfile.mkdtemp(prefix="gantrain-test-cache-")
 TINY_GAN = ["model=gan", "model.generator.hidden=[32]", "model.discriminator.hidden=[16]", "train.batch_size=16"]
 
 

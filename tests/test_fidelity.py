@@ -85,9 +85,11 @@ def test_scoring_copies_of_one_image_finds_one_class_and_an_inception_score_of_o
     numbers, histogram = fidelity.score(test.images[:300], collapsed, classifier=classifier.classifier)
     assert numbers["eval/classes_covered"] == 1 and int(histogram.max()) == 300
     assert numbers["eval/is"] == pytest.approx(1.0, abs=1e-3)
+    assert numbers["eval/recall"] < 0.05  # one point covers almost none of the real digits' manifold
     real_numbers, _ = fidelity.score(test.images[:300], train.images[::8], classifier=classifier.classifier)  # 50 of each class
     assert real_numbers["eval/classes_covered"] == 10 and real_numbers["eval/is"] > 5
     assert real_numbers["eval/fid"] < numbers["eval/fid"] and real_numbers["eval/kid"] < numbers["eval/kid"]
+    assert real_numbers["eval/precision"] > 0.3 and real_numbers["eval/recall"] > 0.3  # other real digits: largely inside, both ways
 
 
 def test_task_eval_writes_metrics_a_class_chart_and_curves(cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -138,7 +140,7 @@ def test_the_inception_extractor_runs_from_a_local_weights_file(tmp_path: Path, 
     monkeypatch.setattr(inception, "load_state_dict_from_url", lambda *a, **k: pytest.fail("tried to download"))
     test = digits[1]
     numbers, histogram = fidelity.score(test.images[:16], test.images[16:32], extractor="inception", inception_weights=str(tmp_path / fidelity.INCEPTION_FILE))
-    assert set(numbers) == {"eval/fid", "eval/kid", "eval/is"} and histogram is None
+    assert set(numbers) == {"eval/fid", "eval/kid", "eval/is", "eval/precision", "eval/recall"} and histogram is None
     assert all(math.isfinite(v) for v in numbers.values())
 
 
