@@ -23,7 +23,7 @@ RUNS = {  # name -> (the overrides, what it is)
     "dcgan_non_saturating": (["model=dcgan", "loss=non_saturating"], "DCGAN (width 32), non-saturating loss"),
     "vae": (["model=vae"], "VAE (Kingma & Welling), MLP 500, z 20"),
 }
-METRICS = ("eval/fid", "eval/kid", "eval/is", "eval/classes_covered", "eval/class_kl")
+METRICS = ("eval/fid", "eval/kid", "eval/is", "eval/precision", "eval/recall", "eval/classes_covered", "eval/class_kl")
 
 
 def train_and_score(name: str, mnist: str, steps: int, n: int) -> None:
@@ -43,8 +43,8 @@ def train_and_score(name: str, mnist: str, steps: int, n: int) -> None:
 
 def report(n: int) -> str:
     lines = [
-        "| model | steps (batch 64) | FID ↓ | KID ↓ | IS ↑ | classes covered | KL(samples ‖ data) ↓ |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| model | steps (batch 64) | FID ↓ | KID ↓ | IS ↑ | precision ↑ | recall ↑ | classes covered | KL(samples ‖ data) ↓ |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     extractor = ""
     for name, (_, meaning) in RUNS.items():
@@ -53,7 +53,8 @@ def report(n: int) -> str:
             continue
         record = json.loads(path.read_text())
         extractor = record["extractor"]
-        cells = [f"{record['eval/fid']:.2f}", f"{record['eval/kid']:.4f}", f"{record['eval/is']:.2f}", f"{record['eval/classes_covered']:.0f}", f"{record['eval/class_kl']:.3f}"]
+        formats = {"eval/fid": ".2f", "eval/kid": ".4f", "eval/is": ".2f", "eval/precision": ".3f", "eval/recall": ".3f", "eval/classes_covered": ".0f", "eval/class_kl": ".3f"}
+        cells = [format(record[m], formats[m]) for m in METRICS]
         lines.append(f"| {meaning} | {record['step']} | {' | '.join(cells)} |")
     if extractor:
         lines.append(f"\nFeatures: {extractor}; {n} samples against {n} test digits.")
