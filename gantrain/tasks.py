@@ -323,11 +323,11 @@ def evaluate_run(
         fidelity._inception_path(inception_weights)  # before any work
     trained = load_run(run, device)
     prior = latent_prior(trained)
-    train, held_out = _run_data(trained.config)
+    train, held_out = run_data(trained.config)
     real = uint8_images(held_out if held_out is not None else train, n, seed)
     classifier, data_share, described = None, None, "Inception-v3 (torch-fidelity weights)"
     if extractor == "classifier":
-        classifier, data_share, described = _run_classifier(trained.config, train, held_out, device)
+        classifier, data_share, described = run_classifier(trained.config, train, held_out, device)
 
     latent = prior.sample(n, device=device, generator=torch.Generator().manual_seed(seed))
     fake = generate_images(trained.G, latent)
@@ -351,7 +351,7 @@ def evaluate_run(
     return Evaluated(numbers, files, trained.step, described, len(real), len(fake))
 
 
-def _run_data(cfg: DictConfig) -> tuple[Any, Any]:
+def run_data(cfg: DictConfig) -> tuple[Any, Any]:
     """A run's training data with every label, and its held-out split (None when it has none)."""
     from gantrain.run import build
 
@@ -366,7 +366,7 @@ def _run_data(cfg: DictConfig) -> tuple[Any, Any]:
     return train, held_out
 
 
-def _run_classifier(cfg: DictConfig, train: Any, held_out: Any, device: torch.device) -> tuple[Any, torch.Tensor, str]:
+def run_classifier(cfg: DictConfig, train: Any, held_out: Any, device: torch.device) -> tuple[Any, torch.Tensor, str]:
     """The offline classifier of a run's data (trained once, then cached), the data's class shares,
     and a line saying which classifier it is."""
     from gantrain import fidelity
@@ -460,7 +460,7 @@ def nearest(
             raise ConfigError(f"{name} must be an integer >= 1 (got {value!r})")
     trained = load_run(run, device)
     prior = latent_prior(trained)
-    train, held_out = _run_data(trained.config)
+    train, held_out = run_data(trained.config)
     fake = generate_images(trained.G, prior.sample(n, device=device, generator=torch.Generator().manual_seed(seed)))  # (n, C, S, S)
     pool = train.images if isinstance(getattr(train, "images", None), torch.Tensor) else uint8_images(train, 20000, seed)
     as_rows = lambda t: t.flatten(1).float() / 255  # noqa: E731  (n, C*S*S) on [0, 1]
@@ -468,7 +468,7 @@ def nearest(
     columns = [fake.unsqueeze(1), pool[pixel_i]]  # (n, 1 | k, C, S, S)
     record: dict[str, Any] = {"step": trained.step, "pool": len(pool), "pixel": {"distance": pixel_d.tolist(), "index": pixel_i.tolist()}}
     if train.num_classes is not None and isinstance(getattr(train, "labels", None), torch.Tensor):
-        classifier, _, described = _run_classifier(trained.config, train, held_out, torch.device("cpu"))
+        classifier, _, described = run_classifier(trained.config, train, held_out, torch.device("cpu"))
         feats = lambda t: torch.cat([classifier.features(t[i : i + 1000].float().div(127.5).sub(1)) for i in range(0, len(t), 1000)])  # noqa: E731
         feature_d, feature_i = _nearest_indices(feats(fake), feats(pool), neighbours)
         columns.append(pool[feature_i])
