@@ -81,6 +81,26 @@ def report() -> str:
     return "\n".join(lines)
 
 
+def picture(seed: int = 0) -> Path | None:
+    """docs/pix2pix_variants.png: the held-out edge maps, each variant's output for them (its last sample
+    grid), and the target digits, side by side; None until every variant of `seed` has run."""
+    import numpy as np
+    from PIL import Image
+
+    folders = [RESULTS / f"seed{seed}" / v for v in VARIANTS if v not in ("l1_cgan_patch34",)]
+    grids = [folder / "samples" / "step_0002000.png" for folder in folders]
+    if not all(g.is_file() for g in grids):
+        return None
+    pixels = [np.asarray(Image.open(g).convert("L")) for g in grids]
+    column = lambda grid, c: grid[:, 2 + c * 34 : 2 + c * 34 + 32]  # noqa: E731  (source | output | target, 32 px + 2 px pad)
+    columns = [column(pixels[0], 0), *(column(p, 1) for p in pixels), column(pixels[0], 2)]
+    pad = np.full((pixels[0].shape[0], 2), 255, np.uint8)
+    image = np.concatenate([pad, *(x for c in columns for x in (c, pad))], axis=1)
+    out = Path(__file__).resolve().parents[1] / "docs" / "pix2pix_variants.png"
+    Image.fromarray(image).resize((image.shape[1] * 2, image.shape[0] * 2), Image.Resampling.NEAREST).save(out)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
@@ -96,6 +116,9 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "table.md").write_text(table + "\n")
     print(table)
+    drawn = picture()
+    if drawn:
+        print(f"outputs side by side: {drawn}")
 
 
 if __name__ == "__main__":
