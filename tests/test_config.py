@@ -52,12 +52,16 @@ def test_every_model_instantiates_for_the_data_size(model: str, size: int) -> No
     latent = prior.sample(2, device=torch.device("cpu"))
     x = generate(G, latent)
     assert x.shape == (2, 1, size, size)
+    if model == "vae":  # the encoder stands in D's place: q(z|x) = N(mu, exp(logvar))
+        mu, logvar = D(x)
+        assert mu.shape == logvar.shape == (2, cfg.model.z_dim)
+        return
     out = discriminate(D, x, latent.y)
     k = getattr(D, "num_classes", None)
     assert out.shape == ((2,) if k is None else (2, k + int(D.fake_class)))
 
 
-@pytest.mark.parametrize("model, loss", [("gan", "NonSaturating"), ("cgan", "NonSaturating"), ("sgan", "FeatureMatching"), ("catgan", "CatGAN"), ("pix2pix", "L1ConditionalGAN")])
+@pytest.mark.parametrize("model, loss", [("gan", "NonSaturating"), ("cgan", "NonSaturating"), ("sgan", "FeatureMatching"), ("catgan", "CatGAN"), ("pix2pix", "L1ConditionalGAN"), ("vae", "ELBO")])
 def test_each_model_brings_its_loss_and_the_command_line_can_change_it(model: str, loss: str) -> None:
     assert _compose(f"model={model}").loss._target_.endswith(loss)
     assert _compose(f"model={model}", "loss=minimax").loss._target_.endswith("Minimax")

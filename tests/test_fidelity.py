@@ -114,15 +114,20 @@ def test_task_eval_writes_metrics_a_class_chart_and_curves(cache: Path, tmp_path
 def test_inception_without_its_weights_file_says_which_file(tmp_path: Path) -> None:
     result = run_cli(*TINY_GAN, "train.steps=1", "device=cpu", "hydra.run.dir=run", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
-    for args, expected in (
-        (["eval.extractor=inception"], "needs its weights file pt_inception-2015-12-05-6726825d.pth"),
-        (["eval.extractor=inception", "eval.inception_weights=nope.pth"], "eval.inception_weights=nope.pth does not exist"),
-        (["eval.extractor=clip"], "eval.extractor must be classifier or inception"),
-        (["n=1"], "n must be an integer >= 2"),
+    from gantrain.errors import ConfigError
+    from gantrain.tasks import evaluate_run
+
+    failed = run_cli("task=eval", "run=run", "eval.extractor=inception", cwd=tmp_path)
+    out = (failed.stdout + failed.stderr).strip()
+    assert failed.returncode == 2 and len(out.splitlines()) == 1, out
+    assert "needs its weights file pt_inception-2015-12-05-6726825d.pth" in out and fidelity.INCEPTION_URL in out
+    for kwargs, expected in (
+        ({"extractor": "inception", "inception_weights": "nope.pth"}, "eval.inception_weights=nope.pth does not exist"),
+        ({"extractor": "clip"}, "eval.extractor must be classifier or inception"),
+        ({"n": 1}, "n must be an integer >= 2"),
     ):
-        failed = run_cli("task=eval", "run=run", *args, cwd=tmp_path)
-        out = (failed.stdout + failed.stderr).strip()
-        assert failed.returncode == 2 and len(out.splitlines()) == 1 and expected in out, out
+        with pytest.raises(ConfigError, match=expected):
+            evaluate_run(tmp_path / "run", tmp_path / "run" / "eval", **kwargs)
     assert not (tmp_path / "run" / "eval").exists()
 
 

@@ -14,7 +14,7 @@ from conftest import TINY_GAN, run_cli
 from gantrain.config import task_output
 from gantrain.evaluation import generate_images, translate
 from gantrain.priors import LatentPrior
-from gantrain.errors import ConfigError
+from gantrain.errors import ConfigError, DataError
 from gantrain.report import plot_report, read_run, sweep_report, write_report
 from gantrain.tasks import _source_maker, load_run
 
@@ -96,23 +96,27 @@ def _one_error_line(result) -> str:
     return out
 
 
-def test_translate_bad_inputs_fail_with_one_line_and_leave_nothing(pix2pix_run: Path, tmp_path: Path) -> None:
+def test_translate_bad_inputs_fail_with_one_line_and_leave_nothing(pix2pix_run: Path, cgan_run: Path, tmp_path: Path) -> None:
+    from gantrain.tasks import translate_folder
+
     _digit_folder(tmp_path / "in")
-    gan = run_cli(*TINY_GAN, "train.steps=1", "device=cpu", "hydra.run.dir=gan", cwd=tmp_path)
-    assert gan.returncode == 0, gan.stderr[-2000:]
-    cases = {
+    for kwargs, error, expected in (
+        ({"run": cgan_run, "input": tmp_path / "in"}, ConfigError, "is not a translation run"),
+        ({"run": pix2pix_run, "input": None}, ConfigError, "needs input=FOLDER"),
+        ({"run": pix2pix_run, "input": tmp_path / "missing"}, DataError, "is not a folder"),
+        ({"run": pix2pix_run, "input": tmp_path / "in", "input_form": "sketch"}, ConfigError, "input_form must be one of image, aligned, edges"),
+    ):
+        with pytest.raises(error, match=expected):
+            translate_folder(**kwargs)
+    cases = {  # through the command: one line, and no folder made on the way
         "no such run": (["run=nowhere", "input=in"], "run=nowhere: no such run folder"),
-        "a GAN run": (["run=gan", "input=in"], "is not a translation run"),
-        "no input": ([f"run={pix2pix_run}"], "needs input=FOLDER"),
-        "input missing": ([f"run={pix2pix_run}", "input=missing"], "input=missing is not a folder"),
         "output inside input": ([f"run={pix2pix_run}", "input=in", "output=in/out"], "is inside input=in"),
-        "unknown form": ([f"run={pix2pix_run}", "input=in", "input_form=sketch"], "input_form must be one of image, aligned, edges"),
     }
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     for name, (args, expected) in cases.items():
         assert expected in _one_error_line(run_cli("task=translate", *args, cwd=tmp_path)), name
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # nothing made, nothing lost
-    assert not (pix2pix_run / "translated" / "in").exists() and not (pix2pix_run / "translated" / "missing").exists()
+    assert not (cgan_run / "translated").exists() and not (pix2pix_run / "translated" / "in").exists()
     assert "input= is a setting of task=translate" in _one_error_line(run_cli("input=in", cwd=tmp_path))
     assert "unknown task 'sample2'" in _one_error_line(run_cli("task=sample2", cwd=tmp_path))
     assert not (tmp_path / "outputs").exists()
@@ -230,9 +234,13 @@ def test_interpolate_walks_one_row_per_pair(cgan_run: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     grid = Image.open(cgan_run / "interpolate" / "lerp_n3_seed0.png")
     assert grid.size == (6 * 28 + 7 * 2, 3 * 28 + 4 * 2)
-    for args, expected in ((["mode=cubic"], "mode must be lerp, slerp or traverse"), (["length=1"], "length must be an integer >= 2")):
-        assert expected in _one_error_line(run_cli("task=interpolate", f"run={cgan_run}", *args, cwd=cgan_run.parent))
-    assert "n must be an integer >= 1" in _one_error_line(run_cli("task=sample", f"run={cgan_run}", "n=0", cwd=cgan_run.parent))
+    from gantrain.tasks import interpolate, sample
+
+    for kwargs, expected in (({"mode": "cubic"}, "mode must be lerp, slerp or traverse"), ({"length": 1}, "length must be an integer >= 2")):
+        with pytest.raises(ConfigError, match=expected):
+            interpolate(cgan_run, cgan_run / "interpolate", **kwargs)
+    with pytest.raises(ConfigError, match="n must be an integer >= 1"):
+        sample(cgan_run, cgan_run / "sample", n=0)
     assert sorted(p.name for p in (cgan_run / "interpolate").iterdir()) == ["lerp_n3_seed0.png"]
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
