@@ -168,14 +168,15 @@ def generated_scores_evaluator(cfg: DictConfig, prior: LatentPrior, settings: Ev
     """eval.n > 0: FID / KID / IS / coverage of eval.n samples from a fixed z at every evaluation, against
     as many held-out images (the offline classifier is trained first if it is not cached)."""
     from gantrain import fidelity
-    from gantrain.tasks import run_classifier, run_data, uint8_images
+    from gantrain.data.base import sample_uint8
+    from gantrain.tasks import run_classifier, run_data
 
     train, held_out = run_data(cfg)
     classifier, data_share = None, None
     if settings.extractor == "classifier":
         classifier, data_share, described = run_classifier(cfg, train, held_out, device)
         console.info(f"eval.n={settings.n}: FID, KID, IS and class coverage every {settings.every} steps, features of {described}")
-    real = uint8_images(held_out if held_out is not None else train, settings.n, seed).to(device)
+    real = sample_uint8(held_out if held_out is not None else train, settings.n, seed).to(device)
     scorer = fidelity.Scorer(
         real, extractor=settings.extractor, classifier=classifier, data_share=data_share, inception_weights=settings.inception_weights
     )

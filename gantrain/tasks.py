@@ -19,6 +19,7 @@ from torch import nn
 from gantrain.checkpoint import find_checkpoint, load_checkpoint
 from gantrain.config import run_folder, task_output
 from gantrain.errors import CheckpointError, ConfigError, DataError
+from gantrain.data.base import sample_uint8
 from gantrain.evaluation import generate_images
 
 INPUT_FORMS = ("image", "aligned", "edges")
@@ -279,15 +280,6 @@ def interpolate(
 
 
 # ----- task=eval -----------------------------------------------------------------------------------
-def uint8_images(dataset: Any, n: int, seed: int) -> torch.Tensor:
-    """min(n, len) images of a data set, drawn without replacement with `seed`, uint8 (n, C, S, S)."""
-    g = torch.Generator().manual_seed(seed)
-    indices = torch.randperm(len(dataset), generator=g)[: min(n, len(dataset))].sort().values
-    if hasattr(dataset, "images") and isinstance(dataset.images, torch.Tensor):
-        return dataset.images[indices]
-    return torch.stack([torch.as_tensor(dataset[int(i)][0]) for i in indices])
-
-
 @dataclass
 class Evaluated:
     numbers: dict[str, float]  # eval/fid, eval/kid, eval/is, and with the classifier eval/classes_covered, eval/class_kl
@@ -324,7 +316,7 @@ def evaluate_run(
     trained = load_run(run, device)
     prior = latent_prior(trained)
     train, held_out = run_data(trained.config)
-    real = uint8_images(held_out if held_out is not None else train, n, seed)
+    real = sample_uint8(held_out if held_out is not None else train, n, seed)
     classifier, data_share, described = None, None, "Inception-v3 (torch-fidelity weights)"
     if extractor == "classifier":
         classifier, data_share, described = run_classifier(trained.config, train, held_out, device)
@@ -462,7 +454,7 @@ def nearest(
     prior = latent_prior(trained)
     train, held_out = run_data(trained.config)
     fake = generate_images(trained.G, prior.sample(n, device=device, generator=torch.Generator().manual_seed(seed)))  # (n, C, S, S)
-    pool = train.images if isinstance(getattr(train, "images", None), torch.Tensor) else uint8_images(train, 20000, seed)
+    pool = train.images if isinstance(getattr(train, "images", None), torch.Tensor) else sample_uint8(train, 20000, seed)
     as_rows = lambda t: t.flatten(1).float() / 255  # noqa: E731  (n, C*S*S) on [0, 1]
     pixel_d, pixel_i = _nearest_indices(as_rows(fake), as_rows(pool), neighbours)
     columns = [fake.unsqueeze(1), pool[pixel_i]]  # (n, 1 | k, C, S, S)

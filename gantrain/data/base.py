@@ -153,13 +153,18 @@ def to_unit_range(images: Tensor) -> Tensor:
     return images.float().div_(127.5).sub_(1.0)
 
 
-def sample_images(dataset: ImageDataset, n: int, seed: int) -> Tensor:
-    """min(n, len) images drawn without replacement with `seed`, as float (n, C, H, W) in [-1, 1] on the CPU."""
+def sample_uint8(dataset: ImageDataset, n: int, seed: int) -> Tensor:
+    """min(n, len) images drawn without replacement with `seed`, as stored: uint8 (n, C, H, W) on the CPU."""
     g = torch.Generator().manual_seed(seed)
     indices = torch.randperm(len(dataset), generator=g)[: min(n, len(dataset))]
     if isinstance(dataset, InMemoryImages):
-        return to_unit_range(dataset.images[indices])
-    return to_unit_range(torch.stack([torch.as_tensor(dataset[int(i)][0]) for i in indices]))
+        return dataset.images[indices]
+    return torch.stack([torch.as_tensor(dataset[int(i)][0]) for i in indices])
+
+
+def sample_images(dataset: ImageDataset, n: int, seed: int) -> Tensor:
+    """min(n, len) images drawn without replacement with `seed`, as float (n, C, H, W) in [-1, 1] on the CPU."""
+    return to_unit_range(sample_uint8(dataset, n, seed))
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> Tensor:
