@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hydra.experimental.callback import Callback
+
 from gantrain.errors import DataError
 
 TRAINING_SCALARS = ("loss/d", "loss/g", "d/real", "d/fake")
@@ -195,13 +197,7 @@ def report_sweep(folder: str | Path, metric: str | None = None) -> SweepReport:
     return report
 
 
-try:
-    from hydra.experimental.callback import Callback
-except ImportError:  # pragma: no cover - hydra-core < 1.1
-    Callback = object  # type: ignore[misc, assignment]
-
-
-class SweepReportCallback(Callback):  # type: ignore[misc]
+class SweepReportCallback(Callback):
     """Hydra callback: after the last job of a `-m` sweep, the report of its runs."""
 
     def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
