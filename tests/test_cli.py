@@ -49,6 +49,7 @@ BAD_INPUTS = {
     "fake class not a boolean": (["model=sgan", "model.discriminator.fake_class=maybe"], "fake_class must be true or false"),
     "EMA decay out of range": (["eval.ema=2"], "eval.ema must be in [0, 1)"),
     "negative evaluation interval": (["eval.every=-1"], "eval.every must be an integer >= 0"),
+    "beta not a number": (["model=vae", "model.beta=abc"], "model.beta must be a number >= 0"),
     "one sample to score": (["eval.n=1"], "eval.n must be 0 (no sample scores) or an integer >= 2"),
     "unknown feature extractor": (["eval.extractor=clip"], "eval.extractor must be classifier or inception"),
 }

@@ -17,7 +17,7 @@ class ELBO(Objective):
     joint = True  # one step updates encoder (D's slot) and decoder (G) together; no discriminator steps
 
     def __init__(self, beta: float = 1.0) -> None:
-        if isinstance(beta, bool) or not float(beta) >= 0:
+        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta >= 0:
             raise ConfigError(f"model.beta must be a number >= 0, the weight of the KL term (got {beta!r})")
         self.beta = float(beta)
 
