@@ -189,6 +189,14 @@ class Trainer:
         with open(self.run_dir / "metrics.jsonl", "a") as f:
             f.write(json.dumps({"step": self.step, **{k: float(v) for k, v in numbers.items()}}) + "\n")
 
+    def _drop_metrics_after(self, step: int) -> None:
+        """On resume: forget evaluations after the checkpoint's step (a run killed after evaluating but
+        before its next checkpoint evaluates those steps again), as TensorBoard's purge_step does."""
+        path = self.run_dir / "metrics.jsonl"
+        if path.is_file():
+            kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
+            path.write_text("".join(line + "\n" for line in kept))
+
     def write_summary(self, result: TrainResult, *, finished: bool) -> None:
         """run_dir/summary.json: where this invocation ended and the last value of every scalar (read by
         the sweep report)."""
@@ -230,6 +238,8 @@ class Trainer:
         interrupted = False
         if self.step == 0 and not self._restored:
             self.initialize_from_data()
+        if self._restored:
+            self._drop_metrics_after(self.step)
         try:
             while self.step < s.steps:
                 for terms in self.train_step():

@@ -1,5 +1,6 @@
 """A short real training run, its run folder and TensorBoard events, and exact resume on CPU."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -222,3 +223,20 @@ def test_a_fresh_run_initialises_weight_norm_from_data_and_starts_the_average_th
     trainer.initialize_from_data()
     assert not torch.equal(first.g, torch.ones_like(first.g))  # scales set from real images
     _assert_same_state(trainer.D.state_dict(), trainer.d_average.state_dict())
+
+
+def test_a_resumed_run_does_not_repeat_evaluations_in_metrics_jsonl(tmp_path: Path) -> None:
+    evaluate = lambda *, G, D: {"eval/x": 1.0}  # noqa: E731
+    first = make_trainer(tmp_path / "run", steps=4, ckpt_every=4)
+    first.evaluate = evaluate
+    first.eval_settings.every = 2
+    first.fit()
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    with open(metrics, "a") as f:
+        f.write('{"step": 6, "eval/x": 1.0}\n')  # evaluated, then killed before the step-8 checkpoint
+    resumed = make_trainer(tmp_path / "run", steps=8, ckpt_every=4)
+    resumed.evaluate = evaluate
+    resumed.eval_settings.every = 2
+    resumed.load_state_dict(load_checkpoint(find_checkpoint(tmp_path / "run")), tmp_path / "run")
+    resumed.fit()
+    assert [json.loads(line)["step"] for line in metrics.read_text().splitlines()] == [2, 4, 6, 8]
