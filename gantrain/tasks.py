@@ -323,6 +323,7 @@ def evaluate_run(
 
     latent = prior.sample(n, device=device, generator=torch.Generator().manual_seed(seed))
     fake = generate_images(trained.G, latent)
+    torch.manual_seed(seed)  # KID draws its subsets from torch's RNG: seeded, a rerun gives the same numbers
     numbers, histogram = fidelity.score(
         real.to(device), fake.to(device), extractor=extractor, classifier=classifier, data_share=data_share, inception_weights=inception_weights
     )
