@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 from gantrain.errors import ConfigError
 
+PRECISIONS = ("fp32", "bf16", "fp16")  # train.precision
+
 
 @dataclass
 class TrainSettings:
@@ -20,6 +22,9 @@ class TrainSettings:
     n_samples: int = 64  # images in each sample grid
     num_workers: int = 2  # loader processes for streamed data sets (LSUN, folders); 0 loads in-process
     resume: str | None = None  # a run folder or checkpoint file to continue from
+    precision: str = "fp32"  # fp32 | bf16 | fp16: autocast of the networks' forward passes (losses stay float32)
+    channels_last: bool | None = None  # NHWC convolutions; null: on with bf16/fp16 (faster there), off with fp32
+    compile: bool = False  # torch.compile the networks for training (minutes of compiling first)
 
     def __post_init__(self) -> None:
         positive = {
@@ -38,6 +43,14 @@ class TrainSettings:
         for name in ("keep_ckpts", "num_workers"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name} must be >= 0 (got {getattr(self, name)})")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"train.precision must be one of {', '.join(PRECISIONS)} (got {self.precision!r})")
+
+    @property
+    def nhwc(self) -> bool:
+        """Whether the networks run channels-last: as set, or by default only under mixed precision, where
+        oneDNN's and cuDNN's fast reduced-precision kernels want it (docs/performance.md has the numbers)."""
+        return self.precision != "fp32" if self.channels_last is None else bool(self.channels_last)
 
 
 @dataclass

@@ -20,6 +20,7 @@ from gantrain.errors import CheckpointError
 from gantrain.losses.base import Objective, generate
 from gantrain.priors import LatentPrior
 from gantrain.evaluation import ParameterAverage, buffers_kept
+from gantrain.precision import MixedPrecision, compiled, descend, to_channels_last
 from gantrain.settings import EvalSettings, TrainSettings
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
@@ -58,6 +59,13 @@ class Trainer:
         preview: tuple[Tensor, Tensor] | None = None,
     ) -> None:
         self.G, self.D = G.to(device), D.to(device)
+        if settings.nhwc:
+            to_channels_last(self.G, self.D)
+        self.precision = MixedPrecision(settings.precision, device)
+        self.precision.attach(self.G, self.D)
+        self.scaler_d, self.scaler_g = self.precision.scaler(), self.precision.scaler()
+        # what the training steps call: the networks themselves, or torch.compile'd views of them
+        self._G, self._D = compiled(self.G, settings.compile), compiled(self.D, settings.compile)
         self.objective, self.prior, self.data = objective, prior, data
         self.settings, self.device, self.seed = settings, device, seed
         self.run_dir = Path(run_dir)
@@ -101,6 +109,7 @@ class Trainer:
             "rng": rng,
             "data": self.stream.state_dict(),
             **({"d_average": self.d_average.state_dict()} if self.d_average is not None else {}),
+            **({"scalers": [self.scaler_d.state_dict(), self.scaler_g.state_dict()]} if self.scaler_d.is_enabled() else {}),
             **self.metadata,
         }
 
@@ -116,6 +125,9 @@ class Trainer:
             self.z_generator.set_state(state["rng"]["z"])
             if self.d_average is not None and "d_average" in state:
                 self.d_average.load_state_dict(state["d_average"])
+            if self.scaler_d.is_enabled() and "scalers" in state:
+                self.scaler_d.load_state_dict(state["scalers"][0])
+                self.scaler_g.load_state_dict(state["scalers"][1])
             self.step = int(state["step"])
             self._restored = True
         except (KeyError, RuntimeError, ValueError) as e:
@@ -259,6 +271,8 @@ class Trainer:
                     rate = (self.step - tick_step) / max(now - tick, 1e-9)
                     tick, tick_step = now, self.step
                     log.scalars(self.step, {"perf/steps_per_s": rate})
+                    if self.device.type == "cuda":
+                        log.scalars(self.step, {"perf/cuda_max_allocated_mib": torch.cuda.max_memory_allocated(self.device) / 2**20})
                     log.advance(self.step, rate)
                 if self.step % s.sample_every == 0 or last:
                     last_samples = self.write_samples(log)
@@ -291,37 +305,37 @@ class Trainer:
 
     def train_step(self) -> list[dict[str, Tensor]]:
         """k discriminator steps, then one generator step. Returns the logged terms of each."""
-        G, D, s = self.G, self.D, self.settings
-        G.train()
-        D.train()
+        G, D, s = self._G, self._D, self.settings
+        self.G.train()
+        self.D.train()
         if getattr(self.objective, "joint", False):  # a VAE: encoder and decoder descend one loss together
-            terms = self.objective.generator_step(G, D, next(self.stream), None)
+            with self.precision.autocast():
+                terms = self.objective.generator_step(G, D, next(self.stream), None)
             self.opt_g.zero_grad(set_to_none=True)
             self.opt_d.zero_grad(set_to_none=True)
-            terms.loss.backward()
-            self.opt_g.step()
-            self.opt_d.step()
+            self.scaler_g.scale(terms.loss).backward()
+            self.scaler_g.step(self.opt_g)
+            self.scaler_g.step(self.opt_d)
+            self.scaler_g.update()
             return [terms.logs]
         logs: list[dict[str, Tensor]] = []
         for _ in range(s.k):
             batch = next(self.stream)
             latent = self.prior.sample(len(batch.x), device=self.device, generator=self.z_generator) if self.prior else None
-            terms = self.objective.discriminator_step(G, D, batch, latent)
-            self.opt_d.zero_grad(set_to_none=True)
-            terms.loss.backward()
-            self.opt_d.step()
+            with self.precision.autocast():
+                terms = self.objective.discriminator_step(G, D, batch, latent)
+            descend(terms.loss, self.opt_d, self.scaler_d)
             if self.d_average is not None:
-                self.d_average.update(D)
+                self.d_average.update(self.D)
             logs.append(terms.logs)
         latent = self.prior.sample(s.batch_size, device=self.device, generator=self.z_generator) if self.prior else None
-        D.requires_grad_(False)  # G's step needs gradients through D, not for D's weights
+        self.D.requires_grad_(False)  # G's step needs gradients through D, not for D's weights
         try:
-            terms = self.objective.generator_step(G, D, batch, latent)
-            self.opt_g.zero_grad(set_to_none=True)
-            terms.loss.backward()
-            self.opt_g.step()
+            with self.precision.autocast():
+                terms = self.objective.generator_step(G, D, batch, latent)
+            descend(terms.loss, self.opt_g, self.scaler_g)
         finally:
-            D.requires_grad_(True)
+            self.D.requires_grad_(True)
         logs.append(terms.logs)
         return logs
 

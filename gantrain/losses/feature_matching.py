@@ -27,13 +27,13 @@ class FeatureMatching(AdversarialObjective):
 
     def _features(self, D: nn.Module, x: Tensor, y: Tensor | None) -> Tensor:
         captured: list[Tensor] = []
-        module = dict(D.named_modules())[self.layer]
+        module = dict(getattr(D, "_orig_mod", D).named_modules())[self.layer]  # (the network under torch.compile)
         handle = module.register_forward_hook(lambda _m, _i, out: captured.append(out))
         try:
             discriminate(D, x, y)
         finally:
             handle.remove()
-        return captured[0]
+        return captured[0].float()  # float32 under mixed precision too: the loss is a difference of means
 
     def generator_loss(self, G: nn.Module, D: nn.Module, batch: Batch, latent: Latent) -> tuple[Tensor, dict[str, Tensor]]:
         with torch.no_grad():

@@ -1,0 +1,103 @@
+"""train.precision (autocast, loss scaling), train.channels_last and train.compile: they change how the
+networks run, and the loop around them (logging, checkpoints, exact resume) still holds."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import make_trainer
+from gantrain.checkpoint import find_checkpoint, load_checkpoint
+from gantrain.errors import ConfigError
+from gantrain.precision import MixedPrecision
+from gantrain.settings import TrainSettings
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_trains_with_float32_weights_and_finite_losses(tmp_path: Path, precision: str) -> None:
+    trainer = make_trainer(tmp_path / "run", precision=precision, steps=4, log_every=2)
+    before = [p.detach().clone() for p in trainer.G.parameters()]
+    result = trainer.fit()
+    assert all(p.dtype == torch.float32 for p in [*trainer.G.parameters(), *trainer.D.parameters()])
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.G.parameters()))
+    for name in ("loss/d", "loss/g"):
+        assert torch.isfinite(torch.tensor(result.metrics[name])), name
+
+
+def test_network_outputs_are_float32_inside_autocast(tmp_path: Path) -> None:
+    trainer = make_trainer(tmp_path / "run", precision="bf16")
+    z = torch.randn(3, 8)
+    with trainer.precision.autocast():
+        inside = torch.nn.functional.linear(z, torch.randn(4, 8))  # autocast is on: a product runs in bf16
+        image = trainer.G(z)
+        logit = trainer.D(image)
+    assert inside.dtype == torch.bfloat16
+    assert image.dtype == torch.float32 and logit.dtype == torch.float32  # the losses see float32
+
+
+def test_bf16_changes_the_numbers_but_not_much(tmp_path: Path) -> None:
+    fp32 = make_trainer(tmp_path / "fp32", steps=1)
+    bf16 = make_trainer(tmp_path / "bf16", steps=1, precision="bf16")
+    a, b = fp32.train_step(), bf16.train_step()
+    assert a[0]["loss/d"] != b[0]["loss/d"]  # bf16 really ran
+    assert float(a[0]["loss/d"]) == pytest.approx(float(b[0]["loss/d"]), rel=0.05)
+
+
+def test_fp16_scales_the_loss_and_the_scale_is_checkpointed(tmp_path: Path) -> None:
+    trainer = make_trainer(tmp_path / "run", precision="fp16", steps=3, ckpt_every=3)
+    assert trainer.scaler_d.is_enabled() and trainer.scaler_g.is_enabled()
+    trainer.fit()
+    state = load_checkpoint(find_checkpoint(tmp_path / "run"))
+    assert [s["scale"] for s in state["scalers"]] == [trainer.scaler_d.get_scale(), trainer.scaler_g.get_scale()]
+    state["scalers"][0]["scale"], state["scalers"][1]["scale"] = 1024.0, 512.0  # not a fresh scaler's 65536
+    resumed = make_trainer(tmp_path / "run", precision="fp16", steps=6)
+    resumed.load_state_dict(state, tmp_path / "run")
+    assert (resumed.scaler_d.get_scale(), resumed.scaler_g.get_scale()) == (1024.0, 512.0)
+    resumed.fit()  # and training goes on from the restored scales
+    assert resumed.step == 6
+
+
+def test_bf16_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path: Path) -> None:
+    straight = make_trainer(tmp_path / "straight", precision="bf16", steps=4, ckpt_every=2)
+    straight.fit()
+    first = make_trainer(tmp_path / "split", precision="bf16", steps=2, ckpt_every=2)
+    first.fit()
+    resumed = make_trainer(tmp_path / "split", precision="bf16", steps=4, ckpt_every=2)
+    resumed.load_state_dict(load_checkpoint(find_checkpoint(tmp_path / "split")), tmp_path / "split")
+    resumed.fit()
+    for key, value in straight.G.state_dict().items():
+        assert torch.equal(value, resumed.G.state_dict()[key]), key
+
+
+def test_channels_last_follows_the_precision_unless_set(tmp_path: Path) -> None:
+    conv_weight = lambda t: t.G.net[0].weight  # noqa: E731  (B, C, H, W) weights: the memory format shows
+    nhwc = lambda w: w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()  # noqa: E731
+    assert not nhwc(conv_weight(make_trainer(tmp_path / "a")))
+    assert nhwc(conv_weight(make_trainer(tmp_path / "b", precision="bf16")))
+    assert not nhwc(conv_weight(make_trainer(tmp_path / "c", precision="bf16", channels_last=False)))
+    assert nhwc(conv_weight(make_trainer(tmp_path / "d", channels_last=True)))
+
+
+def test_channels_last_in_float32_gives_the_same_training_up_to_rounding(tmp_path: Path) -> None:
+    nchw = make_trainer(tmp_path / "a", steps=2)
+    nhwc = make_trainer(tmp_path / "b", steps=2, channels_last=True)
+    nchw.fit()
+    nhwc.fit()
+    for (key, a), b in zip(nchw.G.state_dict().items(), nhwc.G.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-4), key
+
+
+def test_an_unknown_precision_is_one_line() -> None:
+    with pytest.raises(ConfigError, match="train.precision must be one of fp32, bf16, fp16"):
+        TrainSettings(precision="fp64")
+    with pytest.raises(ConfigError, match="train.precision"):
+        MixedPrecision("int8", torch.device("cpu"))
+
+
+@pytest.mark.slow  # compiling on a 2-core CPU takes minutes
+def test_compiled_training_keeps_the_checkpoint_names(tmp_path: Path) -> None:
+    trainer = make_trainer(tmp_path / "run", compile=True, steps=2, ckpt_every=2)
+    trainer.fit()
+    state = load_checkpoint(find_checkpoint(tmp_path / "run"))
+    assert state["generator"].keys() == trainer.G.state_dict().keys()
+    assert not any(key.startswith("_orig_mod") for key in state["generator"])
