@@ -46,6 +46,8 @@ def _run_dir(fresh: str, *, _root_: Any) -> str:
     outputs go to; task=report: the sweep folder. A task that names no existing run or sweep gets a
     scratch folder, so that a typo never leaves folders behind (it is removed with the error)."""
     task = _root_.get("task", "train")
+    if _RANK != 0:  # torchrun's other processes: rank 0 alone writes the run folder
+        return _scratch()
     if task in RUN_TASKS:
         run = _root_.get("run")
         if run in (None, "") or not Path(os.path.expanduser(str(run))).exists():
@@ -68,7 +70,7 @@ def _run_dir(fresh: str, *, _root_: Any) -> str:
 def _output_subdir(*, _root_: Any) -> str | None:
     """Hydra's record of this invocation; a resumed run keeps the original .hydra/ and adds one beside
     it; the other tasks write into folders that are not runs, so they leave no record."""
-    if _root_.get("task", "train") != "train":
+    if _root_.get("task", "train") != "train" or _RANK != 0:
         return None
     if _root_.train.resume in (None, "", "null"):
         return ".hydra"
@@ -76,6 +78,7 @@ def _output_subdir(*, _root_: Any) -> str | None:
 
 
 _STARTED = datetime.now()  # fixed once: Hydra re-reads the interpolation, and every read must agree
+_RANK = int(os.environ.get("RANK", "0"))  # torchrun's process number (0 without torchrun)
 
 
 OmegaConf.register_new_resolver("gantrain_run_dir", _run_dir, replace=True)
@@ -132,6 +135,10 @@ def _train(cfg: DictConfig, hc: Any, run_dir: Path) -> None:
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
         result = train(cfg, run_dir, overrides=list(hc.overrides.task), choices=dict(hc.runtime.choices))
+        if _RANK != 0:
+            if _SCRATCH and run_dir == Path(_SCRATCH[0]):  # (an explicit hydra.run.dir is rank 0's run: left alone)
+                shutil.rmtree(run_dir, ignore_errors=True)  # the scratch folder of a rank that writes nothing
+            return
     except TrainingInterrupted as stop:
         r = stop.result
         console.error(

@@ -1,10 +1,14 @@
 """The console: what a run prints (rich), kept free of torch so that errors print without loading it."""
 
+import os
+
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-console = Console(stderr=False, highlight=False, soft_wrap=True)  # soft wrap: log files keep whole lines
+# Under torchrun only rank 0 speaks (RANK is torchrun's; read here, before torch loads); errors are said by all.
+_RANK = int(os.environ.get("RANK", "0"))
+console = Console(stderr=False, highlight=False, soft_wrap=True, quiet=_RANK != 0)  # soft wrap: log files keep whole lines
 
 
 def summary_table(title: str, rows: dict[str, str]) -> Table:
@@ -27,4 +31,5 @@ def info(message: str) -> None:
 def error(message: str) -> None:
     """One line on stderr, whatever the message embeds (a library's multi-line error, say)."""
     one_line = escape(" ".join(message.split()))  # escape: "[Errno 2]" is text, not rich markup
-    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {one_line}", soft_wrap=True)
+    where = f"rank {_RANK}: " if _RANK else ""
+    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {where}{one_line}", soft_wrap=True)

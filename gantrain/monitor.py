@@ -49,9 +49,10 @@ def event_writer(tb_dir: Path) -> Iterator[SummaryWriter]:
 class Monitor:
     """TensorBoard writer plus console progress for one run."""
 
-    def __init__(self, tb_dir: Path, *, total_steps: int, start_step: int = 0, show_progress: bool = True) -> None:
-        # purge_step drops events a crashed run wrote after its last checkpoint, so curves do not fork
-        self.writer = SummaryWriter(str(tb_dir), purge_step=start_step if start_step > 0 else None)
+    def __init__(self, tb_dir: Path | None, *, total_steps: int, start_step: int = 0, show_progress: bool = True) -> None:
+        # purge_step drops events a crashed run wrote after its last checkpoint, so curves do not fork.
+        # No tb_dir: numbers are kept (latest) but nothing is written, as on the ranks other than 0.
+        self.writer = SummaryWriter(str(tb_dir), purge_step=start_step if start_step > 0 else None) if tb_dir else None
         self.total_steps = total_steps
         self.latest: dict[str, float] = {}
         self._progress: Progress | None = None
@@ -76,6 +77,8 @@ class Monitor:
 
     def hyperparameters(self, params: dict[str, Any], metrics: list[str]) -> None:
         """Record the run's settings for TensorBoard's HParams tab, linked to the named scalar curves."""
+        if self.writer is None:
+            return
         experiment, session_start, session_end = hparams(_flat(params), {m: 0.0 for m in metrics})
         for summary in (experiment, session_start, session_end):
             self.writer.file_writer.add_summary(summary)
@@ -83,13 +86,15 @@ class Monitor:
     def scalars(self, step: int, values: dict[str, Tensor | float]) -> dict[str, float]:
         numbers = {k: float(v.item() if isinstance(v, Tensor) else v) for k, v in values.items()}
         for name, number in numbers.items():
-            self.writer.add_scalar(name, number, step)
+            if self.writer is not None:
+                self.writer.add_scalar(name, number, step)
         self.latest.update(numbers)
         return numbers
 
     def image(self, tag: str, grid: Tensor, step: int) -> None:
         """grid: (3, H, W) float in [0, 1]."""
-        self.writer.add_image(tag, grid, step)
+        if self.writer is not None:
+            self.writer.add_image(tag, grid, step)
 
     def advance(self, step: int, rate: float | None = None) -> None:
         if self._plain:  # at most one line per PLAIN_EVERY seconds, and the last step
@@ -109,5 +114,6 @@ class Monitor:
     def close(self) -> None:
         if self._progress is not None:
             self._progress.stop()
-        self.writer.flush()
-        self.writer.close()
+        if self.writer is not None:
+            self.writer.flush()
+            self.writer.close()

@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from gantrain import console
 from gantrain.checkpoint import find_checkpoint, load_checkpoint
 from gantrain.devices import resolve_device
+from gantrain.distributed import World, start, stop, world_from_env
 from gantrain.errors import ConfigError, DataError, GantrainError
 from gantrain.evaluation import Evaluations, GeneratedScores, TestError, TranslationMetrics
 from gantrain.losses.base import is_classifier, is_conditional
@@ -88,6 +89,9 @@ def train(
     except TypeError as e:  # a key added with +train.NAME=...
         raise ConfigError(f"train: {e}; `gantrain --cfg job` lists the train.* keys") from None
     device = resolve_device(cfg.device)
+    world = world_from_env()  # torchrun's processes; one process otherwise
+    if world.distributed and device.type == "cuda":
+        device = torch.device("cuda", world.local_rank)
     seed = int(cfg.seed)
     torch.manual_seed(seed)
 
@@ -110,30 +114,35 @@ def train(
             generated = generated_scores_evaluator(cfg, prior, eval_settings, device, seed)
             evaluate = generated if evaluate is None else Evaluations(evaluate, generated)
 
+    start(world, device.type)
+    try:
+        return _fit(cfg, run_dir, G=G, D=D, objective=objective, prior=prior, data=data, make_optimizer=make_optimizer,
+                    settings=settings, device=device, seed=seed, choices=choices, resolved=resolved, show_progress=show_progress,
+                    evaluate=evaluate, eval_settings=eval_settings, preview=preview, world=world, state=state, checkpoint=checkpoint)
+    finally:
+        stop(world)
+
+
+def _fit(cfg: DictConfig, run_dir: Path, *, G: torch.nn.Module, D: torch.nn.Module, choices: dict[str, str], resolved: dict,
+         world: World, state: dict | None, checkpoint: Path | None, **parts: Any) -> TrainResult:
+    """Build the Trainer (inside the process group when there is one), restore a checkpoint, train."""
+    settings, data, device = parts["settings"], parts["data"], parts["device"]
     trainer = Trainer(
         G=G,
         D=D,
-        objective=objective,
-        prior=prior,
-        data=data,
-        make_optimizer=make_optimizer,
-        settings=settings,
         run_dir=run_dir,
-        device=device,
-        seed=seed,
         metadata={"config": OmegaConf.to_yaml(cfg), "choices": choices},
         hparams={**choices, **resolved},
-        show_progress=show_progress,
-        evaluate=evaluate,
-        eval_settings=eval_settings,
-        preview=preview,
+        world=world,
+        **parts,
     )
     notice = getattr(data, "notice", None)
     if notice:
         console.notice(notice)
     console.info(
         f"[bold]gantrain[/] {' '.join(f'{k}={v}' for k, v in choices.items() if k != 'model_data')} | {data.describe()} | "
-        f"G {_count(G)} params, D {_count(D)} params | device {device} | run folder {run_dir}"
+        f"G {_count(G)} params, D {_count(D)} params | device {device}"
+        f"{f' x {world.size} processes' if world.distributed else ''} | run folder {run_dir}"
     )
     if hasattr(D, "describe"):
         console.info(D.describe())

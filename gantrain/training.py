@@ -20,6 +20,7 @@ from gantrain.errors import CheckpointError
 from gantrain.losses.base import Objective, generate
 from gantrain.priors import LatentPrior
 from gantrain.evaluation import ParameterAverage, buffers_kept
+from gantrain.distributed import World, gather, mean_over_ranks, wrap
 from gantrain.precision import MixedPrecision, compiled, descend, to_channels_last
 from gantrain.settings import EvalSettings, TrainSettings
 
@@ -57,6 +58,7 @@ class Trainer:
         evaluate: Callable[[nn.Module], dict[str, float]] | None = None,
         eval_settings: EvalSettings | None = None,
         preview: tuple[Tensor, Tensor] | None = None,
+        world: World = World(),
     ) -> None:
         self.G, self.D = G.to(device), D.to(device)
         if settings.nhwc:
@@ -64,8 +66,11 @@ class Trainer:
         self.precision = MixedPrecision(settings.precision, device)
         self.precision.attach(self.G, self.D)
         self.scaler_d, self.scaler_g = self.precision.scaler(), self.precision.scaler()
-        # what the training steps call: the networks themselves, or torch.compile'd views of them
-        self._G, self._D = compiled(self.G, settings.compile), compiled(self.D, settings.compile)
+        # what the training steps call: the networks themselves, or DDP replicas and torch.compile'd views
+        # of them (sharing their parameters); everything else (checkpoints, samples, evaluation) uses G, D
+        self.world = world
+        self._G = compiled(wrap(self.G, world, device), settings.compile)
+        self._D = compiled(wrap(self.D, world, device), settings.compile)
         self.objective, self.prior, self.data = objective, prior, data
         self.settings, self.device, self.seed = settings, device, seed
         self.run_dir = Path(run_dir)
@@ -74,8 +79,11 @@ class Trainer:
         self.show_progress = show_progress
         self.opt_g = make_optimizer(self.G.parameters())
         self.opt_d = make_optimizer(self.D.parameters())
-        self.stream = BatchStream(data, settings.batch_size, seed=seed, device=device, num_workers=settings.num_workers)
-        self.z_generator = torch.Generator().manual_seed(seed + 1)  # z for training steps (CPU: reproducible)
+        self.stream = BatchStream(
+            data, settings.batch_size, seed=seed, device=device, num_workers=settings.num_workers, rank=world.rank, world_size=world.size
+        )
+        spread = 7919 * world.rank  # each rank draws its own z and dropout masks (rank 0: as a single process)
+        self.z_generator = torch.Generator().manual_seed(seed + 1 + spread)  # z for training steps (CPU: reproducible)
         fixed = torch.Generator().manual_seed(seed + 2)
         # the grid's latent (a translator has no prior: its grid shows fixed held-out pairs)
         self.fixed, self.grid_row = prior.grid(settings.n_samples, device=device, generator=fixed) if prior else (None, 1)
@@ -88,7 +96,7 @@ class Trainer:
         # The loop's own torch RNG stream (dropout and any other torch.rand* inside G and D): seeded from
         # `seed`, saved in checkpoints, and swapped in only while fit() runs, so a run does not depend
         # on what the caller drew from torch's global RNG before.
-        self._torch_rng = torch.Generator().manual_seed(seed + 3).get_state()
+        self._torch_rng = torch.Generator().manual_seed(seed + 3 + spread).get_state()
         self._cuda_rng: Tensor | None = None
         self._fitting = False
         self._restored = False  # loaded from a checkpoint: no data-dependent initialisation
@@ -100,6 +108,8 @@ class Trainer:
         cuda = torch.cuda.get_rng_state(self.device) if live and self.device.type == "cuda" else self._cuda_rng
         if cuda is not None:
             rng["cuda"] = cuda
+        if self.world.distributed:  # every rank's streams (a collective: all ranks call state_dict together)
+            rng = {**rng, "ranks": gather(self.world, {k: v.cpu() for k, v in rng.items()})}
         return {
             "step": self.step,
             "generator": self.G.state_dict(),
@@ -120,9 +130,13 @@ class Trainer:
             self.opt_g.load_state_dict(state["opt_g"])
             self.opt_d.load_state_dict(state["opt_d"])
             self.stream.load_state_dict(state["data"])
-            self._torch_rng = state["rng"]["torch"]
-            self._cuda_rng = state["rng"].get("cuda")
-            self.z_generator.set_state(state["rng"]["z"])
+            rng = state["rng"]
+            ranks = rng.get("ranks", [])
+            if self.world.distributed:  # this rank's own streams, if the run had as many processes
+                rng = ranks[self.world.rank] if len(ranks) == self.world.size else self._fresh_rng(int(state["step"]))
+            self._torch_rng = rng["torch"]
+            self._cuda_rng = rng.get("cuda")
+            self.z_generator.set_state(rng["z"])
             if self.d_average is not None and "d_average" in state:
                 self.d_average.load_state_dict(state["d_average"])
             if self.scaler_d.is_enabled() and "scalers" in state:
@@ -134,11 +148,19 @@ class Trainer:
             first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
             raise CheckpointError(f"checkpoint {source} does not fit this model and config ({first})") from None
 
+    def _fresh_rng(self, step: int) -> dict[str, Any]:
+        """Streams for a run resumed with another number of processes: seeded from the step and rank."""
+        base = self.seed + 104729 * step + 7919 * self.world.rank
+        return {"torch": torch.Generator().manual_seed(base + 3).get_state(), "z": torch.Generator().manual_seed(base + 1).get_state()}
+
     # ----- outputs -----------------------------------------------------------------------------
     def save(self) -> Path:
         folder = self.run_dir / "checkpoints"
         periodic = folder / f"step_{self.step:07d}.pt"
-        save_checkpoint(self.state_dict(), periodic)
+        state = self.state_dict()  # on every rank: it gathers their random states
+        if not self.world.main:
+            return folder / LAST
+        save_checkpoint(state, periodic)
         link_checkpoint(periodic, folder / LAST)
         keep = self.settings.keep_ckpts
         if keep > 0:
@@ -198,6 +220,8 @@ class Trainer:
 
     def record_metrics(self, numbers: dict[str, float]) -> None:
         """Append one evaluation to run_dir/metrics.jsonl: {"step": ..., "eval/...": ...} per line."""
+        if not self.world.main:
+            return
         with open(self.run_dir / "metrics.jsonl", "a") as f:
             f.write(json.dumps({"step": self.step, **{k: float(v) for k, v in numbers.items()}}) + "\n")
 
@@ -205,7 +229,7 @@ class Trainer:
         """On resume: forget evaluations after the checkpoint's step (a run killed after evaluating but
         before its next checkpoint evaluates those steps again), as TensorBoard's purge_step does."""
         path = self.run_dir / "metrics.jsonl"
-        if path.is_file():
+        if path.is_file() and self.world.main:
             kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
             path.write_text("".join(line + "\n" for line in kept))
 
@@ -213,7 +237,8 @@ class Trainer:
         """run_dir/summary.json: where this invocation ended and the last value of every scalar (read by
         the sweep report)."""
         summary = {"step": result.step, "finished": finished, "seconds": round(result.seconds, 1), "metrics": result.metrics}
-        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+        if self.world.main:
+            (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
 
     # ----- the loop ----------------------------------------------------------------------------
     def fit(self) -> TrainResult:
@@ -236,7 +261,8 @@ class Trainer:
     def _fit(self) -> TrainResult:
         s = self.settings
         start = time.perf_counter()
-        log = monitor.Monitor(self.run_dir / "tb", total_steps=s.steps, start_step=self.step, show_progress=self.show_progress)
+        main = self.world.main  # the other ranks train and keep quiet
+        log = monitor.Monitor(self.run_dir / "tb" if main else None, total_steps=s.steps, start_step=self.step, show_progress=self.show_progress and main)
         if self.step == 0:
             metrics = ["loss/d", "loss/g", "d/real", "d/fake"]
             if self.evaluate is not None:
@@ -260,12 +286,12 @@ class Trainer:
                         counts[name] = counts.get(name, 0) + 1
                 self.step += 1
                 last = self.step == s.steps
-                if self.evaluate is not None and self.eval_settings.every and (self.step % self.eval_settings.every == 0 or last):
+                if main and self.evaluate is not None and self.eval_settings.every and (self.step % self.eval_settings.every == 0 or last):
                     numbers = self.evaluate(G=self.G, D=self.d_average.average if self.d_average else self.D)
                     log.scalars(self.step, numbers)
                     self.record_metrics(numbers)
                 if self.step % s.log_every == 0 or last:
-                    log.scalars(self.step, {n: sums[n] / counts[n] for n in sums})  # the only GPU sync
+                    log.scalars(self.step, mean_over_ranks(self.world, {n: sums[n] / counts[n] for n in sums}))  # the only GPU sync
                     sums, counts = {}, {}
                     now = time.perf_counter()
                     rate = (self.step - tick_step) / max(now - tick, 1e-9)
@@ -274,7 +300,7 @@ class Trainer:
                     if self.device.type == "cuda":
                         log.scalars(self.step, {"perf/cuda_max_allocated_mib": torch.cuda.max_memory_allocated(self.device) / 2**20})
                     log.advance(self.step, rate)
-                if self.step % s.sample_every == 0 or last:
+                if main and (self.step % s.sample_every == 0 or last):
                     last_samples = self.write_samples(log)
                 if self.step % s.ckpt_every == 0 or last:
                     last_ckpt = self.save()

@@ -16,6 +16,7 @@ from gantrain.models.gan import MLPDiscriminator, MLPGenerator
 from gantrain.optim import adam
 from gantrain.priors import LatentPrior
 from gantrain.settings import TrainSettings
+from gantrain.distributed import World
 from gantrain.training import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,7 +31,7 @@ def tiny_data(n: int = 64, size: int = 28, channels: int = 1, seed: int = 0) -> 
     return InMemoryImages(images, torch.arange(n) % 10, num_classes=10)
 
 
-def make_trainer(run_dir: Path, model: str = "dcgan", seed: int = 0, **settings) -> Trainer:
+def make_trainer(run_dir: Path, model: str = "dcgan", seed: int = 0, world: World = World(), **settings) -> Trainer:
     """A seconds-long trainer on random 28x28 images; `settings` override TrainSettings."""
     torch.manual_seed(seed)
     if model == "dcgan":
@@ -56,6 +57,7 @@ def make_trainer(run_dir: Path, model: str = "dcgan", seed: int = 0, **settings)
         device=torch.device("cpu"),
         seed=seed,
         show_progress=False,
+        world=world,
     )
 
 

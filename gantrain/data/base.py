@@ -202,14 +202,20 @@ class BatchStream:
         device: torch.device,
         num_workers: int = 0,
         consumed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
-        if len(dataset) < batch_size:
+        if len(dataset) < batch_size * world_size:
+            processes = f" x {world_size} processes" if world_size > 1 else ""
             raise ConfigError(
-                f"train.batch_size={batch_size} is larger than the data set ({len(dataset)} images); lower it"
+                f"train.batch_size={batch_size}{processes} is larger than the data set ({len(dataset)} images); lower it"
             )
         self.dataset, self.batch_size, self.seed, self.device = dataset, batch_size, seed, device
         self.num_workers = num_workers
-        self.batches_per_epoch = len(dataset) // batch_size
+        # Data parallel: every rank walks the same order in global batches of batch_size * world_size
+        # and takes its own slice of each, so the ranks never see the same image in a step.
+        self.rank, self.world_size = rank, world_size
+        self.batches_per_epoch = len(dataset) // (batch_size * world_size)
         self.consumed = consumed
         self._iter: Iterator | None = None
         # A semi-supervised run draws each step's labelled batch from the labelled subset on its own
@@ -217,20 +223,25 @@ class BatchStream:
         subset = getattr(dataset, "labelled", None)
         if isinstance(dataset, InMemoryImages) and subset is not None and len(subset) > 0:
             part = InMemoryImages(dataset.images[subset], dataset.labels[subset], dataset.num_classes)
-            self.labelled = BatchStream(part, min(batch_size, len(part)), seed=seed + 7, device=device)
+            # (each rank draws its labelled batches on its own: the subset is small, often 100 images)
+            self.labelled = BatchStream(part, min(batch_size, len(part)), seed=seed + 7 + 7919 * rank, device=device)
+
+    def _batches(self) -> Iterator[list[int]]:
+        """This rank's index batches, from where the stream stands."""
+        size, b, r = self.world_size, self.batch_size, self.rank
+        batches = index_batches(len(self.dataset), b * size, self.seed, self.consumed)
+        return batches if size == 1 else (idx[r * b : (r + 1) * b] for idx in batches)
 
     def _start(self) -> Iterator:
         if isinstance(getattr(self.dataset, "sources", None), Tensor):  # in-memory pairs: (target, source)
             targets, sources = self.dataset.images, self.dataset.sources
-            batches = index_batches(len(targets), self.batch_size, self.seed, self.consumed)
-            return ((targets[idx], sources[idx]) for idx in batches)
+            return ((targets[idx], sources[idx]) for idx in self._batches())
         if isinstance(self.dataset, InMemoryImages):
             images, labels = self.dataset.images, self.dataset.labels
-            batches = index_batches(len(images), self.batch_size, self.seed, self.consumed)
-            return ((images[idx], None if labels is None else labels[idx]) for idx in batches)
+            return ((images[idx], None if labels is None else labels[idx]) for idx in self._batches())
         loader = DataLoader(
             self.dataset,
-            batch_sampler=index_batches(len(self.dataset), self.batch_size, self.seed, self.consumed),
+            batch_sampler=self._batches(),
             num_workers=self.num_workers,
             pin_memory=self.device.type == "cuda",
             persistent_workers=False,

@@ -1,0 +1,88 @@
+"""Data-parallel training: two CPU processes on the gloo backend, started by torchrun as a user would, and
+in-process through the importable core."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+import torch.multiprocessing as mp
+
+from conftest import make_trainer, tiny_data
+from gantrain.checkpoint import find_checkpoint, load_checkpoint
+from gantrain.data.base import BatchStream
+from gantrain.distributed import World
+
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "gantrain"]
+TINY = ["model.generator.width=8", "model.discriminator.width=8", "train.batch_size=16", "device=cpu", "train.log_every=1", "train.ckpt_every=3"]
+
+
+def _torchrun(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "200", "OMP_NUM_THREADS": "1"}
+    return subprocess.run([*TORCHRUN, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_torchrun_two_processes_write_one_run_and_resume_as_if_never_stopped(tmp_path: Path) -> None:
+    straight = _torchrun(*TINY, "train.steps=6", "hydra.run.dir=straight", cwd=tmp_path)
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    assert "x 2 processes" in straight.stdout
+    assert straight.stdout.count("gantrain: done") == 1  # rank 0 alone speaks
+
+    first = _torchrun(*TINY, "train.steps=3", cwd=tmp_path)  # a run folder of its own under outputs/
+    assert first.returncode == 0, first.stderr[-3000:]
+    runs = [p for p in (tmp_path / "outputs").glob("*/*") if p.is_dir()]
+    assert len(runs) == 1  # the second process made no folder of its own
+    assert sorted(p.name for p in (runs[0] / "checkpoints").iterdir()) == ["last.pt", "step_0000003.pt"]
+    assert len(load_checkpoint(runs[0] / "checkpoints" / "last.pt")["rng"]["ranks"]) == 2  # both ranks' streams
+
+    resumed = _torchrun(f"train.resume={runs[0]}", "train.steps=6", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resumed from step 3" in resumed.stdout
+    a = load_checkpoint(find_checkpoint(tmp_path / "straight"))
+    b = load_checkpoint(find_checkpoint(runs[0]))
+    assert a["step"] == b["step"] == 6
+    for net in ("generator", "discriminator"):
+        for key, value in a[net].items():
+            assert torch.equal(value, b[net][key]), (net, key)
+
+
+def test_each_rank_takes_its_own_slice_of_the_global_batch() -> None:
+    data = tiny_data()
+    whole = BatchStream(data, 8, seed=3, device=torch.device("cpu"))
+    halves = [BatchStream(data, 4, seed=3, device=torch.device("cpu"), rank=r, world_size=2) for r in (0, 1)]
+    for _ in range(5):  # across an epoch boundary too
+        x = next(whole).x
+        x0, x1 = next(halves[0]).x, next(halves[1]).x
+        assert torch.equal(torch.cat([x0, x1]), x)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _train_rank(rank: int, run_dir: str, port: int) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.distributed.init_process_group("gloo", rank=rank, world_size=2)
+    try:
+        trainer = make_trainer(Path(run_dir), steps=3, ckpt_every=3, world=World(rank, 2, rank))
+        trainer.fit()
+        torch.save({k: v.clone() for k, v in trainer.D.state_dict().items()}, Path(run_dir) / f"D_rank{rank}.pt")
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def test_the_replicas_stay_identical(tmp_path: Path) -> None:
+    mp.spawn(_train_rank, args=(str(tmp_path), _free_port()), nprocs=2, join=True)
+    d0, d1 = (torch.load(tmp_path / f"D_rank{r}.pt", weights_only=True) for r in (0, 1))
+    for key in d0:
+        if "running" not in key and "num_batches" not in key:  # batch-norm statistics are each rank's own
+            assert torch.equal(d0[key], d1[key]), key
+    single = make_trainer(tmp_path / "single", steps=3)
+    single.fit()
+    assert not torch.equal(single.D.state_dict()["features.0.weight"], d0["features.0.weight"])  # two shards differ from one
+    shutil.rmtree(tmp_path / "single")
