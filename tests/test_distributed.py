@@ -86,3 +86,31 @@ def test_the_replicas_stay_identical(tmp_path: Path) -> None:
     single.fit()
     assert not torch.equal(single.D.state_dict()["features.0.weight"], d0["features.0.weight"])  # two shards differ from one
     shutil.rmtree(tmp_path / "single")
+
+
+def test_a_sweep_fans_out_as_submitit_jobs(tmp_path: Path) -> None:
+    """The submitit launcher that sends jobs to SLURM (hydra/launcher=slurm), here with its local executor."""
+    env = {**os.environ, "COLUMNS": "200"}
+    done = subprocess.run(
+        [sys.executable, "-m", "gantrain", "-m", "hydra/launcher=submitit_local", "train.k=1,2", *TINY[:-2], "train.steps=2",
+         "hydra.sweep.dir=sweep"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    for job in ("0", "1"):
+        assert (tmp_path / "sweep" / job / "checkpoints" / "last.pt").is_file()
+    assert (tmp_path / "sweep" / ".submitit").is_dir()  # it went through submitit
+    assert "| 1 |" in (tmp_path / "sweep" / "report.md").read_text()
+
+
+def test_the_slurm_launcher_config_composes() -> None:
+    from hydra import compose, initialize_config_dir
+
+    import gantrain.cli  # noqa: F401  (the schema and resolvers)
+
+    conf = Path(__file__).resolve().parents[1] / "conf"
+    with initialize_config_dir(str(conf), version_base="1.3"):
+        cfg = compose("config", overrides=["hydra/launcher=slurm", "hydra.launcher.partition=gpu"], return_hydra_config=True)
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
+    assert (launcher.partition, launcher.gpus_per_node, launcher.tasks_per_node) == ("gpu", 1, 1)
