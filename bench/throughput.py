@@ -16,6 +16,7 @@ https://github.com/pytorch/examples/blob/main/dcgan/main.py (it is read, never d
 
 import argparse
 import gzip
+import itertools
 import json
 import os
 import shutil
@@ -53,15 +54,19 @@ def _wait(process: subprocess.Popen) -> float:
     return usage.ru_maxrss / 1024
 
 
-def run_gantrain(model: str, precision: str, steps: int, warmup: int, mnist: str | None, device: str, extra: list[str]) -> dict:
+def run_gantrain(model: str, precision: str, steps: int, warmup: int, mnist: str | None, device: str, extra: list[str], processes: int = 1) -> dict:
+    """One gantrain run; with processes > 1, under torchrun with the same global batch split between them."""
     log_every = 5
     with tempfile.TemporaryDirectory() as tmp:
-        args = [*MODELS[model], f"train.steps={steps}", f"train.log_every={log_every}", f"train.sample_every={steps}",
+        args = [a if not (processes > 1 and a.startswith("train.batch_size=")) else f"train.batch_size={int(a.split('=')[1]) // processes}"
+                for a in MODELS[model]]
+        args += [f"train.steps={steps}", f"train.log_every={log_every}", f"train.sample_every={steps}",
                 f"train.ckpt_every={steps}", "eval.every=0", f"train.precision={precision}", f"device={device}",
                 f"hydra.run.dir={tmp}/run", *extra]
         if mnist and "data=mnist" in args:
             args.append(f"data.root={mnist}")
-        process = subprocess.Popen([sys.executable, "-m", "gantrain", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"] if processes > 1 else [sys.executable]
+        process = subprocess.Popen([*launcher, "-m", "gantrain", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         stderr = process.stderr.read()
         rss = _wait(process)
         summary = Path(tmp) / "run" / "summary.json"
@@ -77,7 +82,7 @@ def run_gantrain(model: str, precision: str, steps: int, warmup: int, mnist: str
     # each logged rate covers the log_every steps before it; keep the windows wholly after the warm-up
     windows = [step for step in rates if step - log_every >= warmup]
     seconds = sum(log_every / rates[step] for step in windows)
-    batch_size = _batch_size(args)
+    batch_size = _batch_size(args) * processes  # the global batch
     return {"images_per_s": batch_size * log_every * len(windows) / seconds, "rss_mib": rss,
             "cuda_max_allocated_mib": max(cuda.values()) if cuda else None, "steps": batch["step"]}
 
@@ -140,6 +145,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10, help="iterations left out at the start")
     parser.add_argument("--rounds", type=int, default=2, help="A B A B: measurements of each")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--processes", nargs="+", type=int, default=[1], help="data-parallel processes (torchrun), same global batch")
     parser.add_argument("extra", nargs="*", help="more gantrain overrides, e.g. train.channels_last=false")
     args = parser.parse_args()
 
@@ -147,11 +153,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = torchvision_mnist(args.mnist, Path(tmp)) if args.reference else None
         for _ in range(args.rounds):
-            for model in args.models:
-                for precision in args.precision:
-                    name = f"gantrain {model} {precision}"
-                    results.setdefault(name, []).append(run_gantrain(model, precision, args.steps, args.warmup, args.mnist, args.device, args.extra))
-                    print(f"{name}: {results[name][-1]['images_per_s']:.1f} images/s", flush=True)
+            for model, precision, processes in itertools.product(args.models, args.precision, args.processes):
+                name = f"gantrain {model} {precision}" + (f" x{processes} processes" if processes > 1 else "")
+                results.setdefault(name, []).append(
+                    run_gantrain(model, precision, args.steps, args.warmup, args.mnist, args.device, args.extra, processes)
+                )
+                print(f"{name}: {results[name][-1]['images_per_s']:.1f} images/s", flush=True)
             if root is not None:
                 results.setdefault("reference", []).append(run_reference(args.reference, root, args.steps, args.warmup, args.device))
                 print(f"reference: {results['reference'][-1]['images_per_s']:.1f} images/s", flush=True)

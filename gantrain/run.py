@@ -92,6 +92,8 @@ def train(
     world = world_from_env()  # torchrun's processes; one process otherwise
     if world.distributed and device.type == "cuda":
         device = torch.device("cuda", world.local_rank)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes every step: let cuDNN time its algorithms once
     seed = int(cfg.seed)
     torch.manual_seed(seed)
 
