@@ -21,6 +21,7 @@ from gantrain.losses.base import Objective, generate
 from gantrain.priors import LatentPrior
 from gantrain.evaluation import ParameterAverage, buffers_kept
 from gantrain.distributed import World, gather, mean_over_ranks, wrap
+from gantrain.gemm_conv import use_gemm_weight_gradients
 from gantrain.precision import MixedPrecision, compiled, descend, to_channels_last
 from gantrain.settings import EvalSettings, TrainSettings
 
@@ -65,6 +66,8 @@ class Trainer:
             to_channels_last(self.G, self.D)
         self.precision = MixedPrecision(settings.precision, device)
         self.precision.attach(self.G, self.D)
+        if self.precision.dtype is torch.bfloat16 and device.type == "cpu":
+            use_gemm_weight_gradients(self.G, self.D)  # oneDNN's bf16 weight gradient is slow for 4×4 layers
         self.scaler_d, self.scaler_g = self.precision.scaler(), self.precision.scaler()
         # what the training steps call: the networks themselves, or DDP replicas and torch.compile'd views
         # of them (sharing their parameters); everything else (checkpoints, samples, evaluation) uses G, D
