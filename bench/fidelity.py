@@ -5,6 +5,8 @@ of batch 64) and scored with `gantrain task=eval` on 10,000 samples against the 
 
     python bench/fidelity.py --mnist ../shared/data/mnist            # trains what is missing, scores, prints the table
     python bench/fidelity.py --report                                # the table of what has been scored
+    python bench/fidelity.py --mnist ../shared/data/mnist --runs dcgan_non_saturating dcgan_non_saturating_seed1 dcgan_bf16 dcgan_bf16_seed1
+                                                                     # float32 against train.precision=bf16, seeds 0 and 1
 
 Runs go to bench/results/fidelity/<name>/; a finished run is not trained again.
 """
@@ -22,6 +24,10 @@ RUNS = {  # name -> (the overrides, what it is)
     "dcgan_minimax": (["model=dcgan", "loss=minimax"], "DCGAN (width 32), minimax loss"),
     "dcgan_non_saturating": (["model=dcgan", "loss=non_saturating"], "DCGAN (width 32), non-saturating loss"),
     "vae": (["model=vae"], "VAE (Kingma & Welling), MLP 500, z 20"),
+    # train.precision=bf16 against float32 at the same step count, two seeds each (issue 6's quality check)
+    "dcgan_non_saturating_seed1": (["model=dcgan", "loss=non_saturating", "seed=1"], "DCGAN (width 32), non-saturating loss, seed 1"),
+    "dcgan_bf16": (["model=dcgan", "loss=non_saturating", "train.precision=bf16"], "DCGAN (width 32), non-saturating loss, bf16"),
+    "dcgan_bf16_seed1": (["model=dcgan", "loss=non_saturating", "train.precision=bf16", "seed=1"], "DCGAN (width 32), non-saturating loss, bf16, seed 1"),
 }
 METRICS = ("eval/fid", "eval/kid", "eval/is", "eval/precision", "eval/recall", "eval/classes_covered", "eval/class_kl")
 

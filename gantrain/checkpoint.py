@@ -1,10 +1,16 @@
 """Checkpoints as plain data: state dicts, numbers, RNG states and the resolved config as a YAML string.
 
 Written atomically (temporary file, flush, fsync, rename), so a kill mid-write leaves the previous
-checkpoint intact; loaded with `torch.load(weights_only=True)`, so a checkpoint cannot run code.
+checkpoint intact; each carries a SHA-256 of its contents, checked on load, so a damaged file is named
+as such (and `load_resumable` falls back to the one before it); loaded with
+`torch.load(weights_only=True)`, so a checkpoint cannot run code.
 """
 
+import errno
+import hashlib
 import os
+import pickle
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -17,20 +23,67 @@ FORMAT_VERSION = 1
 LAST = "last.pt"
 
 
+def digest(state: dict[str, Any]) -> str:
+    """SHA-256 of a checkpoint's contents (every key but "sha256"): tensors by dtype, shape and bytes,
+    everything else by its repr, dict keys in sorted order."""
+    h = hashlib.sha256()
+
+    def feed(value: Any) -> None:
+        if isinstance(value, torch.Tensor):
+            t = value.detach().cpu().contiguous().reshape(-1)
+            h.update(f"T{t.dtype}{tuple(value.shape)}".encode())
+            h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        elif isinstance(value, dict):
+            h.update(b"{")
+            for key in sorted(value, key=repr):
+                h.update(repr(key).encode())
+                feed(value[key])
+            h.update(b"}")
+        elif isinstance(value, (list, tuple)):
+            h.update(b"[")
+            for item in value:
+                feed(item)
+            h.update(b"]")
+        else:
+            h.update(repr(value).encode())
+
+    feed({k: v for k, v in state.items() if k != "sha256"})
+    return h.hexdigest()
+
+
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
-    """Write `state` to `path` atomically; the format version is added."""
+    """Write `state` to `path` atomically; the format version and the checksum are added. A failed
+    write (a full disk, say) leaves no partial file and raises CheckpointError; `path` keeps what it held."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(".*.tmp"):  # left by a process killed mid-write (one writer per run folder)
+        stale.unlink(missing_ok=True)
+    state = {"format_version": FORMAT_VERSION, **state}
+    state["sha256"] = digest(state)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save({"format_version": FORMAT_VERSION, **state}, f)
+            torch.save(state, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise CheckpointError(f"cannot write checkpoint {path} ({_reason(e)}); {_nothing_lost(path)}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+def _reason(e: OSError) -> str:
+    return os.strerror(e.errno) if e.errno else (str(e) or type(e).__name__)
+
+
+def _nothing_lost(path: Path) -> str:
+    last = path.parent / LAST
+    if last.is_file():
+        return f"the previous checkpoint {last} is intact: free space (or fix the folder) and resume from it"
+    return "no checkpoint was written before this one: free space and start again"
 
 
 def link_checkpoint(source: Path, path: Path) -> None:
@@ -38,12 +91,18 @@ def link_checkpoint(source: Path, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.link.tmp")
     tmp.unlink(missing_ok=True)
     try:
-        os.link(source, tmp)
-    except OSError:  # file systems without hard links
-        import shutil
+        try:
+            os.link(source, tmp)
+        except OSError as e:  # file systems without hard links
+            if e.errno not in (errno.EPERM, errno.EXDEV, errno.EOPNOTSUPP, errno.EMLINK):
+                raise
+            import shutil
 
-        shutil.copyfile(source, tmp)
-    os.replace(tmp, path)
+            shutil.copyfile(source, tmp)
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise CheckpointError(f"cannot write checkpoint {path} ({_reason(e)}); {_nothing_lost(path)}") from None
     _fsync_dir(path.parent)
 
 
@@ -83,13 +142,58 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
         state = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint {path} does not exist") from None
-    except Exception as e:  # unpickling errors, truncated zip archives, foreign objects
+    except pickle.UnpicklingError as e:
+        refused = re.search(r"Unsupported (global|class)[^\n]*?(?= was not| Please|\n|$)", str(e))
+        if refused is None:  # not a pickle at all, or a broken one
+            raise DamagedCheckpoint(f"checkpoint {path} is damaged or not a checkpoint ({_first_line(e)})") from None
+        # weights_only refused an object: a pickle that would run code, or a class that is not plain data
+        raise CheckpointError(
+            f"checkpoint {path} cannot be loaded safely: it holds an object that is not plain data "
+            f"({refused.group(0)[:120]}); gantrain never runs code from a checkpoint"
+        ) from None
+    except Exception as e:  # truncated or corrupted zip archives, anything else unreadable
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"checkpoint {path} cannot be loaded safely ({first[:160]})") from None
+        raise DamagedCheckpoint(f"checkpoint {path} is damaged or not a checkpoint ({first[:160]})") from None
     if not isinstance(state, dict) or "format_version" not in state:
         raise CheckpointError(f"{path} is not a gantrain checkpoint (no format_version)")
     if state["format_version"] != FORMAT_VERSION:
         raise CheckpointError(
             f"{path} has checkpoint format {state['format_version']}, this gantrain reads format {FORMAT_VERSION}"
         )
+    if "sha256" in state and digest(state) != state["sha256"]:  # (checkpoints of gantrain 0.1 carry none)
+        raise DamagedCheckpoint(f"checkpoint {path} is damaged: its contents do not match its checksum")
     return state
+
+
+class DamagedCheckpoint(CheckpointError):
+    """A checkpoint file that cannot be read back as written: truncated, corrupted, not a checkpoint."""
+
+
+def load_resumable(path: Path, map_location: str | torch.device = "cpu") -> tuple[dict[str, Any], Path, list[str]]:
+    """Load `path`; if it is damaged and lies in a run's checkpoints/ folder, the newest intact periodic
+    checkpoint there instead. Returns (state, the file loaded, one line about each damaged file passed over)."""
+    try:
+        return load_checkpoint(path, map_location), path, []
+    except DamagedCheckpoint as first:
+        damaged, notes = [path], [str(first)]
+    candidates = sorted(path.parent.glob("step_*.pt"), key=lambda p: _step_of(p), reverse=True)
+    for candidate in candidates:
+        if any(candidate.samefile(d) for d in damaged):  # last.pt is a hard link to the newest one
+            continue
+        try:
+            state = load_checkpoint(candidate, map_location)
+        except DamagedCheckpoint as e:
+            damaged.append(candidate)
+            notes.append(str(e))
+            continue
+        return state, candidate, notes
+    raise DamagedCheckpoint(f"{notes[0]}, and no intact checkpoint is left beside it in {path.parent}")
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)[:160]
+
+
+def _step_of(path: Path) -> int:
+    match = re.fullmatch(r"step_(\d+)\.pt", path.name)
+    return int(match.group(1)) if match else -1

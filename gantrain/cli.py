@@ -18,7 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from gantrain import console
-from gantrain.config import RUN_TASKS, check_task, register_schema, run_folder, task_output
+from gantrain.config import RUN_TASKS, check_switches, check_task, register_schema, run_folder, task_output
 from gantrain.errors import ConfigError, GantrainError
 
 
@@ -107,6 +107,7 @@ def _app(cfg: DictConfig) -> None:
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
     try:
+        check_switches(list(hc.overrides.task))
         check_task(cfg)
         if cfg.task == "translate":
             _translate(cfg)

@@ -71,6 +71,23 @@ def check_task(cfg: Any) -> None:
             raise ConfigError(f"{key}= is a setting of task={'|'.join(tasks)}, not of task={cfg.task}; add task={tasks[0]}")
 
 
+def check_switches(overrides: list[str]) -> None:
+    """A train.* switch (a bool key) given on the command line must say true or false: OmegaConf would
+    quietly read train.compile=3 as true."""
+    import dataclasses
+
+    from gantrain.errors import ConfigError
+    from gantrain.settings import TrainSettings
+
+    switches = {f.name for f in dataclasses.fields(TrainSettings) if "bool" in str(f.type)}
+    for override in overrides:
+        key, _, value = override.partition("=")
+        name = key.lstrip("+~").removeprefix("train.")
+        if key.lstrip("+~").startswith("train.") and name in switches and "," not in value:
+            if value.strip().lower() not in ("true", "false", "null", ""):
+                raise ConfigError(f"train.{name} must be true or false (got {value})")
+
+
 def register_schema() -> None:
     ConfigStore.instance().store(name="gantrain_schema", node=GantrainConfig)
 

@@ -15,3 +15,7 @@ class DataError(GantrainError):
 
 class CheckpointError(GantrainError):
     """A checkpoint that is missing, damaged or not one of gantrain's."""
+
+
+class OutputError(GantrainError):
+    """A file of the run (samples, metrics) that cannot be written: a full disk, a read-only folder."""

@@ -111,6 +111,12 @@ class Monitor:
                 fields["rate"] = f"{rate:.1f} it/s"
             self._progress.update(self._task, completed=step, **fields)
 
+    def warn(self, message: str) -> None:
+        """A line above the progress bar (rank 0 only, like everything the console says)."""
+        from rich.markup import escape
+
+        console.print(f"[yellow]note:[/] {escape(message)}")
+
     def close(self) -> None:
         if self._progress is not None:
             self._progress.stop()

@@ -12,7 +12,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from gantrain import console
-from gantrain.checkpoint import find_checkpoint, load_checkpoint
+from gantrain.checkpoint import find_checkpoint, load_resumable
 from gantrain.devices import resolve_device
 from gantrain.distributed import World, start, stop, world_from_env
 from gantrain.errors import ConfigError, DataError, GantrainError
@@ -73,8 +73,9 @@ def train(
     choices = {k: str(v) for k, v in (choices or {}).items() if not k.startswith("hydra")}
     state, checkpoint = None, None
     if cfg.train.resume:
-        checkpoint = find_checkpoint(cfg.train.resume)
-        state = load_checkpoint(checkpoint)
+        state, checkpoint, damaged = load_resumable(find_checkpoint(cfg.train.resume))
+        for line in damaged:
+            console.notice(f"{line}; resuming from {display_path(checkpoint)} instead")
         if "config" not in state:
             raise ConfigError(f"{checkpoint} holds no config to resume from")
         cfg = resumed_config(OmegaConf.create(state["config"]), state.get("choices", {}), overrides, choices)

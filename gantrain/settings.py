@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from gantrain.errors import ConfigError
 
 PRECISIONS = ("fp32", "bf16", "fp16")  # train.precision
+NAN_POLICIES = ("stop", "rollback")  # train.nan_policy
 
 
 @dataclass
@@ -25,6 +26,9 @@ class TrainSettings:
     precision: str = "fp32"  # fp32 | bf16 | fp16: autocast of the networks' forward passes (losses stay float32)
     channels_last: bool | None = None  # NHWC convolutions; null: on with bf16/fp16 (faster there), off with fp32
     compile: bool = False  # torch.compile the networks for training (minutes of compiling first)
+    nan_policy: str = "stop"  # a NaN/Inf loss or weight: stop (keep the last good checkpoint) | rollback (reload it, lower lr)
+    nan_retries: int = 3  # rollback: give up after this many rollbacks
+    nan_lr_factor: float = 0.5  # rollback: multiply both learning rates by this at each rollback
 
     def __post_init__(self) -> None:
         positive = {
@@ -43,6 +47,16 @@ class TrainSettings:
         for name in ("keep_ckpts", "num_workers"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"train.{name} must be >= 0 (got {getattr(self, name)})")
+        for name in ("channels_last", "compile"):  # OmegaConf turns 3 into True for a bool key: refuse it
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, bool):
+                raise ConfigError(f"train.{name} must be true or false (got {value!r})")
+        if self.nan_policy not in NAN_POLICIES:
+            raise ConfigError(f"train.nan_policy must be one of {', '.join(NAN_POLICIES)} (got {self.nan_policy!r})")
+        if isinstance(self.nan_retries, bool) or not isinstance(self.nan_retries, int) or self.nan_retries < 1:
+            raise ConfigError(f"train.nan_retries must be an integer >= 1, the rollbacks before giving up (got {self.nan_retries})")
+        if not 0.0 < float(self.nan_lr_factor) < 1.0:
+            raise ConfigError(f"train.nan_lr_factor must be in (0, 1), the learning rates' factor at a rollback (got {self.nan_lr_factor})")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"train.precision must be one of {', '.join(PRECISIONS)} (got {self.precision!r})")
 

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from gantrain import monitor
 from gantrain.checkpoint import LAST, link_checkpoint, save_checkpoint
 from gantrain.data.base import BatchStream, ImageDataset, sample_images
-from gantrain.errors import CheckpointError
+from gantrain.errors import CheckpointError, GantrainError, OutputError
 from gantrain.losses.base import Objective, generate
 from gantrain.priors import LatentPrior
 from gantrain.evaluation import ParameterAverage, buffers_kept
@@ -216,8 +216,14 @@ class Trainer:
         else:
             grid = self.sample_grid()
         path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_image(grid, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            save_image(grid, path)
+        except OSError as e:
+            path.unlink(missing_ok=True)  # no half-written image
+            last = self.run_dir / "checkpoints" / LAST
+            kept = f"checkpoints up to {last} are intact" if last.is_file() else "no checkpoint had been written yet"
+            raise OutputError(f"cannot write samples {path} ({e.strerror or e}); {kept}; free space and resume") from None
         log.image("samples", grid, self.step)
         return path
 
@@ -281,6 +287,10 @@ class Trainer:
             self.initialize_from_data()
         if self._restored:
             self._drop_metrics_after(self.step)
+        rollbacks = 0
+        checked = self.step  # the last step whose losses were seen to be finite
+        if s.nan_policy == "rollback" and not (self.run_dir / "checkpoints" / LAST).is_file():
+            last_ckpt = self.save()  # something to roll back to
         try:
             while self.step < s.steps:
                 for terms in self.train_step():
@@ -289,6 +299,17 @@ class Trainer:
                         counts[name] = counts.get(name, 0) + 1
                 self.step += 1
                 last = self.step == s.steps
+                # NaN/Inf: checked every step on the CPU; on a GPU where the loop syncs anyway (logs, checkpoints)
+                if self.device.type == "cpu" or last or self.step % s.log_every == 0 or self.step % s.ckpt_every == 0:
+                    bad = _non_finite(self.world, {**sums, **self._weight_sums()})
+                    if bad is not None:
+                        if s.nan_policy != "rollback" or rollbacks >= s.nan_retries:
+                            raise NonFiniteLoss(self._nan_message(bad, checked, rollbacks))
+                        rollbacks += 1
+                        self.rollback(bad, checked, log)
+                        sums, counts, checked = {}, {}, self.step
+                        continue
+                    checked = self.step
                 if main and self.evaluate is not None and self.eval_settings.every and (self.step % self.eval_settings.every == 0 or last):
                     numbers = self.evaluate(G=self.G, D=self.d_average.average if self.d_average else self.D)
                     log.scalars(self.step, numbers)
@@ -310,6 +331,9 @@ class Trainer:
         except KeyboardInterrupt:
             interrupted = True
             last_ckpt = self.save()
+        except NonFiniteLoss:
+            self.write_summary(TrainResult(self.step, dict(log.latest), self.run_dir, last_ckpt, last_samples, time.perf_counter() - start), finished=False)
+            raise
         finally:
             self.stream.close()
             log.close()
@@ -318,6 +342,41 @@ class Trainer:
         if interrupted:
             raise TrainingInterrupted(result)
         return result
+
+    def _weight_sums(self) -> dict[str, Tensor]:
+        """Σ of each network's weights: NaN or Inf exactly when one of them is (checked before any checkpoint
+        is written, so that a checkpoint never holds them)."""
+        return {f"the weights of {name}": torch.stack([p.detach().float().sum() for p in net.parameters()]).sum() for name, net in (("G", self.G), ("D", self.D))}
+
+    def _nan_message(self, bad: str, checked: int, rollbacks: int) -> str:
+        when = f"step {self.step}" if checked == self.step - 1 else f"a step in {checked + 1}..{self.step}"
+        last = self.run_dir / "checkpoints" / LAST
+        kept = f"the last good checkpoint {last} is kept" if last.is_file() else "no checkpoint had been written"
+        tried = f" after {rollbacks} rollbacks (train.nan_retries)" if rollbacks else ""
+        fix = "lower optim.lr" if rollbacks else "lower optim.lr, or set train.nan_policy=rollback"
+        return f"{bad} became NaN or Inf at {when}{tried}; {kept}; {fix}"
+
+    def rollback(self, bad: str, checked: int, log: monitor.Monitor) -> None:
+        """Reload the last checkpoint (weights, optimisers, data position, RNG) and multiply both learning
+        rates by train.nan_lr_factor: the same steps are retried, more cautiously."""
+        from gantrain.checkpoint import load_checkpoint
+
+        path = self.run_dir / "checkpoints" / LAST
+        lrs = [[g["lr"] for g in opt.param_groups] for opt in (self.opt_g, self.opt_d)]
+        failed_at = self.step
+        self.load_state_dict(load_checkpoint(path, map_location=self.device), path)
+        factor = self.settings.nan_lr_factor
+        for opt, before in zip((self.opt_g, self.opt_d), lrs):
+            for group, lr in zip(opt.param_groups, before):
+                group["lr"] = lr * factor
+        torch.set_rng_state(self._torch_rng)  # the loop's own stream, as restored
+        if self.device.type == "cuda" and self._cuda_rng is not None:
+            torch.cuda.set_rng_state(self._cuda_rng, self.device)
+        self._drop_metrics_after(self.step)
+        log.warn(
+            f"{bad} became NaN or Inf by step {failed_at}: rolled back to step {self.step} ({path}), "
+            f"learning rates x{factor} (train.nan_policy=rollback)"
+        )
 
     def initialize_from_data(self, n: int = 500) -> None:
         """Give networks with a data-dependent initialisation (`initialize_from_data(x)`, e.g. weight
@@ -367,6 +426,25 @@ class Trainer:
             self.D.requires_grad_(True)
         logs.append(terms.logs)
         return logs
+
+
+def _non_finite(world: World, sums: dict[str, Tensor]) -> str | None:
+    """The first logged term whose running sum is NaN or Inf (a NaN anywhere since the last check stays
+    NaN in the sum), or None; under torchrun every rank gets the same answer."""
+    names = sorted(sums)
+    finite = torch.stack([torch.isfinite(sums[n].detach().float().reshape(())) for n in names]) if names else torch.ones(0, dtype=torch.bool)
+    if world.distributed:
+        import torch.distributed as dist
+
+        flags = (~finite).float()
+        dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+        finite = flags == 0
+    bad = [n for n, ok in zip(names, finite.tolist()) if not ok]
+    return bad[0] if bad else None
+
+
+class NonFiniteLoss(GantrainError):
+    """A loss became NaN or Inf (train.nan_policy=stop, or rollbacks exhausted); checkpoints are kept."""
 
 
 class TrainingInterrupted(Exception):

@@ -113,7 +113,7 @@ def test_interrupted_write_leaves_the_previous_checkpoint(tmp_path: Path, monkey
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", boom)
-    with pytest.raises(OSError):
+    with pytest.raises(CheckpointError, match=r"cannot write checkpoint .*last.pt \(disk full\); the previous checkpoint .* is intact"):
         save_checkpoint({"step": 2}, path)
     monkeypatch.undo()
     assert load_checkpoint(path)["step"] == 1
