@@ -11,6 +11,7 @@ forked copies of the parent are not counted twice.
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -79,6 +80,7 @@ def measure(folder: Path, steps: int, workers: int) -> dict[str, float]:
         "data.channels=1", f"train.steps={steps}", f"train.num_workers={workers}", "train.sample_every=100000",
         "train.ckpt_every=100000", f"hydra.run.dir={RESULTS / 'runs' / folder.name}",
     ]  # fmt: skip
+    shutil.rmtree(RESULTS / "runs" / folder.name, ignore_errors=True)  # the measurement's run, not kept
     start = time.perf_counter()
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL)
     peak, peak_procs = 0.0, 0

@@ -41,6 +41,26 @@ def _scratch() -> str:
     return _SCRATCH[0]
 
 
+_CLAIMED: dict[str, str] = {}
+
+
+def _claim(fresh: str) -> str:
+    """A new run's folder, created here so that no other run can take it: two runs started in the same
+    second (outputs/DATE/TIME) get TIME and TIME-1. Claimed once per process (Hydra reads it several times)."""
+    if fresh not in _CLAIMED:
+        for n in range(1000):
+            candidate = fresh if n == 0 else f"{fresh}-{n}"
+            try:
+                os.makedirs(candidate)
+            except FileExistsError:
+                continue
+            _CLAIMED[fresh] = candidate
+            break
+        else:
+            _CLAIMED[fresh] = fresh
+    return _CLAIMED[fresh]
+
+
 def _run_dir(fresh: str, *, _root_: Any) -> str:
     """hydra.run.dir. Training: a fresh folder, or a resumed run's own. task=translate: the folder the
     outputs go to; task=report: the sweep folder. A task that names no existing run or sweep gets a
@@ -60,7 +80,7 @@ def _run_dir(fresh: str, *, _root_: Any) -> str:
         return os.path.expanduser(str(sweep))
     resume = _root_.train.resume
     if resume in (None, "", "null"):
-        return fresh
+        return _claim(fresh)
     path = Path(os.path.expanduser(str(resume)))
     if path.exists():
         return str(run_folder(path))
@@ -73,6 +93,9 @@ def _output_subdir(*, _root_: Any) -> str | None:
     if _root_.get("task", "train") != "train" or _RANK != 0:
         return None
     if _root_.train.resume in (None, "", "null"):
+        if (Path(str(_root_.hydra.run.dir)) / "checkpoints").is_dir():
+            # a new run aimed at an existing run's folder: refused in _train; its record must not replace the run's
+            return f".hydra/refused-{_STARTED:%Y-%m-%d_%H-%M-%S}"
         return ".hydra"
     return f".hydra/resumed-{_STARTED:%Y-%m-%d_%H-%M-%S}"
 
@@ -98,7 +121,11 @@ def _remove_if_unused(run_dir: Path) -> None:
                 break
 
 
+_TERMINATED: list[int] = []
+
+
 def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
+    _TERMINATED.append(signum)
     raise KeyboardInterrupt  # a scheduler's pre-emption: checkpoint and stop, as for Ctrl-C
 
 
@@ -121,7 +148,7 @@ def _app(cfg: DictConfig) -> None:
             _train(cfg, hc, run_dir)
     except GantrainError as e:
         console.error(str(e))
-        if cfg.task == "train" and cfg.train.resume and hc.output_subdir != ".hydra" and hc.output_subdir:
+        if cfg.task == "train" and hc.output_subdir and hc.output_subdir != ".hydra":
             shutil.rmtree(run_dir / hc.output_subdir, ignore_errors=True)  # keep the run, drop this invocation's record
         _remove_if_unused(run_dir)
         sys.exit(2)
@@ -133,6 +160,11 @@ def _train(cfg: DictConfig, hc: Any, run_dir: Path) -> None:
 
     if hc.mode is not None and hc.mode.name == "MULTIRUN":
         console.info(f"[bold]job {hc.job.num}[/]: {' '.join(hc.overrides.task)}")
+    if not cfg.train.resume and _RANK == 0 and (run_dir / "checkpoints").is_dir():
+        raise ConfigError(
+            f"{display_path(run_dir)} already holds a run: continue it with train.resume={display_path(run_dir)}, "
+            "or give the new run another hydra.run.dir"
+        )
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
         result = train(cfg, run_dir, overrides=list(hc.overrides.task), choices=dict(hc.runtime.choices))
@@ -146,7 +178,7 @@ def _train(cfg: DictConfig, hc: Any, run_dir: Path) -> None:
             f"interrupted at step {r.step}; checkpoint {display_path(r.last_checkpoint) if r.last_checkpoint else '-'}. "
             f"Resume with: gantrain train.resume={display_path(r.run_dir)}"
         )
-        sys.exit(130)
+        sys.exit(143 if _TERMINATED else 130)  # 128 + SIGTERM, 128 + SIGINT: the shell's convention
     rows = {
         "run folder": display_path(r_dir := result.run_dir),
         "steps": str(result.step),

@@ -162,3 +162,151 @@ def test_stale_temporary_files_of_a_killed_write_are_cleared(tmp_path: Path) -> 
     (tmp_path / ".last.pt.abc123.tmp").write_bytes(b"half a checkpoint")
     save_checkpoint({"step": 1}, tmp_path / "last.pt")
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+# ----- through the command, as a user or a scheduler would do it ------------------------------------
+import random  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+from conftest import ROOT, TINY_GAN, run_cli  # noqa: E402
+
+LONG = [*TINY_GAN, "device=cpu", "seed=11", "train.log_every=10", "train.sample_every=1000", "train.ckpt_every=20"]
+
+
+def _start(*args: str, cwd: Path) -> subprocess.Popen:
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.Popen([sys.executable, "-m", "gantrain", *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _steps(folder: Path) -> list[int]:
+    return sorted(int(p.stem.split("_")[1]) for p in folder.glob("step_*.pt"))
+
+
+def _wait_for_checkpoint_after(process: subprocess.Popen, folder: Path, step: int, timeout: float = 120) -> int:
+    """Poll until a periodic checkpoint past `step` exists; its step (or -1 if the run ended first)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        newer = [s for s in _steps(folder) if s > step]
+        if newer:
+            return max(newer)
+        time.sleep(0.005)
+    return -1
+
+
+def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_weights(tmp_path: Path) -> None:
+    steps = 400
+    assert run_cli(*LONG, f"train.steps={steps}", "hydra.run.dir=straight", cwd=tmp_path).returncode == 0
+    folder = tmp_path / "killed" / "checkpoints"
+    rng = random.Random(0)
+    args = [*LONG, f"train.steps={steps}", "hydra.run.dir=killed"]
+    seen, kills = 0, 0
+    for attempt in range(12):
+        process = _start(*args, cwd=tmp_path)
+        if kills < 3:
+            reached = _wait_for_checkpoint_after(process, folder, seen)
+            if reached > 0:
+                time.sleep(rng.uniform(0.0, 0.05))  # somewhere in the next steps, or in a checkpoint write
+                process.send_signal(signal.SIGKILL)
+                kills += 1
+        out, err = process.communicate(timeout=240)
+        if process.returncode == 0:
+            break
+        assert process.returncode == -signal.SIGKILL, err
+        last = load_checkpoint(folder / "last.pt")["step"]
+        assert last >= seen and last % 20 == 0  # at most train.ckpt_every steps lost, never an earlier state
+        seen = last
+        args = ["train.resume=killed", f"train.steps={steps}"]
+    assert kills == 3 and process.returncode == 0, err
+    a = load_checkpoint(tmp_path / "straight" / "checkpoints" / "last.pt")
+    b = load_checkpoint(folder / "last.pt")
+    assert a["step"] == b["step"] == steps
+    for net in ("generator", "discriminator"):
+        for key in a[net]:
+            assert torch.equal(a[net][key], b[net][key]), (net, key)
+
+
+def test_sigkill_in_the_middle_of_a_checkpoint_write_keeps_the_previous_one(tmp_path: Path) -> None:
+    script = f"""
+import os, signal, sys
+from pathlib import Path
+import torch
+sys.path.insert(0, {str(ROOT / 'tests')!r})
+from conftest import make_trainer
+trainer = make_trainer(Path({str(tmp_path / 'run')!r}), steps=6, ckpt_every=2)
+real, calls = torch.save, []
+def dies_half_way(obj, f, *args, **kwargs):
+    calls.append(1)
+    if len(calls) == 2:  # the second checkpoint: half written, flushed, then the process is killed
+        f.write(b"PK half a checkpoint"); f.flush(); os.kill(os.getpid(), signal.SIGKILL)
+    return real(obj, f, *args, **kwargs)
+torch.save = dies_half_way
+trainer.fit()
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == -signal.SIGKILL, result.stderr
+    folder = tmp_path / "run" / "checkpoints"
+    assert load_checkpoint(folder / "last.pt")["step"] == 2
+    assert list(folder.glob(".*.tmp"))  # the half-written file, never renamed into place
+    resumed = make_trainer(tmp_path / "run", steps=6, ckpt_every=2)
+    state, used, notes = load_resumable(folder / "last.pt")
+    resumed.load_state_dict(state, used)
+    resumed.fit()
+    assert not list(folder.glob(".*.tmp"))  # cleared by the next write
+    straight = make_trainer(tmp_path / "straight", steps=6, ckpt_every=2)
+    straight.fit()
+    for a, b in zip(straight.G.parameters(), resumed.G.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_sigterm_writes_a_checkpoint_says_how_to_resume_and_exits_143(tmp_path: Path) -> None:
+    process = _start(*LONG, "train.steps=1000000", "hydra.run.dir=run", cwd=tmp_path)
+    assert _wait_for_checkpoint_after(process, tmp_path / "run" / "checkpoints", 0) > 0
+    process.send_signal(signal.SIGTERM)  # what SLURM and Kubernetes send before pre-empting a job
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 143, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    step = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["step"]
+    assert lines[0] == f"error: interrupted at step {step}; checkpoint run/checkpoints/last.pt. Resume with: gantrain train.resume=run"
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["finished"] is False
+    result = run_cli("train.resume=run", f"train.steps={step + 2}", cwd=tmp_path)
+    assert result.returncode == 0 and f"resumed from step {step}" in result.stdout, result.stderr
+
+
+def test_a_damaged_last_checkpoint_is_named_and_the_run_resumes_from_the_one_before(tmp_path: Path) -> None:
+    assert run_cli(*LONG, "train.steps=60", "hydra.run.dir=run", cwd=tmp_path).returncode == 0
+    last = tmp_path / "run" / "checkpoints" / "last.pt"
+    data = bytearray(last.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte, in place
+    last.write_bytes(bytes(data))
+    result = run_cli("train.resume=run", "train.steps=70", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "last.pt is damaged" in result.stdout and "resuming from run/checkpoints/step_0000040.pt instead" in result.stdout
+    assert "resumed from step 40" in result.stdout
+    assert load_checkpoint(last)["step"] == 70
+
+
+def test_runs_started_together_get_their_own_folders(tmp_path: Path) -> None:
+    same = "hydra.run.dir=${gantrain_run_dir:outputs/same}"  # the default's mechanism, with one name for both
+    processes = [_start(*TINY_GAN, "device=cpu", "train.steps=2", same, cwd=tmp_path) for _ in range(2)]
+    for p in processes:
+        out, err = p.communicate(timeout=240)
+        assert p.returncode == 0, err
+    folders = sorted(p.name for p in (tmp_path / "outputs").iterdir())
+    assert folders == ["same", "same-1"]
+    for name in folders:
+        assert load_checkpoint(tmp_path / "outputs" / name / "checkpoints" / "last.pt")["step"] == 2
+
+
+def test_a_new_run_never_overwrites_an_existing_run_folder(tmp_path: Path) -> None:
+    assert run_cli(*TINY_GAN, "device=cpu", "train.steps=2", "hydra.run.dir=run", cwd=tmp_path).returncode == 0
+    config = (tmp_path / "run" / ".hydra" / "config.yaml").read_text()
+    before = (tmp_path / "run" / "checkpoints" / "last.pt").read_bytes()
+    result = run_cli(*TINY_GAN, "device=cpu", "train.steps=4", "seed=3", "hydra.run.dir=run", cwd=tmp_path)
+    assert result.returncode == 2 and "run already holds a run: continue it with train.resume=run" in result.stderr
+    assert (tmp_path / "run" / "checkpoints" / "last.pt").read_bytes() == before
+    assert (tmp_path / "run" / ".hydra" / "config.yaml").read_text() == config
+    assert sorted(p.name for p in (tmp_path / "run" / ".hydra").iterdir()) == ["config.yaml", "hydra.yaml", "overrides.yaml"]
