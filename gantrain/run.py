@@ -2,6 +2,7 @@
 anything is written), then hand them to the Trainer. Importable and testable without the CLI."""
 
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,13 @@ def train(
     try:
         resolved = OmegaConf.to_container(cfg, resolve=True)
     except Exception as e:  # an interpolation pointing nowhere
+        missing = re.search(r"Interpolation key '(\w+)\.([\w.]+)' not found", str(e))
+        if missing and missing.group(1) in choices:  # a key the model expects from another group (pix2pix: loss.conditional)
+            group, key = missing.groups()
+            raise ConfigError(
+                f"model={choices.get('model')} reads {group}.{key}, which {group}={choices[group]} does not have: "
+                f"choose a {group} that this model works with (`gantrain --help` lists each model's default)"
+            ) from None
         raise ConfigError(f"config: {str(e).splitlines()[0]}") from None
 
     try:

@@ -287,7 +287,7 @@ class Trainer:
             self.initialize_from_data()
         if self._restored:
             self._drop_metrics_after(self.step)
-        rollbacks = 0
+        rollbacks, reported_skips = 0, 0
         checked = self.step  # the last step whose losses were seen to be finite
         if s.nan_policy == "rollback" and not (self.run_dir / "checkpoints" / LAST).is_file():
             last_ckpt = self.save()  # something to roll back to
@@ -321,6 +321,7 @@ class Trainer:
                     rate = (self.step - tick_step) / max(now - tick, 1e-9)
                     tick, tick_step = now, self.step
                     log.scalars(self.step, {"perf/steps_per_s": rate})
+                    reported_skips = self._report_skipped(log, reported_skips)
                     if self.device.type == "cuda":
                         log.scalars(self.step, {"perf/cuda_max_allocated_mib": torch.cuda.max_memory_allocated(self.device) / 2**20})
                     log.advance(self.step, rate)
@@ -342,6 +343,19 @@ class Trainer:
         if interrupted:
             raise TrainingInterrupted(result)
         return result
+
+    def _report_skipped(self, log: monitor.Monitor, reported: int) -> int:
+        """data.on_error=skip: log data/skipped, say when new unreadable files were met, and list them all in
+        run_dir/skipped_images.txt. Returns how many have been reported."""
+        skipped = self.data.skipped() if hasattr(self.data, "skipped") and self.world.main else {}
+        if hasattr(self.data, "skipped") and getattr(self.data, "on_error", "raise") == "skip":
+            log.scalars(self.step, {"data/skipped": len(skipped)})
+        if len(skipped) > reported:
+            listing = self.run_dir / "skipped_images.txt"
+            listing.write_text("".join(f"{path}\t{why}\n" for path, why in sorted(skipped.items())))
+            first = list(skipped)[reported]  # the log is in the order the files were met
+            log.warn(f"{len(skipped)} unreadable image(s) skipped so far (data.on_error=skip), e.g. {first}; all listed in {listing}")
+        return len(skipped)
 
     def _weight_sums(self) -> dict[str, Tensor]:
         """Σ of each network's weights: NaN or Inf exactly when one of them is (checked before any checkpoint

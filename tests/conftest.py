@@ -31,7 +31,7 @@ def tiny_data(n: int = 64, size: int = 28, channels: int = 1, seed: int = 0) -> 
     return InMemoryImages(images, torch.arange(n) % 10, num_classes=10)
 
 
-def make_trainer(run_dir: Path, model: str = "dcgan", seed: int = 0, world: World = World(), **settings) -> Trainer:
+def make_trainer(run_dir: Path, model: str = "dcgan", seed: int = 0, world: World = World(), data=None, **settings) -> Trainer:
     """A seconds-long trainer on random 28x28 images; `settings` override TrainSettings."""
     torch.manual_seed(seed)
     if model == "dcgan":
@@ -50,7 +50,7 @@ def make_trainer(run_dir: Path, model: str = "dcgan", seed: int = 0, world: Worl
         D=D,
         objective=NonSaturating(),
         prior=prior,
-        data=tiny_data(),
+        data=tiny_data() if data is None else data,
         make_optimizer=functools.partial(adam, lr=1e-3),
         settings=TrainSettings(**{**defaults, **settings}),
         run_dir=run_dir,

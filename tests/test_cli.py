@@ -52,6 +52,17 @@ BAD_INPUTS = {
     "beta not a number": (["model=vae", "model.beta=abc"], "model.beta must be a number >= 0"),
     "one sample to score": (["eval.n=1"], "eval.n must be 0 (no sample scores) or an integer >= 2"),
     "unknown feature extractor": (["eval.extractor=clip"], "eval.extractor must be classifier or inception"),
+    "batch size 0": (["train.batch_size=0"], "train.batch_size must be an integer >= 1"),
+    "learning rate 0": (["optim.lr=0"], "optim.lr must be > 0"),
+    "a switch that is not a boolean": (["train.compile=3"], "train.compile must be true or false (got 3)"),
+    "unknown precision": (["train.precision=fp64"], "train.precision must be one of fp32, bf16, fp16"),
+    "unknown NaN policy": (["train.nan_policy=ignore"], "train.nan_policy must be one of stop, rollback"),
+    "rollback factor out of range": (["train.nan_lr_factor=2"], "train.nan_lr_factor must be in (0, 1)"),
+    "SGAN without labels": (["model=sgan", "data.labeled_per_class=0"], "model=sgan's classifier needs labels"),
+    "a loss the model cannot use": (["model=gan", "loss=catgan"], "loss=catgan needs a discriminator with K class outputs"),
+    "a loss without what the model reads": (["model=pix2pix", "loss=minimax"], "model=pix2pix reads loss.conditional, which loss=minimax does not have"),
+    "a GAN loss for the VAE": (["model=vae", "loss=minimax"], "model=vae trains with its own loss"),
+    "unknown data error policy": (["data=folder", "data.root=.", "data.on_error=ignore"], "data.on_error must be skip or raise"),
 }
 
 

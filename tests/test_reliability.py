@@ -310,3 +310,78 @@ def test_a_new_run_never_overwrites_an_existing_run_folder(tmp_path: Path) -> No
     assert (tmp_path / "run" / "checkpoints" / "last.pt").read_bytes() == before
     assert (tmp_path / "run" / ".hydra" / "config.yaml").read_text() == config
     assert sorted(p.name for p in (tmp_path / "run" / ".hydra").iterdir()) == ["config.yaml", "hydra.yaml", "overrides.yaml"]
+
+
+# ----- faulty data -----------------------------------------------------------------------------------
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from gantrain.data.folder import ImageFolder  # noqa: E402
+from gantrain.errors import ConfigError, DataError  # noqa: E402
+
+
+def _folder_with_broken_images(root: Path, good: int = 10, mode: str = "L") -> list[Path]:
+    rng = np.random.default_rng(0)
+    root.mkdir(parents=True)
+    for i in range(good):
+        shape = (28, 28) if mode == "L" else (28, 28, 3)
+        Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode).save(root / f"img{i:02d}.png")
+    whole = (root / "img00.png").read_bytes()
+    broken = [root / "img03_truncated.png", root / "img07_garbage.png"]
+    broken[0].write_bytes(whole[: len(whole) // 2])  # a copy cut short, as by an interrupted download
+    broken[1].write_bytes(b"this is not an image at all")
+    return broken
+
+
+def test_on_error_raise_names_the_file_and_the_way_out(tmp_path: Path) -> None:
+    broken = _folder_with_broken_images(tmp_path / "images")
+    data = ImageFolder(str(tmp_path / "images"), image_size=28, channels=1)
+    index = [p.name for p in sorted((tmp_path / "images").iterdir())].index(broken[0].name)
+    with pytest.raises(DataError, match=r"cannot read image .*img03_truncated.png .*delete or replace the file, or set data.on_error=skip"):
+        data[index]
+    with pytest.raises(ConfigError, match="data.on_error must be skip or raise"):
+        ImageFolder(str(tmp_path / "images"), on_error="ignore")
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_on_error_skip_trains_on_counts_and_lists_the_unreadable_files(tmp_path: Path, workers: int) -> None:
+    broken = _folder_with_broken_images(tmp_path / "images")
+    data = ImageFolder(str(tmp_path / "images"), image_size=28, channels=1, on_error="skip")
+    trainer = make_trainer(tmp_path / "run", data=data, steps=4, batch_size=12, log_every=2, num_workers=workers)
+    result = trainer.fit()  # 48 images drawn from 12 files: every file is met
+    assert result.step == 4 and result.metrics["data/skipped"] == 2
+    listed = (tmp_path / "run" / "skipped_images.txt").read_text().splitlines()
+    assert sorted(line.split("\t")[0] for line in listed) == sorted(str(p) for p in broken)
+    assert all(line.split("\t")[1] for line in listed)  # each with its reason
+
+
+def test_grey_images_for_a_colour_model_are_converted_and_said_once(tmp_path: Path) -> None:
+    _folder_with_broken_images(tmp_path / "grey", good=3)
+    data = ImageFolder(str(tmp_path / "grey"), image_size=16, channels=3, on_error="skip")
+    assert data.notice is not None and "converted to RGB" in data.notice and "data.channels=1" in data.notice
+    image, _ = data[0]
+    assert image.shape == (3, 16, 16) and torch.equal(image[0], image[1]) and torch.equal(image[1], image[2])
+    _folder_with_broken_images(tmp_path / "colour", good=3, mode="RGB")
+    assert ImageFolder(str(tmp_path / "colour"), image_size=16, channels=3, on_error="skip").notice is None
+
+
+def test_a_truncated_lmdb_is_one_clear_error(tmp_path: Path) -> None:
+    import lmdb
+
+    from gantrain.data.lsun import LSUN
+
+    path = tmp_path / "bedroom_train_lmdb"
+    env = lmdb.open(str(path), map_size=1 << 24)
+    rng = np.random.default_rng(0)
+    with env.begin(write=True) as txn:
+        for i in range(50):
+            buffer = __import__("io").BytesIO()
+            Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(buffer, format="PNG")
+            txn.put(f"{i:04d}".encode(), buffer.getvalue())
+    env.close()
+    whole = (path / "data.mdb").read_bytes()
+    (path / "data.mdb").write_bytes(whole[: len(whole) // 3])  # a copy cut short
+    with pytest.raises(DataError, match=r"bedroom_train_lmdb/data.mdb is truncated .* copy or download it again"):
+        data = LSUN(str(tmp_path), classes="bedroom_train", image_size=16)
+        for i in range(len(data)):
+            data[i]

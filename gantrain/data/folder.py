@@ -8,6 +8,8 @@ centre-cropped, exactly like LSUN's (gantrain.data.transforms.load_square).
 """
 
 import os
+import tempfile
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,8 +36,12 @@ class ImageFolder(ImageDataset):
         extensions: Sequence[str] = EXTENSIONS,
         labeled_per_class: int | None = None,
         label_seed: int = 0,
+        on_error: str = "raise",
     ) -> None:
         check_shape(image_size, channels)
+        if on_error not in ("skip", "raise"):
+            raise ConfigError(f"data.on_error must be skip or raise, what to do with an unreadable image (got {on_error!r})")
+        self.on_error = on_error
         self.labelled = streamed_labels("folder", None, labeled_per_class)
         if root is None:
             raise ConfigError(
@@ -59,21 +65,63 @@ class ImageFolder(ImageDataset):
         # DataLoader workers then share its pages instead of copying them as refcounts change.
         self._paths = np.array([os.fsencode(os.path.relpath(p, self.root)) for p in paths])
         self.image_size, self.channels, self.num_classes = image_size, channels, None
+        self.notice = _grey_notice(paths[0], channels)
+        # data.on_error=skip: loader workers append each unreadable file to this log (one writer per line,
+        # O_APPEND), the training loop reads it to count and report them; removed by the process that made it
+        self._skip_log: str | None = None
+        if on_error == "skip":
+            fd, self._skip_log = tempfile.mkstemp(prefix="gantrain-skipped-", suffix=".txt")
+            os.close(fd)
+            weakref.finalize(self, _remove_if_owner, self._skip_log, os.getpid())
 
     def __len__(self) -> int:
         return len(self._paths)
 
     def __getitem__(self, index: int) -> tuple[Tensor, int]:
-        path = self.root / os.fsdecode(self._paths[index])
-        try:
-            with Image.open(path) as image:
-                return load_square(image, self.image_size, self.channels), UNLABELLED
-        except DECODE_ERRORS as e:
-            raise DataError(f"cannot read image {path} ({e}); delete or replace the file") from e
+        for attempt in range(len(self)):  # skip: the next readable image takes an unreadable one's place
+            path = self.root / os.fsdecode(self._paths[(index + attempt) % len(self)])
+            try:
+                with Image.open(path) as image:
+                    return load_square(image, self.image_size, self.channels), UNLABELLED
+            except DECODE_ERRORS as e:
+                if self._skip_log is None:
+                    raise DataError(f"cannot read image {path} ({e}); delete or replace the file, or set data.on_error=skip") from e
+                with open(self._skip_log, "a") as log:
+                    log.write(f"{path}\t{' '.join(str(e).split())}\n")
+        raise DataError(f"none of the {len(self)} images under {self.root} can be read")
+
+    def skipped(self) -> dict[str, str]:
+        """data.on_error=skip: each unreadable file met so far, with why ({} otherwise)."""
+        if self._skip_log is None or not os.path.exists(self._skip_log):
+            return {}
+        with open(self._skip_log) as log:
+            return dict(line.rstrip("\n").split("\t", 1) for line in log if "\t" in line)
 
     def describe(self) -> str:
         shape = f"{self.channels}x{self.image_size}x{self.image_size}"
         return f"ImageFolder: {len(self)} images, {shape} (resized, centre-cropped), from {self.root}"
+
+
+def _grey_notice(first: str, channels: int) -> str | None:
+    """Said once, before training: grey images are converted to RGB when data.channels=3 asks for colour."""
+    if channels != 3:
+        return None
+    try:
+        with Image.open(first) as image:
+            mode = image.mode
+    except DECODE_ERRORS:
+        return None
+    if mode in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"):
+        return f"the images are grey ({os.path.basename(first)} is mode {mode}); each is converted to RGB for data.channels=3 (set data.channels=1 to train on one channel)"
+    return None
+
+
+def _remove_if_owner(path: str, owner: int) -> None:
+    if os.getpid() == owner:  # not from a forked loader worker
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
 
 
 def _image_files(root: Path, suffixes: tuple[str, ...]) -> list[str]:

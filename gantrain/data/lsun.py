@@ -113,6 +113,7 @@ def _read_keys(path: Path, chunk: int = 1 << 20) -> tuple[np.ndarray, np.ndarray
     buffers, lengths = [], []
     try:
         with _keys_reader(path) as env, env.begin(write=False) as txn:
+            _check_not_truncated(path, env)
             batch: list[bytes] = []
             for key in txn.cursor().iternext(keys=True, values=False):
                 batch.append(key)
@@ -128,6 +129,17 @@ def _read_keys(path: Path, chunk: int = 1 << 20) -> tuple[np.ndarray, np.ndarray
     if len(lengths_all) == 0:
         raise DataError(f"{path} is an empty LMDB: it holds no images")
     return np.concatenate(buffers), lengths_all
+
+
+def _check_not_truncated(path: Path, env: lmdb.Environment) -> None:
+    """A data.mdb shorter than the pages its header says it uses (a copy cut short) would crash the
+    process with SIGBUS when a missing page is read through the memory map: refuse it up front."""
+    data = path / "data.mdb"
+    needed = (env.info()["last_pgno"] + 1) * env.stat()["psize"]
+    if data.is_file() and data.stat().st_size < needed:
+        raise DataError(
+            f"{data} is truncated ({data.stat().st_size:,} bytes, its header needs {needed:,}): copy or download it again"
+        )
 
 
 def open_env(path: Path) -> lmdb.Environment:

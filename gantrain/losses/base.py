@@ -102,6 +102,15 @@ class AdversarialObjective(Objective):
             raise ConfigError(f"loss.unsupervised_weight must be a number >= 0 (got {unsupervised_weight!r})")
         self.unsupervised_weight = float(unsupervised_weight)
 
+    def check(self, G: nn.Module, D: nn.Module, data: Any) -> None:
+        super().check(G, D, data)
+        labelled = getattr(data, "labelled", None)
+        if is_classifier(D) and not is_conditional(D) and labelled is not None and len(labelled) == 0:
+            raise ConfigError(
+                "model=sgan's classifier needs labels, and data.labeled_per_class=0 gives it none: set "
+                "data.labeled_per_class=N (e.g. 10), or use model=catgan for unsupervised training"
+            )
+
     @abstractmethod
     def generator_loss(self, G: nn.Module, D: nn.Module, batch: Batch, latent: Latent) -> tuple[Tensor, dict[str, Tensor]]:
         """G's loss and any extra numbers to log."""

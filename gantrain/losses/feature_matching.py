@@ -27,7 +27,7 @@ class FeatureMatching(AdversarialObjective):
 
     def _features(self, D: nn.Module, x: Tensor, y: Tensor | None) -> Tensor:
         captured: list[Tensor] = []
-        module = dict(getattr(D, "_orig_mod", D).named_modules())[self.layer]  # (the network under torch.compile)
+        module = dict(_unwrapped(D).named_modules())[self.layer]
         handle = module.register_forward_hook(lambda _m, _i, out: captured.append(out))
         try:
             discriminate(D, x, y)
@@ -40,3 +40,12 @@ class FeatureMatching(AdversarialObjective):
             real = self._features(D, batch.x, batch.y)  # (B, ...): a target, no gradient
         fake = self._features(D, generate(G, latent), latent.y)
         return feature_matching_loss(real, fake), {}
+
+
+def _unwrapped(D: nn.Module) -> nn.Module:
+    """The network itself under torch.compile (`_orig_mod`) and DDP (`module`), whose layer names
+    carry those prefixes."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    D = getattr(D, "_orig_mod", D)
+    return D.module if isinstance(D, DistributedDataParallel) else D
