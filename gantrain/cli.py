@@ -80,6 +80,8 @@ def _run_dir(fresh: str, *, _root_: Any) -> str:
         return os.path.expanduser(str(sweep))
     resume = _root_.train.resume
     if resume in (None, "", "null"):
+        if str(_root_.hydra.get("mode")) == "RunMode.MULTIRUN":
+            return fresh  # read but not used by a sweep (its jobs go to hydra.sweep.dir): claim nothing
         return _claim(fresh)
     path = Path(os.path.expanduser(str(resume)))
     if path.exists():

@@ -131,6 +131,7 @@ def test_multirun_sweeps_k_with_one_run_folder_per_value(workdir: Path) -> None:
         state = load_checkpoint(workdir / "sweep" / str(job) / "checkpoints" / "last.pt")
         assert f"k: {k}" in state["config"]
         assert state["data"]["consumed"] == 2 * k  # k discriminator batches per generator step
+    assert not (workdir / "outputs").exists()  # a sweep claims no single-run folder
 
 
 def test_help_lists_the_config_groups(workdir: Path) -> None:
