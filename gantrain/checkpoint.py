@@ -13,6 +13,7 @@ import pickle
 import re
 import tempfile
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -197,3 +198,38 @@ def _first_line(e: BaseException) -> str:
 def _step_of(path: Path) -> int:
     match = re.fullmatch(r"step_(\d+)\.pt", path.name)
     return int(match.group(1)) if match else -1
+
+
+
+def _targets(node: Any, where: str = "") -> Iterator[tuple[str, str]]:
+    """(where, target) for every `_target_` in a plain config tree; interpolations stay unresolved text."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "_target_":
+                yield where or "the config", str(value)
+            else:
+                yield from _targets(value, f"{where}.{key}".lstrip("."))
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            yield from _targets(item, f"{where}[{i}]")
+
+
+def config_targets(config: Any) -> set[str]:
+    """Every `_target_` of a config (an OmegaConf node)."""
+    from omegaconf import OmegaConf
+
+    return {target for _, target in _targets(OmegaConf.to_container(config, resolve=False))}
+
+
+def check_stored_config(config: Any, source: Path, allowed: set[str] = frozenset()) -> None:
+    """A checkpoint's config rebuilds networks through hydra's instantiate, which imports and calls whatever
+    `_target_` names: only gantrain's own classes (and `allowed`, the targets of the user's own config) are
+    built from a checkpoint, so that a crafted one cannot run code through its config."""
+    from omegaconf import OmegaConf
+
+    for where, target in _targets(OmegaConf.to_container(config, resolve=False)):
+        if not target.startswith("gantrain.") and target not in allowed:
+            raise CheckpointError(
+                f"checkpoint {source} asks to build {target!r} at {where}; gantrain builds only its own classes "
+                "from a checkpoint's config, so the checkpoint is refused"
+            )

@@ -13,7 +13,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from gantrain import console
-from gantrain.checkpoint import find_checkpoint, load_resumable
+from gantrain.checkpoint import check_stored_config, config_targets, find_checkpoint, load_resumable
 from gantrain.devices import resolve_device
 from gantrain.distributed import World, start, stop, world_from_env
 from gantrain.errors import ConfigError, DataError, GantrainError
@@ -79,7 +79,9 @@ def train(
             console.notice(f"{line}; resuming from {display_path(checkpoint)} instead")
         if "config" not in state:
             raise ConfigError(f"{checkpoint} holds no config to resume from")
-        cfg = resumed_config(OmegaConf.create(state["config"]), state.get("choices", {}), overrides, choices)
+        stored = OmegaConf.create(state["config"])
+        check_stored_config(stored, checkpoint, allowed=config_targets(cfg))  # the user's own conf/ is trusted
+        cfg = resumed_config(stored, state.get("choices", {}), overrides, choices)
         choices = state.get("choices", choices)
     try:
         resolved = OmegaConf.to_container(cfg, resolve=True)

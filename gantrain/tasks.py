@@ -16,7 +16,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from gantrain.checkpoint import find_checkpoint, load_checkpoint
+from gantrain.checkpoint import check_stored_config, find_checkpoint, load_checkpoint
 from gantrain.config import run_folder, task_output
 from gantrain.errors import CheckpointError, ConfigError, DataError
 from gantrain.data.base import sample_uint8
@@ -46,6 +46,7 @@ def load_run(run: str | os.PathLike, device: torch.device) -> TrainedRun:
     if "config" not in state:
         raise CheckpointError(f"{checkpoint} holds no config, so its networks cannot be rebuilt")
     cfg = OmegaConf.create(state["config"])
+    check_stored_config(cfg, checkpoint)
     G = build(cfg.model.generator, "model.generator")
     D = build(cfg.model.discriminator, "model.discriminator")
     try:

@@ -385,3 +385,21 @@ def test_a_truncated_lmdb_is_one_clear_error(tmp_path: Path) -> None:
         data = LSUN(str(tmp_path), classes="bedroom_train", image_size=16)
         for i in range(len(data)):
             data[i]
+
+
+def test_a_checkpoint_whose_config_would_build_foreign_code_is_refused(tmp_path: Path) -> None:
+    assert run_cli(*TINY_GAN, "device=cpu", "train.steps=2", "hydra.run.dir=run", cwd=tmp_path).returncode == 0
+    last = tmp_path / "run" / "checkpoints" / "last.pt"
+    state = load_checkpoint(last)
+    marker = tmp_path / "pwned"
+    state["config"] = state["config"].replace(
+        "_target_: gantrain.models.gan.MLPGenerator", f"_target_: os.system\n    _args_: ['touch {marker}']", 1
+    )
+    assert "os.system" in state["config"]
+    del state["sha256"], state["format_version"]
+    save_checkpoint(state, last)  # a validly written checkpoint: only its config is hostile
+    for args in (["train.resume=run", "train.steps=4"], ["task=sample", "run=run"]):
+        result = run_cli(*args, cwd=tmp_path)
+        assert result.returncode == 2, result.stdout
+        assert "asks to build 'os.system' at model.generator; gantrain builds only its own classes" in result.stderr
+    assert not marker.exists()
