@@ -9,6 +9,7 @@ images/s from the first iteration after --warmup to the last of --steps, start-u
     python bench/throughput.py --mnist ../shared/data/mnist --reference /path/to/examples/dcgan/main.py
     python bench/throughput.py --mnist ../shared/data/mnist --precision fp32 bf16 --rounds 2 --reference ...
     python bench/throughput.py --mnist ../shared/data/mnist --models gan sgan catgan pix2pix vae   # gantrain alone
+    python bench/throughput.py --mnist ../shared/data/mnist --variants '' train.channels_last=true --reference ...
 
 The reference script is not part of gantrain: pass the path of your own copy of
 https://github.com/pytorch/examples/blob/main/dcgan/main.py (it is read, never downloaded, here).
@@ -146,17 +147,20 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="A B A B: measurements of each")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--processes", nargs="+", type=int, default=[1], help="data-parallel processes (torchrun), same global batch")
-    parser.add_argument("extra", nargs="*", help="more gantrain overrides, e.g. train.channels_last=false")
+    parser.add_argument("--variants", nargs="+", default=[""],
+                        help="sets of gantrain overrides timed A B A B as separate rows, e.g. '' 'train.channels_last=true'")
+    parser.add_argument("extra", nargs="*", help="more gantrain overrides for every run, e.g. train.channels_last=false")
     args = parser.parse_args()
 
     results: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = torchvision_mnist(args.mnist, Path(tmp)) if args.reference else None
         for _ in range(args.rounds):
-            for model, precision, processes in itertools.product(args.models, args.precision, args.processes):
-                name = f"gantrain {model} {precision}" + (f" x{processes} processes" if processes > 1 else "")
+            for model, precision, processes, variant in itertools.product(args.models, args.precision, args.processes, args.variants):
+                name = f"gantrain {model} {precision}" + (f" x{processes} processes" if processes > 1 else "") + (f" {variant}" if variant else "")
+                extra = [*args.extra, *variant.split()]
                 results.setdefault(name, []).append(
-                    run_gantrain(model, precision, args.steps, args.warmup, args.mnist, args.device, args.extra, processes)
+                    run_gantrain(model, precision, args.steps, args.warmup, args.mnist, args.device, extra, processes)
                 )
                 print(f"{name}: {results[name][-1]['images_per_s']:.1f} images/s", flush=True)
             if root is not None:

@@ -308,6 +308,7 @@ class Trainer:
                         rollbacks += 1
                         self.rollback(bad, checked, log)
                         sums, counts, checked = {}, {}, self.step
+                        tick, tick_step = time.perf_counter(), self.step
                         continue
                     checked = self.step
                 if main and self.evaluate is not None and self.eval_settings.every and (self.step % self.eval_settings.every == 0 or last):
