@@ -390,7 +390,7 @@ class Trainer:
         self._drop_metrics_after(self.step)
         log.warn(
             f"{bad} became NaN or Inf by step {failed_at}: rolled back to step {self.step} ({path}), "
-            f"learning rates x{factor} (train.nan_policy=rollback)"
+            f"learning rates x{factor}, G's now {self.opt_g.param_groups[0]['lr']:.3g} (train.nan_policy=rollback)"
         )
 
     def initialize_from_data(self, n: int = 500) -> None:
@@ -446,7 +446,7 @@ class Trainer:
 def _non_finite(world: World, sums: dict[str, Tensor]) -> str | None:
     """The first logged term whose running sum is NaN or Inf (a NaN anywhere since the last check stays
     NaN in the sum), or None; under torchrun every rank gets the same answer."""
-    names = sorted(sums)
+    names = sorted(sums, key=lambda n: (not n.startswith("loss/"), n))  # a loss is named first, then what fed it
     finite = torch.stack([torch.isfinite(sums[n].detach().float().reshape(())) for n in names]) if names else torch.ones(0, dtype=torch.bool)
     if world.distributed:
         import torch.distributed as dist
