@@ -25,13 +25,16 @@ RUNS = {  # name -> (overrides, the metric it reports)
     "catgan": (["model=catgan", "data.labeled_per_class=10"], "eval/test_error"),
     "catgan_unsupervised": (["model=catgan", "data.labeled_per_class=0"], "eval/cluster_error"),
 }
+# What --seeds varies: the labelled subset (data.label_seed), or, without labels, where that changes
+# nothing, the run's own seed (weights, z, data order).
+SEED_KEY = {"sgan": "data.label_seed", "catgan": "data.label_seed", "catgan_unsupervised": "seed"}
 PAPERS = {"sgan": "0.93% +- 0.065 (Salimans et al. 2016)", "catgan": "1.91% +- 0.1 (Springenberg 2016)", "catgan_unsupervised": "4.27% (Springenberg 2016)"}
 
 
 def run_one(name: str, seed: int, steps: int, mnist: str, extra: list[str]) -> None:
     folder = RESULTS / name / f"seed{seed}"
     overrides, _ = RUNS[name]
-    args = [*overrides, f"data.root={mnist}", f"data.label_seed={seed}", f"train.steps={steps}"]
+    args = [*overrides, f"data.root={mnist}", f"{SEED_KEY[name]}={seed}", f"train.steps={steps}"]
     if (folder / "checkpoints" / "last.pt").is_file():
         args = [f"train.resume={folder}", f"train.steps={steps}"]  # continue where it stopped
     else:
@@ -112,7 +115,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mnist", help="folder with the MNIST IDX files (train and t10k)")
     parser.add_argument("--runs", nargs="+", choices=list(RUNS), default=list(RUNS))
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="label seeds (which 100 digits are labelled)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="label seeds (which 100 digits are labelled); for catgan_unsupervised, the run seed")
     parser.add_argument("--steps", type=int, default=30000, help="generator steps per run (600 = one epoch)")
     parser.add_argument("--report", action="store_true", help="only print the table of what has run")
     parser.add_argument("extra", nargs="*", help="more gantrain overrides for new runs, e.g. eval.ema=0.999")
