@@ -153,8 +153,7 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
             f"({refused.group(0)[:120]}); gantrain never runs code from a checkpoint"
         ) from None
     except Exception as e:  # truncated or corrupted zip archives, anything else unreadable
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise DamagedCheckpoint(f"checkpoint {path} is damaged or not a checkpoint ({first[:160]})") from None
+        raise DamagedCheckpoint(f"checkpoint {path} is damaged or not a checkpoint ({_first_line(e)})") from None
     if not isinstance(state, dict) or "format_version" not in state:
         raise CheckpointError(f"{path} is not a gantrain checkpoint (no format_version)")
     if state["format_version"] != FORMAT_VERSION:
