@@ -299,8 +299,10 @@ class Trainer:
                         counts[name] = counts.get(name, 0) + 1
                 self.step += 1
                 last = self.step == s.steps
-                # NaN/Inf: checked every step on the CPU; on a GPU where the loop syncs anyway (logs, checkpoints)
-                if self.device.type == "cpu" or last or self.step % s.log_every == 0 or self.step % s.ckpt_every == 0:
+                # NaN/Inf: checked every step on one CPU process; on a GPU or under torchrun (a sync, a collective)
+                # only where the loop synchronises anyway: logs and checkpoints
+                every_step = self.device.type == "cpu" and not self.world.distributed
+                if every_step or last or self.step % s.log_every == 0 or self.step % s.ckpt_every == 0:
                     bad = _non_finite(self.world, {**sums, **self._weight_sums()})
                     if bad is not None:
                         if s.nan_policy != "rollback" or rollbacks >= s.nan_retries:
