@@ -198,3 +198,43 @@ def test_feature_matching_objective_reads_the_named_layer() -> None:
     FeatureMatching("features").check(G, D, None)
     with pytest.raises(ConfigError, match="loss.layer='trunk' is not a layer"):
         FeatureMatching("trunk").check(G, D, None)
+
+
+def test_discriminate_each_concatenates_only_for_a_samplewise_discriminator() -> None:
+    from gantrain.losses.base import discriminate_each, samplewise
+
+    calls: list[int] = []
+    mlp = nn.Sequential(nn.Flatten(), nn.Linear(12, 5), nn.ReLU(), nn.Linear(5, 3))
+    with_bn = nn.Sequential(nn.Flatten(), nn.Linear(12, 5), nn.BatchNorm1d(5), nn.Linear(5, 3))
+    for D in (mlp, with_bn):
+        D.register_forward_hook(lambda _m, inputs, _o: calls.append(len(inputs[0])))
+    xs = [torch.randn(4, 3, 2, 2), torch.randn(2, 3, 2, 2), torch.randn(3, 3, 2, 2)]
+    assert samplewise(mlp) and not samplewise(with_bn)
+
+    outs = discriminate_each(mlp, [(x, None) for x in xs])
+    assert calls == [9]  # one call on the 4 + 2 + 3 images
+    for x, out in zip(xs, outs):
+        assert torch.allclose(out, mlp(x), atol=1e-6)  # the same numbers as a call each
+
+    calls.clear()
+    outs = discriminate_each(with_bn, [(x, None) for x in xs])
+    assert calls == [4, 2, 3]  # batch norm: real and fake batches normalised apart, as before
+    assert [o.shape for o in outs] == [(4, 3), (2, 3), (3, 3)]
+
+
+def test_adam_uses_the_fused_kernel_with_the_same_updates() -> None:
+    from gantrain.optim import adam
+
+    torch.manual_seed(0)
+    ours, ref = nn.Linear(6, 3), nn.Linear(6, 3)
+    ref.load_state_dict(ours.state_dict())
+    opt, opt_ref = adam(ours.parameters(), lr=1e-2), torch.optim.Adam(ref.parameters(), lr=1e-2, betas=(0.5, 0.999), foreach=False)
+    assert opt.defaults["fused"]
+    x, start = torch.randn(8, 6), ours.weight.detach().clone()
+    for _ in range(10):
+        for net, o in ((ours, opt), (ref, opt_ref)):
+            o.zero_grad()
+            net(x).pow(2).mean().backward()
+            o.step()
+    assert not torch.allclose(ours.weight, start, atol=1e-3)  # it moved
+    assert torch.allclose(ours.weight, ref.weight, atol=1e-6)  # exactly as the per-tensor Adam moved

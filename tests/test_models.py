@@ -132,3 +132,15 @@ def test_conditional_dcgan_uses_the_label_in_both_networks() -> None:
     assert x.shape == (3, 1, 28, 28) and not torch.allclose(x[0], G(z, other)[0])
     assert D(x, y).shape == (3,) and not torch.allclose(D(x, y)[0], D(x, other)[0])
     assert D.features[0].in_channels == 1 + 10  # the image plus K label maps
+
+
+def test_weight_norm_forward_is_the_normalised_weight_applied() -> None:
+    layer = WeightNormLinear(7, 4)
+    with torch.no_grad():
+        layer.g.uniform_(0.5, 2.0)
+        layer.b.uniform_(-1.0, 1.0)
+    x = torch.randn(5, 7)
+    w = layer.g.unsqueeze(1) * layer.v / layer.v.norm(dim=1, keepdim=True)  # (out, in): g v / ||v||
+    assert torch.allclose(layer(x), x @ w.t() + layer.b, atol=1e-6)
+    layer(x).sum().backward()  # v, b and a trainable g all get gradients
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in (layer.v, layer.b, layer.g))

@@ -57,6 +57,20 @@ def discriminate(D: nn.Module, x: Tensor, y: Tensor | None) -> Tensor:
     return D(x, y) if is_conditional(D) else D(x)
 
 
+def samplewise(D: nn.Module) -> bool:
+    """Whether D treats each sample on its own (no batch norm), so that D on a concatenation of batches
+    is D on each of them: the same numbers from one call with larger matrix products."""
+    return not is_conditional(D) and not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in D.modules())
+
+
+def discriminate_each(D: nn.Module, batches: list[tuple[Tensor, Tensor | None]]) -> list[Tensor]:
+    """D's outputs on several batches (x_i (B_i, C, H, W), labels y_i or None): one call on their
+    concatenation when D is samplewise, else one call each (batch norm must see real and fake apart)."""
+    if len(batches) > 1 and samplewise(D):
+        return list(D(torch.cat([x for x, _ in batches])).split([len(x) for x, _ in batches]))
+    return [discriminate(D, x, y) for x, y in batches]
+
+
 class Objective(ABC):
     """A GAN training objective: one loss for D's steps and one for G's step."""
 
@@ -119,8 +133,10 @@ class AdversarialObjective(Objective):
         fake_class = bool(getattr(D, "fake_class", False))
         with torch.no_grad():
             fake = generate(G, latent)  # D's step never needs gradients through G
-        out_real = discriminate(D, batch.x, batch.y)
-        out_fake = discriminate(D, fake, latent.y)
+        labelled = is_classifier(D) and batch.y_lab is not None
+        separate_lab = labelled and batch.x_lab is not batch.x
+        batches = [(batch.x, batch.y), (fake, latent.y)] + ([(batch.x_lab, batch.y_lab)] if separate_lab else [])
+        out_real, out_fake, *rest = discriminate_each(D, batches)
         real_logits, fake_logits = real_fake_logit(out_real, fake_class), real_fake_logit(out_fake, fake_class)
         unsupervised = self.unsupervised_weight * discriminator_loss(real_logits, fake_logits)
         logs = {
@@ -128,8 +144,8 @@ class AdversarialObjective(Objective):
             "d/fake": torch.sigmoid(fake_logits.detach()).mean(),  # mean D(G(z))
         }
         loss = unsupervised
-        if is_classifier(D) and batch.y_lab is not None:
-            out_lab = out_real if batch.x_lab is batch.x else discriminate(D, batch.x_lab, batch.y_lab)
+        if labelled:
+            out_lab = rest[0] if separate_lab else out_real
             supervised = supervised_loss(out_lab, batch.y_lab, fake_class)
             loss = unsupervised + supervised
             logs["loss/d_supervised"] = supervised.detach()

@@ -39,7 +39,9 @@ class WeightNormLinear(nn.Module):
         return self.v / self.v.norm(dim=1, keepdim=True)  # (out, in), unit rows
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.nn.functional.linear(x, self.direction() * self.g.unsqueeze(1), self.b)
+        # (v x) * (g / ||v||) + b: the scale goes on the (B, out) output rather than on the (out, in)
+        # weight, the same numbers for less work when B < in (the whole backward is cheaper too)
+        return torch.addcmul(self.b, torch.nn.functional.linear(x, self.v), self.g / self.v.norm(dim=1))
 
     @torch.no_grad()
     def initialize_from_data(self, x: Tensor) -> None:
