@@ -282,3 +282,10 @@ class Evaluations:
         for part in self.parts:
             numbers.update(part(G=G, D=D))
         return numbers
+
+
+def live_metrics(evaluate: Callable[..., dict[str, float]], G: nn.Module, D: nn.Module) -> dict[str, float]:
+    """With eval.ema, the held-out error of the live (not averaged) D too, as `<name>_live`, so that the
+    two curves show what the averaging buys; only the test-error part (D's own numbers) is repeated."""
+    parts = getattr(evaluate, "parts", (evaluate,))
+    return {f"{name}_live": value for part in parts if isinstance(part, TestError) for name, value in part(G=G, D=D).items()}

@@ -20,7 +20,9 @@ def _in_unit(name: str, value: float) -> float:
     return float(value)
 
 
-def adam(params: Iterable[nn.Parameter], *, lr: float = 2e-4, beta1: float = 0.5, beta2: float = 0.999) -> torch.optim.Adam:
+def adam(
+    params: Iterable[nn.Parameter], *, lr: float = 2e-4, beta1: float = 0.5, beta2: float = 0.999, eps: float = 1e-8
+) -> torch.optim.Adam:
     """Adam as in DCGAN (Radford et al.): lr 2e-4 and beta1 0.5, which they found steadier than 0.9.
 
     The fused kernel (one pass over all parameters) where PyTorch has one, the CPU and CUDA: the same
@@ -28,7 +30,7 @@ def adam(params: Iterable[nn.Parameter], *, lr: float = 2e-4, beta1: float = 0.5
     params = list(params)
     fused = bool(params) and all(p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point for p in params)
     betas = (_in_unit("beta1", beta1), _in_unit("beta2", beta2))
-    return torch.optim.Adam(params, lr=_positive("lr", lr), betas=betas, fused=fused or None)
+    return torch.optim.Adam(params, lr=_positive("lr", lr), betas=betas, eps=_positive("eps", eps), fused=fused or None)
 
 
 def sgd(params: Iterable[nn.Parameter], *, lr: float = 0.1, momentum: float = 0.5) -> torch.optim.SGD:

@@ -19,7 +19,7 @@ from gantrain.data.base import BatchStream, ImageDataset, sample_images
 from gantrain.errors import CheckpointError, GantrainError, OutputError
 from gantrain.losses.base import Objective, generate
 from gantrain.priors import LatentPrior
-from gantrain.evaluation import ParameterAverage, buffers_kept
+from gantrain.evaluation import ParameterAverage, buffers_kept, live_metrics
 from gantrain.distributed import World, gather, mean_over_ranks, wrap
 from gantrain.gemm_conv import use_gemm_weight_gradients
 from gantrain.precision import MixedPrecision, compiled, descend, to_channels_last
@@ -315,6 +315,8 @@ class Trainer:
                     checked = self.step
                 if main and self.evaluate is not None and self.eval_settings.every and (self.step % self.eval_settings.every == 0 or last):
                     numbers = self.evaluate(G=self.G, D=self.d_average.average if self.d_average else self.D)
+                    if self.d_average is not None:
+                        numbers.update(live_metrics(self.evaluate, self.G, self.D))
                     log.scalars(self.step, numbers)
                     self.record_metrics(numbers)
                 if self.step % s.log_every == 0 or last:

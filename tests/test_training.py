@@ -216,6 +216,18 @@ def test_semi_supervised_resume_restores_labelled_stream_and_average(tmp_path: P
     assert 0.0 <= result.metrics["eval/test_error"] <= 1.0
 
 
+def test_with_an_average_the_live_discriminator_is_scored_too(tmp_path: Path) -> None:
+    trainer = _sgan_trainer(tmp_path / "run", 6)
+    result = trainer.fit()
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [3, 6] and all({"eval/test_error", "eval/test_error_live"} <= set(r) for r in rows)
+    # the numbers are each network's own: the live D's now, and the average's, which lags behind it
+    live = trainer.evaluate(G=trainer.G, D=trainer.D)["eval/test_error"]
+    averaged = trainer.evaluate(G=trainer.G, D=trainer.d_average.average)["eval/test_error"]
+    assert rows[-1]["eval/test_error_live"] == live == result.metrics["eval/test_error_live"]
+    assert rows[-1]["eval/test_error"] == averaged
+
+
 def test_a_fresh_run_initialises_weight_norm_from_data_and_starts_the_average_there(tmp_path: Path) -> None:
     trainer = _sgan_trainer(tmp_path / "run", 3)
     first = trainer.D.features[2]  # the first weight-normalised layer
