@@ -78,6 +78,28 @@ class _Uint8Input(nn.Module):
         return self.classifier.features(x) if self.output == "features" else self.classifier(x)
 
 
+class _LastBatch(nn.Module):
+    """A feature map that remembers its last input batch and output: FID, KID, precision/recall (and IS
+    and coverage, for the logits) all read each batch, and each would otherwise run the network again."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+        if hasattr(net, "num_features"):  # torchmetrics reads it (or probes the network without it)
+            self.num_features = net.num_features
+        self._last: tuple[Tensor, Tensor] | None = None
+
+    def forward(self, images: Tensor) -> Tensor:
+        if self._last is not None and self._last[0] is images:  # the very same tensor object, unchanged
+            return self._last[1]
+        out = self.net(images)
+        self._last = (images, out)
+        return out
+
+    def forget(self) -> None:
+        self._last = None
+
+
 def cache_dir() -> Path:
     """$GANTRAIN_CACHE, or $XDG_CACHE_HOME/gantrain, or ~/.cache/gantrain."""
     if os.environ.get("GANTRAIN_CACHE"):
@@ -223,6 +245,7 @@ class Scorer:
             weights = _inception_path(inception_weights)
             self.features = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=weights)
             self.logits = NoTrainInceptionV3(name="inception-v3-compat", features_list=["logits_unbiased"], feature_extractor_weights_path=weights)
+        self.features, self.logits = _LastBatch(self.features), _LastBatch(self.logits)
         self.coverage = extractor == "classifier"
         self.data_share, self.batch_size = data_share, batch_size
         with warnings.catch_warnings():  # "will save all extracted features in buffer": yes, n of them, by design
@@ -235,6 +258,7 @@ class Scorer:
             self.kid.update(batch, real=True)
             real_features.append(self.features(batch).float())
         self.real_features = torch.cat(real_features)  # (N, F): precision / recall's real side
+        self.features.forget()
 
     def _batches(self, images: Tensor) -> Any:
         for start in range(0, len(images), self.batch_size):
@@ -260,6 +284,8 @@ class Scorer:
             fake_features.append(self.features(batch).float())
             if self.coverage:
                 fake_logits.append(self.logits(batch))
+        self.features.forget()
+        self.logits.forget()
         kid_mean, _ = self.kid.compute()
         is_mean, _ = inception_score.compute()
         numbers = {"eval/fid": float(self.fid.compute()), "eval/kid": float(kid_mean), "eval/is": float(is_mean)}

@@ -186,3 +186,27 @@ def test_eval_n_scores_samples_during_training(cache: Path, tmp_path: Path, monk
     assert [line["step"] for line in lines] == [2, 4]
     assert all(line["eval/fid"] > 0 and 1 <= line["eval/classes_covered"] <= 10 for line in lines)
     assert lines[0]["eval/fid"] != lines[1]["eval/fid"]  # G moved between the two evaluations
+
+
+def test_each_batch_goes_through_the_extractor_once(digits: tuple[MNIST, MNIST], monkeypatch: pytest.MonkeyPatch) -> None:
+    torch.manual_seed(0)
+    extractor = fidelity.DataClassifier(1, 28, 10).eval()
+    seen: list[int] = []
+    extractor.trunk.register_forward_hook(lambda _m, inputs, _o: seen.append(len(inputs[0])))
+    real, fake = digits[1].images[:300], digits[0].images[:200]
+    scorer = fidelity.Scorer(real, classifier=extractor, batch_size=100)
+    assert seen == [100, 100, 100]  # FID, KID and precision/recall share one pass per real batch
+    seen.clear()
+    torch.manual_seed(1)  # KID's subsets and IS's splits are random draws
+    numbers, histogram = scorer(fake)
+    # features (FID, KID, precision/recall) and logits (IS, coverage): one pass each per fake batch
+    assert seen == [100, 100, 100, 100]
+    assert histogram is not None and int(histogram.sum()) == 200
+    # the same numbers as when every metric runs the network itself
+    monkeypatch.setattr(fidelity._LastBatch, "forward", lambda self, images: self.net(images))
+    plain = fidelity.Scorer(real, classifier=extractor, batch_size=100)
+    seen.clear()
+    torch.manual_seed(1)
+    again, _ = plain(fake)
+    assert len(seen) == 10  # 2 batches x (FID, KID, precision/recall, IS, coverage)
+    assert again == pytest.approx(numbers, rel=1e-5, abs=1e-7)
