@@ -61,10 +61,13 @@ def curve(folder: Path, metric: str) -> list[tuple[int, float]]:
 
 
 def report() -> str:
-    lines = ["| run | runs (seeds) | steps reached | test error, mean +- sd | published | wall time per run |", "| --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "| run | runs (seeds) | steps reached | test error, mean +- sd | published | wall time per run | median steps/s |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     curves = {}
     for name, (_, metric) in RUNS.items():
-        finals, steps, walls = [], [], []
+        finals, steps, walls, rates = [], [], [], []
         for folder in sorted((RESULTS / name).glob("seed*")):
             points = curve(folder, metric)
             if not points:
@@ -74,13 +77,15 @@ def report() -> str:
             steps.append(points[-1][0])
             wall = folder / "wall_seconds.json"
             walls.append(json.loads(wall.read_text())["seconds"] if wall.is_file() else math.nan)
+            # wall time includes any pause or contention of the machine; the logged rate of the steps is steadier
+            rates += [rate for _, rate in curve(folder, "perf/steps_per_s")]
         if not finals:
             continue
         mean = 100 * statistics.mean(finals)
         sd = 100 * statistics.stdev(finals) if len(finals) > 1 else math.nan
         lines.append(
             f"| {name} | {len(finals)} | {min(steps)}-{max(steps)} | {mean:.2f}% +- {sd:.2f} | {PAPERS[name]} | "
-            f"{statistics.mean(walls) / 60:.0f} min |"
+            f"{statistics.mean(walls) / 60:.0f} min | {statistics.median(rates) if rates else math.nan:.1f} |"
         )
     if curves:
         plot(curves)
