@@ -8,14 +8,23 @@ from torch import nn
 from gantrain.errors import ConfigError
 
 
+def _number(name: str, value: object) -> float:
+    if isinstance(value, bool):
+        raise ConfigError(f"optim.{name} must be a number (got {value!r})")
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ConfigError(f"optim.{name} must be a number (got {value!r})") from None
+
+
 def _positive(name: str, value: float) -> float:
-    if not float(value) > 0:
+    if not _number(name, value) > 0:
         raise ConfigError(f"optim.{name} must be > 0 (got {value})")
     return float(value)
 
 
 def _in_unit(name: str, value: float) -> float:
-    if not 0.0 <= float(value) < 1.0:
+    if not 0.0 <= _number(name, value) < 1.0:
         raise ConfigError(f"optim.{name} must be in [0, 1) (got {value})")
     return float(value)
 

@@ -48,6 +48,8 @@ BAD_INPUTS = {
     "negative label count": (["model=sgan", "data.labeled_per_class=-1"], "data.labeled_per_class must be >= 0"),
     "fake class not a boolean": (["model=sgan", "model.discriminator.fake_class=maybe"], "fake_class must be true or false"),
     "EMA decay out of range": (["eval.ema=2"], "eval.ema must be in [0, 1)"),
+    "learning rate not a number": (["optim.lr=abc"], "optim.lr must be a number (got 'abc')"),
+    "Adam epsilon zero": (["optim.eps=0"], "optim.eps must be > 0"),
     "negative evaluation interval": (["eval.every=-1"], "eval.every must be an integer >= 0"),
     "beta not a number": (["model=vae", "model.beta=abc"], "model.beta must be a number >= 0"),
     "one sample to score": (["eval.n=1"], "eval.n must be 0 (no sample scores) or an integer >= 2"),
