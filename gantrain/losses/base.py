@@ -71,6 +71,15 @@ def discriminate_each(D: nn.Module, batches: list[tuple[Tensor, Tensor | None]])
     return [discriminate(D, x, y) for x, y in batches]
 
 
+def discriminate_step(D: nn.Module, batch: Batch, fake: Tensor, latent: Latent, labelled: bool) -> tuple[Tensor, Tensor, Tensor | None]:
+    """D's outputs for one D step: on the real batch, on the fakes and, when `labelled`, on the labelled
+    batch (the real batch's outputs when it is the same batch); None for the last otherwise."""
+    separate = labelled and batch.x_lab is not batch.x
+    batches = [(batch.x, batch.y), (fake, latent.y)] + ([(batch.x_lab, batch.y_lab)] if separate else [])
+    outs = discriminate_each(D, batches)
+    return outs[0], outs[1], (outs[2] if separate else outs[0]) if labelled else None
+
+
 class Objective(ABC):
     """A GAN training objective: one loss for D's steps and one for G's step."""
 
@@ -133,10 +142,7 @@ class AdversarialObjective(Objective):
         fake_class = bool(getattr(D, "fake_class", False))
         with torch.no_grad():
             fake = generate(G, latent)  # D's step never needs gradients through G
-        labelled = is_classifier(D) and batch.y_lab is not None
-        separate_lab = labelled and batch.x_lab is not batch.x
-        batches = [(batch.x, batch.y), (fake, latent.y)] + ([(batch.x_lab, batch.y_lab)] if separate_lab else [])
-        out_real, out_fake, *rest = discriminate_each(D, batches)
+        out_real, out_fake, out_lab = discriminate_step(D, batch, fake, latent, is_classifier(D) and batch.y_lab is not None)
         real_logits, fake_logits = real_fake_logit(out_real, fake_class), real_fake_logit(out_fake, fake_class)
         unsupervised = self.unsupervised_weight * discriminator_loss(real_logits, fake_logits)
         logs = {
@@ -144,8 +150,7 @@ class AdversarialObjective(Objective):
             "d/fake": torch.sigmoid(fake_logits.detach()).mean(),  # mean D(G(z))
         }
         loss = unsupervised
-        if labelled:
-            out_lab = rest[0] if separate_lab else out_real
+        if out_lab is not None:
             supervised = supervised_loss(out_lab, batch.y_lab, fake_class)
             loss = unsupervised + supervised
             logs["loss/d_supervised"] = supervised.detach()

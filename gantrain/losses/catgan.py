@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from gantrain.errors import ConfigError
-from gantrain.losses.base import Batch, LossTerms, Objective, discriminate, discriminate_each, generate, is_classifier
+from gantrain.losses.base import Batch, LossTerms, Objective, discriminate, discriminate_step, generate, is_classifier
 from gantrain.losses.functional import conditional_entropy, marginal_entropy, supervised_loss
 from gantrain.priors import Latent
 
@@ -33,17 +33,14 @@ class CatGAN(Objective):
     def discriminator_step(self, G: nn.Module, D: nn.Module, batch: Batch, latent: Latent) -> LossTerms:
         with torch.no_grad():
             fake = generate(G, latent)
-        separate_lab = batch.y_lab is not None and self.lambda_ce > 0 and batch.x_lab is not batch.x
-        # (B, K) logits each; the labelled batch's (L, K) too when it is a batch of its own
-        batches = [(batch.x, batch.y), (fake, latent.y)] + ([(batch.x_lab, batch.y_lab)] if separate_lab else [])
-        real_logits, fake_logits, *rest = discriminate_each(D, batches)
+        # (B, K) logits each, and the labelled batch's (L, K) when its cross-entropy is used
+        real_logits, fake_logits, lab_logits = discriminate_step(D, batch, fake, latent, batch.y_lab is not None and self.lambda_ce > 0)
         h_marginal_real = marginal_entropy(real_logits)
         h_real = conditional_entropy(real_logits)
         h_fake = conditional_entropy(fake_logits)
         loss = -h_marginal_real + h_real - h_fake
         logs = {"catgan/h_marginal_real": h_marginal_real.detach(), "catgan/h_real": h_real.detach(), "catgan/h_fake": h_fake.detach()}
-        if batch.y_lab is not None and self.lambda_ce > 0:
-            lab_logits = rest[0] if separate_lab else real_logits
+        if lab_logits is not None:
             supervised = supervised_loss(lab_logits, batch.y_lab)
             loss = loss + self.lambda_ce * supervised
             logs["loss/d_supervised"] = supervised.detach()
