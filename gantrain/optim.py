@@ -35,7 +35,7 @@ def adam(
     """Adam as in DCGAN (Radford et al.): lr 2e-4 and beta1 0.5, which they found steadier than 0.9.
 
     The fused kernel (one pass over all parameters) where PyTorch has one, the CPU and CUDA: the same
-    update as the per-tensor loop, which costs a small MLP's step about a sixth of its time on the CPU."""
+    update as the per-tensor loop, which is a visible share of a small MLP's step (docs/performance.md)."""
     params = list(params)
     fused = bool(params) and all(p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point for p in params)
     betas = (_in_unit("beta1", beta1), _in_unit("beta2", beta2))
