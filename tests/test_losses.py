@@ -211,15 +211,55 @@ def test_discriminate_each_concatenates_only_for_a_samplewise_discriminator() ->
     xs = [torch.randn(4, 3, 2, 2), torch.randn(2, 3, 2, 2), torch.randn(3, 3, 2, 2)]
     assert samplewise(mlp) and not samplewise(with_bn)
 
-    outs = discriminate_each(mlp, [(x, None) for x in xs])
+    outs = discriminate_each(mlp, [(x, None, True) for x in xs])
     assert calls == [9]  # one call on the 4 + 2 + 3 images
     for x, out in zip(xs, outs):
         assert torch.allclose(out, mlp(x), atol=1e-6)  # the same numbers as a call each
 
     calls.clear()
-    outs = discriminate_each(with_bn, [(x, None) for x in xs])
+    outs = discriminate_each(with_bn, [(x, None, True) for x in xs])
     assert calls == [4, 2, 3]  # batch norm: real and fake batches normalised apart, as before
     assert [o.shape for o in outs] == [(4, 3), (2, 3), (3, 3)]
+
+
+class _BatchNormClassifier(nn.Module):
+    """A 3-class D with batch norm and a `features` layer: every objective's D steps can train it."""
+
+    num_classes, fake_class = 3, False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(nn.Flatten(), nn.Linear(16, 6), nn.BatchNorm1d(6), nn.ReLU())
+        self.head = nn.Linear(6, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+@pytest.mark.parametrize("objective", ["non_saturating", "feature_matching", "catgan"])
+def test_only_real_batches_update_the_discriminators_batch_norm_statistics(objective: str) -> None:
+    # D.eval() classifies with batch norm's running statistics (the test error of SGAN and CatGAN):
+    # D and G steps on generated batches must leave them to the real and labelled batches.
+    from gantrain.losses.feature_matching import FeatureMatching
+
+    torch.manual_seed(0)
+    make = {"non_saturating": NonSaturating, "feature_matching": FeatureMatching, "catgan": CatGAN}[objective]
+    G = nn.Sequential(nn.Linear(4, 16), nn.Unflatten(1, (1, 4, 4)))
+    D, reference = _BatchNormClassifier(), _BatchNormClassifier()
+    reference.load_state_dict(D.state_dict())
+    x, x_lab = torch.randn(5, 1, 4, 4), torch.randn(3, 1, 4, 4)
+    batch, latent = Batch(x=x, x_lab=x_lab, y_lab=torch.tensor([0, 1, 2])), Latent(torch.randn(5, 4) * 3 + 2)
+    make().discriminator_step(G, D, batch, latent).loss.backward()
+    make().generator_step(G, D, batch, latent).loss.backward()
+    # the same D on the real batches alone, in the order the steps see them: x and x_lab (D step), x (G
+    # step, feature matching's real features only)
+    reference(x), reference(x_lab)
+    if objective == "feature_matching":
+        reference(x)
+    bn, bn_ref = D.features[2], reference.features[2]
+    assert torch.allclose(bn.running_mean, bn_ref.running_mean) and torch.allclose(bn.running_var, bn_ref.running_var)
+    assert bn.num_batches_tracked == bn_ref.num_batches_tracked and bn.track_running_stats
+    assert not torch.allclose(bn.running_mean, torch.zeros(6))  # real batches did update them
 
 
 def test_adam_uses_the_fused_kernel_with_the_same_updates() -> None:

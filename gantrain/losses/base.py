@@ -12,6 +12,8 @@ A conditional network (`module.conditional = True`, Mirza & Osindero 2014) is al
 """
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 import torch
@@ -63,19 +65,42 @@ def samplewise(D: nn.Module) -> bool:
     return not is_conditional(D) and not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in D.modules())
 
 
-def discriminate_each(D: nn.Module, batches: list[tuple[Tensor, Tensor | None]]) -> list[Tensor]:
-    """D's outputs on several batches (x_i (B_i, C, H, W), labels y_i or None): one call on their
-    concatenation when D is samplewise, else one call each (batch norm must see real and fake apart)."""
+@contextmanager
+def statistics_frozen(D: nn.Module) -> Iterator[None]:
+    """Inside, D's batch norm layers normalise by each batch's own statistics as usual in training mode,
+    but leave their running statistics untouched. D.eval() classifies with those statistics (the test
+    error of a classifier D), so they must describe real images, not G's samples: every D call on a
+    generated batch runs inside this."""
+    layers = [m for m in D.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    for m in layers:
+        m.track_running_stats = False  # training mode then neither reads nor updates the running buffers
+    try:
+        yield
+    finally:
+        for m in layers:
+            m.track_running_stats = True
+
+
+def discriminate_fake(D: nn.Module, x: Tensor, y: Tensor | None) -> Tensor:
+    """D on generated images x: `discriminate`, leaving D's batch-norm running statistics to real data."""
+    with statistics_frozen(D):
+        return discriminate(D, x, y)
+
+
+def discriminate_each(D: nn.Module, batches: list[tuple[Tensor, Tensor | None, bool]]) -> list[Tensor]:
+    """D's outputs on several batches (x_i (B_i, C, H, W), labels y_i or None, whether x_i is real): one
+    call on their concatenation when D is samplewise, else one call each (batch norm must see real and
+    fake apart, and only real batches may update its running statistics)."""
     if len(batches) > 1 and samplewise(D):
-        return list(D(torch.cat([x for x, _ in batches])).split([len(x) for x, _ in batches]))
-    return [discriminate(D, x, y) for x, y in batches]
+        return list(D(torch.cat([x for x, _, _ in batches])).split([len(x) for x, _, _ in batches]))
+    return [discriminate(D, x, y) if real else discriminate_fake(D, x, y) for x, y, real in batches]
 
 
 def discriminate_step(D: nn.Module, batch: Batch, fake: Tensor, latent: Latent, labelled: bool) -> tuple[Tensor, Tensor, Tensor | None]:
     """D's outputs for one D step: on the real batch, on the fakes and, when `labelled`, on the labelled
     batch (the real batch's outputs when it is the same batch); None for the last otherwise."""
     separate = labelled and batch.x_lab is not batch.x
-    batches = [(batch.x, batch.y), (fake, latent.y)] + ([(batch.x_lab, batch.y_lab)] if separate else [])
+    batches = [(batch.x, batch.y, True), (fake, latent.y, False)] + ([(batch.x_lab, batch.y_lab, True)] if separate else [])
     outs = discriminate_each(D, batches)
     return outs[0], outs[1], (outs[2] if separate else outs[0]) if labelled else None
 
@@ -171,5 +196,5 @@ class LogitGeneratorLoss(AdversarialObjective):
         """G's loss from D's real/fake logits on G(z), shape (B,)."""
 
     def generator_loss(self, G: nn.Module, D: nn.Module, batch: Batch, latent: Latent) -> tuple[Tensor, dict[str, Tensor]]:
-        outputs = discriminate(D, generate(G, latent), latent.y)
+        outputs = discriminate_fake(D, generate(G, latent), latent.y)
         return self.generator_loss_from_logits(real_fake_logit(outputs, bool(getattr(D, "fake_class", False)))), {}

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from gantrain.errors import ConfigError
-from gantrain.losses.base import Batch, LossTerms, Objective, discriminate, discriminate_step, generate, is_classifier
+from gantrain.losses.base import Batch, LossTerms, Objective, discriminate_fake, discriminate_step, generate, is_classifier
 from gantrain.losses.functional import conditional_entropy, marginal_entropy, supervised_loss
 from gantrain.priors import Latent
 
@@ -48,7 +48,7 @@ class CatGAN(Objective):
         return LossTerms(loss, logs)
 
     def generator_step(self, G: nn.Module, D: nn.Module, batch: Batch, latent: Latent) -> LossTerms:
-        fake_logits = discriminate(D, generate(G, latent), latent.y)
+        fake_logits = discriminate_fake(D, generate(G, latent), latent.y)
         h_fake, h_marginal_fake = conditional_entropy(fake_logits), marginal_entropy(fake_logits)
         loss = h_fake - h_marginal_fake
         return LossTerms(loss, {"loss/g": loss.detach(), "catgan/h_marginal_fake": h_marginal_fake.detach()})

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from gantrain.errors import ConfigError
-from gantrain.losses.base import AdversarialObjective, Batch, discriminate, generate
+from gantrain.losses.base import AdversarialObjective, Batch, discriminate, discriminate_fake, generate
 from gantrain.losses.functional import feature_matching_loss
 from gantrain.priors import Latent
 
@@ -25,20 +25,20 @@ class FeatureMatching(AdversarialObjective):
             shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
             raise ConfigError(f"loss.layer={self.layer!r} is not a layer of this discriminator; choose one of: {shown}")
 
-    def _features(self, D: nn.Module, x: Tensor, y: Tensor | None) -> Tensor:
+    def _features(self, D: nn.Module, x: Tensor, y: Tensor | None, *, real: bool) -> Tensor:
         captured: list[Tensor] = []
         module = dict(_unwrapped(D).named_modules())[self.layer]
         handle = module.register_forward_hook(lambda _m, _i, out: captured.append(out))
         try:
-            discriminate(D, x, y)
+            (discriminate if real else discriminate_fake)(D, x, y)
         finally:
             handle.remove()
         return captured[0].float()  # float32 under mixed precision too: the loss is a difference of means
 
     def generator_loss(self, G: nn.Module, D: nn.Module, batch: Batch, latent: Latent) -> tuple[Tensor, dict[str, Tensor]]:
         with torch.no_grad():
-            real = self._features(D, batch.x, batch.y)  # (B, ...): a target, no gradient
-        fake = self._features(D, generate(G, latent), latent.y)
+            real = self._features(D, batch.x, batch.y, real=True)  # (B, ...): a target, no gradient
+        fake = self._features(D, generate(G, latent), latent.y, real=False)
         return feature_matching_loss(real, fake), {}
 
 
