@@ -8,6 +8,9 @@ checkpoint (train.resume), so a benchmark longer than one sitting finishes over 
 
     python bench/semi_supervised.py --mnist ../shared/data/mnist --runs sgan --seeds 0 1 2 --steps 30000
     python bench/semi_supervised.py --report          # the table and the curve from what has run so far
+
+On a GPU, runs can go side by side (--jobs) into a folder of their own (--results), e.g.
+    python bench/semi_supervised.py --mnist DIR --results bench/results/semi_supervised_gpu --jobs 9 --steps 180000 device=cuda
 """
 
 import argparse
@@ -20,6 +23,7 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results" / "semi_supervised"
+PLOT = Path(__file__).resolve().parents[1] / "docs" / "semi_supervised_curve.png"
 RUNS = {  # name -> (overrides, the metric it reports)
     "sgan": (["model=sgan", "loss=feature_matching", "data.labeled_per_class=10"], "eval/test_error"),
     "catgan": (["model=catgan", "data.labeled_per_class=10"], "eval/test_error"),
@@ -31,23 +35,39 @@ SEED_KEY = {"sgan": "data.label_seed", "catgan": "data.label_seed", "catgan_unsu
 PAPERS = {"sgan": "0.93% +- 0.065 (Salimans et al. 2016)", "catgan": "1.91% +- 0.1 (Springenberg 2016)", "catgan_unsupervised": "4.27% (Springenberg 2016)"}
 
 
-def run_one(name: str, seed: int, steps: int, mnist: str, extra: list[str]) -> None:
-    folder = RESULTS / name / f"seed{seed}"
+def start_one(results: Path, name: str, seed: int, steps: int, mnist: str, extra: list[str]) -> tuple[subprocess.Popen, float]:
+    """Start one run (or its continuation) as a `gantrain` process; returns it and its start time."""
+    folder = results / name / f"seed{seed}"
     overrides, _ = RUNS[name]
     args = [*overrides, f"data.root={mnist}", f"{SEED_KEY[name]}={seed}", f"train.steps={steps}"]
     if (folder / "checkpoints" / "last.pt").is_file():
         args = [f"train.resume={folder}", f"train.steps={steps}"]  # continue where it stopped
     else:
         args += [f"hydra.run.dir={folder}", *extra]
-    start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "gantrain", *args])
-    seconds = time.perf_counter() - start
+    return subprocess.Popen([sys.executable, "-m", "gantrain", *args]), time.perf_counter()
+
+
+def finish_one(results: Path, name: str, seed: int, process: subprocess.Popen, start: float) -> None:
+    """Wait for a run and add its wall time to the run folder's total (a resumed run adds its sitting)."""
+    returncode = process.wait()
+    folder = results / name / f"seed{seed}"
     wall = folder / "wall_seconds.json"
     spent = json.loads(wall.read_text())["seconds"] if wall.is_file() else 0.0
     folder.mkdir(parents=True, exist_ok=True)
-    wall.write_text(json.dumps({"seconds": spent + seconds}))
-    if result.returncode != 0:
-        raise SystemExit(f"{name} seed {seed} failed (exit {result.returncode})")
+    wall.write_text(json.dumps({"seconds": spent + time.perf_counter() - start}))
+    if returncode != 0:
+        raise SystemExit(f"{name} seed {seed} failed (exit {returncode})")
+
+
+def run_all(results: Path, jobs: list[tuple[str, int]], steps: int, mnist: str, extra: list[str], parallel: int) -> None:
+    """Every (name, seed) run, `parallel` at a time (one at a time on a CPU, where each run takes every core)."""
+    pending, running = list(jobs), []
+    while pending or running:
+        while pending and len(running) < parallel:
+            name, seed = pending.pop(0)
+            running.append((name, seed, *start_one(results, name, seed, steps, mnist, extra)))
+        name, seed, process, start = running.pop(0)
+        finish_one(results, name, seed, process, start)
 
 
 def curve(folder: Path, metric: str) -> list[tuple[int, float]]:
@@ -60,7 +80,7 @@ def curve(folder: Path, metric: str) -> list[tuple[int, float]]:
     return [(e.step, e.value) for e in events.Scalars(metric)]
 
 
-def report() -> str:
+def report(results: Path, plot_path: Path) -> str:
     lines = [
         "| run | runs (seeds) | steps reached | test error, mean +- sd | published | wall time per run | median steps/s |",
         "| --- | --- | --- | --- | --- | --- | --- |",
@@ -68,7 +88,7 @@ def report() -> str:
     curves = {}
     for name, (_, metric) in RUNS.items():
         finals, steps, walls, rates = [], [], [], []
-        for folder in sorted((RESULTS / name).glob("seed*")):
+        for folder in sorted((results / name).glob("seed*")):
             points = curve(folder, metric)
             if not points:
                 continue
@@ -88,11 +108,11 @@ def report() -> str:
             f"{statistics.mean(walls) / 60:.0f} min | {statistics.median(rates) if rates else math.nan:.1f} |"
         )
     if curves:
-        plot(curves)
+        plot(curves, plot_path)
     return "\n".join(lines)
 
 
-def plot(curves: dict[str, list[tuple[int, float]]]) -> None:
+def plot(curves: dict[str, list[tuple[int, float]]], out: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -111,7 +131,6 @@ def plot(curves: dict[str, list[tuple[int, float]]]) -> None:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     ax.set_title("MNIST, 10,000 test digits: error of D during training")
-    out = Path(__file__).resolve().parents[1] / "docs" / "semi_supervised_curve.png"
     fig.tight_layout()
     fig.savefig(out, dpi=100)
 
@@ -123,15 +142,17 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="label seeds (which 100 digits are labelled); for catgan_unsupervised, the run seed")
     parser.add_argument("--steps", type=int, default=30000, help="generator steps per run (600 = one epoch)")
     parser.add_argument("--report", action="store_true", help="only print the table of what has run")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="the folder of the run folders")
+    parser.add_argument("--plot", type=Path, default=PLOT, help="where --report draws the curves")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time (a GPU has room for several)")
     parser.add_argument("extra", nargs="*", help="more gantrain overrides for new runs, e.g. eval.ema=0.999")
     args = parser.parse_args()
     if not args.report:
         if not args.mnist:
             parser.error("--mnist is required to run (the full MNIST IDX files)")
-        for name in args.runs:
-            for seed in args.seeds:
-                run_one(name, seed, args.steps, args.mnist, args.extra)
-    print(report())
+        jobs = [(name, seed) for name in args.runs for seed in args.seeds]
+        run_all(args.results, jobs, args.steps, args.mnist, args.extra, max(1, args.jobs))
+    print(report(args.results, args.plot))
 
 
 if __name__ == "__main__":
