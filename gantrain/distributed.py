@@ -67,10 +67,15 @@ class Replicated(DistributedDataParallel):
 
 
 def wrap(network: nn.Module, world: World, device: torch.device) -> nn.Module:
-    """The network under DDP when there is more than one process; the network itself otherwise."""
+    """The network under DDP when there is more than one process; the network itself otherwise.
+
+    Batch norm's running statistics stay each rank's own (broadcast_buffers=False): training normalises
+    with batch statistics, and rank 0's running statistics are what a checkpoint keeps. Broadcasting
+    them before every forward would also rewrite, in place, buffers that an earlier forward of the same
+    step saved for backward (the D step calls D on real and on fake batches): PyTorch 2.11 refuses that."""
     if not world.distributed:
         return network
-    return Replicated(network, device_ids=[device.index] if device.type == "cuda" else None)
+    return Replicated(network, device_ids=[device.index] if device.type == "cuda" else None, broadcast_buffers=False)
 
 
 def gather(world: World, value: Any) -> list[Any]:

@@ -252,6 +252,10 @@ class Scorer:
             warnings.filterwarnings("ignore", message=".*will save all extracted features", category=UserWarning)
             self.fid = FrechetInceptionDistance(feature=self.features, reset_real_features=False)
             self.kid = KernelInceptionDistance(feature=self.features, subset_size=min(1000, len(real)), reset_real_features=False)
+        # the metrics' running sums, their feature network and the images on one device: the reals'
+        self.device = real.device
+        self.fid.to(self.device)
+        self.kid.to(self.device)
         real_features = []
         for batch in self._batches(real):
             self.fid.update(batch, real=True)
@@ -275,9 +279,9 @@ class Scorer:
         self.kid.subset_size = min(1000, len(fake), self.kid.subset_size)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*will save all extracted features", category=UserWarning)
-            inception_score = InceptionScore(feature=self.logits, splits=10)
+            inception_score = InceptionScore(feature=self.logits, splits=10).to(self.device)
         fake_logits, fake_features = [], []
-        for batch in self._batches(fake):
+        for batch in self._batches(fake.to(self.device)):
             self.fid.update(batch, real=False)
             self.kid.update(batch, real=False)
             inception_score.update(batch)
@@ -292,7 +296,7 @@ class Scorer:
         numbers.update(precision_recall(torch.cat(fake_features), self.real_features))
         histogram = None
         if fake_logits:
-            logits = torch.cat(fake_logits)
+            logits = torch.cat(fake_logits).cpu()
             k = logits.shape[1]
             share = self.data_share if self.data_share is not None else torch.full((k,), 1.0 / k)
             numbers.update(class_coverage(logits, share))
