@@ -1,9 +1,10 @@
-"""A classifier D's test error with its stored batch-norm running statistics, and with statistics
-re-estimated from real training images only.
+"""A classifier D's test error with the batch-norm running statistics its checkpoint stores, and with
+statistics re-estimated on real training images, as evaluation during training does (eval.bn_images).
 
-During training, batch norm's running statistics are updated by every batch D sees in training mode,
-generated ones included, so a checkpoint's statistics are a blend of real and fake batches; evaluation
-(D.eval()) uses them. This measures what that blend costs a checkpoint's test error.
+Running statistics follow the last few batches D saw in training mode; before the fix in commit
+"losses: D calls on generated batches leave batch norm's running statistics to real data" that
+included G's batches, so the checkpoints of that time store a blend of real and fake statistics.
+This measures what a checkpoint's stored statistics cost its test error.
 
     python bench/bn_statistics.py --mnist ../shared/data/mnist bench/results/semi_supervised/catgan/seed0/checkpoints/step_0006000.pt
 """
@@ -13,34 +14,24 @@ import argparse
 import torch
 
 from gantrain.data.mnist import MNIST
-from gantrain.evaluation import TestError
+from gantrain.evaluation import TestError, statistics_sample
 from gantrain.tasks import load_run
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mnist", required=True, help="folder with the MNIST IDX files (train and t10k)")
-    parser.add_argument("--images", type=int, default=5000, help="real training images to re-estimate the statistics on")
+    parser.add_argument("--images", type=int, default=5000, help="real training images to re-estimate the statistics on (eval.bn_images)")
     parser.add_argument("checkpoints", nargs="+")
     args = parser.parse_args()
     cpu = torch.device("cpu")
     test, train = MNIST(root=args.mnist, split="test"), MNIST(root=args.mnist)
-    score = TestError(test.images, test.labels, 10, clustering=False, device=cpu)
+    stored = TestError(test.images, test.labels, 10, clustering=False, device=cpu)
+    real = TestError(test.images, test.labels, 10, clustering=False, device=cpu, statistics_images=statistics_sample(train.images, args.images))
     for path in args.checkpoints:
         run = load_run(path, cpu)
-        stored = score(G=run.G, D=run.D)["eval/test_error"]
-        for m in run.D.modules():
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                m.reset_running_stats()
-                m.momentum = None  # a cumulative average over the batches below
-        run.D.train()
-        g = torch.Generator().manual_seed(0)
-        x = train.images[torch.randperm(len(train.images), generator=g)[: args.images]].float().div(127.5).sub(1)
-        with torch.no_grad():
-            for start in range(0, len(x), 100):
-                run.D(x[start : start + 100])
-        real = score(G=run.G, D=run.D)["eval/test_error"]
-        print(f"{path}: stored statistics {100 * stored:.2f}%, real-image statistics {100 * real:.2f}%")
+        a, b = stored(G=run.G, D=run.D)["eval/test_error"], real(G=run.G, D=run.D)["eval/test_error"]
+        print(f"{path}: stored statistics {100 * a:.2f}%, real-image statistics {100 * b:.2f}%")
 
 
 if __name__ == "__main__":

@@ -157,11 +157,27 @@ class TestError:
 
     With labels seen in training: `eval/test_error`, the fraction of test images D's K class logits get
     wrong. Trained without labels (unsupervised CatGAN): `eval/cluster_error`, the error after matching
-    D's K outputs to the classes one-to-one (Hungarian)."""
+    D's K outputs to the classes one-to-one (Hungarian).
 
-    def __init__(self, images: Tensor, labels: Tensor, num_classes: int, *, clustering: bool, device: torch.device) -> None:
+    A D with batch norm classifies with running statistics, which during training follow the last few
+    real batches, and for a moving average of the weights (eval.ema) belong to other weights altogether.
+    Given `statistics_images` (real training images, uint8 (N, C, H, W)), each evaluation first
+    re-estimates them on those images for the weights being evaluated (as SWA's update_bn does), then
+    puts D's own statistics back: training never sees the difference."""
+
+    def __init__(
+        self,
+        images: Tensor,
+        labels: Tensor,
+        num_classes: int,
+        *,
+        clustering: bool,
+        device: torch.device,
+        statistics_images: Tensor | None = None,
+    ) -> None:
         self.images, self.labels, self.num_classes = images, labels, num_classes
         self.clustering, self.device = clustering, device
+        self.statistics_images = statistics_images
         self.name = "eval/cluster_error" if clustering else "eval/test_error"
 
     def __call__(self, *, G: nn.Module, D: nn.Module) -> dict[str, float]:
@@ -172,12 +188,50 @@ class TestError:
         was_training = D.training
         D.eval()  # no dropout or input noise; batch norm uses its running statistics
         try:
-            predictions = predict_classes(lambda x: class_logits(D(x), fake_class), self.images, device=self.device)
+            with statistics_of(D, self.statistics_images, device=self.device):
+                predictions = predict_classes(lambda x: class_logits(D(x), fake_class), self.images, device=self.device)
         finally:
             D.train(was_training)
         if self.clustering:
             return {self.name: clustering_error(predictions, self.labels, D.num_classes, self.num_classes)}
         return {self.name: classification_error(predictions, self.labels)}
+
+
+def statistics_sample(images: Tensor, n: int) -> Tensor:
+    """The `n` training images (uint8 (N, C, H, W)) that re-estimate batch-norm statistics for evaluation:
+    a fixed random choice (seed 0), in data-set order, the same in every run on the same data."""
+    chosen = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:n]
+    return images[chosen.sort().values]
+
+
+@contextmanager
+def statistics_of(D: nn.Module, images: Tensor | None, *, device: torch.device, batch_size: int = 100) -> Iterator[None]:
+    """Inside, D's batch norm layers hold running statistics re-estimated on uint8 `images` (N, C, H, W):
+    the plain average over batches of `batch_size`, computed with the rest of D as it is (in eval mode:
+    no dropout or input noise). On the way out, D's own statistics and momenta are restored. A D without
+    batch norm, or no images, leaves this a no-op."""
+    layers = [m for m in D.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not layers or images is None or len(images) == 0:
+        yield
+        return
+    saved = [(m.momentum, m.training, {k: b.clone() for k, b in m.named_buffers(recurse=False)}) for m in layers]
+    try:
+        for m in layers:
+            m.reset_running_stats()
+            m.momentum = None  # a cumulative average: every batch counts the same
+            m.train()  # only these layers: batch statistics in, running statistics updated
+        with torch.no_grad():
+            for start in range(0, len(images), batch_size):
+                D(to_unit_range(images[start : start + batch_size].to(device, non_blocking=True)))
+        for m in layers:
+            m.eval()
+        yield
+    finally:
+        for m, (momentum, training, buffers) in zip(layers, saved):
+            m.momentum = momentum
+            m.train(training)
+            for k, b in m.named_buffers(recurse=False):
+                b.copy_(buffers[k])
 
 
 def laplacian_variance(images: Tensor) -> Tensor:

@@ -17,7 +17,7 @@ from gantrain.checkpoint import check_stored_config, config_targets, find_checkp
 from gantrain.devices import resolve_device
 from gantrain.distributed import World, start, stop, world_from_env
 from gantrain.errors import ConfigError, DataError, GantrainError
-from gantrain.evaluation import Evaluations, GeneratedScores, TestError, TranslationMetrics
+from gantrain.evaluation import Evaluations, GeneratedScores, TestError, TranslationMetrics, statistics_sample
 from gantrain.losses.base import is_classifier, is_conditional
 from gantrain.priors import LatentPrior
 from gantrain.settings import EvalSettings, TrainSettings
@@ -122,7 +122,7 @@ def train(
     if translation:
         evaluate, preview = translation_evaluator(cfg, data, device, settings.n_samples, settings.batch_size)
     else:
-        evaluate = test_error_evaluator(cfg, data, D, device)
+        evaluate = test_error_evaluator(cfg, data, D, device, eval_settings.bn_images)
         if eval_settings.n > 0 and eval_settings.every > 0:
             generated = generated_scores_evaluator(cfg, prior, eval_settings, device, seed)
             evaluate = generated if evaluate is None else Evaluations(evaluate, generated)
@@ -170,9 +170,10 @@ def _fit(cfg: DictConfig, run_dir: Path, *, G: torch.nn.Module, D: torch.nn.Modu
     return trainer.fit()
 
 
-def test_error_evaluator(cfg: DictConfig, data: object, D: torch.nn.Module, device: torch.device) -> TestError | None:
+def test_error_evaluator(cfg: DictConfig, data: object, D: torch.nn.Module, device: torch.device, bn_images: int = 0) -> TestError | None:
     """For a classifier D on a labelled data set with a test split: its test (or clustering) error on
-    that split, which training never reads."""
+    that split, which training never reads; a batch-norm D's statistics re-estimated on `bn_images`
+    training images (a fixed random choice) for each evaluation."""
     if not is_classifier(D) or getattr(data, "num_classes", None) is None or "split" not in cfg.data:
         return None
     try:
@@ -180,7 +181,13 @@ def test_error_evaluator(cfg: DictConfig, data: object, D: torch.nn.Module, devi
     except DataError as e:
         console.notice(f"no test split, so no eval/test_error ({e})")
         return None
-    return TestError(test.images, test.labels, test.num_classes, clustering=not data.has_labels, device=device)
+    train_images = getattr(data, "images", None)
+    statistics_images = None
+    if bn_images > 0 and isinstance(train_images, torch.Tensor):
+        statistics_images = statistics_sample(train_images, bn_images)
+    return TestError(
+        test.images, test.labels, test.num_classes, clustering=not data.has_labels, device=device, statistics_images=statistics_images
+    )
 
 
 HELD_OUT_PAIRS = 1000  # the most held-out pairs a translation run is scored on

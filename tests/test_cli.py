@@ -48,6 +48,7 @@ BAD_INPUTS = {
     "negative label count": (["model=sgan", "data.labeled_per_class=-1"], "data.labeled_per_class must be >= 0"),
     "fake class not a boolean": (["model=sgan", "model.discriminator.fake_class=maybe"], "fake_class must be true or false"),
     "EMA decay out of range": (["eval.ema=2"], "eval.ema must be in [0, 1)"),
+    "negative batch-norm images": (["eval.bn_images=-1"], "eval.bn_images must be an integer >= 0"),
     "learning rate not a number": (["optim.lr=abc"], "optim.lr must be a number (got 'abc')"),
     "Adam epsilon zero": (["optim.eps=0"], "optim.eps must be > 0"),
     "negative evaluation interval": (["eval.every=-1"], "eval.every must be an integer >= 0"),

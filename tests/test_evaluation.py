@@ -1,6 +1,8 @@
 """Evaluation against hand-computed values: batched prediction, classification and clustering error,
 and the parameter average."""
 
+import copy
+
 import pytest
 import torch
 from torch import Tensor, nn
@@ -208,3 +210,79 @@ def test_parameter_average_state_dict_round_trip(tmp_path) -> None:
     # the loaded average keeps averaging in place: 0.5 * 1.5 + 0.5 * 2.0
     restored.update(net)
     assert torch.equal(restored.average[0].weight, torch.full((2, 2), 1.75))
+
+
+# --- batch-norm statistics for evaluation -------------------------------------------------------------------------
+
+
+class _BatchNormClassifier(nn.Module):
+    """(B, 1, 4, 4) -> (B, 3) logits, with dropout, batch norm and the attributes TestError reads."""
+
+    num_classes, fake_class = 3, False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Dropout(0.5), nn.Linear(16, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+def test_statistics_of_re_estimates_batch_norm_on_the_images_and_puts_the_old_ones_back() -> None:
+    from gantrain.data.base import to_unit_range
+    from gantrain.evaluation import statistics_of
+
+    torch.manual_seed(0)
+    D = _BatchNormClassifier()
+    bn = D.net[3]
+    bn.running_mean.fill_(5.0)  # stale statistics, as after training on other weights
+    before = {k: b.clone() for k, b in D.state_dict().items()}
+    images = torch.randint(0, 256, (250, 1, 4, 4), dtype=torch.uint8)
+    x = to_unit_range(images)
+    with torch.no_grad():
+        h = D.net[2](x.flatten(1))  # (250, 8): what the batch-norm layer sees, dropout off
+    D.eval()
+    with statistics_of(D, images, device=torch.device("cpu"), batch_size=100):
+        # the plain average of the batches' statistics (batches of 100, 100 and 50)
+        batches = h.split(100)
+        mean = torch.stack([b.mean(0) for b in batches]).mean(0)
+        var = torch.stack([b.var(0) for b in batches]).mean(0)  # unbiased, as batch norm keeps it
+        assert torch.allclose(bn.running_mean, mean, atol=1e-5) and torch.allclose(bn.running_var, var, atol=1e-5)
+        assert not bn.training and not D.net[1].training
+        inside = D(x)
+    for k, b in D.state_dict().items():
+        assert torch.equal(b, before[k]), k
+    assert bn.momentum == 0.1 and not bn.training
+    assert not torch.allclose(D(x), inside)  # the stale statistics are back
+
+
+def test_test_error_of_a_moving_average_uses_statistics_of_the_averaged_weights() -> None:
+    # eval.ema with a batch-norm D: the average's copied running statistics belong to the live weights;
+    # re-estimated on real images, the average classifies as a copy given its own statistics does
+    from gantrain.evaluation import TestError  # imported here: pytest would take the name for a test class
+
+    torch.manual_seed(0)
+    live = _BatchNormClassifier()
+    average = ParameterAverage(live, decay=0.5)
+    with torch.no_grad():
+        for p in live.parameters():
+            p.mul_(3.0).add_(1.0)  # live weights move far from the average's
+    live.train()
+    live(torch.randn(64, 1, 4, 4) * 4)  # the live statistics, copied into the average by update()
+    average.update(live)
+    images = torch.randint(0, 256, (300, 1, 4, 4), dtype=torch.uint8)
+    test = torch.randint(0, 256, (200, 1, 4, 4), dtype=torch.uint8), torch.randint(0, 3, (200,))
+    score = TestError(*test, 3, clustering=False, device=torch.device("cpu"), statistics_images=images)
+    own = copy.deepcopy(average.average)
+    own.net[3].reset_running_stats()
+    own.net[3].momentum = None
+    own.train()
+    own.net[1].eval()
+    with torch.no_grad():
+        for start in range(0, 300, 100):
+            own(images[start : start + 100].float().div(127.5).sub(1))
+    own.eval()
+    expected = classification_error(own(test[0].float().div(127.5).sub(1)).argmax(1), test[1])
+    assert score(G=None, D=average.average)["eval/test_error"] == pytest.approx(expected)
+    stale = TestError(*test, 3, clustering=False, device=torch.device("cpu"))(G=None, D=average.average)["eval/test_error"]
+    assert stale != pytest.approx(expected)  # the copied statistics classify otherwise
