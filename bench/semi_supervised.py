@@ -9,13 +9,15 @@ checkpoint (train.resume), so a benchmark longer than one sitting finishes over 
     python bench/semi_supervised.py --mnist ../shared/data/mnist --runs sgan --seeds 0 1 2 --steps 30000
     python bench/semi_supervised.py --report          # the table and the curve from what has run so far
 
-On a GPU, runs can go side by side (--jobs) into a folder of their own (--results), e.g.
-    python bench/semi_supervised.py --mnist DIR --results bench/results/semi_supervised_gpu --jobs 9 --steps 180000 device=cuda
+On a GPU, runs can go side by side (--jobs; each gets an equal share of the CPU threads) into a folder
+of their own (--results), as the README's H100 rows ran:
+    python bench/semi_supervised.py --mnist DIR --results bench/results/semi_supervised_gpu --runs catgan catgan_unsupervised --jobs 6 --steps 60000 device=cuda
 """
 
 import argparse
 import json
 import math
+import os
 import statistics
 import subprocess
 import sys
@@ -35,8 +37,11 @@ SEED_KEY = {"sgan": "data.label_seed", "catgan": "data.label_seed", "catgan_unsu
 PAPERS = {"sgan": "0.93% +- 0.065 (Salimans et al. 2016)", "catgan": "1.91% +- 0.1 (Springenberg 2016)", "catgan_unsupervised": "4.27% (Springenberg 2016)"}
 
 
-def start_one(results: Path, name: str, seed: int, steps: int, mnist: str, extra: list[str]) -> tuple[subprocess.Popen, float]:
-    """Start one run (or its continuation) as a `gantrain` process; returns it and its start time."""
+def start_one(
+    results: Path, name: str, seed: int, steps: int, mnist: str, extra: list[str], threads: int | None = None
+) -> tuple[subprocess.Popen, float]:
+    """Start one run (or its continuation) as a `gantrain` process, with `threads` CPU threads if given
+    (OMP_NUM_THREADS, unless already set); returns it and its start time."""
     folder = results / name / f"seed{seed}"
     overrides, _ = RUNS[name]
     args = [*overrides, f"data.root={mnist}", f"{SEED_KEY[name]}={seed}", f"train.steps={steps}"]
@@ -44,30 +49,39 @@ def start_one(results: Path, name: str, seed: int, steps: int, mnist: str, extra
         args = [f"train.resume={folder}", f"train.steps={steps}"]  # continue where it stopped
     else:
         args += [f"hydra.run.dir={folder}", *extra]
-    return subprocess.Popen([sys.executable, "-m", "gantrain", *args]), time.perf_counter()
+    env = dict(os.environ)
+    if threads is not None:
+        env.setdefault("OMP_NUM_THREADS", str(threads))
+    return subprocess.Popen([sys.executable, "-m", "gantrain", *args], env=env), time.perf_counter()
 
 
-def finish_one(results: Path, name: str, seed: int, process: subprocess.Popen, start: float) -> None:
-    """Wait for a run and add its wall time to the run folder's total (a resumed run adds its sitting)."""
+def finish_one(results: Path, name: str, seed: int, process: subprocess.Popen, start: float) -> int:
+    """Wait for a run and add its wall time to the run folder's total (a resumed run adds its sitting);
+    returns its exit status."""
     returncode = process.wait()
     folder = results / name / f"seed{seed}"
     wall = folder / "wall_seconds.json"
     spent = json.loads(wall.read_text())["seconds"] if wall.is_file() else 0.0
     folder.mkdir(parents=True, exist_ok=True)
     wall.write_text(json.dumps({"seconds": spent + time.perf_counter() - start}))
-    if returncode != 0:
-        raise SystemExit(f"{name} seed {seed} failed (exit {returncode})")
+    return returncode
 
 
 def run_all(results: Path, jobs: list[tuple[str, int]], steps: int, mnist: str, extra: list[str], parallel: int) -> None:
-    """Every (name, seed) run, `parallel` at a time (one at a time on a CPU, where each run takes every core)."""
-    pending, running = list(jobs), []
+    """Every (name, seed) run, `parallel` at a time (one at a time on a CPU, where each run takes every
+    core). A failed run stops no other; the harness exits non-zero at the end, naming the failures."""
+    threads = max(1, (os.cpu_count() or 1) // parallel) if parallel > 1 else None
+    pending, running, failed = list(jobs), [], []
     while pending or running:
         while pending and len(running) < parallel:
             name, seed = pending.pop(0)
-            running.append((name, seed, *start_one(results, name, seed, steps, mnist, extra)))
+            running.append((name, seed, *start_one(results, name, seed, steps, mnist, extra, threads)))
         name, seed, process, start = running.pop(0)
-        finish_one(results, name, seed, process, start)
+        returncode = finish_one(results, name, seed, process, start)
+        if returncode != 0:
+            failed.append(f"{name} seed {seed} (exit {returncode})")
+    if failed:
+        raise SystemExit("failed: " + ", ".join(failed))
 
 
 def curve(folder: Path, metric: str) -> list[tuple[int, float]]:
