@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from gantrain.data.base import to_unit_range
 from gantrain.errors import ConfigError
+from gantrain.models.layers import running_batch_norms
 
 
 @torch.no_grad()
@@ -210,7 +211,7 @@ def statistics_of(D: nn.Module, images: Tensor | None, *, device: torch.device, 
     the plain average over batches of `batch_size`, computed with the rest of D as it is (in eval mode:
     no dropout or input noise). On the way out, D's own statistics and momenta are restored. A D without
     batch norm, or no images, leaves this a no-op."""
-    layers = [m for m in D.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    layers = running_batch_norms(D)
     if not layers or images is None or len(images) == 0:
         yield
         return

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from gantrain.errors import ConfigError
 from gantrain.losses.functional import discriminator_loss, real_fake_logit, supervised_loss
+from gantrain.models.layers import running_batch_norms
 from gantrain.priors import Latent
 
 
@@ -71,7 +72,7 @@ def statistics_frozen(D: nn.Module) -> Iterator[None]:
     but leave their running statistics untouched. D.eval() classifies with those statistics (the test
     error of a classifier D), so they must describe real images, not G's samples: every D call on a
     generated batch runs inside this."""
-    layers = [m for m in D.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    layers = running_batch_norms(D)
     for m in layers:
         m.track_running_stats = False  # training mode then neither reads nor updates the running buffers
     try:

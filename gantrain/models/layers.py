@@ -7,6 +7,11 @@ from torch import Tensor, nn
 from gantrain.errors import ConfigError
 
 
+def running_batch_norms(module: nn.Module) -> list[nn.Module]:
+    """The batch-norm layers in `module` that keep running statistics (what eval mode normalises with)."""
+    return [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+
+
 class GaussianNoise(nn.Module):
     """x + N(0, sd^2) while training; the identity in eval mode."""
 
