@@ -113,6 +113,25 @@ def test_weight_norm_data_dependent_init_gives_unit_preactivations_and_fixes_hid
     assert "features.2.g" in D.state_dict()  # the fixed hidden scales are buffers, saved in checkpoints
 
 
+@pytest.mark.parametrize("image_size", [28, 32])
+def test_conv_pool_discriminator_classifies_with_noise_only_in_training(image_size: int) -> None:
+    from gantrain.models.catgan import ConvPoolDiscriminator
+
+    D = ConvPoolDiscriminator(image_size=image_size, channels=1, num_classes=10, hidden_noise=0.5)
+    x = torch.rand(6, 1, image_size, image_size) * 2 - 1
+    assert D(x).shape == (6, 10)
+    assert dict(D.named_modules())["features"](x).shape == (6, 128)  # the layer feature matching reads
+    assert not torch.equal(D(x), D(x))  # Gaussian noise on the input and after each pooling
+    D.eval()
+    assert torch.equal(D(x), D(x))
+    assert ConvPoolDiscriminator(image_size=image_size, channels=1, fake_class=True)(x).shape == (6, 11)
+    with pytest.raises(ConfigError, match="at least 8x8"):
+        ConvPoolDiscriminator(image_size=4, channels=1)
+    with pytest.raises(ConfigError, match="width must be at least 1"):
+        ConvPoolDiscriminator(image_size=28, channels=1, width=0)
+    assert ConvPoolDiscriminator(image_size=28, channels=1, width=8).head.in_features == 32  # fc: 4 x width
+
+
 def test_dcgan_discriminator_as_a_classifier() -> None:
     D = DCGANDiscriminator(image_size=28, channels=1, width=8, num_classes=10)
     assert D(torch.randn(3, 1, 28, 28)).shape == (3, 10)
