@@ -119,11 +119,20 @@ def report(results: Path, plot_path: Path) -> str:
         sd = 100 * statistics.stdev(finals) if len(finals) > 1 else math.nan
         lines.append(
             f"| {name} | {len(finals)} | {min(steps)}-{max(steps)} | {mean:.2f}% +- {sd:.2f} | {PAPERS[name]} | "
-            f"{statistics.mean(walls) / 60:.0f} min | {statistics.median(rates) if rates else math.nan:.1f} |"
+            f"{_mean_minutes(walls)} | {statistics.median(rates) if rates else math.nan:.1f} |"
         )
     if curves:
         plot(curves, plot_path)
     return "\n".join(lines)
+
+
+def _mean_minutes(walls: list[float]) -> str:
+    """The mean wall time of the runs that recorded one (a run started outside this harness has none)."""
+    known = [w for w in walls if not math.isnan(w)]
+    if not known:
+        return "not recorded"
+    note = "" if len(known) == len(walls) else f" ({len(known)} of {len(walls)} runs recorded it)"
+    return f"{statistics.mean(known) / 60:.0f} min{note}"
 
 
 def plot(curves: dict[str, list[tuple[int, float]]], out: Path) -> None:
