@@ -9,6 +9,10 @@ checkpoint (train.resume), so a benchmark longer than one sitting finishes over 
     python bench/semi_supervised.py --mnist ../shared/data/mnist --runs sgan --seeds 0 1 2 --steps 30000
     python bench/semi_supervised.py --report          # the table and the curve from what has run so far
 
+The README's CatGAN row (conv-pool D) ran on a CPU with bfloat16 autocast, which that D needs to be
+quick there (extra overrides apply to new runs; a resumed run keeps its own):
+    python bench/semi_supervised.py --mnist DIR --results bench/results/semi_supervised_convpool --runs catgan --steps 3000 train.precision=bf16
+
 On a GPU, runs can go side by side (--jobs; each gets an equal share of the CPU threads) into a folder
 of their own (--results), as the README's H100 rows ran:
     python bench/semi_supervised.py --mnist DIR --results bench/results/semi_supervised_gpu --runs catgan catgan_unsupervised --jobs 6 --steps 60000 device=cuda
