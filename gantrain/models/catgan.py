@@ -10,8 +10,9 @@ with width=32 (the widths are width, 2, 2, 4 and 4 times width; the paper's tabl
 consulted, when this was written: treat them as this project's choice). Gaussian noise on the input, and optionally after each pooling, regularises it in
 training, as in Salimans et al.'s MNIST discriminator; eval mode drops it.
 
-Unlike DCGAN's discriminator (two strided convolutions at 28x28), it has five convolutions and pools,
-which is what a classifier trained on 100 labels leans on.
+Unlike DCGAN's discriminator (two strided convolutions at 28x28) it has five convolutions and two
+pools; with 100 MNIST labels CatGAN's test error went from about 3% with the DCGAN D to 1.93% after
+5 epochs with this one (README, "Semi-supervised MNIST", with the command).
 """
 
 from torch import Tensor, nn
