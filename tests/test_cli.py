@@ -66,6 +66,8 @@ BAD_INPUTS = {
     "a loss without what the model reads": (["model=pix2pix", "loss=minimax"], "model=pix2pix reads loss.conditional, which loss=minimax does not have"),
     "a GAN loss for the VAE": (["model=vae", "loss=minimax"], "model=vae trains with its own loss"),
     "unknown data error policy": (["data=folder", "data.root=.", "data.on_error=ignore"], "data.on_error must be skip or raise"),
+    "a D setting that is not a number": (["model=catgan", "model.discriminator.slope=abc"], "model.discriminator.slope must be a number >= 0"),
+    "negative noise in D": (["model=sgan", "data.labeled_per_class=10", "model.discriminator.hidden_noise=-1"], "model.discriminator.hidden_noise must be a number >= 0"),
 }
 
 

@@ -7,8 +7,9 @@ fully connected layer and the K-way output. Its layout, for 28x28 digits:
     -> 3x3 conv 128 -> 1x1 conv K -> fc 128 -> fc K
 
 with width=32 (the widths are width, 2, 2, 4 and 4 times width; the paper's table was recalled, not
-consulted, when this was written: treat them as this project's choice). Gaussian noise on the input, and optionally after each pooling, regularises it in
-training, as in Salimans et al.'s MNIST discriminator; eval mode drops it.
+consulted, when this was written: treat them as this project's choice). Gaussian noise on the input,
+and optionally after each pooling, regularises it in training, as in Salimans et al.'s MNIST
+discriminator; eval mode drops it.
 
 Unlike DCGAN's discriminator (two strided convolutions at 28x28) it has five convolutions and two
 pools; with 100 MNIST labels CatGAN's test error went from about 3% with the DCGAN D to 1.93% after
@@ -19,7 +20,7 @@ from torch import Tensor, nn
 
 from gantrain.errors import ConfigError
 from gantrain.models.gan import head_outputs
-from gantrain.models.layers import GaussianNoise
+from gantrain.models.layers import GaussianNoise, non_negative
 
 
 def _block(n_in: int, n_out: int, kernel: int, slope: float) -> list[nn.Module]:
@@ -54,16 +55,17 @@ class ConvPoolDiscriminator(nn.Module):
         outputs = head_outputs(num_classes, fake_class)
         if int(width) < 1:
             raise ConfigError(f"model.discriminator.width must be at least 1 (got {width})")
+        slope = non_negative("model.discriminator.slope", slope)
         w, K, side = int(width), self.num_classes, _pooled(_pooled(int(image_size)))  # two pools: 28 -> 14 -> 7
         self.features = nn.Sequential(
-            GaussianNoise(input_noise),
+            GaussianNoise(input_noise, key="model.discriminator.input_noise"),
             *_block(channels, w, 5, slope),  # (B, w, H, H)
             nn.MaxPool2d(3, 2, 1),  # (B, w, H/2, H/2)
-            GaussianNoise(hidden_noise),
+            GaussianNoise(hidden_noise, key="model.discriminator.hidden_noise"),
             *_block(w, 2 * w, 3, slope),
             *_block(2 * w, 2 * w, 3, slope),
             nn.MaxPool2d(3, 2, 1),  # (B, 2w, H/4, H/4)
-            GaussianNoise(hidden_noise),
+            GaussianNoise(hidden_noise, key="model.discriminator.hidden_noise"),
             *_block(2 * w, 4 * w, 3, slope),
             *_block(4 * w, K, 1, slope),  # (B, K, H/4, H/4)
             nn.Flatten(),

@@ -12,14 +12,20 @@ def running_batch_norms(module: nn.Module) -> list[nn.Module]:
     return [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
 
 
+def non_negative(key: str, value: object) -> float:
+    """`value` as a float, or a ConfigError naming `key` when it is not a number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ConfigError(f"{key} must be a number >= 0 (got {value!r})")
+    return float(value)
+
+
 class GaussianNoise(nn.Module):
     """x + N(0, sd^2) while training; the identity in eval mode."""
 
-    def __init__(self, sd: float) -> None:
+    def __init__(self, sd: float, *, key: str = "noise sd") -> None:
+        """`key`: the config key that set sd, named in the error for a bad value."""
         super().__init__()
-        if sd < 0:
-            raise ConfigError(f"noise sd must be >= 0 (got {sd})")
-        self.sd = float(sd)
+        self.sd = non_negative(key, sd)
 
     def forward(self, x: Tensor) -> Tensor:
         return x + torch.randn_like(x) * self.sd if self.training and self.sd > 0 else x

@@ -22,6 +22,8 @@ from torch import Tensor, nn
 from gantrain.models.gan import _check_sizes, head_outputs
 from gantrain.models.layers import GaussianNoise, WeightNormLinear
 
+HIDDEN_NOISE = "model.discriminator.hidden_noise"
+
 
 class SemiSupervisedMLPDiscriminator(nn.Module):
     """image (B, C, H, W) -> class logits (B, K), or (B, K+1) with a learned fake class."""
@@ -46,16 +48,16 @@ class SemiSupervisedMLPDiscriminator(nn.Module):
         def linear(n_in: int, n_out: int, train_scale: bool) -> nn.Module:
             return WeightNormLinear(n_in, n_out, train_scale=train_scale) if weight_norm else nn.Linear(n_in, n_out)
 
-        layers: list[nn.Module] = [nn.Flatten(), GaussianNoise(input_noise)]
+        layers: list[nn.Module] = [nn.Flatten(), GaussianNoise(input_noise, key="model.discriminator.input_noise")]
         width = channels * image_size * image_size
         for i, h in enumerate(hidden):
             if i > 0:
-                layers.append(GaussianNoise(hidden_noise))
+                layers.append(GaussianNoise(hidden_noise, key=HIDDEN_NOISE))
             layers += [linear(width, h, False), nn.ReLU(inplace=True)]
             width = h
         # (B, hidden[-1]): the last hidden layer before its noise, the layer Salimans et al. match
         self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(GaussianNoise(hidden_noise), linear(width, outputs, True))
+        self.head = nn.Sequential(GaussianNoise(hidden_noise, key=HIDDEN_NOISE), linear(width, outputs, True))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x))
