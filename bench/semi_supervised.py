@@ -89,6 +89,12 @@ def run_all(results: Path, jobs: list[tuple[str, int]], steps: int, mnist: str, 
 
 
 def curve(folder: Path, metric: str) -> list[tuple[int, float]]:
+    """(step, value) of one metric of a run: from its TensorBoard events, or from metrics.jsonl (the
+    evaluations only) for a run brought back without them, as the H100 runs were."""
+    if not (folder / "tb").is_dir():
+        log = folder / "metrics.jsonl"
+        rows = [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
+        return [(row["step"], row[metric]) for row in rows if metric in row]
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     events = EventAccumulator(str(folder / "tb"), size_guidance={"scalars": 0})
@@ -98,19 +104,22 @@ def curve(folder: Path, metric: str) -> list[tuple[int, float]]:
     return [(e.step, e.value) for e in events.Scalars(metric)]
 
 
-def report(results: Path, plot_path: Path) -> str:
+def report(results: list[Path], plot_path: Path) -> str:
+    """The table of the runs in one or more results folders (several: each row and curve is named by
+    its folder too, e.g. the variants of a recipe), and their curves drawn into plot_path."""
     lines = [
         "| run | runs (seeds) | steps reached | test error, mean +- sd | published | wall time per run | median steps/s |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     curves = {}
-    for name, (_, metric) in RUNS.items():
+    for root, (name, (_, metric)) in [(root, run) for root in results for run in RUNS.items()]:
+        label = f"{root.name}/{name}" if len(results) > 1 else name
         finals, steps, walls, rates = [], [], [], []
-        for folder in sorted((results / name).glob("seed*")):
+        for folder in sorted((root / name).glob("seed*")):
             points = curve(folder, metric)
             if not points:
                 continue
-            curves[f"{name} {folder.name}"] = points
+            curves[f"{label} {folder.name}"] = points
             finals.append(points[-1][1])
             steps.append(points[-1][0])
             wall = folder / "wall_seconds.json"
@@ -122,7 +131,7 @@ def report(results: Path, plot_path: Path) -> str:
         mean = 100 * statistics.mean(finals)
         sd = 100 * statistics.stdev(finals) if len(finals) > 1 else math.nan
         lines.append(
-            f"| {name} | {len(finals)} | {min(steps)}-{max(steps)} | {mean:.2f}% +- {sd:.2f} | {PAPERS[name]} | "
+            f"| {label} | {len(finals)} | {min(steps)}-{max(steps)} | {mean:.2f}% +- {sd:.2f} | {PAPERS[name]} | "
             f"{_mean_minutes(walls)} | {statistics.median(rates) if rates else math.nan:.1f} |"
         )
     if curves:
@@ -156,7 +165,7 @@ def plot(curves: dict[str, list[tuple[int, float]]], out: Path) -> None:
     ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
     ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize="small")
     ax.set_title("MNIST, 10,000 test digits: error of D during training")
     fig.tight_layout()
     fig.savefig(out, dpi=100)
@@ -169,7 +178,7 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="label seeds (which 100 digits are labelled); for catgan_unsupervised, the run seed")
     parser.add_argument("--steps", type=int, default=30000, help="generator steps per run (600 = one epoch)")
     parser.add_argument("--report", action="store_true", help="only print the table of what has run")
-    parser.add_argument("--results", type=Path, default=RESULTS, help="the folder of the run folders")
+    parser.add_argument("--results", type=Path, nargs="+", default=[RESULTS], help="the folder of the run folders (--report: one or more)")
     parser.add_argument("--plot", type=Path, default=PLOT, help="where --report draws the curves")
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time (a GPU has room for several)")
     parser.add_argument("extra", nargs="*", help="more gantrain overrides for new runs, e.g. eval.ema=0.999")
@@ -177,8 +186,10 @@ def main() -> None:
     if not args.report:
         if not args.mnist:
             parser.error("--mnist is required to run (the full MNIST IDX files)")
+        if len(args.results) != 1:
+            parser.error("--results takes one folder to run into (several only with --report)")
         jobs = [(name, seed) for name in args.runs for seed in args.seeds]
-        run_all(args.results, jobs, args.steps, args.mnist, args.extra, max(1, args.jobs))
+        run_all(args.results[0], jobs, args.steps, args.mnist, args.extra, max(1, args.jobs))
     print(report(args.results, args.plot))
 
 

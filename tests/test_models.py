@@ -59,6 +59,16 @@ def test_mlp_gan_shapes(size: int, channels: int) -> None:
     assert sum(isinstance(m, nn.Dropout) for m in D.modules()) == 2
 
 
+def test_mlp_generator_hidden_activation_is_chosen_by_name() -> None:
+    relu = MLPGenerator(z_dim=10, image_size=8, channels=1, hidden=[16, 16])
+    softplus = MLPGenerator(z_dim=10, image_size=8, channels=1, hidden=[16, 16], activation="softplus")
+    assert sum(isinstance(m, nn.ReLU) for m in relu.modules()) == 2
+    assert sum(isinstance(m, nn.Softplus) for m in softplus.modules()) == 2
+    assert not any(isinstance(m, nn.ReLU) for m in softplus.modules())
+    with pytest.raises(ConfigError, match="model.generator.activation must be one of relu, softplus"):
+        MLPGenerator(z_dim=10, image_size=8, channels=1, activation="tanh")
+
+
 def test_mlp_gan_rejects_bad_sizes() -> None:
     with pytest.raises(ConfigError, match="hidden"):
         MLPGenerator(z_dim=10, image_size=28, channels=1, hidden=[])

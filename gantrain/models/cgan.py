@@ -37,9 +37,12 @@ class ConditionalMLPGenerator(MLPGenerator):
         num_classes: int,
         hidden: Sequence[int] = (1200, 1200),
         batch_norm: bool = False,
+        activation: str = "relu",
     ) -> None:
         self.num_classes = _classes(num_classes)
-        super().__init__(z_dim=z_dim + self.num_classes, image_size=image_size, channels=channels, hidden=hidden, batch_norm=batch_norm)
+        super().__init__(
+            z_dim=z_dim + self.num_classes, image_size=image_size, channels=channels, hidden=hidden, batch_norm=batch_norm, activation=activation
+        )
 
     def forward(self, z: Tensor, y: Tensor) -> Tensor:  # type: ignore[override]
         return super().forward(torch.cat([z, F.one_hot(y, self.num_classes).to(z.dtype)], dim=1))

@@ -44,10 +44,21 @@ class Maxout(nn.Module):
         return h.amax(dim=2)
 
 
+ACTIVATIONS = {"relu": nn.ReLU, "softplus": nn.Softplus}
+
+
+def activation_layer(key: str, name: str) -> nn.Module:
+    """The hidden layers' non-linearity by name (`relu` or `softplus`); a ConfigError naming `key` otherwise."""
+    if name not in ACTIVATIONS:
+        raise ConfigError(f"{key} must be one of {', '.join(ACTIVATIONS)} (got {name!r})")
+    return ACTIVATIONS[name]()
+
+
 class MLPGenerator(nn.Module):
     """z (B, z_dim) -> image (B, channels, image_size, image_size) in [-1, 1].
 
-    batch_norm after each hidden layer is how Salimans et al. (2016) trained theirs for MNIST."""
+    batch_norm after each hidden layer, with softplus units, is how Salimans et al. (2016) trained
+    theirs for MNIST; Goodfellow et al.'s used ReLU (the default)."""
 
     def __init__(
         self,
@@ -57,6 +68,7 @@ class MLPGenerator(nn.Module):
         channels: int,
         hidden: Sequence[int] = (1200, 1200),
         batch_norm: bool = False,
+        activation: str = "relu",
     ) -> None:
         super().__init__()
         hidden = _check_sizes("model.generator.hidden", hidden)
@@ -64,7 +76,8 @@ class MLPGenerator(nn.Module):
         layers: list[nn.Module] = []
         width = z_dim
         for h in hidden:
-            layers += [nn.Linear(width, h), *([nn.BatchNorm1d(h)] if batch_norm else []), nn.ReLU(inplace=True)]
+            act = activation_layer("model.generator.activation", activation)
+            layers += [nn.Linear(width, h), *([nn.BatchNorm1d(h)] if batch_norm else []), act]
             width = h
         layers += [nn.Linear(width, channels * image_size * image_size), nn.Tanh()]
         self.net = nn.Sequential(*layers)
