@@ -8,6 +8,7 @@ checkpoint (train.resume), so a benchmark longer than one sitting finishes over 
 
     python bench/semi_supervised.py --mnist ../shared/data/mnist --runs sgan --seeds 0 1 2 --steps 30000
     python bench/semi_supervised.py --report          # the table and the curve from what has run so far
+    python bench/semi_supervised.py --report --results DIR_A DIR_B --plot OUT.png   # variants side by side
 
 The README's CatGAN row (conv-pool D) ran on a CPU with bfloat16 autocast, which that D needs to be
 quick there (extra overrides apply to new runs; a resumed run keeps its own):
