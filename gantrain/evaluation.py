@@ -158,7 +158,8 @@ class TestError:
 
     With labels seen in training: `eval/test_error`, the fraction of test images D's K class logits get
     wrong. Trained without labels (unsupervised CatGAN): `eval/cluster_error`, the error after matching
-    D's K outputs to the classes one-to-one (Hungarian).
+    D's K outputs to the classes one-to-one (Hungarian), and `eval/smallest_cluster`, the share of the
+    images in D's least used output (1/K when balanced; near 0 shows a cluster D no longer uses).
 
     A D with batch norm classifies with running statistics, which during training follow the last few
     real batches, and for a moving average of the weights (eval.ema) belong to other weights altogether.
@@ -194,7 +195,9 @@ class TestError:
         finally:
             D.train(was_training)
         if self.clustering:
-            return {self.name: clustering_error(predictions, self.labels, D.num_classes, self.num_classes)}
+            # the share of the images in D's least used cluster: 1/K when balanced, near 0 when a cluster died
+            smallest = torch.bincount(predictions, minlength=D.num_classes).min().item() / len(predictions)
+            return {self.name: clustering_error(predictions, self.labels, D.num_classes, self.num_classes), "eval/smallest_cluster": smallest}
         return {self.name: classification_error(predictions, self.labels)}
 
 

@@ -51,6 +51,7 @@ BAD_INPUTS = {
     "negative batch-norm images": (["eval.bn_images=-1"], "eval.bn_images must be an integer >= 0"),
     "learning rate not a number": (["optim.lr=abc"], "optim.lr must be a number (got 'abc')"),
     "Adam epsilon zero": (["optim.eps=0"], "optim.eps must be > 0"),
+    "negative CatGAN marginal weight": (["model=catgan", "loss.lambda_marginal=-1"], "loss.lambda_marginal must be >= 0"),
     "negative evaluation interval": (["eval.every=-1"], "eval.every must be an integer >= 0"),
     "beta not a number": (["model=vae", "model.beta=abc"], "model.beta must be a number >= 0"),
     "one sample to score": (["eval.n=1"], "eval.n must be 0 (no sample scores) or an integer >= 2"),

@@ -286,3 +286,29 @@ def test_test_error_of_a_moving_average_uses_statistics_of_the_averaged_weights(
     assert score(G=None, D=average.average)["eval/test_error"] == pytest.approx(expected)
     stale = TestError(*test, 3, clustering=False, device=torch.device("cpu"))(G=None, D=average.average)["eval/test_error"]
     assert stale != pytest.approx(expected)  # the copied statistics classify otherwise
+
+
+class _FixedClusters(nn.Module):
+    """Puts each (B, 1, 1, 1) image in the cluster its pixel codes: uint8 value v -> cluster v % 4 of K = 4."""
+
+    num_classes, fake_class = 4, False
+
+    def forward(self, x: Tensor) -> Tensor:
+        v = ((x.flatten(1)[:, 0] + 1) * 127.5).round().long()  # back from [-1, 1] to the uint8 value
+        return nn.functional.one_hot(v % 4, 4).float()  # (B, 4)
+
+
+def test_clustering_evaluation_reports_the_error_and_the_least_used_cluster() -> None:
+    from gantrain.evaluation import TestError  # imported here: pytest would take the name for a test class
+
+    # 10 images in clusters 0,0,0,0,1,1,1,2,2,2 (none in 3); classes 1,1,1,0,0,0,0,2,2,2
+    images = torch.tensor([0, 4, 8, 12, 1, 5, 9, 2, 6, 10], dtype=torch.uint8).view(10, 1, 1, 1)
+    labels = torch.tensor([1, 1, 1, 0, 0, 0, 0, 2, 2, 2])
+    scores = TestError(images, labels, 3, clustering=True, device=CPU)(G=None, D=_FixedClusters())
+    # best one-to-one map: 0->1 (3 right), 1->0 (3), 2->2 (3): one of 10 wrong
+    assert scores["eval/cluster_error"] == pytest.approx(0.1)
+    assert scores["eval/smallest_cluster"] == 0.0  # cluster 3 is empty
+    images[0] = 3  # one image moves to cluster 3
+    scores = TestError(images, labels, 3, clustering=True, device=CPU)(G=None, D=_FixedClusters())
+    assert scores["eval/smallest_cluster"] == pytest.approx(0.1)
+    assert "eval/smallest_cluster" not in TestError(images, labels, 4, clustering=False, device=CPU)(G=None, D=_FixedClusters())

@@ -181,6 +181,12 @@ def test_catgan_losses_by_hand() -> None:
     labelled = CatGAN(lambda_ce=2.0).discriminator_step(G, D, Batch(x=x, x_lab=x, y_lab=torch.tensor([1, 1])), latent)
     ce = supervised_loss(D(x), torch.tensor([1, 1]))
     assert labelled.loss.item() == pytest.approx(-2 * math.log(2) + 2.0 * ce.item(), rel=1e-5)
+    # lambda_marginal weighs the marginal entropies: L_D = -3 ln2 + 0 - ln2, L_G = ln2 - 3 ln2
+    weighted = CatGAN(lambda_marginal=3.0)
+    assert weighted.discriminator_step(G, D, Batch(x=x), latent).loss.item() == pytest.approx(-4 * math.log(2), abs=1e-6)
+    assert weighted.generator_step(G, D, Batch(x=x), latent).loss.item() == pytest.approx(-2 * math.log(2), abs=1e-6)
+    with pytest.raises(ConfigError, match="lambda_marginal"):
+        CatGAN(lambda_marginal=-1.0)
 
 
 def test_feature_matching_objective_reads_the_named_layer() -> None:

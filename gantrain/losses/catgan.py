@@ -6,8 +6,13 @@ entropy), uncertain of each generated one (high conditional entropy), and to use
 over the real data (high marginal entropy); with labels, it also fits them (cross-entropy, weight
 lambda_ce). G wants its samples classified with certainty and spread evenly over the classes.
 
-    L_D = -H[E_x p(y|x)] + E_x H[p(y|x)] - E_z H[p(y|G(z))] + lambda_ce * CE(labelled)
-    L_G =  E_z H[p(y|G(z))] - H[E_z p(y|G(z))]
+    L_D = -lambda_marginal * H[E_x p(y|x)] + E_x H[p(y|x)] - E_z H[p(y|G(z))] + lambda_ce * CE(labelled)
+    L_G =  E_z H[p(y|G(z))] - lambda_marginal * H[E_z p(y|G(z))]
+
+The paper weighs the marginal entropies by 1 (lambda_marginal = 1, the default). Without labels a
+class that D stops predicting gets almost no gradient back from H[E_x p(y|x)] (its share p_k enters
+as p_k log p_k), so D can settle on K - 1 clusters; a larger lambda_marginal (the weight of RIM's
+class-balance term, Krause et al. 2010) pushes harder towards using all K.
 """
 
 import torch
@@ -20,10 +25,12 @@ from gantrain.priors import Latent
 
 
 class CatGAN(Objective):
-    def __init__(self, lambda_ce: float = 1.0) -> None:
+    def __init__(self, lambda_ce: float = 1.0, lambda_marginal: float = 1.0) -> None:
         if lambda_ce < 0:
             raise ConfigError(f"loss.lambda_ce must be >= 0 (got {lambda_ce})")
-        self.lambda_ce = float(lambda_ce)
+        if lambda_marginal < 0:
+            raise ConfigError(f"loss.lambda_marginal must be >= 0 (got {lambda_marginal})")
+        self.lambda_ce, self.lambda_marginal = float(lambda_ce), float(lambda_marginal)
 
     def check(self, G: nn.Module, D: nn.Module, data: object) -> None:
         super().check(G, D, data)
@@ -38,7 +45,7 @@ class CatGAN(Objective):
         h_marginal_real = marginal_entropy(real_logits)
         h_real = conditional_entropy(real_logits)
         h_fake = conditional_entropy(fake_logits)
-        loss = -h_marginal_real + h_real - h_fake
+        loss = -self.lambda_marginal * h_marginal_real + h_real - h_fake
         logs = {"catgan/h_marginal_real": h_marginal_real.detach(), "catgan/h_real": h_real.detach(), "catgan/h_fake": h_fake.detach()}
         if lab_logits is not None:
             supervised = supervised_loss(lab_logits, batch.y_lab)
@@ -50,5 +57,5 @@ class CatGAN(Objective):
     def generator_step(self, G: nn.Module, D: nn.Module, batch: Batch, latent: Latent) -> LossTerms:
         fake_logits = discriminate_fake(D, generate(G, latent), latent.y)
         h_fake, h_marginal_fake = conditional_entropy(fake_logits), marginal_entropy(fake_logits)
-        loss = h_fake - h_marginal_fake
+        loss = h_fake - self.lambda_marginal * h_marginal_fake
         return LossTerms(loss, {"loss/g": loss.detach(), "catgan/h_marginal_fake": h_marginal_fake.detach()})
