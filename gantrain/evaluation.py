@@ -4,7 +4,9 @@
   for Training GANs", where the discriminator's first K logits classify the test set.
 - `clustering_error`: the unsupervised error of a K-way clustering (e.g. CatGAN, Springenberg 2016),
   after the best one-to-one matching of clusters to classes by the Hungarian algorithm (the
-  "unsupervised clustering accuracy" of Xie et al. 2016, DEC).
+  "unsupervised clustering accuracy" of Xie et al. 2016, DEC), or with `match="majority"` after giving
+  each cluster the class most of its samples have, the usual score when there are more clusters than
+  classes (over-clustering).
 - `ParameterAverage`: the exponential moving average of the discriminator's parameters that Salimans et
   al.'s code (improved-gan, `disc_param_avg`, rate 1e-4) uses for its reported test error.
 """
@@ -78,10 +80,24 @@ def match_clusters(predictions: Tensor, labels: Tensor, num_clusters: int, num_c
     return _best_matching(contingency_matrix(predictions, labels, num_clusters, num_classes))
 
 
-def clustering_error(predictions: Tensor, labels: Tensor, num_clusters: int, num_classes: int) -> float:
-    """The classification error of the clusters after `match_clusters`; samples in unmatched clusters count as wrong."""
-    counts = contingency_matrix(predictions, labels, num_clusters, num_classes)
-    correct = sum(int(counts[k, c]) for k, c in _best_matching(counts).items())
+CLUSTER_MATCHES = ("one_to_one", "majority")
+
+
+def clustering_error(predictions: Tensor, labels: Tensor, num_clusters: int, num_classes: int, match: str = "one_to_one") -> float:
+    """The classification error of the clusters once each is given a class.
+
+    match="one_to_one": the map of `match_clusters`; samples in unmatched clusters count as wrong.
+    match="majority": each cluster takes the class most of its samples have, so several clusters may
+    share a class (with num_clusters > num_classes this is the usual over-clustering score; with equal
+    numbers it can only be lower than the one-to-one error).
+    """
+    if match not in CLUSTER_MATCHES:
+        raise ValueError(f"match must be one of {', '.join(CLUSTER_MATCHES)}, got {match!r}")
+    counts = contingency_matrix(predictions, labels, num_clusters, num_classes)  # (clusters, classes)
+    if match == "majority":
+        correct = int(counts.max(dim=1).values.sum())
+    else:
+        correct = sum(int(counts[k, c]) for k, c in _best_matching(counts).items())
     return 1.0 - correct / len(labels)
 
 
@@ -158,7 +174,7 @@ class TestError:
 
     With labels seen in training: `eval/test_error`, the fraction of test images D's K class logits get
     wrong. Trained without labels (unsupervised CatGAN): `eval/cluster_error`, the error after matching
-    D's K outputs to the classes one-to-one (Hungarian), and `eval/smallest_cluster`, the share of the
+    D's K outputs to the classes (`cluster_match`: one-to-one, Hungarian, or by majority), and `eval/smallest_cluster`, the share of the
     images in D's least used output (1/K when balanced; near 0 shows a cluster D no longer uses).
 
     A D with batch norm classifies with running statistics, which during training follow the last few
@@ -176,8 +192,12 @@ class TestError:
         clustering: bool,
         device: torch.device,
         statistics_images: Tensor | None = None,
+        cluster_match: str = "one_to_one",
     ) -> None:
+        if cluster_match not in CLUSTER_MATCHES:
+            raise ConfigError(f"eval.cluster_match must be one of {', '.join(CLUSTER_MATCHES)} (got {cluster_match!r})")
         self.images, self.labels, self.num_classes = images, labels, num_classes
+        self.cluster_match = cluster_match
         self.clustering, self.device = clustering, device
         self.statistics_images = statistics_images
         self.name = "eval/cluster_error" if clustering else "eval/test_error"
@@ -197,7 +217,7 @@ class TestError:
         if self.clustering:
             # the share of the images in D's least used cluster: 1/K when balanced, near 0 when a cluster died
             smallest = torch.bincount(predictions, minlength=D.num_classes).min().item() / len(predictions)
-            return {self.name: clustering_error(predictions, self.labels, D.num_classes, self.num_classes), "eval/smallest_cluster": smallest}
+            return {self.name: clustering_error(predictions, self.labels, D.num_classes, self.num_classes, self.cluster_match), "eval/smallest_cluster": smallest}
         return {self.name: classification_error(predictions, self.labels)}
 
 

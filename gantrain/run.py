@@ -122,7 +122,7 @@ def train(
     if translation:
         evaluate, preview = translation_evaluator(cfg, data, device, settings.n_samples, settings.batch_size)
     else:
-        evaluate = test_error_evaluator(cfg, data, D, device, eval_settings.bn_images)
+        evaluate = test_error_evaluator(cfg, data, D, device, eval_settings.bn_images, eval_settings.cluster_match)
         if eval_settings.n > 0 and eval_settings.every > 0:
             generated = generated_scores_evaluator(cfg, prior, eval_settings, device, seed)
             evaluate = generated if evaluate is None else Evaluations(evaluate, generated)
@@ -170,10 +170,13 @@ def _fit(cfg: DictConfig, run_dir: Path, *, G: torch.nn.Module, D: torch.nn.Modu
     return trainer.fit()
 
 
-def test_error_evaluator(cfg: DictConfig, data: object, D: torch.nn.Module, device: torch.device, bn_images: int = 0) -> TestError | None:
-    """For a classifier D on a labelled data set with a test split: its test (or clustering) error on
-    that split, which training never reads; a batch-norm D's statistics re-estimated on `bn_images`
-    training images (a fixed random choice) for each evaluation."""
+def test_error_evaluator(
+    cfg: DictConfig, data: object, D: torch.nn.Module, device: torch.device, bn_images: int = 0, cluster_match: str = "one_to_one"
+) -> TestError | None:
+    """For a classifier D on a labelled data set with a test split: its test (or clustering, its
+    clusters matched to classes by `cluster_match`) error on that split, which training never reads; a
+    batch-norm D's statistics re-estimated on `bn_images` training images (a fixed random choice) for
+    each evaluation."""
     if not is_classifier(D) or getattr(data, "num_classes", None) is None or "split" not in cfg.data:
         return None
     try:
@@ -186,7 +189,8 @@ def test_error_evaluator(cfg: DictConfig, data: object, D: torch.nn.Module, devi
     if bn_images > 0 and isinstance(train_images, torch.Tensor):
         statistics_images = statistics_sample(train_images, bn_images)
     return TestError(
-        test.images, test.labels, test.num_classes, clustering=not data.has_labels, device=device, statistics_images=statistics_images
+        test.images, test.labels, test.num_classes, clustering=not data.has_labels, device=device, statistics_images=statistics_images,
+        cluster_match=cluster_match,
     )
 
 

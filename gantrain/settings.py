@@ -74,6 +74,7 @@ class EvalSettings:
     every: int = 500  # steps between evaluations on the held-out split (classifier discriminators); 0: never
     ema: float | None = None  # evaluate an exponential moving average of D's weights with this decay (e.g. 0.999)
     bn_images: int = 5000  # real training images on which a batch-norm D's statistics are re-estimated for each test error; 0: its running ones
+    cluster_match: str = "one_to_one"  # trained without labels: clusters -> classes one_to_one (Hungarian) | majority (each its most common class)
     n: int = 0  # samples scored (FID, KID, IS, class coverage) at every evaluation during training; 0: none
     extractor: str = "classifier"  # what FID/KID/IS see (task=eval): classifier (gantrain's, offline) | inception
     inception_weights: str | None = None  # eval.extractor=inception: the file pt_inception-2015-12-05-6726825d.pth
@@ -83,6 +84,8 @@ class EvalSettings:
             raise ConfigError(f"eval.every must be an integer >= 0, the steps between evaluations (got {self.every})")
         if isinstance(self.n, bool) or not isinstance(self.n, int) or self.n < 0 or self.n == 1:
             raise ConfigError(f"eval.n must be 0 (no sample scores) or an integer >= 2, the samples scored (got {self.n})")
+        if self.cluster_match not in ("one_to_one", "majority"):
+            raise ConfigError(f"eval.cluster_match must be one_to_one or majority (got {self.cluster_match!r})")
         if self.extractor not in ("classifier", "inception"):
             raise ConfigError(f"eval.extractor must be classifier or inception (got {self.extractor!r})")
         if isinstance(self.bn_images, bool) or not isinstance(self.bn_images, int) or self.bn_images < 0:

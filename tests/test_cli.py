@@ -51,6 +51,8 @@ BAD_INPUTS = {
     "negative batch-norm images": (["eval.bn_images=-1"], "eval.bn_images must be an integer >= 0"),
     "learning rate not a number": (["optim.lr=abc"], "optim.lr must be a number (got 'abc')"),
     "Adam epsilon zero": (["optim.eps=0"], "optim.eps must be > 0"),
+    "more clusters than classes with labels": (["model=catgan", "data.labeled_per_class=10", "model.num_classes=20"], "only without labels"),
+    "unknown cluster matching": (["eval.cluster_match=vote"], "eval.cluster_match must be one_to_one or majority (got 'vote')"),
     "negative CatGAN marginal weight": (["model=catgan", "loss.lambda_marginal=-1"], "loss.lambda_marginal must be >= 0"),
     "negative evaluation interval": (["eval.every=-1"], "eval.every must be an integer >= 0"),
     "beta not a number": (["model=vae", "model.beta=abc"], "model.beta must be a number >= 0"),
@@ -220,6 +222,8 @@ SMALL = ["train.batch_size=20", "train.log_every=2", "train.sample_every=4", "tr
         ("sgan", ["model=sgan", "data.labeled_per_class=10", "model.discriminator.hidden=[32,16]", "model.generator.hidden=[32]"], "eval/test_error"),
         ("catgan", ["model=catgan", "data.labeled_per_class=10", "model.generator.width=8", "model.discriminator.width=8"], "eval/test_error"),
         ("catgan_unsupervised", ["model=catgan", "data.labeled_per_class=0", "model.generator.width=8", "model.discriminator.width=8"], "eval/cluster_error"),
+        ("catgan_20_clusters", ["model=catgan", "data.labeled_per_class=0", "model.num_classes=20", "eval.cluster_match=majority",
+                                "model.generator.width=8", "model.discriminator.width=8"], "eval/cluster_error"),
     ],
 )
 def test_semi_supervised_models_log_their_test_error(name: str, args: list[str], metric: str, workdir: Path) -> None:
@@ -231,6 +235,8 @@ def test_semi_supervised_models_log_their_test_error(name: str, args: list[str],
     assert metric in result.stdout  # reported at the end too
     other = "eval/cluster_error" if metric == "eval/test_error" else "eval/test_error"
     assert _scalars(workdir / "run", other) == []
+    if metric == "eval/cluster_error":  # the least used cluster's share of the test images, beside it
+        assert [s for s, _ in _scalars(workdir / "run", "eval/smallest_cluster")] == [2, 4]
 
 
 def test_cgan_grid_has_one_row_per_class(workdir: Path) -> None:

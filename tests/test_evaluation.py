@@ -114,6 +114,22 @@ def test_more_clusters_than_classes_counts_unmatched_clusters_as_errors() -> Non
     assert clustering_error(clusters, labels, 4, 2) == pytest.approx(2 / 6)
 
 
+def test_majority_matching_lets_clusters_share_a_class() -> None:
+    labels = torch.tensor([0, 0, 0, 1, 1, 1])
+    clusters = torch.tensor([0, 0, 2, 1, 1, 3])  # counts: c0 [2, 0], c1 [0, 2], c2 [1, 0], c3 [0, 1]
+    # each cluster takes its most common class: 0, 1, 0, 1 -> all six right (one-to-one: 2 wrong, above)
+    assert clustering_error(clusters, labels, 4, 2, match="majority") == 0.0
+    merged = torch.tensor([0, 0, 0, 0, 0, 1])  # counts: c0 [3, 2], c1 [0, 1]: both clusters' majority...
+    assert clustering_error(merged, labels, 2, 2, match="majority") == pytest.approx(2 / 6)  # ...c0 -> 0, c1 -> 1
+    assert clustering_error(merged, labels, 2, 2) == pytest.approx(2 / 6)
+    tied = torch.tensor([0, 0, 0, 1, 1, 1])
+    assert clustering_error(tied, torch.tensor([0, 0, 1, 0, 0, 1]), 2, 2, match="majority") == pytest.approx(2 / 6)
+    # c0 [2, 1], c1 [2, 1]: majority gives both class 0 (4 right), one-to-one must give one of them class 1 (3 right)
+    assert clustering_error(tied, torch.tensor([0, 0, 1, 0, 0, 1]), 2, 2) == pytest.approx(3 / 6)
+    with pytest.raises(ValueError, match="match must be one of one_to_one, majority"):
+        clustering_error(clusters, labels, 4, 2, match="vote")
+
+
 def test_fewer_clusters_than_classes() -> None:
     labels = torch.tensor([0, 1, 2, 2])
     clusters = torch.tensor([0, 1, 1, 1])  # counts: c0 [1, 0, 0], c1 [0, 1, 2]
@@ -312,3 +328,8 @@ def test_clustering_evaluation_reports_the_error_and_the_least_used_cluster() ->
     scores = TestError(images, labels, 3, clustering=True, device=CPU)(G=None, D=_FixedClusters())
     assert scores["eval/smallest_cluster"] == pytest.approx(0.1)
     assert "eval/smallest_cluster" not in TestError(images, labels, 4, clustering=False, device=CPU)(G=None, D=_FixedClusters())
+    # one-to-one, cluster 3 (its one image of class 1) gets no class: 0->1 (2 right), 1->0 (3), 2->2 (3)
+    assert scores["eval/cluster_error"] == pytest.approx(0.2)
+    # by majority clusters 0 (classes 1, 1, 0) and 3 (class 1) both take class 1: 1 of 10 wrong
+    by_majority = TestError(images, labels, 3, clustering=True, device=CPU, cluster_match="majority")(G=None, D=_FixedClusters())
+    assert by_majority["eval/cluster_error"] == pytest.approx(0.1)

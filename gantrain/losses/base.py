@@ -123,10 +123,15 @@ class Objective(ABC):
                     "(mnist, cifar10) with data.labeled_per_class=null"
                 )
         data_classes = getattr(data, "num_classes", None)
+        # without labels (data.labeled_per_class=0) a classifier D's K outputs are clusters, and K is free
+        unsupervised = not getattr(data, "has_labels", True)
         for net in (G, D):
             k = getattr(net, "num_classes", None)
-            if k is not None and data_classes is not None and k != data_classes:
-                raise ConfigError(f"the model has model.num_classes={k} but the data set has {data_classes} classes")
+            if k is not None and data_classes is not None and k != data_classes and not (unsupervised and not is_conditional(net)):
+                raise ConfigError(
+                    f"the model has model.num_classes={k} but the data set has {data_classes} classes"
+                    + ("" if unsupervised else " (only without labels, data.labeled_per_class=0, may the clusters outnumber them)")
+                )
 
     @abstractmethod
     def discriminator_step(self, G: nn.Module, D: nn.Module, batch: Batch, latent: Latent) -> LossTerms:
