@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
 
 from gantrain.settings import EvalSettings, TrainSettings
 
@@ -86,6 +86,16 @@ def check_switches(overrides: list[str]) -> None:
         if key.lstrip("+~").startswith("train.") and name in switches and "," not in value:
             if value.strip().lower() not in ("true", "false", "null", ""):
                 raise ConfigError(f"train.{name} must be true or false (got {value})")
+
+
+def if_unlabelled(labeled_per_class: Any, then: Any, otherwise: Any) -> Any:
+    """`then` for a run without labels (data.labeled_per_class=0), else `otherwise`: conf/ uses it as
+    ${gantrain_if_unlabelled:${data.labeled_per_class},A,B} where a default depends on whether labels exist."""
+    return then if labeled_per_class is not None and not isinstance(labeled_per_class, bool) and labeled_per_class == 0 else otherwise
+
+
+# registered on import: every module that composes or rebuilds a run's config imports this one
+OmegaConf.register_new_resolver("gantrain_if_unlabelled", if_unlabelled, replace=True)
 
 
 def register_schema() -> None:

@@ -13,6 +13,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from gantrain import console
+import gantrain.config  # noqa: F401  (registers the resolvers conf/ uses, for runs started without the CLI)
 from gantrain.checkpoint import check_stored_config, config_targets, find_checkpoint, load_resumable
 from gantrain.devices import resolve_device
 from gantrain.distributed import World, start, stop, world_from_env

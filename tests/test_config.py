@@ -128,3 +128,18 @@ def test_pix2pix_brings_paired_data_and_follows_loss_conditional() -> None:
     assert _compose("model=pix2pix", "loss.conditional=false").model.discriminator.conditional is False
     facades = _compose("model=pix2pix", "data=paired", "data.root=/x")
     assert facades.train.batch_size == 1 and facades.data.image_size == 256 and facades.data.load_size == 286
+
+
+def test_catgan_hidden_noise_defaults_to_one_without_labels_and_zero_with() -> None:
+    from gantrain.config import if_unlabelled
+
+    def noise(*overrides: str) -> float:
+        return _compose("model=catgan", *overrides).model.discriminator.hidden_noise
+
+    assert noise("data.labeled_per_class=0") == 1.0
+    assert noise("data.labeled_per_class=10") == 0.0
+    assert noise() == 0.0  # every label (labeled_per_class=null)
+    assert noise("data.labeled_per_class=0", "model.discriminator.hidden_noise=0.3") == 0.3  # the command line wins
+    D = instantiate(_compose("model=catgan", "data.labeled_per_class=0").model.discriminator)
+    assert [m.sd for m in D.modules() if type(m).__name__ == "GaussianNoise"][1:] == [1.0, 1.0]  # after the two pools
+    assert if_unlabelled(False, "a", "b") == "b"  # a stray boolean is not 0
