@@ -7,7 +7,7 @@ is resumable: run it again with the same or a larger --steps and each run contin
 checkpoint (train.resume), so a benchmark longer than one sitting finishes over several.
 
     python bench/semi_supervised.py --mnist ../shared/data/mnist --runs sgan --seeds 0 1 2 --steps 30000
-    python bench/semi_supervised.py --report          # the table and the curve from what has run so far
+    python bench/semi_supervised.py --report          # the table from what has run so far; curves.png beside the runs
     python bench/semi_supervised.py --report --results DIR_A DIR_B --plot OUT.png   # variants side by side
 
 The README's CatGAN row (conv-pool D) ran on a CPU with bfloat16 autocast, which that D needs to be
@@ -30,7 +30,6 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results" / "semi_supervised"
-PLOT = Path(__file__).resolve().parents[1] / "docs" / "semi_supervised_curve.png"
 RUNS = {  # name -> (overrides, the metric it reports)
     "sgan": (["model=sgan", "loss=feature_matching", "data.labeled_per_class=10"], "eval/test_error"),
     "catgan": (["model=catgan", "data.labeled_per_class=10"], "eval/test_error"),
@@ -180,7 +179,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30000, help="generator steps per run (600 = one epoch)")
     parser.add_argument("--report", action="store_true", help="only print the table of what has run")
     parser.add_argument("--results", type=Path, nargs="+", default=[RESULTS], help="the folder of the run folders (--report: one or more)")
-    parser.add_argument("--plot", type=Path, default=PLOT, help="where --report draws the curves")
+    parser.add_argument("--plot", type=Path, help="where the report draws the curves (default: curves.png in the first --results folder; docs/ figures are made by naming them here)")
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time (a GPU has room for several)")
     parser.add_argument("extra", nargs="*", help="more gantrain overrides for new runs, e.g. eval.ema=0.999")
     args = parser.parse_args()
@@ -191,7 +190,7 @@ def main() -> None:
             parser.error("--results takes one folder to run into (several only with --report)")
         jobs = [(name, seed) for name in args.runs for seed in args.seeds]
         run_all(args.results[0], jobs, args.steps, args.mnist, args.extra, max(1, args.jobs))
-    print(report(args.results, args.plot))
+    print(report(args.results, args.plot or args.results[0] / "curves.png"))
 
 
 if __name__ == "__main__":
