@@ -189,6 +189,39 @@ def test_catgan_losses_by_hand() -> None:
         CatGAN(lambda_marginal=-1.0)
 
 
+def test_uniform_divergence_by_hand_and_its_gradient_on_an_unused_class() -> None:
+    from gantrain.losses.functional import uniform_divergence
+
+    both = torch.tensor([[20.0, -20.0], [-20.0, 20.0]])  # the batch uses the two classes equally
+    assert uniform_divergence(both).item() == pytest.approx(0.0, abs=1e-6)
+    skewed = torch.log(torch.tensor([[0.75, 0.25], [0.75, 0.25]]))  # p_mean = (3/4, 1/4)
+    # KL(u || p_mean) = 1/2 ln(1/2 / 3/4) + 1/2 ln(1/2 / 1/4) = 1/2 ln(4/3)
+    assert uniform_divergence(skewed).item() == pytest.approx(0.5 * math.log(4 / 3), rel=1e-5)
+    # class 2 of 3 almost unused: the entropy's gradient on its logits has nearly vanished, KL(u || p)'s is about -1/K
+    logits = torch.tensor([[5.0, 0.0, -15.0], [0.0, 5.0, -15.0], [2.0, 1.0, -15.0], [1.0, 2.0, -15.0]], requires_grad=True)
+    (-marginal_entropy(logits)).backward()
+    assert abs(logits.grad[:, 2].sum().item()) < 1e-5
+    logits.grad = None
+    uniform_divergence(logits).backward()
+    assert logits.grad[:, 2].sum().item() == pytest.approx(-1 / 3, rel=1e-3)
+
+
+def test_catgan_uniform_kl_marginal_replaces_the_entropy_term() -> None:
+    from gantrain.losses.functional import uniform_divergence
+
+    D, G = _ClassifierD(), _ShiftG()
+    x = torch.tensor([20.0, 20.0]).view(2, 1, 1, 1)  # both certain of the same class: p_mean far from uniform
+    latent = Latent(torch.tensor([[0.0], [0.0]]))  # fakes: p = (1/2, 1/2)
+    kl = CatGAN(marginal="uniform_kl", lambda_marginal=2.0)
+    # L_D = 2 KL(u || p_mean(real)) + H_cond(real) - H_cond(fake) = 2 KL + 0 - ln2
+    expected = 2 * uniform_divergence(D(x)).item() - math.log(2)
+    assert kl.discriminator_step(G, D, Batch(x=x), latent).loss.item() == pytest.approx(expected, rel=1e-5)
+    # L_G = H_cond(fake) + 2 KL(u || p_mean(fake)) = ln2 + 0
+    assert kl.generator_step(G, D, Batch(x=x), latent).loss.item() == pytest.approx(math.log(2), abs=1e-6)
+    with pytest.raises(ConfigError, match="loss.marginal must be one of entropy, uniform_kl"):
+        CatGAN(marginal="kl")
+
+
 def test_feature_matching_objective_reads_the_named_layer() -> None:
     from gantrain.errors import ConfigError
     from gantrain.losses.feature_matching import FeatureMatching

@@ -12,7 +12,9 @@ lambda_ce). G wants its samples classified with certainty and spread evenly over
 The paper weighs the marginal entropies by 1 (lambda_marginal = 1, the default). Without labels a
 class that D stops predicting gets almost no gradient back from H[E_x p(y|x)] (its share p_k enters
 as p_k log p_k), so D can settle on K - 1 clusters; a larger lambda_marginal (the weight of RIM's
-class-balance term, Krause et al. 2010) pushes harder towards using all K.
+class-balance term, Krause et al. 2010) pushes harder towards using all K. marginal="uniform_kl"
+replaces -H[p_mean] (= KL(p_mean || u) - log K) by KL(u || p_mean), which keeps a gradient on a class
+however small its share.
 """
 
 import torch
@@ -20,17 +22,26 @@ from torch import nn
 
 from gantrain.errors import ConfigError
 from gantrain.losses.base import Batch, LossTerms, Objective, discriminate_fake, discriminate_step, generate, is_classifier
-from gantrain.losses.functional import conditional_entropy, marginal_entropy, supervised_loss
+from gantrain.losses.functional import conditional_entropy, marginal_entropy, supervised_loss, uniform_divergence
 from gantrain.priors import Latent
 
 
+MARGINALS = ("entropy", "uniform_kl")
+
+
 class CatGAN(Objective):
-    def __init__(self, lambda_ce: float = 1.0, lambda_marginal: float = 1.0) -> None:
+    def __init__(self, lambda_ce: float = 1.0, lambda_marginal: float = 1.0, marginal: str = "entropy") -> None:
         if lambda_ce < 0:
             raise ConfigError(f"loss.lambda_ce must be >= 0 (got {lambda_ce})")
         if lambda_marginal < 0:
             raise ConfigError(f"loss.lambda_marginal must be >= 0 (got {lambda_marginal})")
-        self.lambda_ce, self.lambda_marginal = float(lambda_ce), float(lambda_marginal)
+        if marginal not in MARGINALS:
+            raise ConfigError(f"loss.marginal must be one of {', '.join(MARGINALS)} (got {marginal!r})")
+        self.lambda_ce, self.lambda_marginal, self.marginal = float(lambda_ce), float(lambda_marginal), marginal
+
+    def _imbalance(self, logits: torch.Tensor, h_marginal: torch.Tensor) -> torch.Tensor:
+        """The class-balance term to minimise: -H[p_mean] (the paper's) or KL(u || p_mean)."""
+        return -h_marginal if self.marginal == "entropy" else uniform_divergence(logits)
 
     def check(self, G: nn.Module, D: nn.Module, data: object) -> None:
         super().check(G, D, data)
@@ -45,7 +56,7 @@ class CatGAN(Objective):
         h_marginal_real = marginal_entropy(real_logits)
         h_real = conditional_entropy(real_logits)
         h_fake = conditional_entropy(fake_logits)
-        loss = -self.lambda_marginal * h_marginal_real + h_real - h_fake
+        loss = self.lambda_marginal * self._imbalance(real_logits, h_marginal_real) + h_real - h_fake
         logs = {"catgan/h_marginal_real": h_marginal_real.detach(), "catgan/h_real": h_real.detach(), "catgan/h_fake": h_fake.detach()}
         if lab_logits is not None:
             supervised = supervised_loss(lab_logits, batch.y_lab)
@@ -57,5 +68,5 @@ class CatGAN(Objective):
     def generator_step(self, G: nn.Module, D: nn.Module, batch: Batch, latent: Latent) -> LossTerms:
         fake_logits = discriminate_fake(D, generate(G, latent), latent.y)
         h_fake, h_marginal_fake = conditional_entropy(fake_logits), marginal_entropy(fake_logits)
-        loss = h_fake - self.lambda_marginal * h_marginal_fake
+        loss = h_fake + self.lambda_marginal * self._imbalance(fake_logits, h_marginal_fake)
         return LossTerms(loss, {"loss/g": loss.detach(), "catgan/h_marginal_fake": h_marginal_fake.detach()})

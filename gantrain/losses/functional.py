@@ -6,6 +6,8 @@ With D(x) = sigmoid(l) for a logit l, two identities carry the two-player game:
 softplus never overflows or takes log(0), so these stay finite where sigmoid saturates.
 """
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -64,6 +66,18 @@ def marginal_entropy(logits: Tensor) -> Tensor:
     batch spreads over all classes; logits (B, K) -> scalar, in nats."""
     p_mean = F.softmax(logits, dim=1).mean(dim=0)
     return -(p_mean * torch.log(p_mean.clamp_min(1e-12))).sum()
+
+
+def uniform_divergence(logits: Tensor) -> Tensor:
+    """KL(u || E_x p(y | x)): how far the batch's average class distribution is from uniform u, measured
+    from u's side. Zero when the batch uses all K classes equally. Unlike the marginal entropy
+    (-H[p_mean] = KL(p_mean || u) - log K), whose gradient on a class's logits vanishes with the class's
+    share, this keeps a gradient of order 1/K on a class the batch has stopped using.
+    logits (B, K) -> scalar, in nats."""
+    B, K = logits.shape
+    # log p_mean_k = logsumexp_i log p(k | x_i) - log B, stable however small the share
+    log_p_mean = torch.logsumexp(F.log_softmax(logits, dim=1), dim=0) - math.log(B)
+    return -math.log(K) - log_p_mean.mean()
 
 
 def feature_matching_loss(real_features: Tensor, fake_features: Tensor) -> Tensor:
