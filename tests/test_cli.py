@@ -53,6 +53,7 @@ BAD_INPUTS = {
     "Adam epsilon zero": (["optim.eps=0"], "optim.eps must be > 0"),
     "more clusters than classes with labels": (["model=catgan", "data.labeled_per_class=10", "model.num_classes=20"], "only without labels"),
     "unknown cluster matching": (["eval.cluster_match=vote"], "eval.cluster_match must be one_to_one or majority (got 'vote')"),
+    "unknown CatGAN balance term": (["model=catgan", "loss.marginal=kl"], "loss.marginal must be one of entropy, uniform_kl (got 'kl')"),
     "negative CatGAN marginal weight": (["model=catgan", "loss.lambda_marginal=-1"], "loss.lambda_marginal must be >= 0"),
     "negative evaluation interval": (["eval.every=-1"], "eval.every must be an integer >= 0"),
     "beta not a number": (["model=vae", "model.beta=abc"], "model.beta must be a number >= 0"),
