@@ -23,6 +23,7 @@ from torch import nn
 from gantrain.errors import ConfigError
 from gantrain.losses.base import Batch, LossTerms, Objective, discriminate_fake, discriminate_step, generate, is_classifier
 from gantrain.losses.functional import conditional_entropy, marginal_entropy, supervised_loss, uniform_divergence
+from gantrain.models.layers import non_negative
 from gantrain.priors import Latent
 
 
@@ -31,13 +32,11 @@ MARGINALS = ("entropy", "uniform_kl")
 
 class CatGAN(Objective):
     def __init__(self, lambda_ce: float = 1.0, lambda_marginal: float = 1.0, marginal: str = "entropy") -> None:
-        if lambda_ce < 0:
-            raise ConfigError(f"loss.lambda_ce must be >= 0 (got {lambda_ce})")
-        if lambda_marginal < 0:
-            raise ConfigError(f"loss.lambda_marginal must be >= 0 (got {lambda_marginal})")
         if marginal not in MARGINALS:
             raise ConfigError(f"loss.marginal must be one of {', '.join(MARGINALS)} (got {marginal!r})")
-        self.lambda_ce, self.lambda_marginal, self.marginal = float(lambda_ce), float(lambda_marginal), marginal
+        self.lambda_ce = non_negative("loss.lambda_ce", lambda_ce)
+        self.lambda_marginal = non_negative("loss.lambda_marginal", lambda_marginal)
+        self.marginal = marginal
 
     def _imbalance(self, logits: torch.Tensor, h_marginal: torch.Tensor) -> torch.Tensor:
         """The class-balance term to minimise: -H[p_mean] (the paper's) or KL(u || p_mean)."""
