@@ -56,6 +56,8 @@ BAD_INPUTS = {
     "CatGAN marginal weight not a number": (["model=catgan", "loss.lambda_marginal=abc"], "loss.lambda_marginal must be a number >= 0 (got 'abc')"),
     "unknown CatGAN balance term": (["model=catgan", "loss.marginal=kl"], "loss.marginal must be one of entropy, uniform_kl (got 'kl')"),
     "negative CatGAN marginal weight": (["model=catgan", "loss.lambda_marginal=-1"], "loss.lambda_marginal must be a number >= 0 (got -1)"),
+    "CatGAN shift not whole pixels": (["model=catgan", "loss.max_shift=1.5"], "loss.max_shift must be a whole number of pixels >= 0 (got 1.5)"),
+    "negative CatGAN consistency weight": (["model=catgan", "loss.lambda_consistency=-1"], "loss.lambda_consistency must be a number >= 0 (got -1)"),
     "negative evaluation interval": (["eval.every=-1"], "eval.every must be an integer >= 0"),
     "beta not a number": (["model=vae", "model.beta=abc"], "model.beta must be a number >= 0"),
     "one sample to score": (["eval.n=1"], "eval.n must be 0 (no sample scores) or an integer >= 2"),
@@ -224,8 +226,8 @@ SMALL = ["train.batch_size=20", "train.log_every=2", "train.sample_every=4", "tr
         ("sgan", ["model=sgan", "data.labeled_per_class=10", "model.discriminator.hidden=[32,16]", "model.generator.hidden=[32]"], "eval/test_error"),
         ("catgan", ["model=catgan", "data.labeled_per_class=10", "model.generator.width=8", "model.discriminator.width=8"], "eval/test_error"),
         ("catgan_unsupervised", ["model=catgan", "data.labeled_per_class=0", "model.generator.width=8", "model.discriminator.width=8"], "eval/cluster_error"),
-        ("catgan_20_clusters", ["model=catgan", "data.labeled_per_class=0", "model.num_classes=20", "eval.cluster_match=majority",
-                                "model.generator.width=8", "model.discriminator.width=8"], "eval/cluster_error"),
+        ("catgan_20_clusters_shifts", ["model=catgan", "data.labeled_per_class=0", "model.num_classes=20", "eval.cluster_match=majority",
+                                       "loss.lambda_consistency=1", "model.generator.width=8", "model.discriminator.width=8"], "eval/cluster_error"),
     ],
 )
 def test_semi_supervised_models_log_their_test_error(name: str, args: list[str], metric: str, workdir: Path) -> None:
@@ -239,6 +241,8 @@ def test_semi_supervised_models_log_their_test_error(name: str, args: list[str],
     assert _scalars(workdir / "run", other) == []
     if metric == "eval/cluster_error":  # the least used cluster's share of the test images, beside it
         assert [s for s, _ in _scalars(workdir / "run", "eval/smallest_cluster")] == [2, 4]
+    # the shift-consistency term is logged when it is on, and only then
+    assert bool(_scalars(workdir / "run", "catgan/consistency")) == ("loss.lambda_consistency=1" in args)
 
 
 def test_cgan_grid_has_one_row_per_class(workdir: Path) -> None:

@@ -222,6 +222,76 @@ def test_catgan_uniform_kl_marginal_replaces_the_entropy_term() -> None:
         CatGAN(marginal="kl")
 
 
+def test_random_shift_moves_each_image_by_whole_pixels_and_repeats_the_border() -> None:
+    from gantrain.losses.functional import random_shift
+
+    x = torch.arange(2 * 3 * 5 * 5, dtype=torch.float).view(2, 3, 5, 5)
+    moved = random_shift(x, 1, torch.Generator().manual_seed(0))
+    assert moved.shape == x.shape
+    padded = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="replicate")
+    for b in range(2):
+        # each image is one 5x5 window of its own border-repeated image, the same for every channel
+        windows = [(dy, dx) for dy in range(3) for dx in range(3) if torch.equal(moved[b], padded[b, :, dy : dy + 5, dx : dx + 5])]
+        assert len(windows) == 1
+    # over many images every offset in -1..1 x -1..1 occurs, so the shift is not a constant
+    many = random_shift(torch.zeros(400, 1, 3, 3).index_fill_(2, torch.tensor([1]), 1.0), 1, torch.Generator().manual_seed(1))
+    rows = {int(row) for row in many[:, 0, :, 0].argmax(dim=1)}  # where the middle row of ones went
+    assert rows == {0, 1, 2}
+    assert random_shift(x, 0) is x
+
+
+def test_consistency_divergence_by_hand_and_its_gradient_reaches_only_the_moved_logits() -> None:
+    from gantrain.losses.functional import consistency_divergence
+
+    p_logits = torch.log(torch.tensor([[0.5, 0.5], [0.75, 0.25]])).requires_grad_()
+    q_logits = torch.log(torch.tensor([[0.25, 0.75], [0.75, 0.25]])).requires_grad_()
+    # row 1: KL((1/2, 1/2) || (1/4, 3/4)) = 1/2 ln 2 + 1/2 ln(2/3); row 2: 0
+    expected = (0.5 * math.log(2) + 0.5 * math.log(2 / 3)) / 2
+    value = consistency_divergence(p_logits, q_logits)
+    assert value.item() == pytest.approx(expected, rel=1e-5)
+    value.backward()
+    assert p_logits.grad is None  # p(y|x) is the target, held fixed
+    # d/dq_logits of KL(p || softmax(q)) = softmax(q) - p, per row, over the batch of 2
+    assert torch.allclose(q_logits.grad, torch.tensor([[-0.25, 0.25], [0.0, 0.0]]) / 2, atol=1e-6)
+
+
+def test_catgan_consistency_adds_the_shift_term_to_l_d_only() -> None:
+    D, G = _ClassifierD(), _ShiftG()
+    x = torch.tensor([20.0, -20.0]).view(2, 1, 1, 1)
+    latent = Latent(torch.tensor([[0.0], [0.0]]))
+    plain = CatGAN().discriminator_step(G, D, Batch(x=x), latent).loss.item()
+    # 1x1 images: a shift repeats the one pixel, so D's prediction cannot change and the term is 0
+    same = CatGAN(lambda_consistency=5.0, max_shift=2).discriminator_step(G, D, Batch(x=x), latent)
+    assert same.loss.item() == pytest.approx(plain, abs=1e-6)
+    assert same.logs["catgan/consistency"].item() == pytest.approx(0.0, abs=1e-6)
+
+    class MeanD(nn.Module):  # K=2 logits from the left column's mean: a shift sideways changes them
+        num_classes = 2
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            left = 10 * x[:, 0, :, 0].mean(dim=1)
+            return torch.stack([left, -left], dim=1)
+
+    class ImageG(nn.Module):  # z (B, 16) -> a 4x4 image
+        def forward(self, z: torch.Tensor) -> torch.Tensor:
+            return z.view(len(z), 1, 4, 4)
+
+    torch.manual_seed(0)
+    x = torch.zeros(64, 1, 4, 4)
+    x[:, :, :, 0] = 1.0  # a bright left column
+    latent4 = Latent(torch.zeros(64, 16))
+    terms = CatGAN(lambda_consistency=2.0, max_shift=1).discriminator_step(ImageG(), MeanD(), Batch(x=x), latent4)
+    base = CatGAN().discriminator_step(ImageG(), MeanD(), Batch(x=x), latent4)
+    assert terms.logs["catgan/consistency"].item() > 0.1  # the images moved right lost their bright column
+    assert terms.loss.item() == pytest.approx(base.loss.item() + 2.0 * terms.logs["catgan/consistency"].item(), rel=1e-5)
+    # G's loss has no such term
+    assert CatGAN(lambda_consistency=2.0).generator_step(G, D, Batch(x=x), latent).loss.item() == pytest.approx(
+        CatGAN().generator_step(G, D, Batch(x=x), latent).loss.item()
+    )
+    with pytest.raises(ConfigError, match="max_shift"):
+        CatGAN(max_shift=-1)
+
+
 def test_feature_matching_objective_reads_the_named_layer() -> None:
     from gantrain.errors import ConfigError
     from gantrain.losses.feature_matching import FeatureMatching

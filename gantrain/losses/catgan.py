@@ -15,14 +15,26 @@ as p_k log p_k), so D can settle on K - 1 clusters; a larger lambda_marginal (th
 class-balance term, Krause et al. 2010) pushes harder towards using all K. marginal="uniform_kl"
 replaces -H[p_mean] (= KL(p_mean || u) - log K) by KL(u || p_mean), which keeps a gradient on a class
 however small its share.
+
+Without labels, nothing in these terms says that a digit moved by a pixel or two is the same digit, and
+D tends to merge similar digits (4, 7, 9) while splitting an easy one. lambda_consistency > 0 adds
+IMSAT's self-augmentation term (Hu et al. 2017) to L_D: lambda_consistency * KL(p(y|x) || p(y|T(x))),
+T a random shift of up to max_shift pixels. 0, the default, is the paper's CatGAN.
 """
 
 import torch
 from torch import nn
 
 from gantrain.errors import ConfigError
-from gantrain.losses.base import Batch, LossTerms, Objective, discriminate_fake, discriminate_step, generate, is_classifier
-from gantrain.losses.functional import conditional_entropy, marginal_entropy, supervised_loss, uniform_divergence
+from gantrain.losses.base import Batch, LossTerms, Objective, discriminate, discriminate_fake, discriminate_step, generate, is_classifier
+from gantrain.losses.functional import (
+    conditional_entropy,
+    consistency_divergence,
+    marginal_entropy,
+    random_shift,
+    supervised_loss,
+    uniform_divergence,
+)
 from gantrain.models.layers import non_negative
 from gantrain.priors import Latent
 
@@ -31,12 +43,23 @@ MARGINALS = ("entropy", "uniform_kl")
 
 
 class CatGAN(Objective):
-    def __init__(self, lambda_ce: float = 1.0, lambda_marginal: float = 1.0, marginal: str = "entropy") -> None:
+    def __init__(
+        self,
+        lambda_ce: float = 1.0,
+        lambda_marginal: float = 1.0,
+        marginal: str = "entropy",
+        lambda_consistency: float = 0.0,
+        max_shift: int = 2,
+    ) -> None:
         if marginal not in MARGINALS:
             raise ConfigError(f"loss.marginal must be one of {', '.join(MARGINALS)} (got {marginal!r})")
         self.lambda_ce = non_negative("loss.lambda_ce", lambda_ce)
         self.lambda_marginal = non_negative("loss.lambda_marginal", lambda_marginal)
         self.marginal = marginal
+        self.lambda_consistency = non_negative("loss.lambda_consistency", lambda_consistency)
+        if isinstance(max_shift, bool) or not isinstance(max_shift, int) or max_shift < 0:
+            raise ConfigError(f"loss.max_shift must be a whole number of pixels >= 0 (got {max_shift!r})")
+        self.max_shift = max_shift
 
     def _imbalance(self, logits: torch.Tensor, h_marginal: torch.Tensor) -> torch.Tensor:
         """The class-balance term to minimise: -H[p_mean] (the paper's) or KL(u || p_mean)."""
@@ -57,6 +80,12 @@ class CatGAN(Objective):
         h_fake = conditional_entropy(fake_logits)
         loss = self.lambda_marginal * self._imbalance(real_logits, h_marginal_real) + h_real - h_fake
         logs = {"catgan/h_marginal_real": h_marginal_real.detach(), "catgan/h_real": h_real.detach(), "catgan/h_fake": h_fake.detach()}
+        if self.lambda_consistency > 0:
+            # D on the same real batch, each image shifted: (B, K)
+            moved_logits = discriminate(D, random_shift(batch.x, self.max_shift), batch.y)
+            consistency = consistency_divergence(real_logits, moved_logits)
+            loss = loss + self.lambda_consistency * consistency
+            logs["catgan/consistency"] = consistency.detach()
         if lab_logits is not None:
             supervised = supervised_loss(lab_logits, batch.y_lab)
             loss = loss + self.lambda_ce * supervised

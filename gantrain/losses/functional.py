@@ -80,6 +80,33 @@ def uniform_divergence(logits: Tensor) -> Tensor:
     return -math.log(K) - log_p_mean.mean()
 
 
+def random_shift(x: Tensor, max_shift: int, generator: torch.Generator | None = None) -> Tensor:
+    """Each image of x (B, C, H, W) moved by its own whole-pixel offset (dy, dx), each drawn uniformly
+    from -max_shift..max_shift; the border pixels repeat into the space left behind (for digits: the
+    background). Returns (B, C, H, W)."""
+    if max_shift <= 0:
+        return x
+    B, _, H, W = x.shape
+    s = int(max_shift)
+    padded = F.pad(x, (s, s, s, s), mode="replicate")  # (B, C, H + 2s, W + 2s)
+    dy, dx = torch.randint(0, 2 * s + 1, (2, B), device=x.device, generator=generator)  # crop corners
+    rows = (dy[:, None] + torch.arange(H, device=x.device))[:, None, :, None]  # (B, 1, H, 1)
+    cols = (dx[:, None] + torch.arange(W, device=x.device))[:, None, None, :]  # (B, 1, 1, W)
+    batch = torch.arange(B, device=x.device)[:, None, None, None]
+    channel = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
+    return padded[batch, channel, rows, cols]
+
+
+def consistency_divergence(logits: Tensor, moved_logits: Tensor) -> Tensor:
+    """E_x KL(p(y | x) || p(y | T(x))) with p(y | x) held fixed: how much a small change T of the input
+    (a shift) changes the class distribution. Its gradient flows through the moved images' logits only,
+    pulling their prediction towards the original's (Hu et al. 2017, IMSAT's self-augmentation term).
+    logits, moved_logits (B, K) -> scalar, in nats."""
+    log_p = F.log_softmax(logits.detach(), dim=1)
+    log_q = F.log_softmax(moved_logits, dim=1)
+    return (log_p.exp() * (log_p - log_q)).sum(dim=1).mean()
+
+
 def feature_matching_loss(real_features: Tensor, fake_features: Tensor) -> Tensor:
     """|| E f(x) - E f(G(z)) ||^2 over an intermediate layer f of D (Salimans et al. 2016): G matches
     the statistics of real data's features instead of maximising D's output. (B, ...) -> scalar."""
