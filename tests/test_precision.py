@@ -172,3 +172,13 @@ def test_bf16_trainer_switches_convolutions_and_fp32_does_not(tmp_path: Path) ->
     assert not kinds(make_trainer(tmp_path / "fp32")) & {GemmConv2d, GemmConvTranspose2d}
     bf16 = kinds(make_trainer(tmp_path / "bf16", precision="bf16"))
     assert not bf16 & {torch.nn.Conv2d, torch.nn.ConvTranspose2d}
+
+
+@pytest.mark.parametrize("capabilities, warned", [({"avx2": True}, True), ({"avx2": True, "avx512_bf16": True}, False), ({"amx_bf16": True}, False)])
+def test_bf16_on_a_cpu_that_emulates_it_says_fp32_is_faster(monkeypatch, capsys, capabilities: dict, warned: bool) -> None:
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: capabilities)
+    MixedPrecision("bf16", torch.device("cpu"))
+    out = capsys.readouterr().out
+    assert ("train.precision=fp32 is the faster choice" in out) == warned
+    MixedPrecision("fp32", torch.device("cpu"))  # float32 never warns
+    assert capsys.readouterr().out == ""
