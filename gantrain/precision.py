@@ -22,7 +22,7 @@ DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU computes in bfloat16 itself (AVX512-BF16 or AMX). Without either, oneDNN emulates
-    bfloat16 in float32 and a bf16 run is several times slower than a float32 one (a CatGAN step on an
+    bfloat16 in float32 and a bf16 run is several times slower than a float32 one (a CatGAN step on a
     2-core AVX2-only EPYC: 0.1 steps/s in bf16, 1.0 in float32, one thread each). True where torch cannot tell."""
     capabilities = getattr(torch.cpu, "get_capabilities", None)
     if capabilities is None:
