@@ -10,8 +10,9 @@ checkpoint (train.resume), so a benchmark longer than one sitting finishes over 
     python bench/semi_supervised.py --report          # the table from what has run so far; curves.png beside the runs
     python bench/semi_supervised.py --report --results DIR_A DIR_B --plot OUT.png   # variants side by side
 
-The README's CatGAN row (conv-pool D) ran on a CPU with bfloat16 autocast, which that D needs to be
-quick there (extra overrides apply to new runs; a resumed run keeps its own):
+The README's CatGAN row (conv-pool D) ran on a CPU with AMX in bfloat16 autocast, which that D needs to be
+quick there; on a CPU without AMX or AVX512-BF16 use train.precision=fp32, the faster one there (extra
+overrides apply to new runs; a resumed run keeps its own):
     python bench/semi_supervised.py --mnist DIR --results bench/results/semi_supervised_convpool --runs catgan --steps 3000 train.precision=bf16
 
 On a GPU, runs can go side by side (--jobs; each gets an equal share of the CPU threads) into a folder
