@@ -143,3 +143,16 @@ def test_catgan_hidden_noise_defaults_to_one_without_labels_and_zero_with() -> N
     D = instantiate(_compose("model=catgan", "data.labeled_per_class=0").model.discriminator)
     assert [m.sd for m in D.modules() if type(m).__name__ == "GaussianNoise"][1:] == [1.0, 1.0]  # after the two pools
     assert if_unlabelled(False, "a", "b") == "b"  # a stray boolean is not 0
+
+
+def test_catgan_loss_defaults_differ_without_labels_only() -> None:
+    def loss(*overrides: str) -> tuple:
+        cfg = _compose("model=catgan", *overrides).loss
+        return cfg.lambda_marginal, cfg.marginal, cfg.lambda_consistency
+
+    assert loss("data.labeled_per_class=0") == (4.0, "uniform_kl", 5.0)
+    assert loss("data.labeled_per_class=10") == (1.0, "entropy", 0.0)  # the paper's CatGAN
+    assert loss() == (1.0, "entropy", 0.0)  # every label
+    assert loss("data.labeled_per_class=0", "loss.marginal=entropy", "loss.lambda_consistency=0") == (4.0, "entropy", 0.0)
+    objective = instantiate(_compose("model=catgan", "data.labeled_per_class=0").loss)
+    assert (objective.lambda_marginal, objective.marginal, objective.lambda_consistency) == (4.0, "uniform_kl", 5.0)
