@@ -90,12 +90,15 @@ def run_all(results: Path, jobs: list[tuple[str, int]], steps: int, mnist: str, 
 
 
 def curve(folder: Path, metric: str) -> list[tuple[int, float]]:
-    """(step, value) of one metric of a run: from its TensorBoard events, or from metrics.jsonl (the
-    evaluations only) for a run brought back without them, as the H100 runs were."""
-    if not (folder / "tb").is_dir():
-        log = folder / "metrics.jsonl"
-        rows = [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
-        return [(row["step"], row[metric]) for row in rows if metric in row]
+    """(step, value) of one metric of a run: from its metrics.jsonl (the evaluations) where it is there,
+    else from its TensorBoard events. metrics.jsonl comes first because TensorBoard's reader drops the
+    events of a resumed run's first logged step; where a run resumed from an earlier checkpoint and
+    evaluated a step again, the later value wins."""
+    log = folder / "metrics.jsonl"
+    rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.is_file() else []
+    logged = {row["step"]: row[metric] for row in rows if metric in row}
+    if logged or not (folder / "tb").is_dir():
+        return sorted(logged.items())
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     events = EventAccumulator(str(folder / "tb"), size_guidance={"scalars": 0})
@@ -115,13 +118,18 @@ def report(results: list[Path], plot_path: Path) -> str:
     curves = {}
     for root, (name, (_, metric)) in [(root, run) for root in results for run in RUNS.items()]:
         label = f"{root.name}/{name}" if len(results) > 1 else name
-        finals, steps, walls, rates = [], [], [], []
+        finals, steps, walls, rates, live_finals = [], [], [], [], []
         for folder in sorted((root / name).glob("seed*")):
             points = curve(folder, metric)
             if not points:
                 continue
             curves[f"{label} {folder.name}"] = points
             finals.append(points[-1][1])
+            # with eval.ema the run also logged the live D's error: the figure the run would have without it
+            live = curve(folder, f"{metric}_live")
+            if live:
+                curves[f"{label} {folder.name} (live D)"] = live
+                live_finals.append(live[-1][1])
             steps.append(points[-1][0])
             wall = folder / "wall_seconds.json"
             walls.append(json.loads(wall.read_text())["seconds"] if wall.is_file() else math.nan)
@@ -135,6 +143,12 @@ def report(results: list[Path], plot_path: Path) -> str:
             f"| {label} | {len(finals)} | {min(steps)}-{max(steps)} | {mean:.2f}% +- {sd:.2f} | {PAPERS[name]} | "
             f"{_mean_minutes(walls)} | {statistics.median(rates) if rates else math.nan:.1f} |"
         )
+        if live_finals:
+            live_sd = 100 * statistics.stdev(live_finals) if len(live_finals) > 1 else math.nan
+            lines.append(
+                f"| {label}, the live D (eval.ema averages) | {len(live_finals)} | | "
+                f"{100 * statistics.mean(live_finals):.2f}% +- {live_sd:.2f} | | | |"
+            )
     if curves:
         plot(curves, plot_path)
     return "\n".join(lines)
@@ -158,7 +172,9 @@ def plot(curves: dict[str, list[tuple[int, float]]], out: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(7, 4))
     for label, points in curves.items():
-        ax.plot([s / 600 for s, _ in points], [100 * v for _, v in points], label=label)  # 600 steps of 100 = 1 epoch
+        # a live D's curve follows its averaged one: the same colour, dashed
+        style = {"linestyle": "--", "color": ax.lines[-1].get_color()} if label.endswith("(live D)") and ax.lines else {}
+        ax.plot([s / 600 for s, _ in points], [100 * v for _, v in points], label=label, **style)  # 600 steps of 100 = 1 epoch
     ax.set_xlabel("epochs of the 60,000 training digits (600 steps of batch 100)")
     ax.set_ylabel("test error; clustering error if unsupervised (%)")
     ax.set_yscale("log")
