@@ -23,7 +23,7 @@ T a random shift of up to max_shift pixels. 0, the default, is the paper's CatGA
 
 conf/loss/catgan.yaml keeps the paper's values with labels and, without them, sets lambda_marginal = 4,
 marginal = "uniform_kl" and lambda_consistency = 5: together they kept all ten MNIST clusters in use where
-each alone left one output empty (README, "Semi-supervised MNIST").
+each alone left an output empty or split a digit over two (README, "Semi-supervised MNIST").
 """
 
 import torch
