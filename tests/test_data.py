@@ -493,6 +493,12 @@ def test_labelled_subset_larger_than_a_class_is_refused():
         MNIST(labeled_per_class=401)
 
 
+@pytest.mark.parametrize("bad", ["ten", 2.5, True, -1])
+def test_a_label_count_that_is_not_a_whole_number_is_refused_in_one_line(bad):
+    with pytest.raises(ConfigError, match=r"data.labeled_per_class must be >= 0 \(a whole number\) or null for all labels"):
+        MNIST(labeled_per_class=bad)
+
+
 def test_semi_supervised_batches_draw_labelled_images_from_the_subset_only():
     data = MNIST(labeled_per_class=3, label_seed=5)
     stream = BatchStream(data, 64, seed=0, device=torch.device("cpu"))

@@ -103,8 +103,11 @@ class InMemoryImages(ImageDataset):
         # labelled: indices whose labels training may see; None when all of them may
         self.labelled: Tensor | None = None
         if labeled_per_class is not None:
-            if labeled_per_class < 0:
-                raise ConfigError(f"data.labeled_per_class must be >= 0 or null for all labels (got {labeled_per_class})")
+            # a bool is an int to Python, and a typo ("ten") would fail later in a comparison
+            if isinstance(labeled_per_class, bool) or not isinstance(labeled_per_class, int) or labeled_per_class < 0:
+                raise ConfigError(
+                    f"data.labeled_per_class must be >= 0 (a whole number) or null for all labels (got {labeled_per_class!r})"
+                )
             if labels is None or num_classes is None:
                 if labeled_per_class > 0:
                     raise ConfigError(f"data.labeled_per_class={labeled_per_class} but this data set has no labels; use 0")
