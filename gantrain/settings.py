@@ -29,6 +29,9 @@ class TrainSettings:
     nan_policy: str = "stop"  # a NaN/Inf loss or weight: stop (keep the last good checkpoint) | rollback (reload it, lower lr)
     nan_retries: int = 3  # rollback: give up after this many rollbacks
     nan_lr_factor: float = 0.5  # rollback: multiply both learning rates by this at each rollback
+    # the last fraction of train.steps over which both learning rates fall linearly towards zero (Isola et
+    # al.'s and Salimans et al.'s schedule; 0.5: constant for the first half); 0: constant throughout
+    lr_decay: float = 0.0
 
     def __post_init__(self) -> None:
         positive = {
@@ -57,8 +60,22 @@ class TrainSettings:
             raise ConfigError(f"train.nan_retries must be an integer >= 1, the rollbacks before giving up (got {self.nan_retries})")
         if not 0.0 < float(self.nan_lr_factor) < 1.0:
             raise ConfigError(f"train.nan_lr_factor must be in (0, 1), the learning rates' factor at a rollback (got {self.nan_lr_factor})")
+        if isinstance(self.lr_decay, bool) or not isinstance(self.lr_decay, (int, float)) or not 0.0 <= self.lr_decay <= 1.0:
+            raise ConfigError(
+                f"train.lr_decay must be a number in [0, 1], the last fraction of the steps over which the learning "
+                f"rates fall to zero (got {self.lr_decay!r})"
+            )
         if self.precision not in PRECISIONS:
             raise ConfigError(f"train.precision must be one of {', '.join(PRECISIONS)} (got {self.precision!r})")
+
+    def lr_factor(self, step: int) -> float:
+        """The learning rates' multiplier for generator step `step` (1 .. steps): 1 until the last
+        round(lr_decay * steps) steps, then falling linearly, 1/n at the last of n decaying steps. A function
+        of the step alone, so a resumed run follows the schedule exactly (train.steps=MORE stretches it)."""
+        decaying = round(float(self.lr_decay) * self.steps)
+        if decaying == 0:
+            return 1.0
+        return min(1.0, max(0, self.steps - step + 1) / decaying)
 
     @property
     def nhwc(self) -> bool:

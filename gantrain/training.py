@@ -82,6 +82,7 @@ class Trainer:
         self.show_progress = show_progress
         self.opt_g = make_optimizer(self.G.parameters())
         self.opt_d = make_optimizer(self.D.parameters())
+        self._keep_initial_lr()
         self.stream = BatchStream(
             data, settings.batch_size, seed=seed, device=device, num_workers=settings.num_workers, rank=world.rank, world_size=world.size
         )
@@ -132,6 +133,7 @@ class Trainer:
             self.D.load_state_dict(state["discriminator"])
             self.opt_g.load_state_dict(state["opt_g"])
             self.opt_d.load_state_dict(state["opt_d"])
+            self._keep_initial_lr()  # a checkpoint from before train.lr_decay existed has none stored
             self.stream.load_state_dict(state["data"])
             rng = state["rng"]
             ranks = rng.get("ranks", [])
@@ -150,6 +152,20 @@ class Trainer:
         except (KeyError, RuntimeError, ValueError) as e:
             first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
             raise CheckpointError(f"checkpoint {source} does not fit this model and config ({first})") from None
+
+    def _keep_initial_lr(self) -> None:
+        """Each optimiser group's rate before any schedule ("initial_lr", as torch's schedulers name it;
+        saved with the optimiser's state, and what a rollback lowers)."""
+        for opt in (self.opt_g, self.opt_d):
+            for group in opt.param_groups:
+                group.setdefault("initial_lr", group["lr"])
+
+    def _schedule_lr(self) -> None:
+        """Set both learning rates for the step about to run: initial_lr x train.lr_decay's factor."""
+        factor = self.settings.lr_factor(self.step + 1)
+        for opt in (self.opt_g, self.opt_d):
+            for group in opt.param_groups:
+                group["lr"] = group["initial_lr"] * factor
 
     def _fresh_rng(self, step: int) -> dict[str, Any]:
         """Streams for a run resumed with another number of processes: seeded from the step and rank."""
@@ -326,6 +342,8 @@ class Trainer:
                     rate = (self.step - tick_step) / max(now - tick, 1e-9)
                     tick, tick_step = now, self.step
                     log.scalars(self.step, {"perf/steps_per_s": rate})
+                    if s.lr_decay:  # the schedule's rates, to read beside the losses
+                        log.scalars(self.step, {"optim/lr_g": self.opt_g.param_groups[0]["lr"], "optim/lr_d": self.opt_d.param_groups[0]["lr"]})
                     reported_skips = self._report_skipped(log, reported_skips)
                     if self.device.type == "cuda":
                         log.scalars(self.step, {"perf/cuda_max_allocated_mib": torch.cuda.max_memory_allocated(self.device) / 2**20})
@@ -381,13 +399,14 @@ class Trainer:
         from gantrain.checkpoint import load_checkpoint
 
         path = self.run_dir / "checkpoints" / LAST
-        lrs = [[g["lr"] for g in opt.param_groups] for opt in (self.opt_g, self.opt_d)]
+        lrs = [[g["initial_lr"] for g in opt.param_groups] for opt in (self.opt_g, self.opt_d)]
         failed_at = self.step
         self.load_state_dict(load_checkpoint(path, map_location=self.device), path)
         factor = self.settings.nan_lr_factor
         for opt, before in zip((self.opt_g, self.opt_d), lrs):
             for group, lr in zip(opt.param_groups, before):
-                group["lr"] = lr * factor
+                group["initial_lr"] = lr * factor
+        self._schedule_lr()
         torch.set_rng_state(self._torch_rng)  # the loop's own stream, as restored
         if self.device.type == "cuda" and self._cuda_rng is not None:
             torch.cuda.set_rng_state(self._cuda_rng, self.device)
@@ -413,6 +432,7 @@ class Trainer:
     def train_step(self) -> list[dict[str, Tensor]]:
         """k discriminator steps, then one generator step. Returns the logged terms of each."""
         G, D, s = self._G, self._D, self.settings
+        self._schedule_lr()
         self.G.train()
         self.D.train()
         if getattr(self.objective, "joint", False):  # a VAE: encoder and decoder descend one loss together

@@ -252,3 +252,40 @@ def test_a_resumed_run_does_not_repeat_evaluations_in_metrics_jsonl(tmp_path: Pa
     resumed.load_state_dict(load_checkpoint(find_checkpoint(tmp_path / "run")), tmp_path / "run")
     resumed.fit()
     assert [json.loads(line)["step"] for line in metrics.read_text().splitlines()] == [2, 4, 6, 8]
+
+
+def test_lr_decay_keeps_the_rate_then_lowers_it_linearly() -> None:
+    s = TrainSettings(steps=10, lr_decay=0.5)  # the last 5 of 10 steps decay
+    assert [s.lr_factor(t) for t in range(1, 11)] == pytest.approx([1, 1, 1, 1, 1, 1, 0.8, 0.6, 0.4, 0.2])
+    assert [TrainSettings(steps=4, lr_decay=1.0).lr_factor(t) for t in range(1, 5)] == pytest.approx([1, 0.75, 0.5, 0.25])
+    assert {TrainSettings(steps=10).lr_factor(t) for t in range(1, 11)} == {1.0}  # the default: constant
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.5, "half", True])
+def test_lr_decay_outside_zero_to_one_is_rejected(value: object) -> None:
+    with pytest.raises(ConfigError, match=r"train.lr_decay must be a number in \[0, 1\]"):
+        TrainSettings(lr_decay=value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("stored", ["with initial_lr", "from before lr_decay"])
+def test_lr_decay_sets_each_steps_rate_and_a_resumed_run_follows_it(tmp_path: Path, stored: str) -> None:
+    straight = make_trainer(tmp_path / "straight", steps=6, ckpt_every=3, keep_ckpts=0, lr_decay=0.5)
+    rates: list[tuple[float, float]] = []
+    straight.opt_g.register_step_pre_hook(lambda opt, *_: rates.append((opt.param_groups[0]["lr"], straight.opt_d.param_groups[0]["lr"])))
+    straight.fit()
+    # lr 1e-3 (conftest); the last 3 of 6 steps decay: x1 at step 4, x2/3 at 5, x1/3 at 6, for G and D alike
+    expected = [1e-3, 1e-3, 1e-3, 1e-3, 2e-3 / 3, 1e-3 / 3]
+    assert [g for g, _ in rates] == pytest.approx(expected) and [d for _, d in rates] == pytest.approx(expected)
+
+    state = load_checkpoint(tmp_path / "straight" / "checkpoints" / "step_0000003.pt")
+    assert state["opt_g"]["param_groups"][0]["initial_lr"] == pytest.approx(1e-3)
+    if stored == "from before lr_decay":  # a checkpoint written before the schedule existed: lr, no initial_lr
+        for opt in ("opt_g", "opt_d"):
+            for group in state[opt]["param_groups"]:
+                del group["initial_lr"]
+    resumed = make_trainer(tmp_path / "resumed", steps=6, ckpt_every=3, lr_decay=0.5)
+    resumed.load_state_dict(state, tmp_path / "straight")
+    resumed.fit()
+    assert resumed.opt_g.param_groups[0]["lr"] == pytest.approx(1e-3 / 3)
+    _assert_same_state(straight.G.state_dict(), resumed.G.state_dict())
+    _assert_same_state(straight.D.state_dict(), resumed.D.state_dict())
