@@ -1,7 +1,9 @@
 """Shared helpers: tiny models and data so that real training runs take seconds."""
 
 import functools
+import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -61,12 +63,40 @@ def make_trainer(run_dir: Path, model: str = "dcgan", seed: int = 0, world: Worl
     )
 
 
-def run_cli(*args: str, cwd: Path, timeout: int = 240) -> subprocess.CompletedProcess:
-    """Run `python -m gantrain ARGS` as a user would, in `cwd`."""
+_SERVER: list[subprocess.Popen] = []  # tests/cli_server.py, started by the first run_cli
+
+
+def _cli_server() -> subprocess.Popen:
+    if not _SERVER or _SERVER[0].poll() is not None:
+        env = {**os.environ, "COLUMNS": "200", "HYDRA_FULL_ERROR": "0"}
+        server = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("cli_server.py"))], cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        assert server.stdout is not None and "ready" in server.stdout.readline(), "tests/cli_server.py did not start"
+        _SERVER[:] = [server]
+    return _SERVER[0]
+
+
+def run_cli(*args: str, cwd: Path, timeout: int = 240, fresh: bool = False) -> subprocess.CompletedProcess:
+    """Run `python -m gantrain ARGS` as a user would, in `cwd`: in a process forked from one that has
+    imported gantrain already (tests/cli_server.py: the same main(), argv, folder, environment, output
+    and exit code, without 5-7 s of imports per command), or, with fresh=True, a new interpreter."""
     env = {**os.environ, "COLUMNS": "200", "HYDRA_FULL_ERROR": "0"}
-    return subprocess.run(
-        [sys.executable, "-m", "gantrain", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
-    )
+    command = [sys.executable, "-m", "gantrain", *args]
+    if fresh:
+        return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    server = _cli_server()
+    assert server.stdin is not None and server.stdout is not None
+    with tempfile.TemporaryDirectory(prefix="gantrain-cli-") as folder:
+        out, err = Path(folder) / "stdout", Path(folder) / "stderr"
+        request = {"args": list(args), "cwd": str(Path(cwd).resolve()), "env": env, "stdout": str(out), "stderr": str(err), "timeout": timeout}
+        server.stdin.write(json.dumps(request) + "\n")
+        server.stdin.flush()
+        returncode = json.loads(server.stdout.readline())["returncode"]
+        stdout, stderr = out.read_text(errors="replace"), err.read_text(errors="replace")
+    if returncode == -signal.SIGALRM:
+        raise subprocess.TimeoutExpired(command, timeout, stdout, stderr)
+    return subprocess.CompletedProcess(command, returncode, stdout, stderr)
 
 
 @pytest.fixture

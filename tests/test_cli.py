@@ -97,7 +97,7 @@ def test_cuda_without_a_gpu(workdir: Path) -> None:
 
 
 def test_a_real_run_then_resume_continues_in_the_same_folder(workdir: Path) -> None:
-    result = run_cli(*FAST, "train.steps=4", "hydra.run.dir=run", cwd=workdir)
+    result = run_cli(*FAST, "train.steps=4", "hydra.run.dir=run", cwd=workdir, fresh=True)  # a new interpreter, once
     assert result.returncode == 0, result.stderr
     run = workdir / "run"
     assert (run / ".hydra" / "config.yaml").is_file()
