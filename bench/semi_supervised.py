@@ -118,7 +118,7 @@ def report(results: list[Path], plot_path: Path) -> str:
     curves = {}
     for root, (name, (_, metric)) in [(root, run) for root in results for run in RUNS.items()]:
         label = f"{root.name}/{name}" if len(results) > 1 else name
-        finals, steps, walls, rates, live_finals = [], [], [], [], []
+        finals, steps, walls, rates, live_finals, selected, selected_steps = [], [], [], [], [], [], []
         for folder in sorted((root / name).glob("seed*")):
             points = curve(folder, metric)
             if not points:
@@ -130,6 +130,13 @@ def report(results: list[Path], plot_path: Path) -> str:
             if live:
                 curves[f"{label} {folder.name} (live D)"] = live
                 live_finals.append(live[-1][1])
+            # a clustering run's label-free score: the evaluation where it was highest (the first of equal
+            # ones, as the run's checkpoints/best.pt), with the error there; no labels choose it
+            score = curve(folder, "eval/mutual_information")
+            if score:
+                best_step = max(score, key=lambda point: point[1])[0]
+                selected.append(dict(points).get(best_step, math.nan))
+                selected_steps.append(best_step)
             steps.append(points[-1][0])
             wall = folder / "wall_seconds.json"
             walls.append(json.loads(wall.read_text())["seconds"] if wall.is_file() else math.nan)
@@ -143,6 +150,13 @@ def report(results: list[Path], plot_path: Path) -> str:
             f"| {label} | {len(finals)} | {min(steps)}-{max(steps)} | {mean:.2f}% +- {sd:.2f} | {PAPERS[name]} | "
             f"{_mean_minutes(walls)} | {statistics.median(rates) if rates else math.nan:.1f} |"
         )
+        if selected:
+            chosen_sd = 100 * statistics.stdev(selected) if len(selected) > 1 else math.nan
+            lines.append(
+                f"| {label}, at the evaluation with D's highest mutual information on training images (no labels; checkpoints/best.pt) "
+                f"| {len(selected)} | {', '.join(map(str, selected_steps))} | {100 * statistics.mean(selected):.2f}% +- {chosen_sd:.2f} "
+                f"({', '.join(f'{100 * v:.2f}%' for v in selected)}) | | | |"
+            )
         if live_finals:
             live_sd = 100 * statistics.stdev(live_finals) if len(live_finals) > 1 else math.nan
             lines.append(

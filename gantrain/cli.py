@@ -188,9 +188,19 @@ def _train(cfg: DictConfig, hc: Any, run_dir: Path) -> None:
         **{name: f"{value:.4g}" for name, value in sorted(result.metrics.items())},
         "samples": display_path(result.last_samples) if result.last_samples else "-",
         "checkpoint": display_path(result.last_checkpoint) if result.last_checkpoint else "-",
+        **({"best (no labels)": _best_line(result)} if result.best else {}),
         "curves": f"tensorboard --logdir {display_path(r_dir / 'tb')}",
     }
     console.console.print(console.summary_table("gantrain: done", rows))
+
+
+def _best_line(result: Any) -> str:
+    """The summary's line for a run that kept a best checkpoint by a label-free score."""
+    from gantrain.run import display_path
+
+    best = result.best
+    scores = ", ".join(f"{k} {v:.4g}" for k, v in sorted(best.items()) if k.startswith("eval/") and not k.endswith("_live"))
+    return f"step {int(best['step'])}: {scores} ({display_path(result.run_dir / 'checkpoints' / 'best.pt')})"
 
 
 def _on_trained_run(cfg: DictConfig, out: Path) -> None:

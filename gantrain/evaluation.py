@@ -25,7 +25,6 @@ from gantrain.errors import ConfigError
 from gantrain.models.layers import running_batch_norms
 
 
-@torch.no_grad()
 def predict_classes(
     classify: Callable[[Tensor], Tensor], images: Tensor, *, batch_size: int = 500, device: torch.device
 ) -> Tensor:
@@ -33,6 +32,15 @@ def predict_classes(
 
     `classify` maps a float batch in [-1, 1] on `device` to logits (B, K); the caller puts it in eval mode.
     """
+    logits = predict_logits(classify, images, batch_size=batch_size, device=device)
+    return logits.argmax(dim=1) if len(logits) else torch.empty(0, dtype=torch.int64)
+
+
+@torch.no_grad()
+def predict_logits(
+    classify: Callable[[Tensor], Tensor], images: Tensor, *, batch_size: int = 500, device: torch.device
+) -> Tensor:
+    """uint8 images (N, C, H, W) on the CPU -> `classify`'s logits (N, K), float32 on the CPU."""
     if images.dtype != torch.uint8 or images.dim() != 4:
         raise ValueError(f"images must be a uint8 tensor (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
     if batch_size < 1:
@@ -44,10 +52,20 @@ def predict_classes(
         logits = classify(x)  # (B, K)
         if logits.dim() != 2 or logits.shape[0] != x.shape[0]:
             raise ValueError(f"classify must return logits ({x.shape[0]}, K), got {tuple(logits.shape)}")
-        predictions.append(logits.argmax(dim=1))
+        predictions.append(logits.float())
     if not predictions:
-        return torch.empty(0, dtype=torch.int64)
+        return torch.empty(0, 0)
     return torch.cat(predictions).cpu()  # one device sync for the whole set
+
+
+def mutual_information(logits: Tensor) -> float:
+    """I(x; y) of D's cluster assignment p(y | x) over a set of images, logits (N, K): the entropy of
+    the average assignment H[mean_x p(y | x)] minus the average entropy mean_x H[p(y | x)], in nats.
+    log K when D is sure of every image and uses its K clusters equally; low while it hesitates, as
+    when its clusters scramble. It needs no labels: it is the CatGAN D's own objective on real data."""
+    from gantrain.losses.functional import conditional_entropy, marginal_entropy
+
+    return float(marginal_entropy(logits) - conditional_entropy(logits))
 
 
 def classification_error(predictions: Tensor, labels: Tensor) -> float:
@@ -177,6 +195,10 @@ class TestError:
     D's K outputs to the classes (`cluster_match`: one-to-one, Hungarian, or by majority), and `eval/smallest_cluster`, the share of the
     images in D's least used output (1/K when balanced; near 0 shows a cluster D no longer uses).
 
+    Given `probe_images` too (unlabelled training images, uint8 (N, C, H, W)), a clustering run also
+    reports `eval/mutual_information`, D's mutual information between those images and its clusters: a
+    score without labels, which the trainer selects its best checkpoint by (`select_by`).
+
     A D with batch norm classifies with running statistics, which during training follow the last few
     real batches, and for a moving average of the weights (eval.ema) belong to other weights altogether.
     Given `statistics_images` (real training images, uint8 (N, C, H, W)), each evaluation first
@@ -193,6 +215,7 @@ class TestError:
         device: torch.device,
         statistics_images: Tensor | None = None,
         cluster_match: str = "one_to_one",
+        probe_images: Tensor | None = None,
     ) -> None:
         if cluster_match not in CLUSTER_MATCHES:
             raise ConfigError(f"eval.cluster_match must be one of {', '.join(CLUSTER_MATCHES)} (got {cluster_match!r})")
@@ -201,6 +224,9 @@ class TestError:
         self.clustering, self.device = clustering, device
         self.statistics_images = statistics_images
         self.name = "eval/cluster_error" if clustering else "eval/test_error"
+        self.probe_images = probe_images if clustering else None
+        # the label-free number a run keeps its best checkpoint by (higher is better); None: no selection
+        self.select_by = "eval/mutual_information" if self.probe_images is not None else None
 
     def __call__(self, *, G: nn.Module, D: nn.Module) -> dict[str, float]:
         """D's error on the held-out images (G is not needed)."""
@@ -211,13 +237,18 @@ class TestError:
         D.eval()  # no dropout or input noise; batch norm uses its running statistics
         try:
             with statistics_of(D, self.statistics_images, device=self.device):
-                predictions = predict_classes(lambda x: class_logits(D(x), fake_class), self.images, device=self.device)
+                classify = lambda x: class_logits(D(x), fake_class)  # noqa: E731
+                predictions = predict_classes(classify, self.images, device=self.device)
+                probe = predict_logits(classify, self.probe_images, device=self.device) if self.probe_images is not None else None
         finally:
             D.train(was_training)
         if self.clustering:
             # the share of the images in D's least used cluster: 1/K when balanced, near 0 when a cluster died
             smallest = torch.bincount(predictions, minlength=D.num_classes).min().item() / len(predictions)
-            return {self.name: clustering_error(predictions, self.labels, D.num_classes, self.num_classes, self.cluster_match), "eval/smallest_cluster": smallest}
+            numbers = {self.name: clustering_error(predictions, self.labels, D.num_classes, self.num_classes, self.cluster_match), "eval/smallest_cluster": smallest}
+            if probe is not None:
+                numbers["eval/mutual_information"] = mutual_information(probe)
+            return numbers
         return {self.name: classification_error(predictions, self.labels)}
 
 

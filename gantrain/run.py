@@ -189,10 +189,16 @@ def test_error_evaluator(
     statistics_images = None
     if bn_images > 0 and isinstance(train_images, torch.Tensor):
         statistics_images = statistics_sample(train_images, bn_images)
+    clustering = not data.has_labels
+    # a clustering run's label-free score, on a fixed choice of training images (never the test split)
+    probe_images = statistics_sample(train_images, PROBE_IMAGES) if clustering and isinstance(train_images, torch.Tensor) else None
     return TestError(
-        test.images, test.labels, test.num_classes, clustering=not data.has_labels, device=device, statistics_images=statistics_images,
-        cluster_match=cluster_match,
+        test.images, test.labels, test.num_classes, clustering=clustering, device=device, statistics_images=statistics_images,
+        cluster_match=cluster_match, probe_images=probe_images,
     )
+
+
+PROBE_IMAGES = 5000  # training images on which a clustering D's mutual information is measured
 
 
 HELD_OUT_PAIRS = 1000  # the most held-out pairs a translation run is scored on

@@ -26,6 +26,7 @@ from gantrain.precision import MixedPrecision, compiled, descend, to_channels_la
 from gantrain.settings import EvalSettings, TrainSettings
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+BEST = "best.pt"  # checkpoints/best.pt: the evaluation with the best label-free score (Trainer._keep_best)
 
 
 class TrainResult(NamedTuple):
@@ -35,6 +36,9 @@ class TrainResult(NamedTuple):
     last_checkpoint: Path | None
     last_samples: Path | None
     seconds: float
+    # the evaluation with the best label-free score ({"step", eval/*}), kept as checkpoints/best.pt; None:
+    # the run has no such score (only clustering runs do: a clustering D's mutual information)
+    best: dict[str, float] | None = None
 
 
 class Trainer:
@@ -97,6 +101,7 @@ class Trainer:
         self.eval_settings = eval_settings or EvalSettings()
         ema = self.eval_settings.ema
         self.d_average = ParameterAverage(self.D, ema) if ema is not None and evaluate is not None else None
+        self.best: dict[str, float] | None = None  # see TrainResult.best
         # The loop's own torch RNG stream (dropout and any other torch.rand* inside G and D): seeded from
         # `seed`, saved in checkpoints, and swapped in only while fit() runs, so a run does not depend
         # on what the caller drew from torch's global RNG before.
@@ -123,6 +128,7 @@ class Trainer:
             "rng": rng,
             "data": self.stream.state_dict(),
             **({"d_average": self.d_average.state_dict()} if self.d_average is not None else {}),
+            **({"best": dict(self.best)} if self.best is not None else {}),
             **({"scalers": [self.scaler_d.state_dict(), self.scaler_g.state_dict()]} if self.scaler_d.is_enabled() else {}),
             **self.metadata,
         }
@@ -148,6 +154,7 @@ class Trainer:
                 self.scaler_d.load_state_dict(state["scalers"][0])
                 self.scaler_g.load_state_dict(state["scalers"][1])
             self.step = int(state["step"])
+            self.best = state.get("best")
             self._restored = True
         except (KeyError, RuntimeError, ValueError) as e:
             first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
@@ -262,6 +269,8 @@ class Trainer:
         """run_dir/summary.json: where this invocation ended and the last value of every scalar (read by
         the sweep report)."""
         summary = {"step": result.step, "finished": finished, "seconds": round(result.seconds, 1), "metrics": result.metrics}
+        if self.best is not None:
+            summary["best"] = {"by": self.evaluate.select_by, **self.best}  # type: ignore[union-attr]
         if self.world.main:
             (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
 
@@ -335,6 +344,7 @@ class Trainer:
                         numbers.update(live_metrics(self.evaluate, self.G, self.D))
                     log.scalars(self.step, numbers)
                     self.record_metrics(numbers)
+                    self._keep_best(numbers)
                 if self.step % s.log_every == 0 or last:
                     log.scalars(self.step, mean_over_ranks(self.world, {n: sums[n] / counts[n] for n in sums}))  # the only GPU sync
                     sums, counts = {}, {}
@@ -356,16 +366,29 @@ class Trainer:
             interrupted = True
             last_ckpt = self.save()
         except NonFiniteLoss:
-            self.write_summary(TrainResult(self.step, dict(log.latest), self.run_dir, last_ckpt, last_samples, time.perf_counter() - start), finished=False)
+            self.write_summary(TrainResult(self.step, dict(log.latest), self.run_dir, last_ckpt, last_samples, time.perf_counter() - start, self.best), finished=False)
             raise
         finally:
             self.stream.close()
             log.close()
-        result = TrainResult(self.step, dict(log.latest), self.run_dir, last_ckpt, last_samples, time.perf_counter() - start)
+        result = TrainResult(self.step, dict(log.latest), self.run_dir, last_ckpt, last_samples, time.perf_counter() - start, self.best)
         self.write_summary(result, finished=not interrupted)
         if interrupted:
             raise TrainingInterrupted(result)
         return result
+
+    def _keep_best(self, numbers: dict[str, float]) -> None:
+        """Where the evaluation has a label-free score (`evaluate.select_by`, higher is better: a clustering
+        D's mutual information on training images), keep the checkpoint of the best evaluation so far as
+        checkpoints/best.pt: the run's answer to "which D?" that neither labels nor the test split chose.
+        (Under torchrun, where only rank 0 evaluates, summary.json names the step but no best.pt is written:
+        a checkpoint gathers every rank's state.)"""
+        key = getattr(self.evaluate, "select_by", None)
+        if key is None or key not in numbers or (self.best is not None and numbers[key] <= self.best[key]):
+            return
+        self.best = {"step": self.step, **{name: float(value) for name, value in numbers.items()}}
+        if not self.world.distributed:
+            save_checkpoint(self.state_dict(), self.run_dir / "checkpoints" / BEST)
 
     def _report_skipped(self, log: monitor.Monitor, reported: int) -> int:
         """data.on_error=skip: log data/skipped, say when new unreadable files were met, and list them all in

@@ -1,6 +1,7 @@
 """The `gantrain` command as a user runs it: a real run, resume, a sweep, help, and each bad input
 failing with one clear line before any work, leaving nothing behind."""
 
+import math
 from pathlib import Path
 
 import pytest
@@ -241,6 +242,14 @@ def test_semi_supervised_models_log_their_test_error(name: str, args: list[str],
     assert _scalars(workdir / "run", other) == []
     if metric == "eval/cluster_error":  # the least used cluster's share of the test images, beside it
         assert [s for s, _ in _scalars(workdir / "run", "eval/smallest_cluster")] == [2, 4]
+        # and the label-free score on training images, by which the run keeps its best checkpoint
+        scores = _scalars(workdir / "run", "eval/mutual_information")
+        assert [s for s, _ in scores] == [2, 4] and all(0.0 <= v <= math.log(10) + 1e-6 for _, v in scores)
+        best_step = max(scores, key=lambda point: point[1])[0]
+        assert load_checkpoint(workdir / "run" / "checkpoints" / "best.pt")["step"] == best_step
+        assert f"step {best_step}: eval/cluster_error" in result.stdout  # the summary's best (no labels) line
+    else:
+        assert not (workdir / "run" / "checkpoints" / "best.pt").exists()
     # the shift-consistency term is logged when it is on (by default without labels), and only then
     shifts_on = "data.labeled_per_class=0" in args and "loss.lambda_consistency=0" not in args
     assert bool(_scalars(workdir / "run", "catgan/consistency")) == shifts_on

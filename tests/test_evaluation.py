@@ -2,6 +2,7 @@
 and the parameter average."""
 
 import copy
+import math
 
 import pytest
 import torch
@@ -333,3 +334,40 @@ def test_clustering_evaluation_reports_the_error_and_the_least_used_cluster() ->
     # by majority clusters 0 (classes 1, 1, 0) and 3 (class 1) both take class 1: 1 of 10 wrong
     by_majority = TestError(images, labels, 3, clustering=True, device=CPU, cluster_match="majority")(G=None, D=_FixedClusters())
     assert by_majority["eval/cluster_error"] == pytest.approx(0.1)
+
+
+def test_mutual_information_of_cluster_assignments() -> None:
+    from gantrain.evaluation import mutual_information
+
+    sure = torch.tensor([[50.0, 0.0], [0.0, 50.0]])  # each image certain, the two clusters used equally
+    assert mutual_information(sure) == pytest.approx(math.log(2), abs=1e-6)
+    assert mutual_information(torch.zeros(2, 2)) == pytest.approx(0.0, abs=1e-6)  # D unsure of every image
+    assert mutual_information(torch.tensor([[50.0, 0.0], [50.0, 0.0]])) == pytest.approx(0.0, abs=1e-6)  # one cluster for all
+    # p(y|x) = (0.75, 0.25) and (0.25, 0.75): H[mean] = log 2, mean H = -(0.75 log 0.75 + 0.25 log 0.25)
+    half = torch.tensor([[math.log(3.0), 0.0], [0.0, math.log(3.0)]])
+    assert mutual_information(half) == pytest.approx(math.log(2) + 0.75 * math.log(0.75) + 0.25 * math.log(0.25), abs=1e-6)
+
+
+class _SureClusters(_FixedClusters):
+    """_FixedClusters with logits of 50 for the chosen cluster: p(y|x) is one-hot to float precision."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return 50.0 * super().forward(x)
+
+
+def test_clustering_evaluation_scores_the_probe_images_without_labels() -> None:
+    from gantrain.evaluation import TestError
+
+    images = torch.tensor([0, 1, 2, 3], dtype=torch.uint8).view(4, 1, 1, 1)
+    labels = torch.tensor([0, 1, 2, 3])
+    balanced = torch.tensor([0, 1, 2, 3, 4, 5, 6, 7], dtype=torch.uint8).view(8, 1, 1, 1)  # clusters 0,1,2,3 twice
+    lopsided = torch.tensor([0, 4, 8, 12, 16, 20, 24, 1], dtype=torch.uint8).view(8, 1, 1, 1)  # 7 in cluster 0, 1 in 1
+    score = TestError(images, labels, 4, clustering=True, device=CPU, probe_images=balanced)
+    assert score.select_by == "eval/mutual_information"
+    assert score(G=None, D=_SureClusters())["eval/mutual_information"] == pytest.approx(math.log(4), abs=1e-5)
+    lop = TestError(images, labels, 4, clustering=True, device=CPU, probe_images=lopsided)(G=None, D=_SureClusters())
+    # sure of every image, but 7/8 of them in one cluster: I = H[(7/8, 1/8, 0, 0)]
+    assert lop["eval/mutual_information"] == pytest.approx(-(7 / 8 * math.log(7 / 8) + 1 / 8 * math.log(1 / 8)), abs=1e-5)
+    assert lop["eval/cluster_error"] == 0.0  # the test images decide the error, the probe images only the score
+    supervised = TestError(images, labels, 4, clustering=False, device=CPU, probe_images=balanced)
+    assert supervised.select_by is None and "eval/mutual_information" not in supervised(G=None, D=_FixedClusters())

@@ -289,3 +289,42 @@ def test_lr_decay_sets_each_steps_rate_and_a_resumed_run_follows_it(tmp_path: Pa
     assert resumed.opt_g.param_groups[0]["lr"] == pytest.approx(1e-3 / 3)
     _assert_same_state(straight.G.state_dict(), resumed.G.state_dict())
     _assert_same_state(straight.D.state_dict(), resumed.D.state_dict())
+
+
+class _ScriptedScore:
+    """An evaluation whose label-free score (select_by, higher is better) takes the given values in turn."""
+
+    select_by = "eval/score"
+
+    def __init__(self, values: list[float]) -> None:
+        self.values = list(values)
+
+    def __call__(self, *, G: torch.nn.Module, D: torch.nn.Module) -> dict[str, float]:
+        return {"eval/score": self.values.pop(0), "eval/cluster_error": 0.5}
+
+
+def test_the_best_evaluation_by_a_label_free_score_is_kept_as_best_pt_and_survives_resume(tmp_path: Path) -> None:
+    from gantrain.settings import EvalSettings
+
+    trainer = make_trainer(tmp_path / "run", steps=6, ckpt_every=2, keep_ckpts=0)
+    trainer.evaluate, trainer.eval_settings = _ScriptedScore([0.5, 0.9, 0.7]), EvalSettings(every=2)  # at steps 2, 4, 6
+    result = trainer.fit()
+    assert result.best == {"step": 4, "eval/score": 0.9, "eval/cluster_error": 0.5}
+    best = load_checkpoint(tmp_path / "run" / "checkpoints" / "best.pt")
+    assert best["step"] == 4 and best["best"]["eval/score"] == 0.9
+    _assert_same_state(best["generator"], load_checkpoint(tmp_path / "run" / "checkpoints" / "step_0000004.pt")["generator"])
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["best"] == {"by": "eval/score", "step": 4, "eval/score": 0.9, "eval/cluster_error": 0.5}
+
+    # resumed from step 4, the best so far comes back with the checkpoint: 0.7 at step 6 does not replace it
+    resumed = make_trainer(tmp_path / "run", steps=6, ckpt_every=2)
+    resumed.evaluate, resumed.eval_settings = _ScriptedScore([0.7]), EvalSettings(every=2)
+    resumed.load_state_dict(load_checkpoint(tmp_path / "run" / "checkpoints" / "step_0000004.pt"), tmp_path / "run")
+    assert resumed.fit().best["step"] == 4
+
+
+def test_without_a_label_free_score_no_best_checkpoint_is_kept(tmp_path: Path) -> None:
+    trainer = make_trainer(tmp_path / "run", steps=4, ckpt_every=2)
+    assert trainer.fit().best is None
+    assert not (tmp_path / "run" / "checkpoints" / "best.pt").exists()
+    assert "best" not in json.loads((tmp_path / "run" / "summary.json").read_text())
