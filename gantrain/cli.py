@@ -197,10 +197,11 @@ def _train(cfg: DictConfig, hc: Any, run_dir: Path) -> None:
 def _best_line(result: Any) -> str:
     """The summary's line for a run that kept a best checkpoint by a label-free score."""
     from gantrain.run import display_path
+    from gantrain.training import BEST
 
     best = result.best
     scores = ", ".join(f"{k} {v:.4g}" for k, v in sorted(best.items()) if k.startswith("eval/") and not k.endswith("_live"))
-    return f"step {int(best['step'])}: {scores} ({display_path(result.run_dir / 'checkpoints' / 'best.pt')})"
+    return f"step {int(best['step'])}: {scores} ({display_path(result.run_dir / 'checkpoints' / BEST)})"
 
 
 def _on_trained_run(cfg: DictConfig, out: Path) -> None:
