@@ -5,6 +5,8 @@ Springenberg (2016); and unsupervised CatGAN's clustering error.
 Every run is a real `gantrain` run into bench/results/semi_supervised/<name>/seed<S>/. The harness
 is resumable: run it again with the same or a larger --steps and each run continues from its last
 checkpoint (train.resume), so a benchmark longer than one sitting finishes over several.
+Stop it with Ctrl-C or `kill PID` (SIGTERM, passed on to the runs): each run checkpoints before it
+exits and its sitting is added to wall_seconds.json.
 
     python bench/semi_supervised.py --mnist ../shared/data/mnist --runs sgan --seeds 0 1 2 --steps 30000
     python bench/semi_supervised.py --report          # the table from what has run so far; curves.png beside the runs
@@ -24,6 +26,7 @@ import argparse
 import json
 import math
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -77,14 +80,35 @@ def run_all(results: Path, jobs: list[tuple[str, int]], steps: int, mnist: str, 
     core). A failed run stops no other; the harness exits non-zero at the end, naming the failures."""
     threads = max(1, (os.cpu_count() or 1) // parallel) if parallel > 1 else None
     pending, running, failed = list(jobs), [], []
-    while pending or running:
-        while pending and len(running) < parallel:
-            name, seed = pending.pop(0)
-            running.append((name, seed, *start_one(results, name, seed, steps, mnist, extra, threads)))
-        name, seed, process, start = running.pop(0)
-        returncode = finish_one(results, name, seed, process, start)
-        if returncode != 0:
-            failed.append(f"{name} seed {seed} (exit {returncode})")
+
+    terminated = []
+
+    def stop(signum: int, frame: object) -> None:
+        terminated.append(signum)
+        raise KeyboardInterrupt  # unwinds to the handler below from wherever the harness waits
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while pending or running:
+            while pending and len(running) < parallel:
+                name, seed = pending.pop(0)
+                running.append((name, seed, *start_one(results, name, seed, steps, mnist, extra, threads)))
+            name, seed, process, start = running[0]
+            returncode = finish_one(results, name, seed, process, start)
+            running.pop(0)
+            if returncode != 0:
+                failed.append(f"{name} seed {seed} (exit {returncode})")
+    except KeyboardInterrupt:
+        # Stopped: each gantrain run checkpoints on SIGTERM or Ctrl-C before it exits, so a later call
+        # resumes it, and its sitting still counts in wall_seconds.json. Ctrl-C reached the runs from the
+        # terminal already; a SIGTERM to the harness is passed on.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for _, _, process, _ in running if terminated else []:
+            process.terminate()
+        for name, seed, process, start in running:
+            finish_one(results, name, seed, process, start)
+        raise SystemExit("stopped: " + ", ".join(f"{name} seed {seed}" for name, seed, _, _ in running) + " (rerun to resume)")
     if failed:
         raise SystemExit("failed: " + ", ".join(failed))
 
