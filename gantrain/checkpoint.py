@@ -13,12 +13,18 @@ import pickle
 import re
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from gantrain.errors import CheckpointError
+from gantrain.errors import CheckpointError, RunBusy
+
+try:
+    import fcntl
+except ImportError:  # Windows: runs are not locked there
+    fcntl = None  # type: ignore[assignment]
 
 FORMAT_VERSION = 1
 LAST = "last.pt"
@@ -232,3 +238,31 @@ def check_stored_config(config: Any, source: Path, allowed: set[str] = frozenset
                 f"checkpoint {source} asks to build {target!r} at {where}; gantrain builds only its own classes "
                 "from a checkpoint's config, so the checkpoint is refused"
             )
+
+
+@contextmanager
+def hold_run(run_dir: Path, shown_as: str | None = None) -> Iterator[None]:
+    """Hold `run_dir` for this process while it trains: a second process that tries to train into the
+    same folder (`train.resume=` given twice, a requeued job while the first still runs) is refused with
+    RunBusy instead of interleaving its checkpoints with the first's. The lock is the kernel's
+    (flock on the folder itself), so it leaves no file behind and dies with its process; `shown_as` is
+    the folder as the message names it."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if fcntl is None:
+        yield
+        return
+    fd = os.open(run_dir, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                yield  # a file system without locks (some network mounts): train unlocked, as before
+                return
+            raise RunBusy(
+                f"{shown_as or run_dir} is being trained by another gantrain process: let it finish or stop it, "
+                f"then resume with train.resume={shown_as or run_dir}"
+            ) from None
+        yield
+    finally:
+        os.close(fd)  # (closing the descriptor releases the lock)

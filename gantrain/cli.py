@@ -99,7 +99,13 @@ def _output_subdir(*, _root_: Any) -> str | None:
             # a new run aimed at an existing run's folder: refused in _train; its record must not replace the run's
             return f".hydra/refused-{_STARTED:%Y-%m-%d_%H-%M-%S}"
         return ".hydra"
-    return f".hydra/resumed-{_STARTED:%Y-%m-%d_%H-%M-%S}"
+    run_dir = str(_root_.hydra.run.dir)
+    record = f".hydra/resumed-{_STARTED:%Y-%m-%d_%H-%M-%S}"
+    if not Path(run_dir).is_dir():
+        return record  # no run there: the invocation fails, and removes what Hydra wrote
+    # claimed like a new run's folder: two resumes in the same second get their own records, and the
+    # one that is refused (the run is busy) removes its own, not the other's
+    return os.path.relpath(_claim(os.path.join(run_dir, record)), run_dir)
 
 
 _STARTED = datetime.now()  # fixed once: Hydra re-reads the interpolation, and every read must agree

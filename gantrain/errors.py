@@ -19,3 +19,7 @@ class CheckpointError(GantrainError):
 
 class OutputError(GantrainError):
     """A file of the run (samples, metrics) that cannot be written: a full disk, a read-only folder."""
+
+
+class RunBusy(GantrainError):
+    """A run folder that another process is training into (the same resume started twice)."""

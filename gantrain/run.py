@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gantrain import console
 import gantrain.config  # noqa: F401  (registers the resolvers conf/ uses, for runs started without the CLI)
-from gantrain.checkpoint import check_stored_config, config_targets, find_checkpoint, load_resumable
+from gantrain.checkpoint import check_stored_config, config_targets, find_checkpoint, hold_run, load_resumable
 from gantrain.devices import resolve_device
 from gantrain.distributed import World, start, stop, world_from_env
 from gantrain.errors import ConfigError, DataError, GantrainError
@@ -71,7 +71,17 @@ def train(
     choices: dict[str, str] | None = None,
     show_progress: bool = True,
 ) -> TrainResult:
-    """Train the run that `cfg` describes, writing into `run_dir`."""
+    """Train the run that `cfg` describes, writing into `run_dir` (held by this process meanwhile: a
+    second process training into the same folder is refused; under torchrun rank 0 holds it for all)."""
+    if world_from_env().rank != 0:
+        return _train(cfg, run_dir, overrides=overrides, choices=choices, show_progress=show_progress)
+    with hold_run(run_dir, display_path(run_dir)):
+        return _train(cfg, run_dir, overrides=overrides, choices=choices, show_progress=show_progress)
+
+
+def _train(
+    cfg: DictConfig, run_dir: Path, *, overrides: Sequence[str], choices: dict[str, str] | None, show_progress: bool
+) -> TrainResult:
     choices = {k: str(v) for k, v in (choices or {}).items() if not k.startswith("hydra")}
     state, checkpoint = None, None
     if cfg.train.resume:

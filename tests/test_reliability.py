@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from conftest import make_trainer
-from gantrain.checkpoint import DamagedCheckpoint, load_checkpoint, load_resumable, save_checkpoint
-from gantrain.errors import CheckpointError, OutputError
+from gantrain.checkpoint import DamagedCheckpoint, hold_run, load_checkpoint, load_resumable, save_checkpoint
+from gantrain.errors import CheckpointError, OutputError, RunBusy
 from gantrain.training import NonFiniteLoss
 
 
@@ -311,6 +311,37 @@ def test_a_new_run_never_overwrites_an_existing_run_folder(tmp_path: Path) -> No
     assert (tmp_path / "run" / ".hydra" / "config.yaml").read_text() == config
     assert sorted(p.name for p in (tmp_path / "run" / ".hydra").iterdir()) == ["config.yaml", "hydra.yaml", "overrides.yaml"]
 
+
+
+def test_a_run_being_trained_is_not_trained_by_a_second_process_too(tmp_path: Path) -> None:
+    """The same resume started twice (two terminals, a requeued job while the first still runs): the
+    second is refused in one line, before any work, and leaves the run's files and records as they were."""
+    assert run_cli(*TINY_GAN, "device=cpu", "train.steps=2", "hydra.run.dir=run", cwd=tmp_path).returncode == 0
+    run = tmp_path / "run"
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    with hold_run(run):  # this test process plays the first trainer
+        result = run_cli("train.resume=run", "train.steps=4", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "error: run is being trained by another gantrain process: let it finish or stop it, then resume with train.resume=run"
+    ]
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before  # its own record removed, nothing else touched
+    result = run_cli("train.resume=run", "train.steps=4", cwd=tmp_path)  # once the first has stopped
+    assert result.returncode == 0 and "resumed from step 2" in result.stdout, result.stderr
+
+
+def test_the_run_lock_is_held_while_training_and_released_after(tmp_path: Path) -> None:
+    with hold_run(tmp_path / "run"):
+        with pytest.raises(RunBusy, match="is being trained by another gantrain process"):
+            with hold_run(tmp_path / "run"):
+                pass
+    with hold_run(tmp_path / "run"):  # released when the holder leaves, also after an error inside
+        pass
+    with pytest.raises(ValueError), hold_run(tmp_path / "run"):
+        raise ValueError
+    with hold_run(tmp_path / "run"):
+        pass
+    assert [p.name for p in (tmp_path / "run").iterdir()] == []  # no lock file left behind
 
 # ----- faulty data -----------------------------------------------------------------------------------
 import numpy as np  # noqa: E402
