@@ -51,8 +51,10 @@ class Monitor:
 
     def __init__(self, tb_dir: Path | None, *, total_steps: int, start_step: int = 0, show_progress: bool = True) -> None:
         # purge_step drops events a crashed run wrote after its last checkpoint, so curves do not fork.
-        # No tb_dir: numbers are kept (latest) but nothing is written, as on the ranks other than 0.
-        self.writer = SummaryWriter(str(tb_dir), purge_step=start_step if start_step > 0 else None) if tb_dir else None
+        # Those of the checkpoint's own step stay: they were logged before it was written (the evaluation
+        # at a resume point among them). No tb_dir: numbers are kept (latest) but nothing is written, as on
+        # the ranks other than 0.
+        self.writer = SummaryWriter(str(tb_dir), purge_step=start_step + 1 if start_step > 0 else None) if tb_dir else None
         self.total_steps = total_steps
         self.latest: dict[str, float] = {}
         self._progress: Progress | None = None

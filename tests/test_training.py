@@ -74,6 +74,28 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path: Path, m
     assert all(torch.equal(sa[i]["exp_avg"], sb[i]["exp_avg"]) for i in sa)
 
 
+def test_a_resumed_runs_curves_keep_the_checkpoints_step_and_replace_what_came_after(tmp_path: Path) -> None:
+    """A run that crashed after logging step 15 but before checkpointing it resumes from step 10: in
+    TensorBoard, steps 5 and 10 keep the first process's values and step 15 appears once (the stale
+    value purged, the resumed run's logged; exact resume makes the two equal)."""
+    first = make_trainer(tmp_path / "run", model="gan", steps=15, log_every=5, ckpt_every=10, sample_every=100)
+    first.fit()
+    stale = _scalars(tmp_path / "run")
+    state = load_checkpoint(tmp_path / "run" / "checkpoints" / "step_0000010.pt")  # as if step 15's checkpoint never came
+    resumed = make_trainer(tmp_path / "run", model="gan", steps=20, log_every=5, ckpt_every=10, sample_every=100)
+    resumed.load_state_dict(state, tmp_path / "run")
+    resumed.fit()
+    curve = _scalars(tmp_path / "run")
+    assert [step for step, _ in curve] == [5, 10, 15, 20]
+    assert curve[:3] == stale  # the checkpoint's own step is not dropped; step 15 again, as an exact resume gives it
+
+
+def _scalars(run: Path, tag: str = "loss/d") -> list[tuple[int, float]]:
+    events = EventAccumulator(str(run / "tb"), size_guidance={"scalars": 0})
+    events.Reload()
+    return [(e.step, e.value) for e in events.Scalars(tag)]
+
+
 def test_without_restoring_the_rng_a_resumed_run_would_differ(tmp_path: Path) -> None:
     """The resume test above can fail: skipping the saved z-generator state changes the weights."""
     straight = make_trainer(tmp_path / "straight", steps=6)
