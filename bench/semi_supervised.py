@@ -115,9 +115,8 @@ def run_all(results: Path, jobs: list[tuple[str, int]], steps: int, mnist: str, 
 
 def curve(folder: Path, metric: str) -> list[tuple[int, float]]:
     """(step, value) of one metric of a run: from its metrics.jsonl (the evaluations) where it is there,
-    else from its TensorBoard events. metrics.jsonl comes first because in runs resumed before commit
-    "TensorBoard keeps a resumed run's checkpoint step" the events of each resume point's step were
-    purged; where a run resumed from an earlier checkpoint and
+    else from its TensorBoard events. metrics.jsonl comes first because in runs resumed before commit d4aa3a7 the
+    events of each resume point's step were purged from TensorBoard; where a run resumed from an earlier checkpoint and
     evaluated a step again, the later value wins."""
     log = folder / "metrics.jsonl"
     rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.is_file() else []
