@@ -253,16 +253,17 @@ def hold_run(run_dir: Path, shown_as: str | None = None) -> Iterator[None]:
         return
     fd = os.open(run_dir, os.O_RDONLY)
     try:
+        busy = False
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
-            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                yield  # a file system without locks (some network mounts): train unlocked, as before
-                return
+            # held elsewhere; any other errno is a file system without locks (some network mounts): train unlocked
+            busy = e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+        if busy:
             raise RunBusy(
                 f"{shown_as or run_dir} is being trained by another gantrain process: let it finish or stop it, "
                 f"then resume with train.resume={shown_as or run_dir}"
-            ) from None
+            )
         yield
     finally:
         os.close(fd)  # (closing the descriptor releases the lock)

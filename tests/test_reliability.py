@@ -343,6 +343,17 @@ def test_the_run_lock_is_held_while_training_and_released_after(tmp_path: Path) 
         pass
     assert [p.name for p in (tmp_path / "run").iterdir()] == []  # no lock file left behind
 
+
+def test_a_file_system_without_locks_trains_unlocked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gantrain.checkpoint as checkpoint
+
+    def no_locks(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")  # what some network mounts answer
+
+    monkeypatch.setattr(checkpoint.fcntl, "flock", no_locks)
+    with hold_run(tmp_path / "run"), hold_run(tmp_path / "run"):  # neither refused: no lock to tell them apart
+        pass
+
 # ----- faulty data -----------------------------------------------------------------------------------
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
