@@ -4,6 +4,7 @@ anything is written), then hand them to the Trainer. Importable and testable wit
 import os
 import re
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -73,9 +74,7 @@ def train(
 ) -> TrainResult:
     """Train the run that `cfg` describes, writing into `run_dir` (held by this process meanwhile: a
     second process training into the same folder is refused; under torchrun rank 0 holds it for all)."""
-    if world_from_env().rank != 0:
-        return _train(cfg, run_dir, overrides=overrides, choices=choices, show_progress=show_progress)
-    with hold_run(run_dir, display_path(run_dir)):
+    with hold_run(run_dir, display_path(run_dir)) if world_from_env().rank == 0 else nullcontext():
         return _train(cfg, run_dir, overrides=overrides, choices=choices, show_progress=show_progress)
 
 
