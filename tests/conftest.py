@@ -33,6 +33,15 @@ def tiny_data(n: int = 64, size: int = 28, channels: int = 1, seed: int = 0) -> 
     return InMemoryImages(images, torch.arange(n) % 10, num_classes=10)
 
 
+def scalars(run: Path, tag: str) -> list[tuple[int, float]]:
+    """(step, value) of one TensorBoard scalar of a run folder; [] where the run logged no such tag."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run / "tb"), size_guidance={"scalars": 0})
+    events.Reload()
+    return [(e.step, e.value) for e in events.Scalars(tag)] if tag in events.Tags()["scalars"] else []
+
+
 def make_trainer(run_dir: Path, model: str = "dcgan", seed: int = 0, world: World = World(), data=None, **settings) -> Trainer:
     """A seconds-long trainer on random 28x28 images; `settings` override TrainSettings."""
     torch.manual_seed(seed)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import ROOT, TINY_GAN, run_cli
+from conftest import ROOT, TINY_GAN, run_cli, scalars
 from gantrain.checkpoint import load_checkpoint
 
 FAST = [*TINY_GAN, "train.log_every=2", "train.sample_every=2", "train.ckpt_every=2", "device=cpu"]
@@ -210,14 +210,6 @@ def test_errors_are_printed_on_one_line_even_when_a_library_message_spans_severa
     assert "[Errno -2]" in err  # brackets are text, not markup
 
 
-def _scalars(run: Path, tag: str) -> list[tuple[int, float]]:
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    events = EventAccumulator(str(run / "tb"), size_guidance={"scalars": 0})
-    events.Reload()
-    return [(e.step, e.value) for e in events.Scalars(tag)] if tag in events.Tags()["scalars"] else []
-
-
 SMALL = ["train.batch_size=20", "train.log_every=2", "train.sample_every=4", "train.ckpt_every=4", "eval.every=2", "device=cpu"]
 
 
@@ -234,16 +226,16 @@ SMALL = ["train.batch_size=20", "train.log_every=2", "train.sample_every=4", "tr
 def test_semi_supervised_models_log_their_test_error(name: str, args: list[str], metric: str, workdir: Path) -> None:
     result = run_cli(*args, *SMALL, "train.steps=4", "hydra.run.dir=run", cwd=workdir)
     assert result.returncode == 0, result.stdout + result.stderr
-    points = _scalars(workdir / "run", metric)
+    points = scalars(workdir / "run", metric)
     assert [s for s, _ in points] == [2, 4]
     assert all(0.0 <= v <= 1.0 for _, v in points)
     assert metric in result.stdout  # reported at the end too
     other = "eval/cluster_error" if metric == "eval/test_error" else "eval/test_error"
-    assert _scalars(workdir / "run", other) == []
+    assert scalars(workdir / "run", other) == []
     if metric == "eval/cluster_error":  # the least used cluster's share of the test images, beside it
-        assert [s for s, _ in _scalars(workdir / "run", "eval/smallest_cluster")] == [2, 4]
+        assert [s for s, _ in scalars(workdir / "run", "eval/smallest_cluster")] == [2, 4]
         # and the label-free score on training images, by which the run keeps its best checkpoint
-        scores = _scalars(workdir / "run", "eval/mutual_information")
+        scores = scalars(workdir / "run", "eval/mutual_information")
         assert [s for s, _ in scores] == [2, 4] and all(0.0 <= v <= math.log(10) + 1e-6 for _, v in scores)
         best_step = max(scores, key=lambda point: point[1])[0]
         assert load_checkpoint(workdir / "run" / "checkpoints" / "best.pt")["step"] == best_step
@@ -252,7 +244,7 @@ def test_semi_supervised_models_log_their_test_error(name: str, args: list[str],
         assert not (workdir / "run" / "checkpoints" / "best.pt").exists()
     # the shift-consistency term is logged when it is on (by default without labels), and only then
     shifts_on = "data.labeled_per_class=0" in args and "loss.lambda_consistency=0" not in args
-    assert bool(_scalars(workdir / "run", "catgan/consistency")) == shifts_on
+    assert bool(scalars(workdir / "run", "catgan/consistency")) == shifts_on
 
 
 def test_cgan_grid_has_one_row_per_class(workdir: Path) -> None:

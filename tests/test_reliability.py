@@ -312,7 +312,6 @@ def test_a_new_run_never_overwrites_an_existing_run_folder(tmp_path: Path) -> No
     assert sorted(p.name for p in (tmp_path / "run" / ".hydra").iterdir()) == ["config.yaml", "hydra.yaml", "overrides.yaml"]
 
 
-
 def test_a_run_being_trained_is_not_trained_by_a_second_process_too(tmp_path: Path) -> None:
     """The same resume started twice (two terminals, a requeued job while the first still runs): the
     second is refused in one line, before any work, and leaves the run's files and records as they were."""
@@ -353,6 +352,7 @@ def test_a_file_system_without_locks_trains_unlocked(tmp_path: Path, monkeypatch
     monkeypatch.setattr(checkpoint.fcntl, "flock", no_locks)
     with hold_run(tmp_path / "run"), hold_run(tmp_path / "run"):  # neither refused: no lock to tell them apart
         pass
+
 
 # ----- faulty data -----------------------------------------------------------------------------------
 import numpy as np  # noqa: E402

@@ -7,7 +7,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import make_trainer
+from conftest import make_trainer, scalars
 from gantrain.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
 from gantrain.errors import CheckpointError, ConfigError
 from gantrain.settings import TrainSettings
@@ -80,20 +80,14 @@ def test_a_resumed_runs_curves_keep_the_checkpoints_step_and_replace_what_came_a
     value purged, the resumed run's logged; exact resume makes the two equal)."""
     first = make_trainer(tmp_path / "run", model="gan", steps=15, log_every=5, ckpt_every=10, sample_every=100)
     first.fit()
-    stale = _scalars(tmp_path / "run")
+    stale = scalars(tmp_path / "run", "loss/d")
     state = load_checkpoint(tmp_path / "run" / "checkpoints" / "step_0000010.pt")  # as if step 15's checkpoint never came
     resumed = make_trainer(tmp_path / "run", model="gan", steps=20, log_every=5, ckpt_every=10, sample_every=100)
     resumed.load_state_dict(state, tmp_path / "run")
     resumed.fit()
-    curve = _scalars(tmp_path / "run")
+    curve = scalars(tmp_path / "run", "loss/d")
     assert [step for step, _ in curve] == [5, 10, 15, 20]
     assert curve[:3] == stale  # the checkpoint's own step is not dropped; step 15 again, as an exact resume gives it
-
-
-def _scalars(run: Path, tag: str = "loss/d") -> list[tuple[int, float]]:
-    events = EventAccumulator(str(run / "tb"), size_guidance={"scalars": 0})
-    events.Reload()
-    return [(e.step, e.value) for e in events.Scalars(tag)]
 
 
 def test_without_restoring_the_rng_a_resumed_run_would_differ(tmp_path: Path) -> None:
