@@ -146,7 +146,7 @@ def _app(cfg: DictConfig) -> None:
         check_task(cfg)
         if cfg.task == "translate":
             _translate(cfg)
-        elif cfg.task in ("sample", "interpolate", "arithmetic", "eval", "nearest"):
+        elif cfg.task in ("sample", "interpolate", "arithmetic", "eval", "nearest", "confusion"):
             _on_trained_run(cfg, run_dir)
         elif cfg.task == "report":
             from gantrain.report import report_sweep
@@ -211,7 +211,7 @@ def _best_line(result: Any) -> str:
 
 
 def _on_trained_run(cfg: DictConfig, out: Path) -> None:
-    """task=sample | interpolate | arithmetic | nearest | eval: load the run, do the task, print what was written."""
+    """task=sample | interpolate | arithmetic | nearest | eval | confusion: load the run, do the task, print what was written."""
     from gantrain import tasks
     from gantrain.devices import resolve_device
     from gantrain.run import display_path
@@ -225,6 +225,17 @@ def _on_trained_run(cfg: DictConfig, out: Path) -> None:
         done = tasks.arithmetic(cfg.run, out, expression=cfg.expression, n=64 if cfg.n is None else cfg.n, seed=seed, device=device)
     elif cfg.task == "nearest":
         done = tasks.nearest(cfg.run, out, n=8 if cfg.n is None else cfg.n, neighbours=cfg.neighbours, seed=seed, device=device)
+    elif cfg.task == "confusion":
+        confused = tasks.confusion(cfg.run, out, n=16 if cfg.n is None else cfg.n, device=device)
+        rows = {
+            "discriminator": f"{display_path(Path(os.path.expanduser(str(cfg.run))))} at step {confused.step}: {confused.which}",
+            confused.metric: f"{100 * confused.error:.2f}%",
+            "commonest mistakes": ", ".join(f"{m.true} as {m.output}: {m.count}" for m in confused.mistakes[:5]) or "none",
+            "labelled images": str(confused.labelled) if confused.labelled else "every image, or none",
+            **{f.name.replace(f"_step{confused.step}", ""): display_path(f) for f in confused.files},
+        }
+        console.console.print(console.summary_table("gantrain: confusion", rows))
+        return
     elif cfg.task == "interpolate":
         done = tasks.interpolate(cfg.run, out, n=8 if cfg.n is None else cfg.n, length=cfg.length, mode=cfg.mode, seed=seed, device=device)
     else:

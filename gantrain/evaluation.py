@@ -228,8 +228,9 @@ class TestError:
         # the label-free number a run keeps its best checkpoint by (higher is better); None: no selection
         self.select_by = "eval/mutual_information" if self.probe_images is not None else None
 
-    def __call__(self, *, G: nn.Module, D: nn.Module) -> dict[str, float]:
-        """D's error on the held-out images (G is not needed)."""
+    def predict(self, D: nn.Module) -> tuple[Tensor, Tensor | None]:
+        """D's class (or cluster) for each held-out image, (N,) int64, and its logits on the probe images
+        (P, K), None without them: D as every evaluation sees it."""
         from gantrain.losses.functional import class_logits
 
         fake_class = bool(getattr(D, "fake_class", False))
@@ -242,6 +243,11 @@ class TestError:
                 probe = predict_logits(classify, self.probe_images, device=self.device) if self.probe_images is not None else None
         finally:
             D.train(was_training)
+        return predictions, probe
+
+    def __call__(self, *, G: nn.Module, D: nn.Module) -> dict[str, float]:
+        """D's error on the held-out images (G is not needed)."""
+        predictions, probe = self.predict(D)
         if self.clustering:
             # the share of the images in D's least used cluster: 1/K when balanced, near 0 when a cluster died
             smallest = torch.bincount(predictions, minlength=D.num_classes).min().item() / len(predictions)

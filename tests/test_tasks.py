@@ -287,3 +287,83 @@ def test_arithmetic_draws_the_mean_z_of_each_group_and_their_sum(tmp_path: Path)
     assert cgan.returncode == 0
     assert "unconditional generator" in _one_error_line(run_cli("task=arithmetic", "run=cgan", "expression=1", cwd=tmp_path))
     assert "needs expression=" in _one_error_line(run_cli("task=arithmetic", "run=run", cwd=tmp_path))
+
+
+SEMI = ["train.batch_size=20", "train.steps=4", "eval.every=2", "train.log_every=2", "device=cpu", "hydra.run.dir=run"]
+
+
+@pytest.fixture(scope="module")
+def sgan_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four steps of SGAN on the bundled MNIST, 3 labels per class, evaluated with a moving average of D."""
+    where = tmp_path_factory.mktemp("sgan")
+    args = ["model=sgan", "data.labeled_per_class=3", "data.label_seed=4", "eval.ema=0.5",
+            "model.discriminator.hidden=[32,16]", "model.generator.hidden=[32]", *SEMI]  # fmt: skip
+    result = run_cli(*args, cwd=where)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return where / "run"
+
+
+def _last_metrics(run: Path) -> dict:
+    return json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+
+
+def test_confusion_scores_d_as_the_run_did_and_draws_its_mistakes_and_labels(sgan_run: Path) -> None:
+    from gantrain.data.base import balanced_subset
+    from gantrain.data.mnist import MNIST
+
+    result = run_cli("task=confusion", f"run={sgan_run}", "n=5", cwd=sgan_run.parent)
+    assert result.returncode == 0, result.stderr[-2000:]
+    record = json.loads((sgan_run / "confusion" / "confusion_step4.json").read_text())
+    counts = torch.tensor(record["counts"])  # (true class, D's output)
+    test = MNIST(split="test")
+    assert counts.shape == (10, 10) and counts.sum() == len(test)
+    assert counts.sum(dim=1).tolist() == torch.bincount(test.labels, minlength=10).tolist()
+    error = 1 - counts.trace().item() / len(test)
+    assert record["eval/test_error"] == pytest.approx(error)
+    # the moving average that the run's evaluation scored, not the live D (which it logged beside it)
+    logged = _last_metrics(sgan_run)
+    assert record["eval/test_error"] == pytest.approx(logged["eval/test_error"], abs=1e-6)
+    assert "moving average" in record["discriminator"] and f"{100 * error:.2f}%" in result.stdout
+    mistakes = record["mistakes"]
+    assert mistakes and [m["count"] for m in mistakes] == sorted((m["count"] for m in mistakes), reverse=True)
+    for m in mistakes:
+        assert m["class"] != m["output"] and m["count"] == counts[m["class"], m["output"]]
+        assert len(m["test_indices"]) == min(5, m["count"])
+        assert all(test.labels[i] == m["class"] for i in m["test_indices"])
+    assert f"{mistakes[0]['class']} as {mistakes[0]['output']}: {mistakes[0]['count']}" in result.stdout
+    rows = min(4, len(mistakes))
+    assert Image.open(sgan_run / "confusion" / "mistakes_step4.png").size == (5 * 30 + 2, rows * 30 + 2)
+    # the labelled images are the run's own subset (data.label_seed=4), one row of 3 per class
+    train = MNIST()
+    assert record["labelled_indices"] == balanced_subset(train.labels, 3, 10, 4).tolist()
+    assert Image.open(sgan_run / "confusion" / "labelled.png").size == (3 * 30 + 2, 10 * 30 + 2)
+    assert Image.open(sgan_run / "confusion" / "confusion_step4.png").mode in ("RGB", "RGBA")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(sgan_run / "tb"))
+    events.Reload()
+    assert {"task/confusion", "task/mistakes", "task/labelled"} <= set(events.Tags()["images"])
+
+
+def test_confusion_of_clusters_matches_them_to_classes_first(tmp_path: Path) -> None:
+    args = ["model=catgan", "data.labeled_per_class=0", "model.generator.width=8", "model.discriminator.width=8", *SEMI]
+    assert run_cli(*args, cwd=tmp_path).returncode == 0
+    run = tmp_path / "run"
+    from gantrain.tasks import confusion
+
+    confused = confusion(run, tmp_path / "out", n=3)
+    assert confused.metric == "eval/cluster_error" and confused.labelled == 0
+    assert sorted(confused.assigned) == list(range(10))  # one-to-one: each output stands for one class
+    right = sum(int(confused.counts[c, k]) for k, c in enumerate(confused.assigned))
+    assert confused.error == pytest.approx(1 - right / confused.counts.sum().item())
+    assert confused.error == pytest.approx(_last_metrics(run)["eval/cluster_error"], abs=1e-6)
+    assert all(confused.assigned[m.output] != m.true for m in confused.mistakes)
+    assert not (tmp_path / "out" / "labelled.png").exists()  # nothing was labelled
+
+
+def test_confusion_of_a_real_vs_fake_discriminator_says_what_it_needs(cgan_run: Path) -> None:
+    line = _one_error_line(run_cli("task=confusion", f"run={cgan_run}", cwd=cgan_run.parent))
+    assert "task=confusion reads a classifier discriminator's classes (model=sgan, model=catgan)" in line
+    assert not (cgan_run / "confusion").exists()
+    line = _one_error_line(run_cli("task=confusion", f"run={cgan_run}", "n=0", cwd=cgan_run.parent))
+    assert "n must be an integer >= 1" in line
