@@ -156,3 +156,14 @@ def test_catgan_loss_defaults_differ_without_labels_only() -> None:
     assert loss("data.labeled_per_class=0", "loss.marginal=entropy", "loss.lambda_consistency=0") == (4.0, "entropy", 0.0)
     objective = instantiate(_compose("model=catgan", "data.labeled_per_class=0").loss)
     assert (objective.lambda_marginal, objective.marginal, objective.lambda_consistency) == (4.0, "uniform_kl", 5.0)
+
+
+def test_sgan_on_mnist_takes_salimans_et_al_s_settings_and_the_command_line_still_wins() -> None:
+    cfg = _compose("model=sgan", "data=mnist")
+    assert (cfg.loss.unsupervised_weight, cfg.model.generator.activation, cfg.optim.lr) == (0.5, "softplus", 3e-3)
+    assert _compose("model=sgan", "data=mnist", "loss=non_saturating").loss.unsupervised_weight == 0.5
+    assert _compose("model=sgan", "data=mnist", "loss.unsupervised_weight=1.0").loss.unsupervised_weight == 1.0
+    other = _compose("model=sgan", "data=cifar10")  # no model_data file: the loss's and model's own defaults
+    assert (other.loss.unsupervised_weight, other.model.generator.activation) == (1.0, "relu")
+    make = instantiate(_compose("model=sgan", "data=mnist", "optim=sgd").optim)  # every optimiser still fits
+    assert isinstance(make(torch.nn.Linear(2, 2).parameters()), torch.optim.SGD)
