@@ -14,7 +14,7 @@ console = Console(stderr=False, highlight=False, soft_wrap=True, quiet=_RANK != 
 def summary_table(title: str, rows: dict[str, str]) -> Table:
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column(style="bold")
-    table.add_column()
+    table.add_column(overflow="fold")  # a long path wraps onto the next line instead of ending in "…"
     for key, value in rows.items():
         table.add_row(key, value)
     return table

@@ -256,3 +256,15 @@ def test_cgan_grid_has_one_row_per_class(workdir: Path) -> None:
     grid = Image.open(workdir / "run" / "samples" / "step_0000002.png")
     # 10 rows (classes) of 3 columns of 28-pixel digits with make_grid's 2-pixel padding
     assert grid.size == (3 * 30 + 2, 10 * 30 + 2)
+
+
+def test_a_summary_shows_a_long_path_whole_on_a_narrow_terminal() -> None:
+    from rich.console import Console
+
+    from gantrain.console import summary_table
+
+    path = "bench/results/sgan_cpu/sgan/seed1/confusion/mistakes_step78359.png"
+    narrow = Console(width=50, record=True, color_system=None)
+    narrow.print(summary_table("gantrain: confusion", {"mistakes.png": path}))
+    rows = [line.split("│") for line in narrow.export_text().splitlines() if line.startswith("│")]
+    assert len(rows) > 1 and "".join(row[2].strip() for row in rows) == path  # wrapped over lines, not cut
