@@ -338,13 +338,15 @@ class Trainer:
                         tick, tick_step = time.perf_counter(), self.step
                         continue
                     checked = self.step
-                if main and self.evaluate is not None and self.eval_settings.every and (self.step % self.eval_settings.every == 0 or last):
-                    numbers = self.evaluate(G=self.G, D=self.d_average.average if self.d_average else self.D)
-                    if self.d_average is not None:
-                        numbers.update(live_metrics(self.evaluate, self.G, self.D))
-                    log.scalars(self.step, numbers)
-                    self.record_metrics(numbers)
-                    self._keep_best(numbers)
+                if self.evaluate is not None and self.eval_settings.every and (self.step % self.eval_settings.every == 0 or last):
+                    numbers: dict[str, float] = {}
+                    if main:  # rank 0 alone evaluates
+                        numbers = self.evaluate(G=self.G, D=self.d_average.average if self.d_average else self.D)
+                        if self.d_average is not None:
+                            numbers.update(live_metrics(self.evaluate, self.G, self.D))
+                        log.scalars(self.step, numbers)
+                        self.record_metrics(numbers)
+                    self._keep_best(numbers)  # on every rank: a checkpoint gathers every rank's state
                 if self.step % s.log_every == 0 or last:
                     log.scalars(self.step, mean_over_ranks(self.world, {n: sums[n] / counts[n] for n in sums}))  # the only GPU sync
                     sums, counts = {}, {}
@@ -381,14 +383,21 @@ class Trainer:
         """Where the evaluation has a label-free score (`evaluate.select_by`, higher is better: a clustering
         D's mutual information on training images), keep the checkpoint of the best evaluation so far as
         checkpoints/best.pt: the run's answer to "which D?" that neither labels nor the test split chose.
-        (Under torchrun, where only rank 0 evaluates, summary.json names the step but no best.pt is written:
-        a checkpoint gathers every rank's state.)"""
+        Called on every rank at every evaluation: under torchrun rank 0 alone has the numbers and says
+        whether they improved, and all ranks then build the checkpoint, which gathers each rank's state."""
         key = getattr(self.evaluate, "select_by", None)
-        if key is None or key not in numbers or (self.best is not None and numbers[key] <= self.best[key]):
+        if key is None:
             return
-        self.best = {"step": self.step, **{name: float(value) for name, value in numbers.items()}}
-        if not self.world.distributed:
-            save_checkpoint(self.state_dict(), self.run_dir / "checkpoints" / BEST)
+        improved = key in numbers and (self.best is None or numbers[key] > self.best[key])
+        if self.world.distributed:
+            improved = bool(gather(self.world, improved)[0])  # rank 0's verdict, on every rank
+        if not improved:
+            return
+        if self.world.main:
+            self.best = {"step": self.step, **{name: float(value) for name, value in numbers.items()}}
+        state = self.state_dict()  # (holding the new best: a run resumed from best.pt knows it)
+        if self.world.main:
+            save_checkpoint(state, self.run_dir / "checkpoints" / BEST)
 
     def _report_skipped(self, log: monitor.Monitor, reported: int) -> int:
         """data.on_error=skip: log data/skipped, say when new unreadable files were met, and list them all in

@@ -114,3 +114,19 @@ def test_the_slurm_launcher_config_composes() -> None:
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
     assert (launcher.partition, launcher.gpus_per_node, launcher.tasks_per_node) == ("gpu", 1, 1)
+
+
+def test_torchrun_keeps_the_best_checkpoint_of_a_run_without_labels(tmp_path: Path) -> None:
+    import json
+
+    args = ["model=catgan", "data.labeled_per_class=0", "train.steps=6", "eval.every=2", "hydra.run.dir=run", *TINY]
+    done = _torchrun(*args, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = tmp_path / "run"
+    evaluations = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in evaluations] == [2, 4, 6]  # rank 0 alone evaluated, once each
+    best = max(evaluations, key=lambda e: e["eval/mutual_information"])  # the first of equals, as the trainer keeps it
+    state = load_checkpoint(run / "checkpoints" / "best.pt")
+    assert state["step"] == best["step"] and state["best"]["step"] == best["step"]
+    assert len(state["rng"]["ranks"]) == 2  # gathered from both ranks, as every checkpoint is
+    assert json.loads((run / "summary.json").read_text())["best"]["step"] == best["step"]
