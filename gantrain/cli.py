@@ -195,6 +195,7 @@ def _train(cfg: DictConfig, hc: Any, run_dir: Path) -> None:
         "samples": display_path(result.last_samples) if result.last_samples else "-",
         "checkpoint": display_path(result.last_checkpoint) if result.last_checkpoint else "-",
         **({"best (no labels)": _best_line(result)} if result.best else {}),
+        **({"mistakes": f"gantrain task=confusion run={display_path(r_dir)}"} if {"eval/test_error", "eval/cluster_error"} & set(result.metrics) else {}),
         "curves": f"tensorboard --logdir {display_path(r_dir / 'tb')}",
     }
     console.console.print(console.summary_table("gantrain: done", rows))

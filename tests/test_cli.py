@@ -230,6 +230,7 @@ def test_semi_supervised_models_log_their_test_error(name: str, args: list[str],
     assert [s for s, _ in points] == [2, 4]
     assert all(0.0 <= v <= 1.0 for _, v in points)
     assert metric in result.stdout  # reported at the end too
+    assert "gantrain task=confusion run=run" in result.stdout  # and where to see what D gets wrong
     other = "eval/cluster_error" if metric == "eval/test_error" else "eval/test_error"
     assert scalars(workdir / "run", other) == []
     if metric == "eval/cluster_error":  # the least used cluster's share of the test images, beside it
@@ -253,6 +254,7 @@ def test_cgan_grid_has_one_row_per_class(workdir: Path) -> None:
     result = run_cli("model=cgan", "model.generator.hidden=[32]", "model.discriminator.hidden=[16]", *SMALL, "train.steps=2",
                      "train.n_samples=30", "hydra.run.dir=run", cwd=workdir)
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "task=confusion" not in result.stdout  # its D is told the class: there are no mistakes to show
     grid = Image.open(workdir / "run" / "samples" / "step_0000002.png")
     # 10 rows (classes) of 3 columns of 28-pixel digits with make_grid's 2-pixel padding
     assert grid.size == (3 * 30 + 2, 10 * 30 + 2)
