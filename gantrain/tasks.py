@@ -48,6 +48,7 @@ def load_run(run: str | os.PathLike, device: torch.device) -> TrainedRun:
         raise CheckpointError(f"{checkpoint} holds no config, so its networks cannot be rebuilt")
     cfg = OmegaConf.create(state["config"])
     check_stored_config(cfg, checkpoint)
+    _root_as_trained(cfg, run_folder(checkpoint))
     G = build(cfg.model.generator, "model.generator")
     D = build(cfg.model.discriminator, "model.discriminator")
     D_average = build(cfg.model.discriminator, "model.discriminator") if "d_average" in state else None
@@ -61,6 +62,20 @@ def load_run(run: str | os.PathLike, device: torch.device) -> TrainedRun:
         raise CheckpointError(f"checkpoint {checkpoint} does not fit the networks of its own config ({first})") from None
     average = D_average.to(device).eval() if D_average is not None else None
     return TrainedRun(run_folder(checkpoint), checkpoint, int(state["step"]), cfg, G.to(device), D.to(device), average)
+
+
+def _root_as_trained(cfg: DictConfig, run_dir: Path) -> None:
+    """A relative data.root names a folder relative to where the run was trained (Hydra's runtime.cwd,
+    kept in RUN/.hydra/hydra.yaml), so a task started from another folder rebases it there."""
+    root = OmegaConf.select(cfg, "data.root")
+    if root in (None, "") or os.path.isabs(os.path.expanduser(str(root))):
+        return
+    try:
+        trained_in = OmegaConf.select(OmegaConf.load(run_dir / ".hydra" / "hydra.yaml"), "hydra.runtime.cwd")
+    except (OSError, ValueError):  # no record of it (a checkpoint copied on its own), or an unreadable one
+        return
+    if trained_in and (Path(trained_in) / str(root)).exists():
+        cfg.data.root = str(Path(trained_in) / str(root))
 
 
 # ----- task=translate ------------------------------------------------------------------------------

@@ -367,3 +367,18 @@ def test_confusion_of_a_real_vs_fake_discriminator_says_what_it_needs(cgan_run: 
     assert not (cgan_run / "confusion").exists()
     line = _one_error_line(run_cli("task=confusion", f"run={cgan_run}", "n=0", cwd=cgan_run.parent))
     assert "n must be an integer >= 1" in line
+
+
+def test_a_task_started_elsewhere_finds_the_data_of_a_relative_data_root(tmp_path: Path) -> None:
+    (tmp_path / "project").mkdir()
+    _digit_folder(tmp_path / "project" / "digits")
+    args = ["model=gan", "data=folder", "data.root=digits", "model.generator.hidden=[16]", "model.discriminator.hidden=[16]",
+            "train.batch_size=4", "train.steps=2", "device=cpu", "hydra.run.dir=run"]  # fmt: skip
+    assert run_cli(*args, cwd=tmp_path / "project").returncode == 0
+    (tmp_path / "elsewhere").mkdir()
+    run = tmp_path / "project" / "run"
+    result = run_cli("task=nearest", f"run={run}", "n=2", "neighbours=1", cwd=tmp_path / "elsewhere")
+    assert result.returncode == 0, result.stdout + result.stderr  # it read the 10 digits of project/digits
+    record = json.loads((run / "nearest" / "nearest_n2_seed0.json").read_text())
+    assert record["pool"] == 10
+    assert load_run(run, torch.device("cpu")).config.data.root == str(tmp_path / "project" / "digits")
