@@ -160,7 +160,9 @@ def test_catgan_loss_defaults_differ_without_labels_only() -> None:
 
 def test_sgan_on_mnist_takes_salimans_et_al_s_settings_and_the_command_line_still_wins() -> None:
     cfg = _compose("model=sgan", "data=mnist")
-    assert (cfg.loss.unsupervised_weight, cfg.model.generator.activation, cfg.optim.lr) == (0.5, "softplus", 3e-3)
+    assert (cfg.loss.unsupervised_weight, cfg.model.generator.activation, cfg.optim.lr, cfg.optim.eps) == (0.5, "softplus", 3e-3, 1e-4)
+    assert _compose("model=sgan", "data=mnist", "optim=adam").optim.eps == 1e-8  # PyTorch's, when asked for
+    assert _compose("model=gan").optim.eps == 1e-8  # the other models keep plain Adam
     assert _compose("model=sgan", "data=mnist", "loss=non_saturating").loss.unsupervised_weight == 0.5
     assert _compose("model=sgan", "data=mnist", "loss.unsupervised_weight=1.0").loss.unsupervised_weight == 1.0
     other = _compose("model=sgan", "data=cifar10")  # no model_data file: the loss's and model's own defaults
