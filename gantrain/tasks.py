@@ -584,8 +584,9 @@ def confusion(run: str | os.PathLike, output: str | os.PathLike, *, n: int = 16,
     if mistakes:
         blank = torch.zeros_like(images[0])
         rows = [[images[i] for i in m.indices] + [blank] * (n - len(m.indices)) for m in mistakes[:MISTAKE_ROWS]]
-        files.append(out / f"mistakes_{stem}.png")
-        save_image(make_grid(torch.stack([x for row in rows for x in row]).float() / 255, nrow=n, pad_value=0.5), files[-1])
+        grid = make_grid(torch.stack([x for row in rows for x in row]).float() / 255, nrow=n, pad_value=0.5)  # (3, H, W)
+        captions = [f"{m.true} as {m.output}: {m.count}" for m in mistakes[:MISTAKE_ROWS]]
+        files.append(captioned_rows(grid, captions, out / f"mistakes_{stem}.png"))
     subset = getattr(data, "labelled", None)
     subset = subset if isinstance(subset, torch.Tensor) and len(subset) else None
     if subset is not None:
@@ -611,6 +612,27 @@ def confusion(run: str | os.PathLike, output: str | os.PathLike, *, n: int = 16,
             if path.suffix == ".png":
                 writer.add_image(f"task/{path.stem.removesuffix('_' + stem)}", _read_rgb(path), trained.step)
     return Confused(evaluate.name, error, counts, assigned, mistakes, 0 if subset is None else len(subset), files, trained.step, which)
+
+
+CAPTION_WIDTH = 100  # pixels left of a picture's rows for their captions
+
+
+def captioned_rows(grid: torch.Tensor, captions: list[str], path: Path) -> Path:
+    """A grid (3, H, W) in [0, 1] of len(captions) equal rows, saved with each row's caption written to
+    its left, so that the picture explains itself where it is seen alone (TensorBoard)."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    pixels = (grid.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()  # (H, W, 3)
+    height = pixels.shape[0]
+    canvas = Image.new("RGB", (CAPTION_WIDTH + pixels.shape[1], height), "white")
+    canvas.paste(Image.fromarray(np.ascontiguousarray(pixels)), (CAPTION_WIDTH, 0))
+    draw = ImageDraw.Draw(canvas)
+    row = height / len(captions)
+    for i, caption in enumerate(captions):
+        draw.text((4, i * row + row / 2), caption, fill="black", anchor="lm")
+    canvas.save(path)
+    return path
 
 
 def confusion_chart(counts: torch.Tensor, assigned: list[int | None], error: float, metric: str, path: Path) -> Path:

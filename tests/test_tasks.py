@@ -332,7 +332,10 @@ def test_confusion_scores_d_as_the_run_did_and_draws_its_mistakes_and_labels(sga
         assert all(test.labels[i] == m["class"] for i in m["test_indices"])
     assert f"{mistakes[0]['class']} as {mistakes[0]['output']}: {mistakes[0]['count']}" in result.stdout
     rows = min(4, len(mistakes))
-    assert Image.open(sgan_run / "confusion" / "mistakes_step4.png").size == (5 * 30 + 2, rows * 30 + 2)
+    from gantrain.tasks import CAPTION_WIDTH
+
+    # a row of 5 digits per mistake, each row's caption ("7 as 2: 132") to its left
+    assert Image.open(sgan_run / "confusion" / "mistakes_step4.png").size == (CAPTION_WIDTH + 5 * 30 + 2, rows * 30 + 2)
     # the labelled images are the run's own subset (data.label_seed=4), one row of 3 per class
     train = MNIST()
     assert record["labelled_indices"] == balanced_subset(train.labels, 3, 10, 4).tolist()
