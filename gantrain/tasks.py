@@ -526,8 +526,7 @@ def confusion(run: str | os.PathLike, output: str | os.PathLike, *, n: int = 16,
     """What a classifier D (model=sgan, model=catgan) gets wrong on the held-out split: its confusion
     matrix as a picture, up to n held-out images of each of its commonest mistakes (one row each), and
     the labelled training images a semi-supervised run saw (one row per class). A style of digit that no
-    labelled image shows tends to go, as a block, to the class of the labelled images nearest to it;
-    the two pictures side by side show it. D is scored as the run's evaluations scored it (the moving
+    labelled image shows can go, as a block, to another class; the two pictures side by side show it. D is scored as the run's evaluations scored it (the moving
     average of its weights under eval.ema, batch-norm statistics re-estimated on eval.bn_images), so
     the error is the run's eval/* number at the checkpoint's step."""
     import json
@@ -536,6 +535,7 @@ def confusion(run: str | os.PathLike, output: str | os.PathLike, *, n: int = 16,
 
     from gantrain.evaluation import classification_error, clustering_error, contingency_matrix, match_clusters
     from gantrain.losses.base import is_classifier, is_conditional
+    from gantrain.monitor import event_writer
     from gantrain.run import build, test_error_evaluator
 
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
@@ -605,8 +605,6 @@ def confusion(run: str | os.PathLike, output: str | os.PathLike, *, n: int = 16,
     }  # fmt: skip
     files.append(out / f"confusion_{stem}.json")
     files[-1].write_text(json.dumps(record) + "\n")
-    from gantrain.monitor import event_writer
-
     with event_writer(trained.run_dir / "tb") as writer:  # beside the run's curves, at the checkpoint's step
         for path in files:
             if path.suffix == ".png":
