@@ -232,7 +232,7 @@ def _on_trained_run(cfg: DictConfig, out: Path) -> None:
             "discriminator": f"{display_path(Path(os.path.expanduser(str(cfg.run))))} at step {confused.step}: {confused.which}",
             confused.metric: f"{100 * confused.error:.2f}%",
             "commonest mistakes": ", ".join(f"{m.true} as {m.output}: {m.count}" for m in confused.mistakes[:5]) or "none",
-            "labelled images": str(confused.labelled) if confused.labelled else "every image, or none",
+            "labelled images": str(confused.labelled) if confused.labelled else ("none" if confused.metric == "eval/cluster_error" else "every training image"),
             **{f.name.replace(f"_step{confused.step}", ""): display_path(f) for f in confused.files},
         }
         console.console.print(console.summary_table("gantrain: confusion", rows))
