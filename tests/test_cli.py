@@ -157,6 +157,11 @@ def test_help_lists_the_config_groups(workdir: Path) -> None:
     for group in ("model", "data", "loss", "optim"):
         options = sorted(p.stem for p in (ROOT / "conf" / group).glob("*.yaml"))
         assert lines[group] == f"{group}: {', '.join(options)}", result.stdout
+    from gantrain.config import TASKS
+
+    header = result.stdout.split("== Config groups")[0]
+    for task in TASKS[1:]:  # (train is the default, shown by its own line)
+        assert f"task={task}" in header, f"--help does not show task={task}"
 
 
 def test_home_in_a_path_is_expanded(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
