@@ -89,6 +89,17 @@ def _run_dir(fresh: str, *, _root_: Any) -> str:
     return fresh  # not there: the run fails with a clear line, and the fresh folder is removed
 
 
+def _sweep_dir(fresh: str, mode: Any) -> str:
+    """hydra.sweep.dir: a -m sweep's folder, claimed like a new run's, so that two sweeps started in the
+    same second (multirun/DATE/TIME) get TIME and TIME-1 instead of one refusing the other's job folders.
+    Registered with use_cache: Hydra copies the sweep's cache into each job's config (in this process or in
+    a launcher's, as for ${now:}), so every job reads the folder the sweep claimed; read outside a sweep
+    (a single run's config holds the key too) it claims nothing."""
+    if str(mode) != "RunMode.MULTIRUN" or _RANK != 0:
+        return fresh
+    return _claim(fresh)
+
+
 def _output_subdir(*, _root_: Any) -> str | None:
     """Hydra's record of this invocation; a resumed run keeps the original .hydra/ and adds one beside
     it; the other tasks write into folders that are not runs, so they leave no record."""
@@ -114,6 +125,7 @@ _RANK = int(os.environ.get("RANK", "0"))  # torchrun's process number (0 without
 
 OmegaConf.register_new_resolver("gantrain_run_dir", _run_dir, replace=True)
 OmegaConf.register_new_resolver("gantrain_output_subdir", _output_subdir, replace=True)
+OmegaConf.register_new_resolver("gantrain_sweep_dir", _sweep_dir, replace=True, use_cache=True)
 register_schema()
 
 
@@ -171,7 +183,7 @@ def _train(cfg: DictConfig, hc: Any, run_dir: Path) -> None:
     if not cfg.train.resume and _RANK == 0 and (run_dir / "checkpoints").is_dir():
         raise ConfigError(
             f"{display_path(run_dir)} already holds a run: continue it with train.resume={display_path(run_dir)}, "
-            "or give the new run another hydra.run.dir"
+            f"or give the new run another {'hydra.sweep.dir' if hc.mode is not None and hc.mode.name == 'MULTIRUN' else 'hydra.run.dir'}"
         )
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:

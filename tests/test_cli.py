@@ -147,6 +147,29 @@ def test_multirun_sweeps_k_with_one_run_folder_per_value(workdir: Path) -> None:
     assert not (workdir / "outputs").exists()  # a sweep claims no single-run folder
 
 
+def test_a_second_sweep_in_the_same_folder_gets_its_own(workdir: Path) -> None:
+    # the default hydra.sweep.dir is multirun/DATE/TIME through this resolver: two sweeps started in the
+    # same second name the same folder; here both name "sweep"
+    claimed = "hydra.sweep.dir='${gantrain_sweep_dir:sweep,${hydra.mode}}'"  # (quoted: the override grammar)
+    first = run_cli("-m", *FAST, "train.steps=2", "train.k=1,2", claimed, cwd=workdir)
+    assert first.returncode == 0, first.stderr
+    kept = (workdir / "sweep" / "1" / "checkpoints" / "last.pt").read_bytes()
+    second = run_cli("-m", *FAST, "train.steps=2", "train.k=3,4", claimed, cwd=workdir)
+    assert second.returncode == 0, second.stdout + second.stderr
+    for job, k in enumerate([3, 4]):  # the second sweep's jobs, each in its own folder
+        assert f"k: {k}" in load_checkpoint(workdir / "sweep-1" / str(job) / "checkpoints" / "last.pt")["config"]
+    assert (workdir / "sweep" / "1" / "checkpoints" / "last.pt").read_bytes() == kept  # the first's untouched
+    assert "sweep-1/report.md" in second.stdout
+
+
+def test_a_single_run_claims_no_sweep_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gantrain.cli import _sweep_dir
+
+    monkeypatch.chdir(tmp_path)
+    assert _sweep_dir("multirun/D/T", "RunMode.RUN") == "multirun/D/T"  # (every run's config holds the key)
+    assert not (tmp_path / "multirun").exists()
+
+
 def test_help_lists_the_config_groups(workdir: Path) -> None:
     result = run_cli("--help", cwd=workdir)
     assert result.returncode == 0
