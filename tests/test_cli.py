@@ -298,3 +298,15 @@ def test_a_summary_shows_a_long_path_whole_on_a_narrow_terminal() -> None:
     narrow.print(summary_table("gantrain: confusion", {"mistakes.png": path}))
     rows = [line.split("│") for line in narrow.export_text().splitlines() if line.startswith("│")]
     assert len(rows) > 1 and "".join(row[2].strip() for row in rows) == path  # wrapped over lines, not cut
+
+
+def test_the_readme_names_every_task_and_group_option() -> None:
+    # the README's "What you can choose" table is where a user looks first: a new task or option must be there
+    from gantrain.config import TASKS
+
+    rows = {line.split("|")[1].strip(): line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("| `")}
+    for task in TASKS:
+        assert f"`{task}`" in rows["`task`"], f"README's task row does not name {task}"
+    for group in ("model", "data", "loss", "optim"):
+        for option in sorted(p.stem for p in (ROOT / "conf" / group).glob("*.yaml")):
+            assert f"`{option}`" in rows[f"`{group}`"], f"README's {group} row does not name {option}"
