@@ -169,3 +169,5 @@ def test_sgan_on_mnist_takes_salimans_et_al_s_settings_and_the_command_line_stil
     assert (other.loss.unsupervised_weight, other.model.generator.activation) == (1.0, "relu")
     make = instantiate(_compose("model=sgan", "data=mnist", "optim=sgd").optim)  # every optimiser still fits
     assert isinstance(make(torch.nn.Linear(2, 2).parameters()), torch.optim.SGD)
+    assert instantiate(_compose("model=sgan", "data=mnist").loss).reduction == "sum"
+    assert instantiate(_compose("model=sgan", "data=mnist", "loss.reduction=mean").loss).reduction == "mean"

@@ -127,6 +127,15 @@ def test_feature_matching_loss_by_hand() -> None:
     real = torch.tensor([[1.0, 2.0], [3.0, 4.0]])  # mean (2, 3)
     fake = torch.tensor([[0.0, 0.0], [2.0, 2.0]])  # mean (1, 1)
     assert feature_matching_loss(real, fake).item() == pytest.approx(1.0 + 4.0)
+    assert feature_matching_loss(real, fake, "mean").item() == pytest.approx((1.0 + 4.0) / 2)  # their code's T.mean
+
+
+def test_feature_matching_names_a_bad_reduction() -> None:
+    from gantrain.errors import ConfigError
+    from gantrain.losses.feature_matching import FeatureMatching
+
+    with pytest.raises(ConfigError, match=r"loss.reduction must be one of sum, mean \(got 'max'\)"):
+        FeatureMatching(reduction="max")
 
 
 def test_supervised_loss_by_hand_and_with_no_labelled_items() -> None:

@@ -11,12 +11,17 @@ from gantrain.losses.functional import feature_matching_loss
 from gantrain.priors import Latent
 
 
+REDUCTIONS = ("sum", "mean")  # over the layer's features: the paper's squared norm, or their code's mean
+
+
 class FeatureMatching(AdversarialObjective):
     """`layer` names a module of D (as in D.named_modules()) whose output is matched."""
 
-    def __init__(self, layer: str = "features", unsupervised_weight: float = 1.0) -> None:
+    def __init__(self, layer: str = "features", unsupervised_weight: float = 1.0, reduction: str = "sum") -> None:
         super().__init__(unsupervised_weight)
-        self.layer = layer
+        if reduction not in REDUCTIONS:
+            raise ConfigError(f"loss.reduction must be one of {', '.join(REDUCTIONS)} (got {reduction!r})")
+        self.layer, self.reduction = layer, reduction
 
     def check(self, G: nn.Module, D: nn.Module, data: object) -> None:
         super().check(G, D, data)
@@ -39,7 +44,7 @@ class FeatureMatching(AdversarialObjective):
         with torch.no_grad():
             real = self._features(D, batch.x, batch.y, real=True)  # (B, ...): a target, no gradient
         fake = self._features(D, generate(G, latent), latent.y, real=False)
-        return feature_matching_loss(real, fake), {}
+        return feature_matching_loss(real, fake, self.reduction), {}
 
 
 def _unwrapped(D: nn.Module) -> nn.Module:

@@ -107,10 +107,13 @@ def consistency_divergence(logits: Tensor, moved_logits: Tensor) -> Tensor:
     return (log_p.exp() * (log_p - log_q)).sum(dim=1).mean()
 
 
-def feature_matching_loss(real_features: Tensor, fake_features: Tensor) -> Tensor:
+def feature_matching_loss(real_features: Tensor, fake_features: Tensor, reduction: str = "sum") -> Tensor:
     """|| E f(x) - E f(G(z)) ||^2 over an intermediate layer f of D (Salimans et al. 2016): G matches
-    the statistics of real data's features instead of maximising D's output. (B, ...) -> scalar."""
-    return (real_features.flatten(1).mean(0) - fake_features.flatten(1).mean(0)).pow(2).sum()
+    the statistics of real data's features instead of maximising D's output. (B, ...) -> scalar.
+    reduction="mean" divides by the number of features, as their code does (T.mean): Adam is blind to
+    the scale except through its epsilon, which then weighs 250 times more on their MNIST D."""
+    squared = (real_features.flatten(1).mean(0) - fake_features.flatten(1).mean(0)).pow(2)  # (F,)
+    return squared.mean() if reduction == "mean" else squared.sum()
 
 
 def supervised_loss(outputs: Tensor, labels: Tensor, fake_class: bool = False) -> Tensor:
