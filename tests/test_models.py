@@ -69,6 +69,61 @@ def test_mlp_generator_hidden_activation_is_chosen_by_name() -> None:
         MLPGenerator(z_dim=10, image_size=8, channels=1, activation="tanh")
 
 
+def test_mlp_generator_batch_norm_without_a_gain_learns_the_shift_alone() -> None:
+    G = MLPGenerator(z_dim=6, image_size=4, channels=1, hidden=[5], batch_norm=True, batch_norm_scale=False)
+    bn = G.net[1]
+    assert isinstance(bn, nn.BatchNorm1d) and bn.weight is None  # no gain at all, not a frozen one
+    assert [n for n, _ in G.named_parameters()] == ["net.0.weight", "net.0.bias", "net.1.shift", "net.3.weight", "net.3.bias"]
+    with torch.no_grad():
+        bn.shift.copy_(torch.arange(5.0))
+    h = torch.randn(8, 5)
+    expected = (h - h.mean(0)) / torch.sqrt(h.var(0, unbiased=False) + bn.eps) + torch.arange(5.0)
+    assert torch.allclose(bn(h), expected, atol=1e-5)  # (B, 5): normalised over the batch, then shifted
+    gained = MLPGenerator(z_dim=6, image_size=4, channels=1, hidden=[5], batch_norm=True)
+    assert gained.net[1].weight is not None and gained.net[1].weight.requires_grad  # the default keeps its gain
+
+
+def test_mlp_generator_output_weight_norm_ignores_the_size_of_v() -> None:
+    torch.manual_seed(0)
+    G = MLPGenerator(z_dim=6, image_size=4, channels=1, hidden=[5], output_weight_norm=True).eval()
+    out = G.net[-2]
+    assert isinstance(out, WeightNormLinear) and isinstance(out.g, nn.Parameter)  # the scale learns
+    assert torch.equal(out.g, torch.ones(16))  # from 1, with no data-dependent init
+    z = torch.rand(3, 6)
+    before = G(z)
+    with torch.no_grad():
+        out.v.mul_(7.0)
+    assert torch.allclose(G(z), before, atol=1e-6)
+
+
+def test_mlp_generator_glorot_init_draws_within_glorot_bounds_and_zeroes_biases() -> None:
+    torch.manual_seed(0)
+    G = MLPGenerator(z_dim=10, image_size=10, channels=1, hidden=[500, 500], init="glorot", output_weight_norm=True)
+    second, out = G.net[2], G.net[4]
+    glorot, pytorch = (6 / (500 + 500)) ** 0.5, 1 / 500**0.5  # 0.077 and 0.045: the two bounds differ here
+    w = second.weight.abs().max().item()
+    assert pytorch < w <= glorot and w > 0.95 * glorot
+    assert all(torch.equal(m.bias, torch.zeros_like(m.bias)) for m in G.net if isinstance(m, nn.Linear))
+    bound = (6 / (500 + 100)) ** 0.5
+    assert 0.95 * bound < out.v.abs().max().item() <= bound  # the weight-normalised output layer's v too
+    torch.manual_seed(0)
+    default = MLPGenerator(z_dim=10, image_size=10, channels=1, hidden=[500, 500])
+    assert default.net[2].weight.abs().max().item() <= pytorch
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"init": "xavier"}, "model.generator.init must be one of pytorch, glorot \\(got 'xavier'\\)"),
+        ({"batch_norm_scale": "no"}, "model.generator.batch_norm_scale must be true or false"),
+        ({"output_weight_norm": 1}, "model.generator.output_weight_norm must be true or false"),
+    ],
+)
+def test_mlp_generator_rejects_bad_options(kwargs: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        MLPGenerator(z_dim=10, image_size=8, channels=1, **kwargs)
+
+
 def test_mlp_gan_rejects_bad_sizes() -> None:
     with pytest.raises(ConfigError, match="hidden"):
         MLPGenerator(z_dim=10, image_size=28, channels=1, hidden=[])
@@ -100,6 +155,19 @@ def test_sgan_discriminator_outputs_k_or_k_plus_1_logits_with_noise_only_in_trai
     D.eval()
     assert torch.equal(D(x), D(x))  # and none in evaluation
     assert any(isinstance(m, WeightNormLinear) for m in D.modules())  # weight normalisation
+
+
+def test_sgan_discriminator_init_sd_sets_the_size_of_v_and_must_be_positive() -> None:
+    from gantrain.models.sgan import SemiSupervisedMLPDiscriminator
+
+    torch.manual_seed(0)
+    sds = [
+        [m.v.std().item() for m in D.modules() if isinstance(m, WeightNormLinear)]
+        for D in (SemiSupervisedMLPDiscriminator(image_size=28, channels=1, hidden=[300, 200], init_sd=sd) for sd in (0.05, 0.1))
+    ]
+    assert all(abs(sd - 0.05) < 0.005 for sd in sds[0]) and all(abs(sd - 0.1) < 0.01 for sd in sds[1])
+    with pytest.raises(ConfigError, match="model.discriminator.init_sd must be a number > 0 \\(got 0\\)"):
+        SemiSupervisedMLPDiscriminator(image_size=28, channels=1, init_sd=0)
 
 
 def test_weight_norm_data_dependent_init_gives_unit_preactivations_and_fixes_hidden_scales() -> None:

@@ -6,9 +6,11 @@ D: maxout MLP with dropout, as the paper used for MNIST, ending in one logit.
 
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor, nn
 
 from gantrain.errors import ConfigError
+from gantrain.models.layers import WeightNormLinear
 
 
 def head_outputs(num_classes: int | None, fake_class: bool) -> int:
@@ -58,7 +60,12 @@ class MLPGenerator(nn.Module):
     """z (B, z_dim) -> image (B, channels, image_size, image_size) in [-1, 1].
 
     batch_norm after each hidden layer, with softplus units, is how Salimans et al. (2016) trained
-    theirs for MNIST; Goodfellow et al.'s used ReLU (the default)."""
+    theirs for MNIST; Goodfellow et al.'s used ReLU (the default). Their code's other details, each
+    off by default: batch norm that learns a shift but no scale (`batch_norm_scale=False`), a
+    weight-normalised output layer whose scale learns from 1 (`output_weight_norm=True`), and
+    Lasagne's initial weights, Glorot-uniform with zero biases (`init="glorot"`). With batch or
+    weight norm after it, a layer's output ignores its weights' size, but Adam's steps do not: the
+    same step turns a smaller weight further, so the initial size is a per-layer learning rate."""
 
     def __init__(
         self,
@@ -69,21 +76,56 @@ class MLPGenerator(nn.Module):
         hidden: Sequence[int] = (1200, 1200),
         batch_norm: bool = False,
         activation: str = "relu",
+        batch_norm_scale: bool = True,
+        output_weight_norm: bool = False,
+        init: str = "pytorch",
     ) -> None:
         super().__init__()
         hidden = _check_sizes("model.generator.hidden", hidden)
+        for key, value in (("batch_norm_scale", batch_norm_scale), ("output_weight_norm", output_weight_norm)):
+            if not isinstance(value, bool):
+                raise ConfigError(f"model.generator.{key} must be true or false (got {value!r})")
+        if init not in INITS:
+            raise ConfigError(f"model.generator.init must be one of {', '.join(INITS)} (got {init!r})")
         self.shape = (channels, image_size, image_size)
         layers: list[nn.Module] = []
         width = z_dim
         for h in hidden:
             act = activation_layer("model.generator.activation", activation)
-            layers += [nn.Linear(width, h), *([nn.BatchNorm1d(h)] if batch_norm else []), act]
+            layers += [nn.Linear(width, h), *([_batch_norm(h, batch_norm_scale)] if batch_norm else []), act]
             width = h
-        layers += [nn.Linear(width, channels * image_size * image_size), nn.Tanh()]
+        out = channels * image_size * image_size
+        layers += [WeightNormLinear(width, out) if output_weight_norm else nn.Linear(width, out), nn.Tanh()]
         self.net = nn.Sequential(*layers)
+        if init == "glorot":
+            for layer in self.net:
+                if isinstance(layer, nn.Linear):
+                    nn.init.xavier_uniform_(layer.weight)
+                    nn.init.zeros_(layer.bias)
+                elif isinstance(layer, WeightNormLinear):
+                    nn.init.xavier_uniform_(layer.v)
 
     def forward(self, z: Tensor) -> Tensor:
         return self.net(z).view(z.shape[0], *self.shape)
+
+
+INITS = ("pytorch", "glorot")  # PyTorch's nn.Linear default (uniform, +-1/sqrt(fan_in)), or Glorot-uniform
+
+
+def _batch_norm(width: int, scale: bool) -> nn.Module:
+    """Batch norm over (B, width), with a learned gain and shift or (scale=False) the shift alone."""
+    return nn.BatchNorm1d(width) if scale else ShiftBatchNorm1d(width)
+
+
+class ShiftBatchNorm1d(nn.BatchNorm1d):
+    """Batch norm whose output is normalised + b, with no learned gain: (B, F) -> (B, F)."""
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__(num_features, affine=False)
+        self.shift = nn.Parameter(torch.zeros(num_features))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return super().forward(x) + self.shift
 
 
 class MLPDiscriminator(nn.Module):

@@ -19,6 +19,13 @@ def non_negative(key: str, value: object) -> float:
     return float(value)
 
 
+def positive(key: str, value: object) -> float:
+    """`value` as a float, or a ConfigError naming `key` when it is not a number > 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ConfigError(f"{key} must be a number > 0 (got {value!r})")
+    return float(value)
+
+
 class GaussianNoise(nn.Module):
     """x + N(0, sd^2) while training; the identity in eval mode."""
 
@@ -34,11 +41,14 @@ class GaussianNoise(nn.Module):
 class WeightNormLinear(nn.Module):
     """y = g * (v x) / ||v|| + b, one norm per output unit (Salimans & Kingma 2016): (B, in) -> (B, out).
 
-    train_scale=False keeps g fixed after `initialize_from_data` (a buffer, saved in checkpoints)."""
+    train_scale=False keeps g fixed after `initialize_from_data` (a buffer, saved in checkpoints).
+    init_sd: the sd of v's normal initial values. Only v's direction enters the output, but its size
+    sets how far each Adam step turns that direction (a step of lr per entry is a larger turn for a
+    shorter v): Salimans & Kingma's code draws 0.05, Salimans et al.'s MNIST code 0.1."""
 
-    def __init__(self, in_features: int, out_features: int, *, train_scale: bool = True) -> None:
+    def __init__(self, in_features: int, out_features: int, *, train_scale: bool = True, init_sd: float = 0.05) -> None:
         super().__init__()
-        self.v = nn.Parameter(torch.randn(out_features, in_features) * 0.05)
+        self.v = nn.Parameter(torch.randn(out_features, in_features) * float(init_sd))
         self.b = nn.Parameter(torch.zeros(out_features))
         g = torch.ones(out_features)
         if train_scale:

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from gantrain.models.gan import _check_sizes, head_outputs
-from gantrain.models.layers import GaussianNoise, WeightNormLinear
+from gantrain.models.layers import GaussianNoise, WeightNormLinear, positive
 
 HIDDEN_NOISE = "model.discriminator.hidden_noise"
 
@@ -39,14 +39,18 @@ class SemiSupervisedMLPDiscriminator(nn.Module):
         hidden_noise: float = 0.5,
         weight_norm: bool = True,
         fake_class: bool = False,
+        init_sd: float = 0.05,
     ) -> None:
         super().__init__()
         hidden = _check_sizes("model.discriminator.hidden", hidden)
         self.num_classes, self.fake_class = int(num_classes), bool(fake_class)
         outputs = head_outputs(num_classes, fake_class)
+        init_sd = positive("model.discriminator.init_sd", init_sd)
 
         def linear(n_in: int, n_out: int, train_scale: bool) -> nn.Module:
-            return WeightNormLinear(n_in, n_out, train_scale=train_scale) if weight_norm else nn.Linear(n_in, n_out)
+            if not weight_norm:
+                return nn.Linear(n_in, n_out)
+            return WeightNormLinear(n_in, n_out, train_scale=train_scale, init_sd=init_sd)
 
         layers: list[nn.Module] = [nn.Flatten(), GaussianNoise(input_noise, key="model.discriminator.input_noise")]
         width = channels * image_size * image_size
