@@ -487,6 +487,8 @@ class Trainer:
             if self.d_average is not None:
                 self.d_average.update(self.D)
             logs.append(terms.logs)
+        if getattr(self.objective, "fresh_batch", False):  # G's real batch apart from D's (feature matching)
+            batch = next(self.stream)
         latent = self.prior.sample(s.batch_size, device=self.device, generator=self.z_generator) if self.prior else None
         self.D.requires_grad_(False)  # G's step needs gradients through D, not for D's weights
         try:

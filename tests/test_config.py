@@ -171,3 +171,12 @@ def test_sgan_on_mnist_takes_salimans_et_al_s_settings_and_the_command_line_stil
     assert isinstance(make(torch.nn.Linear(2, 2).parameters()), torch.optim.SGD)
     assert instantiate(_compose("model=sgan", "data=mnist").loss).reduction == "sum"
     assert instantiate(_compose("model=sgan", "data=mnist", "loss.reduction=mean").loss).reduction == "mean"
+    assert not instantiate(_compose("model=sgan", "data=mnist").loss).fresh_batch
+    assert instantiate(_compose("model=sgan", "data=mnist", "loss.fresh_batch=true").loss).fresh_batch
+    theirs = _compose(  # Salimans et al.'s parametrisation of G and D, every part reaching the nets
+        "model=sgan", "data=mnist", "model.generator.init=glorot", "model.generator.batch_norm_scale=false",
+        "model.generator.output_weight_norm=true", "model.discriminator.init_sd=0.1")
+    their_g, their_d = instantiate(theirs.model.generator), instantiate(theirs.model.discriminator)
+    assert abs(their_d.features[2].v.std().item() - 0.1) < 0.005  # the first weight-normalised layer's v
+    assert [type(m).__name__ for m in their_g.net][-3:] == ["Softplus", "WeightNormLinear", "Tanh"]
+    assert type(their_g.net[1]).__name__ == "ShiftBatchNorm1d" and their_g.net[0].bias.abs().sum() == 0

@@ -136,6 +136,8 @@ def test_feature_matching_names_a_bad_reduction() -> None:
 
     with pytest.raises(ConfigError, match=r"loss.reduction must be one of sum, mean \(got 'max'\)"):
         FeatureMatching(reduction="max")
+    with pytest.raises(ConfigError, match=r"loss.fresh_batch must be true or false \(got 'yes'\)"):
+        FeatureMatching(fresh_batch="yes")
 
 
 def test_supervised_loss_by_hand_and_with_no_labelled_items() -> None:

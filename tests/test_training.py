@@ -185,7 +185,7 @@ def test_the_same_seed_gives_the_same_weights_and_another_seed_does_not(tmp_path
     assert any(not torch.equal(x, y) for x, y in zip(a.G.parameters(), c.G.parameters()))
 
 
-def _sgan_trainer(run_dir: Path, steps: int):  # -> gantrain.training.Trainer
+def _sgan_trainer(run_dir: Path, steps: int, **loss: object):  # -> gantrain.training.Trainer
     import functools
 
     from gantrain.data.mnist import MNIST
@@ -204,7 +204,7 @@ def _sgan_trainer(run_dir: Path, steps: int):  # -> gantrain.training.Trainer
     return Trainer(
         G=MLPGenerator(z_dim=8, image_size=28, channels=1, hidden=[32], batch_norm=True),
         D=SemiSupervisedMLPDiscriminator(image_size=28, channels=1, num_classes=10, hidden=[32, 16]),
-        objective=FeatureMatching(),
+        objective=FeatureMatching(**loss),
         prior=LatentPrior(8, "uniform"),
         data=data,
         make_optimizer=functools.partial(adam, lr=1e-3),
@@ -230,6 +230,31 @@ def test_semi_supervised_resume_restores_labelled_stream_and_average(tmp_path: P
     _assert_same_state(straight.D.state_dict(), resumed.D.state_dict())
     _assert_same_state(straight.d_average.state_dict(), resumed.d_average.state_dict())
     assert 0.0 <= result.metrics["eval/test_error"] <= 1.0
+
+
+def test_feature_matching_with_a_fresh_batch_draws_g_its_own_real_batch_and_resumes_exactly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trainer = _sgan_trainer(tmp_path / "spy", 1, fresh_batch=True)
+    seen: list[torch.Tensor] = []
+    for name in ("discriminator_step", "generator_step"):
+        step = getattr(trainer.objective, name)
+        monkeypatch.setattr(trainer.objective, name, lambda G, D, batch, latent, step=step: (seen.append(batch.x), step(G, D, batch, latent))[1])
+    trainer.train_step()
+    assert len(seen) == 2 and not torch.equal(seen[0], seen[1])  # D's batch, then G's own
+    assert trainer.stream.consumed == 2
+
+    straight = _sgan_trainer(tmp_path / "straight", 6, fresh_batch=True)
+    straight.fit()
+    first = _sgan_trainer(tmp_path / "split", 3, fresh_batch=True)
+    first.fit()
+    state = load_checkpoint(find_checkpoint(tmp_path / "split"))
+    assert state["data"]["consumed"] == 6  # two batches a step
+    resumed = _sgan_trainer(tmp_path / "split", 6, fresh_batch=True)
+    resumed.load_state_dict(state, tmp_path / "split")
+    resumed.fit()
+    _assert_same_state(straight.G.state_dict(), resumed.G.state_dict())
+    _assert_same_state(straight.D.state_dict(), resumed.D.state_dict())
 
 
 def test_with_an_average_the_live_discriminator_is_scored_too(tmp_path: Path) -> None:

@@ -15,13 +15,21 @@ REDUCTIONS = ("sum", "mean")  # over the layer's features: the paper's squared n
 
 
 class FeatureMatching(AdversarialObjective):
-    """`layer` names a module of D (as in D.named_modules()) whose output is matched."""
+    """`layer` names a module of D (as in D.named_modules()) whose output is matched.
 
-    def __init__(self, layer: str = "features", unsupervised_weight: float = 1.0, reduction: str = "sum") -> None:
+    fresh_batch: G's real batch is drawn apart from the one D just trained on (the trainer reads this
+    flag), as in Salimans et al.'s code, which walks a second permutation of the data for G; by default
+    G matches the batch of D's last step."""
+
+    def __init__(
+        self, layer: str = "features", unsupervised_weight: float = 1.0, reduction: str = "sum", fresh_batch: bool = False
+    ) -> None:
         super().__init__(unsupervised_weight)
         if reduction not in REDUCTIONS:
             raise ConfigError(f"loss.reduction must be one of {', '.join(REDUCTIONS)} (got {reduction!r})")
-        self.layer, self.reduction = layer, reduction
+        if not isinstance(fresh_batch, bool):
+            raise ConfigError(f"loss.fresh_batch must be true or false (got {fresh_batch!r})")
+        self.layer, self.reduction, self.fresh_batch = layer, reduction, fresh_batch
 
     def check(self, G: nn.Module, D: nn.Module, data: object) -> None:
         super().check(G, D, data)
