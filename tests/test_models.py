@@ -88,7 +88,7 @@ def test_mlp_generator_output_weight_norm_ignores_the_size_of_v() -> None:
     G = MLPGenerator(z_dim=6, image_size=4, channels=1, hidden=[5], output_weight_norm=True).eval()
     out = G.net[-2]
     assert isinstance(out, WeightNormLinear) and isinstance(out.g, nn.Parameter)  # the scale learns
-    assert torch.equal(out.g, torch.ones(16))  # from 1, with no data-dependent init
+    assert torch.equal(out.g, torch.full((16,), 0.5))  # from their sigmoid's 1, halved for tanh; no data init
     z = torch.rand(3, 6)
     before = G(z)
     with torch.no_grad():

@@ -95,7 +95,14 @@ class MLPGenerator(nn.Module):
             layers += [nn.Linear(width, h), *([_batch_norm(h, batch_norm_scale)] if batch_norm else []), act]
             width = h
         out = channels * image_size * image_size
-        layers += [WeightNormLinear(width, out) if output_weight_norm else nn.Linear(width, out), nn.Tanh()]
+        if output_weight_norm:
+            output = WeightNormLinear(width, out)
+            # Their G ends in sigmoid(a) on [0, 1] data, with the scale from 1. On our [-1, 1] scale that
+            # image is 2 sigmoid(a) - 1 = tanh(a / 2): the same G starts with half the scale here.
+            output.g.data.fill_(0.5)
+        else:
+            output = nn.Linear(width, out)
+        layers += [output, nn.Tanh()]
         self.net = nn.Sequential(*layers)
         if init == "glorot":
             for layer in self.net:
