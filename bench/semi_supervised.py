@@ -14,7 +14,8 @@ exits and its sitting is added to wall_seconds.json.
 
 The README's CatGAN row (conv-pool D) ran on a CPU with AMX in bfloat16 autocast, which that D needs to be
 quick there; on a CPU without AMX or AVX512-BF16 use train.precision=fp32, the faster one there (extra
-overrides apply to new runs; a resumed run keeps its own):
+overrides apply to new runs; a resumed run keeps its own, and the harness refuses an override a run
+it would resume was not started with):
     python bench/semi_supervised.py --mnist DIR --results bench/results/semi_supervised_convpool --runs catgan --steps 3000 train.precision=bf16
 
 On a GPU, runs can go side by side (--jobs; each gets an equal share of the CPU threads) into a folder
@@ -61,6 +62,23 @@ def start_one(
     if threads is not None:
         env.setdefault("OMP_NUM_THREADS", str(threads))
     return subprocess.Popen([sys.executable, "-m", "gantrain", *args], env=env), time.perf_counter()
+
+
+def unapplied_overrides(results: Path, jobs: list[tuple[str, int]], extra: list[str]) -> list[str]:
+    """One line per run that would resume but was started without some of `extra`: a resumed run keeps
+    the settings it started with, so those overrides would be silently dropped."""
+    lines = []
+    for name, seed in jobs:
+        folder = results / name / f"seed{seed}"
+        if not (folder / "checkpoints" / "last.pt").is_file():
+            continue
+        saved = folder / ".hydra" / "overrides.yaml"
+        # overrides.yaml is Hydra's list of "- key=value" lines, one per command-line override
+        started = {line[2:].strip() for line in saved.read_text().splitlines() if line.startswith("- ")} if saved.is_file() else set()
+        missing = [o for o in extra if o not in started]
+        if missing:
+            lines.append(f"{folder} resumes with its own settings and was started without {' '.join(missing)}")
+    return lines
 
 
 def finish_one(results: Path, name: str, seed: int, process: subprocess.Popen, start: float) -> int:
@@ -244,6 +262,12 @@ def main() -> None:
         if len(args.results) != 1:
             parser.error("--results takes one folder to run into (several only with --report)")
         jobs = [(name, seed) for name in args.runs for seed in args.seeds]
+        unapplied = unapplied_overrides(args.results[0], jobs, args.extra)
+        if unapplied:
+            raise SystemExit(
+                "\n".join(unapplied)
+                + "\nto try these overrides, start new runs into another folder: --results bench/results/NEW_NAME"
+            )
         run_all(args.results[0], jobs, args.steps, args.mnist, args.extra, max(1, args.jobs))
     print(report(args.results, args.plot or args.results[0] / "curves.png"))
 
