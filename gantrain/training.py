@@ -313,6 +313,7 @@ class Trainer:
         if self._restored:
             self._drop_metrics_after(self.step)
         rollbacks, reported_skips = 0, 0
+        lost_game = monitor.LostGameWatch(monitor.LOST_GAME_D_FAKE, monitor.LOST_GAME_STEPS)
         checked = self.step  # the last step whose losses were seen to be finite
         if s.nan_policy == "rollback" and not (self.run_dir / "checkpoints" / LAST).is_file():
             last_ckpt = self.save()  # something to roll back to
@@ -348,7 +349,14 @@ class Trainer:
                         self.record_metrics(numbers)
                     self._keep_best(numbers)  # on every rank: a checkpoint gathers every rank's state
                 if self.step % s.log_every == 0 or last:
-                    log.scalars(self.step, mean_over_ranks(self.world, {n: sums[n] / counts[n] for n in sums}))  # the only GPU sync
+                    means = log.scalars(self.step, mean_over_ranks(self.world, {n: sums[n] / counts[n] for n in sums}))  # the only GPU sync
+                    since = lost_game.update(self.step, means.get("d/fake"))
+                    if since is not None:
+                        log.warn(
+                            f"G may have lost the game: D's mean D(G(z)) has stayed under {lost_game.threshold} since step {since}, "
+                            f"so its samples have likely stopped improving (see {self.run_dir / 'samples'}); "
+                            "if so, stop and try a lower optim.lr, loss=non_saturating in place of minimax, or another seed"
+                        )
                     sums, counts = {}, {}
                     now = time.perf_counter()
                     rate = (self.step - tick_step) / max(now - tick, 1e-9)

@@ -369,3 +369,32 @@ def test_without_a_label_free_score_no_best_checkpoint_is_kept(tmp_path: Path) -
     assert trainer.fit().best is None
     assert not (tmp_path / "run" / "checkpoints" / "best.pt").exists()
     assert "best" not in json.loads((tmp_path / "run" / "summary.json").read_text())
+
+
+def test_lost_game_watch_says_once_when_d_fake_stays_low_and_again_only_after_a_sustained_recovery() -> None:
+    from gantrain.monitor import LostGameWatch
+
+    watch = LostGameWatch(threshold=0.01, steps=100)
+    said = {step: watch.update(step, value) for step, value in [(50, 0.3), (100, None), (150, 0.005), (200, 0.001), (249, 0.002)]}
+    assert set(said.values()) == {None}  # low for 99 steps, and a log without d/fake changes nothing
+    assert watch.update(250, 0.001) == 150  # 100 steps under 0.01: said, naming where the fall began
+    assert watch.update(300, 0.02) is None and watch.update(350, 0.0) is None  # a flicker above is no recovery
+    assert watch.update(500, 0.0) is None  # still lost: not said twice
+    assert [watch.update(step, 0.2) for step in (550, 600, 650)] == [None] * 3  # back for 100 steps: re-armed
+    assert watch.update(700, 0.001) is None and watch.update(800, 0.001) == 700  # a second fall is news again
+
+
+def test_a_run_whose_d_rejects_every_sample_says_g_may_have_lost_the_game(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from gantrain import monitor
+
+    monkeypatch.setattr(monitor, "LOST_GAME_STEPS", 4)
+    monkeypatch.setattr(monitor, "LOST_GAME_D_FAKE", 1.01)  # every D(G(z)) is below it: the run "has lost"
+    make_trainer(tmp_path / "lost", steps=12, log_every=2).fit()
+    lines = [line for line in capsys.readouterr().out.splitlines() if "lost the game" in line]
+    assert len(lines) == 1 and "since step 2" in lines[0] and "optim.lr" in lines[0], lines
+
+    monkeypatch.setattr(monitor, "LOST_GAME_D_FAKE", 0.0)  # nothing is below 0: a healthy run says nothing
+    make_trainer(tmp_path / "fine", steps=12, log_every=2).fit()
+    assert "lost the game" not in capsys.readouterr().out
