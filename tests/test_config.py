@@ -173,10 +173,16 @@ def test_sgan_on_mnist_takes_salimans_et_al_s_settings_and_the_command_line_stil
     assert instantiate(_compose("model=sgan", "data=mnist", "loss.reduction=mean").loss).reduction == "mean"
     assert not instantiate(_compose("model=sgan", "data=mnist").loss).fresh_batch
     assert instantiate(_compose("model=sgan", "data=mnist", "loss.fresh_batch=true").loss).fresh_batch
-    theirs = _compose(  # Salimans et al.'s parametrisation of G and D, every part reaching the nets
-        "model=sgan", "data=mnist", "model.generator.init=glorot", "model.generator.batch_norm_scale=false",
-        "model.generator.output_weight_norm=true", "model.discriminator.init_sd=0.1")
-    their_g, their_d = instantiate(theirs.model.generator), instantiate(theirs.model.discriminator)
+    theirs = _compose("model=sgan", "data=mnist")  # Salimans et al.'s parametrisation of G and D on MNIST,
+    their_g, their_d = instantiate(theirs.model.generator), instantiate(theirs.model.discriminator)  # every part reaching the nets
     assert abs(their_d.features[2].v.std().item() - 0.1) < 0.005  # the first weight-normalised layer's v
     assert [type(m).__name__ for m in their_g.net][-3:] == ["Softplus", "WeightNormLinear", "Tanh"]
     assert type(their_g.net[1]).__name__ == "ShiftBatchNorm1d" and their_g.net[0].bias.abs().sum() == 0
+    ours = _compose(  # the earlier defaults stay one override each
+        "model=sgan", "data=mnist", "model.generator.init=pytorch", "model.generator.batch_norm_scale=true",
+        "model.generator.output_weight_norm=false", "model.discriminator.init_sd=0.05")
+    our_g, our_d = instantiate(ours.model.generator), instantiate(ours.model.discriminator)
+    assert abs(our_d.features[2].v.std().item() - 0.05) < 0.003
+    assert [type(m).__name__ for m in our_g.net][-2:] == ["Linear", "Tanh"]
+    assert type(our_g.net[1]).__name__ == "BatchNorm1d" and our_g.net[0].bias.abs().sum() > 0
+    assert (other.model.generator.init, other.model.discriminator.init_sd) == ("pytorch", 0.05)  # not MNIST: PyTorch's
