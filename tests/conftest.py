@@ -1,6 +1,7 @@
 """Shared helpers: tiny models and data so that real training runs take seconds."""
 
 import functools
+import importlib.util
 import json
 import os
 import signal
@@ -25,6 +26,14 @@ ROOT = Path(__file__).resolve().parents[1]
 # the offline feature extractor's cache: never the user's ~/.cache while testing
 os.environ["GANTRAIN_CACHE"] = tempfile.mkdtemp(prefix="gantrain-test-cache-")
 TINY_GAN = ["model=gan", "model.generator.hidden=[32]", "model.discriminator.hidden=[16]", "train.batch_size=16"]
+
+
+def bench_module(name: str):
+    """bench/NAME.py imported as a module (bench/ is scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def tiny_data(n: int = 64, size: int = 28, channels: int = 1, seed: int = 0) -> InMemoryImages:

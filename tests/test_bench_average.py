@@ -1,22 +1,14 @@
 """bench/average_checkpoints.py's weighted average of D's states (the benchmark's arithmetic)."""
 
-import importlib.util
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _module():
-    spec = importlib.util.spec_from_file_location("average_checkpoints", ROOT / "bench" / "average_checkpoints.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import bench_module
 
 
 def test_the_average_weighs_float_tensors_and_keeps_the_last_counters() -> None:
-    m = _module()
+    m = bench_module("average_checkpoints")
     a = {"w": torch.tensor([0.0, 4.0]), "n": torch.tensor(1)}
     b = {"w": torch.tensor([8.0, 0.0]), "n": torch.tensor(7)}
     out = m.averaged_state([a, b], [0.25, 0.75])
@@ -26,6 +18,6 @@ def test_the_average_weighs_float_tensors_and_keeps_the_last_counters() -> None:
 
 
 def test_checkpoints_are_ordered_by_their_step() -> None:
-    m = _module()
+    m = bench_module("average_checkpoints")
     assert m.step_of(Path("x/step_0061800.pt")) == 61800
     assert sorted([Path("step_0010000.pt"), Path("step_0009000.pt")], key=m.step_of)[0].name == "step_0009000.pt"

@@ -1,22 +1,14 @@
 """bench/lost_game.py replays a run's logged d/fake through the training's lost-game watch."""
 
-import importlib.util
 from pathlib import Path
 
 from torch.utils.tensorboard import SummaryWriter
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _module():
-    spec = importlib.util.spec_from_file_location("lost_game", ROOT / "bench" / "lost_game.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import bench_module
 
 
 def test_a_logged_fall_is_found_where_the_watch_would_have_said_it(tmp_path: Path) -> None:
-    m = _module()
+    m = bench_module("lost_game")
     writer = SummaryWriter(str(tmp_path / "tb"))
     for step in range(50, 3050, 50):  # healthy to step 1000, then D rejects every sample
         writer.add_scalar("d/fake", 0.3 if step < 1000 else 1e-4, step)

@@ -1,19 +1,12 @@
 """bench/semi_supervised.py's pre-flight check: overrides that a resumed run would drop are refused."""
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT, bench_module
+
 BENCH = ROOT / "bench" / "semi_supervised.py"
-
-
-def _module():
-    spec = importlib.util.spec_from_file_location("semi_supervised", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _stopped_run(results: Path, name: str, seed: int, overrides: list[str]) -> None:
@@ -25,7 +18,7 @@ def _stopped_run(results: Path, name: str, seed: int, overrides: list[str]) -> N
 
 
 def test_only_overrides_a_resumed_run_was_not_started_with_are_named(tmp_path: Path) -> None:
-    m = _module()
+    m = bench_module("semi_supervised")
     _stopped_run(tmp_path, "sgan", 0, ["model=sgan", "data.label_seed=0", "loss.fresh_batch=true"])
     jobs = [("sgan", 0), ("sgan", 1)]  # seed 1 has not run: it starts new and takes every override
     assert m.unapplied_overrides(tmp_path, jobs, ["loss.fresh_batch=true"]) == []
