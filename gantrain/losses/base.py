@@ -33,6 +33,7 @@ class Batch(NamedTuple):
     x_lab: Tensor | None = None  # (L, C, H, W) a batch of the labelled images (all of them, or a subset)
     y_lab: Tensor | None = None  # (L,) their labels; None when training is unsupervised
     source: Tensor | None = None  # (B, C_s, H, W) paired data: the images that G translates into x
+    x_b: Tensor | None = None  # (B, C_b, H_b, W_b) unpaired data: a batch of domain B, drawn apart from x (domain A)
 
 
 class LossTerms(NamedTuple):
