@@ -1,4 +1,10 @@
 """Checkpoints as plain data: state dicts, numbers, RNG states and the resolved config as a YAML string.
+This module alone writes and reads the format.
+
+Format 2 (`TrainingState`): the run's named networks, one optimiser (and loss scaler) per phase, the
+objective's own state, the moving averages of weights, the data position, the RNG streams, the config.
+Format 1 (gantrain before the training core v2: `generator`, `discriminator`, `opt_g`, `opt_d`,
+`d_average`) is converted on load (`upgrade_v1`), so its runs resume and serve the tasks as before.
 
 Written atomically (temporary file, flush, fsync, rename), so a kill mid-write leaves the previous
 checkpoint intact; each carries a SHA-256 of its contents, checked on load, so a damaged file is named
@@ -14,6 +20,7 @@ import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +33,88 @@ try:
 except ImportError:  # Windows: runs are not locked there
     fcntl = None  # type: ignore[assignment]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 LAST = "last.pt"
+
+
+@dataclass
+class TrainingState:
+    """What a checkpoint holds (format 2); every field is plain data."""
+
+    step: int  # generator steps (training steps) done
+    networks: dict[str, dict[str, Any]]  # name -> state dict, for each of the run's networks
+    optimizers: dict[str, dict[str, Any]]  # phase name -> its optimiser's state dict
+    rng: dict[str, Any]  # the loop's torch stream, the z stream (and each rank's, under torchrun)
+    data: dict[str, int]  # the batch stream's position
+    scalers: dict[str, dict[str, Any]] = field(default_factory=dict)  # phase name -> float16 loss scaler
+    objective: dict[str, Any] = field(default_factory=dict)  # the objective's own state (e.g. image pools)
+    averages: dict[str, dict[str, Any]] = field(default_factory=dict)  # network -> moving average (eval.ema)
+    best: dict[str, float] | None = None  # the evaluation kept as best.pt, where the run selects one
+    metadata: dict[str, Any] = field(default_factory=dict)  # "config" (YAML) and "choices" (config groups)
+
+    def to_checkpoint(self) -> dict[str, Any]:
+        state = {
+            "step": self.step, "networks": self.networks, "optimizers": self.optimizers, "rng": self.rng, "data": self.data,
+            "scalers": self.scalers, "objective": self.objective, "averages": self.averages,
+        }  # fmt: skip
+        if self.best is not None:
+            state["best"] = self.best
+        return {**state, **self.metadata}
+
+    @classmethod
+    def from_checkpoint(cls, state: dict[str, Any]) -> "TrainingState":
+        """From a loaded checkpoint (format 2; load_checkpoint has converted format 1)."""
+        return cls(
+            step=int(state["step"]), networks=state["networks"], optimizers=state["optimizers"], rng=state["rng"],
+            data=state["data"], scalers=state.get("scalers", {}), objective=state.get("objective", {}),
+            averages=state.get("averages", {}), best=state.get("best"),
+            metadata={k: state[k] for k in ("config", "choices") if k in state},
+        )  # fmt: skip
+
+
+def upgrade_v1(state: dict[str, Any]) -> dict[str, Any]:
+    """A format-1 checkpoint in format 2. Format 1 knew one G and one D: `generator`, `discriminator`,
+    `opt_g`, `opt_d`, `scalers` [D's, G's] and `d_average`. A VAE kept its decoder as the generator and its
+    encoder as the discriminator, each with an optimiser of its own; format 2 names them and steps both in
+    one phase ("elbo"), whose one optimiser holds the encoder's group, then the decoder's. The stored config
+    gets the VAE's new keys (model.encoder, model.decoder) too."""
+    from omegaconf import OmegaConf
+
+    config = OmegaConf.create(state["config"]) if "config" in state else None
+    target = OmegaConf.select(config, "model.discriminator._target_") if config is not None else None
+    out = {k: v for k, v in state.items() if k not in ("generator", "discriminator", "opt_g", "opt_d", "scalers", "d_average", "sha256")}
+    out["format_version"] = FORMAT_VERSION
+    out["objective"] = {}
+    if target == "gantrain.models.vae.VAEEncoder":
+        out["networks"] = {"decoder": state["generator"], "encoder": state["discriminator"]}
+        out["optimizers"] = {"elbo": merge_optimizer_states(state["opt_d"], state["opt_g"])}
+        out["scalers"], out["averages"] = {}, {}
+        model = OmegaConf.to_container(config.model, resolve=False)
+        decoder, encoder = model.pop("generator"), model.pop("discriminator")
+        config.model = {**model, "decoder": decoder, "encoder": encoder}
+        out["config"] = OmegaConf.to_yaml(config)
+        return out
+    out["networks"] = {"generator": state["generator"], "discriminator": state["discriminator"]}
+    out["optimizers"] = {"discriminator": state["opt_d"], "generator": state["opt_g"]}
+    scalers = state.get("scalers")
+    out["scalers"] = {"discriminator": scalers[0], "generator": scalers[1]} if scalers else {}
+    out["averages"] = {"discriminator": state["d_average"]} if "d_average" in state else {}
+    return out
+
+
+def merge_optimizer_states(*states: dict[str, Any]) -> dict[str, Any]:
+    """One optimiser's state dict from several of the same kind: their parameter groups in order, the
+    parameters renumbered one after another (torch numbers them across all groups)."""
+    merged: dict[str, Any] = {"state": {}, "param_groups": []}
+    offset = 0
+    for one in states:
+        for group in one["param_groups"]:
+            merged["param_groups"].append({**group, "params": [offset + i for i in range(len(group["params"]))]})
+            for i, index in enumerate(group["params"]):
+                if index in one["state"]:
+                    merged["state"][offset + i] = one["state"][index]
+            offset += len(group["params"])
+    return merged
 
 
 def digest(state: dict[str, Any]) -> str:
@@ -162,12 +249,18 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
         raise DamagedCheckpoint(f"checkpoint {path} is damaged or not a checkpoint ({_first_line(e)})") from None
     if not isinstance(state, dict) or "format_version" not in state:
         raise CheckpointError(f"{path} is not a gantrain checkpoint (no format_version)")
-    if state["format_version"] != FORMAT_VERSION:
+    if state["format_version"] not in (1, FORMAT_VERSION):
         raise CheckpointError(
-            f"{path} has checkpoint format {state['format_version']}, this gantrain reads format {FORMAT_VERSION}"
+            f"{path} has checkpoint format {state['format_version']}, this gantrain reads formats 1 and {FORMAT_VERSION}"
+            + (": it was written by a newer gantrain; upgrade gantrain to use it" if state["format_version"] > FORMAT_VERSION else "")
         )
     if "sha256" in state and digest(state) != state["sha256"]:  # (checkpoints of gantrain 0.1 carry none)
         raise DamagedCheckpoint(f"checkpoint {path} is damaged: its contents do not match its checksum")
+    if state["format_version"] == 1:
+        try:
+            return upgrade_v1(state)
+        except (KeyError, IndexError, TypeError, ValueError) as e:
+            raise CheckpointError(f"{path} is a format-1 checkpoint that cannot be converted ({_first_line(e)})") from None
     return state
 
 

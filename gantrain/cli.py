@@ -278,7 +278,9 @@ def _translate(cfg: DictConfig) -> None:
     from gantrain.run import display_path
     from gantrain.tasks import translate_folder
 
-    done = translate_folder(cfg.run, cfg.input, cfg.output, input_form=cfg.input_form, device=resolve_device(cfg.device), seed=int(cfg.seed))
+    done = translate_folder(
+        cfg.run, cfg.input, cfg.output, input_form=cfg.input_form, direction=cfg.direction, device=resolve_device(cfg.device), seed=int(cfg.seed)
+    )
     rows = {
         "images": str(done.count),
         "generator": f"{display_path(Path(os.path.expanduser(str(cfg.run))))} at step {done.step}",

@@ -37,6 +37,7 @@ class GantrainConfig:
     expression: str | None = None  # arithmetic: groups of indices into task=sample's grid, e.g. '3 7 12 - 1 4 5 + 9 10 11'
     input: str | None = None  # translate: the folder of images to translate (searched recursively)
     input_form: str = "image"  # translate: image (the source itself) | aligned (A|B pairs) | edges (Canny edges of it)
+    direction: str | None = None  # translate: AtoB | BtoA, which generator of a run that translates both ways (CycleGAN)
     sweep: str | None = None  # report: a multirun folder (multirun/DATE/TIME) or any folder of run folders
     metric: str | None = None  # report: the metric plotted against the swept parameter (default: the first column)
 
@@ -54,6 +55,7 @@ TASK_KEYS = {
     "length": ("interpolate",),
     "input": ("translate",),
     "input_form": ("translate",),
+    "direction": ("translate",),
     "sweep": ("report",),
     "metric": ("report",),
 }

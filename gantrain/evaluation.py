@@ -12,7 +12,8 @@
 """
 
 import copy
-from collections.abc import Callable, Iterator
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from contextlib import contextmanager
 
@@ -187,7 +188,21 @@ def _split_parameters(module: nn.Module) -> tuple[list[Tensor], list[Tensor]]:
     return [p for p, b in zip(params, blendable) if b], [p for p, b in zip(params, blendable) if not b]
 
 
-class TestError:
+class Evaluator(ABC):
+    """What scores a run every eval.every steps: the run's networks by name -> eval/* numbers."""
+
+    name: str = "eval/score"  # the headline number (TensorBoard's HParams tab)
+    # a label-free score the run keeps its best checkpoint by (higher is better); None: no selection
+    select_by: str | None = None
+    # the network whose moving average of weights eval.ema evaluates in its place; None: no average
+    averaged: str | None = None
+
+    @abstractmethod
+    def __call__(self, nets: Mapping[str, nn.Module]) -> dict[str, float]:
+        """The numbers for these networks (with eval.ema, `averaged` is the average)."""
+
+
+class TestError(Evaluator):
     """Evaluate a classifier discriminator on held-out labelled images.
 
     With labels seen in training: `eval/test_error`, the fraction of test images D's K class logits get
@@ -216,6 +231,7 @@ class TestError:
         statistics_images: Tensor | None = None,
         cluster_match: str = "one_to_one",
         probe_images: Tensor | None = None,
+        network: str = "discriminator",
     ) -> None:
         if cluster_match not in CLUSTER_MATCHES:
             raise ConfigError(f"eval.cluster_match must be one of {', '.join(CLUSTER_MATCHES)} (got {cluster_match!r})")
@@ -227,13 +243,14 @@ class TestError:
         self.probe_images = probe_images if clustering else None
         # the label-free number a run keeps its best checkpoint by (higher is better); None: no selection
         self.select_by = "eval/mutual_information" if self.probe_images is not None else None
+        self.averaged = network  # the classifier: eval.ema scores the moving average of its weights
 
     def predict(self, D: nn.Module) -> tuple[Tensor, Tensor | None]:
         """D's class (or cluster) for each held-out image, (N,) int64, and its logits on the probe images
         (P, K), None without them: D as every evaluation sees it."""
         from gantrain.losses.functional import class_logits
 
-        fake_class = bool(getattr(D, "fake_class", False))
+        fake_class = bool(getattr(D, "fake_class", False))  # (a binary D has none; only classifiers are scored)
         was_training = D.training
         D.eval()  # no dropout or input noise; batch norm uses its running statistics
         try:
@@ -245,8 +262,9 @@ class TestError:
             D.train(was_training)
         return predictions, probe
 
-    def __call__(self, *, G: nn.Module, D: nn.Module) -> dict[str, float]:
-        """D's error on the held-out images (G is not needed)."""
+    def __call__(self, nets: Mapping[str, nn.Module]) -> dict[str, float]:
+        """The classifier D's error on the held-out images."""
+        D = nets[self.averaged]
         predictions, probe = self.predict(D)
         if self.clustering:
             # the share of the images in D's least used cluster: 1/K when balanced, near 0 when a cluster died
@@ -332,7 +350,7 @@ def translate(G: nn.Module, sources: Tensor, *, device: torch.device, batch_size
     return torch.cat(outputs)
 
 
-class TranslationMetrics:
+class TranslationMetrics(Evaluator):
     """How close G(source) comes to the target on held-out pairs: L1, PSNR and SSIM (torchmetrics), on
     the [0, 1] pixel scale, and the outputs' sharpness (variance of the Laplacian).
 
@@ -343,10 +361,10 @@ class TranslationMetrics:
     def __init__(self, sources: Tensor, targets: Tensor, *, device: torch.device, batch_size: int = 1) -> None:
         self.sources, self.targets, self.device, self.batch_size = sources, targets, device, batch_size
 
-    def __call__(self, *, G: nn.Module, D: nn.Module) -> dict[str, float]:
+    def __call__(self, nets: Mapping[str, nn.Module]) -> dict[str, float]:
         from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
-        outputs = translate(G, self.sources, device=self.device, batch_size=self.batch_size)
+        outputs = translate(nets["generator"], self.sources, device=self.device, batch_size=self.batch_size)
         targets = self.targets.float().div(255)
         return {
             "eval/l1": float((outputs - targets).abs().mean()),
@@ -371,36 +389,37 @@ def generate_images(G: nn.Module, latent: Any, batch_size: int = 256) -> torch.T
     return torch.cat(out)
 
 
-class GeneratedScores:
+class GeneratedScores(Evaluator):
     """Every eval.every steps: FID, KID, IS and class coverage of eval.n samples from a fixed z against
     the held-out images (gantrain.fidelity.Scorer, whose real side is computed once)."""
 
     name = "eval/fid"
 
-    def __init__(self, scorer: Any, latent: Any, device: torch.device) -> None:
-        self.scorer, self.latent, self.device = scorer, latent, device
+    def __init__(self, scorer: Any, latent: Any, device: torch.device, generator: str = "generator") -> None:
+        self.scorer, self.latent, self.device, self.generator = scorer, latent, device, generator
 
-    def __call__(self, *, G: nn.Module, D: nn.Module) -> dict[str, float]:
-        numbers, _ = self.scorer(generate_images(G, self.latent).to(self.device))
+    def __call__(self, nets: Mapping[str, nn.Module]) -> dict[str, float]:
+        numbers, _ = self.scorer(generate_images(nets[self.generator], self.latent).to(self.device))
         return numbers
 
 
-class Evaluations:
-    """Several evaluations as one: their numbers merged (e.g. a classifier D's test error and FID)."""
+class Evaluations(Evaluator):
+    """Several evaluations as one: their numbers merged (e.g. a classifier D's test error and FID); the
+    first names the headline number and the network eval.ema averages."""
 
-    def __init__(self, *parts: Callable[..., dict[str, float]]) -> None:
+    def __init__(self, *parts: Evaluator) -> None:
         self.parts = parts
-        self.name = getattr(parts[0], "name", "eval/test_error")
+        self.name, self.select_by, self.averaged = parts[0].name, parts[0].select_by, parts[0].averaged
 
-    def __call__(self, *, G: nn.Module, D: nn.Module) -> dict[str, float]:
+    def __call__(self, nets: Mapping[str, nn.Module]) -> dict[str, float]:
         numbers: dict[str, float] = {}
         for part in self.parts:
-            numbers.update(part(G=G, D=D))
+            numbers.update(part(nets))
         return numbers
 
 
-def live_metrics(evaluate: Callable[..., dict[str, float]], G: nn.Module, D: nn.Module) -> dict[str, float]:
+def live_metrics(evaluate: Evaluator, nets: Mapping[str, nn.Module]) -> dict[str, float]:
     """With eval.ema, the held-out error of the live (not averaged) D too, as `<name>_live`, so that the
     two curves show what the averaging buys; only the test-error part (D's own numbers) is repeated."""
-    parts = getattr(evaluate, "parts", (evaluate,))
-    return {f"{name}_live": value for part in parts if isinstance(part, TestError) for name, value in part(G=G, D=D).items()}
+    parts = evaluate.parts if isinstance(evaluate, Evaluations) else (evaluate,)
+    return {f"{name}_live": value for part in parts if isinstance(part, TestError) for name, value in part(nets).items()}

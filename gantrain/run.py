@@ -6,38 +6,21 @@ import re
 from collections.abc import Sequence
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Protocol, runtime_checkable
 
 import torch
-from hydra.errors import InstantiationException
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from gantrain import console
 import gantrain.config  # noqa: F401  (registers the resolvers conf/ uses, for runs started without the CLI)
 from gantrain.checkpoint import check_stored_config, config_targets, find_checkpoint, hold_run, load_resumable
 from gantrain.devices import resolve_device
-from gantrain.distributed import World, start, stop, world_from_env
-from gantrain.errors import ConfigError, DataError, GantrainError
-from gantrain.evaluation import Evaluations, GeneratedScores, TestError, TranslationMetrics, statistics_sample
-from gantrain.losses.base import is_classifier, is_conditional
-from gantrain.priors import LatentPrior
+from gantrain.distributed import start, stop, world_from_env
+from gantrain.errors import ConfigError
+from gantrain.objective import NetworksMismatch, Objective
 from gantrain.settings import EvalSettings, TrainSettings
+from gantrain.setup import Setup, build, build_networks, build_prior
 from gantrain.training import Trainer, TrainResult
-
-
-def build(node: DictConfig, where: str, **kwargs: Any) -> Any:
-    """hydra.utils.instantiate, but a user's mistake surfaces as one ConfigError line, not a traceback."""
-    try:
-        return instantiate(node, **kwargs)
-    except InstantiationException as e:
-        cause = e.__cause__
-        if isinstance(cause, GantrainError):
-            raise cause from None
-        if isinstance(cause, TypeError):
-            raise ConfigError(f"{where}: {cause}") from None
-        detail = str(cause).strip().splitlines()[0] if cause is not None and str(cause).strip() else str(e).splitlines()[0]
-        raise ConfigError(f"{where}: {detail}") from None
 
 
 def resumed_config(
@@ -119,143 +102,67 @@ def _train(
     torch.manual_seed(seed)
 
     data = build(cfg.data, "data")
-    G = build(cfg.model.generator, "model.generator")
-    D = build(cfg.model.discriminator, "model.discriminator")
-    objective = build(cfg.loss, "loss")
-    objective.check(G, D, data)  # model, loss and data fit together (e.g. labels for a conditional GAN)
-    translation = bool(getattr(objective, "translation", False))  # paired data: G translates, no z
-    prior = None if translation else LatentPrior(cfg.model.z_dim, cfg.model.z_dist, G.num_classes if is_conditional(G) else None)
+    nets = build_networks(cfg)
+    objective: Objective = build(cfg.loss, "loss")
+    try:
+        objective.check(nets, data, settings.k)  # model, loss and data fit together (e.g. labels for a conditional GAN)
+    except NetworksMismatch as e:
+        model, loss = choices.get("model", "?"), choices.get("loss", "?")
+        raise ConfigError(
+            f"loss={loss}: {e}; model={model} trains with its own loss: leave loss= at the model's default "
+            "(`gantrain --help` lists them), or choose a model that this loss trains"
+        ) from None
+    prior = build_prior(cfg, objective, nets)
     make_optimizer = build(cfg.optim, "optim")
     make_optimizer(torch.nn.Linear(1, 1).parameters())  # validates optim.* before any work
     eval_settings = EvalSettings(**resolved["eval"])
-    preview = None
-    if translation:
-        evaluate, preview = translation_evaluator(cfg, data, device, settings.n_samples, settings.batch_size)
-    else:
-        evaluate = test_error_evaluator(cfg, data, D, device, eval_settings.bn_images, eval_settings.cluster_match)
-        if eval_settings.n > 0 and eval_settings.every > 0:
-            generated = generated_scores_evaluator(cfg, prior, eval_settings, device, seed)
-            evaluate = generated if evaluate is None else Evaluations(evaluate, generated)
+    setup = Setup(cfg, data=data, nets=nets, objective=objective, prior=prior, settings=settings, eval_settings=eval_settings, device=device, seed=seed)
+    evaluate = objective.evaluator(setup)
+    picture_inputs = objective.picture_inputs(setup)
 
     start(world, device.type)
     try:
-        return _fit(cfg, run_dir, G=G, D=D, objective=objective, prior=prior, data=data, make_optimizer=make_optimizer,
-                    settings=settings, device=device, seed=seed, choices=choices, resolved=resolved, show_progress=show_progress,
-                    evaluate=evaluate, eval_settings=eval_settings, preview=preview, world=world, state=state, checkpoint=checkpoint)
+        trainer = Trainer(
+            networks=nets, objective=objective, prior=prior, data=data, make_optimizer=make_optimizer, settings=settings,
+            run_dir=run_dir, device=device, seed=seed, metadata={"config": OmegaConf.to_yaml(cfg), "choices": choices},
+            hparams={**choices, **resolved}, show_progress=show_progress, evaluate=evaluate, eval_settings=eval_settings,
+            picture_inputs=picture_inputs, world=world,
+        )  # fmt: skip
+        return _fit(trainer, choices=choices, state=state, checkpoint=checkpoint)
     finally:
         stop(world)
 
 
-def _fit(cfg: DictConfig, run_dir: Path, *, G: torch.nn.Module, D: torch.nn.Module, choices: dict[str, str], resolved: dict,
-         world: World, state: dict | None, checkpoint: Path | None, **parts: Any) -> TrainResult:
-    """Build the Trainer (inside the process group when there is one), restore a checkpoint, train."""
-    settings, data, device = parts["settings"], parts["data"], parts["device"]
-    trainer = Trainer(
-        G=G,
-        D=D,
-        run_dir=run_dir,
-        metadata={"config": OmegaConf.to_yaml(cfg), "choices": choices},
-        hparams={**choices, **resolved},
-        world=world,
-        **parts,
-    )
-    notice = getattr(data, "notice", None)
-    if notice:
-        console.notice(notice)
+def _fit(trainer: Trainer, *, choices: dict[str, str], state: dict | None, checkpoint: Path | None) -> TrainResult:
+    """Say what is being trained, restore a checkpoint, train."""
+    data, world = trainer.data, trainer.world
+    if data.notice:
+        console.notice(data.notice)
+    sizes = ", ".join(f"{name} {_count(net)} params" for name, net in trainer.nets.items())
     console.info(
         f"[bold]gantrain[/] {' '.join(f'{k}={v}' for k, v in choices.items() if k != 'model_data')} | {data.describe()} | "
-        f"G {_count(G)} params, D {_count(D)} params | device {device}"
-        f"{f' x {world.size} processes' if world.distributed else ''} | run folder {run_dir}"
+        f"{sizes} | device {trainer.device}"
+        f"{f' x {world.size} processes' if world.distributed else ''} | run folder {trainer.run_dir}"
     )
-    if hasattr(D, "describe"):
-        console.info(D.describe())
+    for net in trainer.nets.values():
+        if isinstance(net, Described):
+            console.info(net.describe())
     if state is not None and checkpoint is not None:
         trainer.load_state_dict(state, checkpoint)
         console.info(f"resumed from step {trainer.step} ({display_path(checkpoint)})")
-        if trainer.step >= settings.steps:
+        if trainer.step >= trainer.settings.steps:
             raise ConfigError(
-                f"the run is already at step {trainer.step} >= train.steps={settings.steps}; "
+                f"the run is already at step {trainer.step} >= train.steps={trainer.settings.steps}; "
                 "pass a larger train.steps to train on"
             )
     return trainer.fit()
 
 
-def test_error_evaluator(
-    cfg: DictConfig, data: object, D: torch.nn.Module, device: torch.device, bn_images: int = 0, cluster_match: str = "one_to_one"
-) -> TestError | None:
-    """For a classifier D on a labelled data set with a test split: its test (or clustering, its
-    clusters matched to classes by `cluster_match`) error on that split, which training never reads; a
-    batch-norm D's statistics re-estimated on `bn_images` training images (a fixed random choice) for
-    each evaluation."""
-    if not is_classifier(D) or getattr(data, "num_classes", None) is None or "split" not in cfg.data:
-        return None
-    try:
-        test = build(cfg.data, "data", split="test", labeled_per_class=None)
-    except DataError as e:
-        console.notice(f"no test split, so no eval/test_error ({e})")
-        return None
-    train_images = getattr(data, "images", None)
-    statistics_images = None
-    if bn_images > 0 and isinstance(train_images, torch.Tensor):
-        statistics_images = statistics_sample(train_images, bn_images)
-    clustering = not data.has_labels
-    # a clustering run's label-free score, on a fixed choice of training images (never the test split)
-    probe_images = statistics_sample(train_images, PROBE_IMAGES) if clustering and isinstance(train_images, torch.Tensor) else None
-    return TestError(
-        test.images, test.labels, test.num_classes, clustering=clustering, device=device, statistics_images=statistics_images,
-        cluster_match=cluster_match, probe_images=probe_images,
-    )
+@runtime_checkable
+class Described(Protocol):
+    """A network that says in one line what it is (a PatchGAN's receptive field, a ResNet's blocks)."""
 
-
-PROBE_IMAGES = 5000  # training images on which a clustering D's mutual information is measured
-
-
-HELD_OUT_PAIRS = 1000  # the most held-out pairs a translation run is scored on
-
-
-def generated_scores_evaluator(cfg: DictConfig, prior: LatentPrior, settings: EvalSettings, device: torch.device, seed: int) -> GeneratedScores:
-    """eval.n > 0: FID / KID / IS / coverage of eval.n samples from a fixed z at every evaluation, against
-    as many held-out images (the offline classifier is trained first if it is not cached)."""
-    from gantrain import fidelity
-    from gantrain.data.base import sample_uint8
-    from gantrain.tasks import run_classifier, run_data
-
-    train, held_out = run_data(cfg)
-    classifier, data_share = None, None
-    if settings.extractor == "classifier":
-        classifier, data_share, described = run_classifier(cfg, train, held_out, device)
-        console.info(f"eval.n={settings.n}: FID, KID, IS and class coverage every {settings.every} steps, features of {described}")
-    real = sample_uint8(held_out if held_out is not None else train, settings.n, seed).to(device)
-    scorer = fidelity.Scorer(
-        real, extractor=settings.extractor, classifier=classifier, data_share=data_share, inception_weights=settings.inception_weights
-    )
-    latent = prior.sample(settings.n, device=device, generator=torch.Generator().manual_seed(seed + 4))
-    return GeneratedScores(scorer, latent, device)
-
-
-def translation_evaluator(
-    cfg: DictConfig, data: object, device: torch.device, n_preview: int, batch_size: int
-) -> tuple[TranslationMetrics | None, tuple[torch.Tensor, torch.Tensor]]:
-    """Paired data: L1 / PSNR / SSIM / sharpness on the held-out pairs (val/, or test/; at most
-    HELD_OUT_PAIRS of them, spread evenly), which training never reads, and a few of them for the triplet grid. Without a held-out split: training pairs for
-    the grid, no eval/*."""
-    try:
-        held_out = build(cfg.data, "data", split="val")
-    except DataError as e:
-        console.notice(f"no held-out pairs, so no eval/* ({e})")
-        held_out = None
-    pairs = held_out if held_out is not None else data
-    n = min(len(pairs), max(1, n_preview // 8))  # a few rows of triplets, spread over the split
-    sources, targets = zip(*(pairs[int(i)] for i in torch.linspace(0, len(pairs) - 1, n).round().long()))
-    preview = (torch.stack(sources), torch.stack(targets))
-    if held_out is None:
-        return None, preview
-    # at most HELD_OUT_PAIRS of them, spread evenly: they are held in memory for every evaluation
-    chosen = torch.linspace(0, len(held_out) - 1, min(len(held_out), HELD_OUT_PAIRS)).round().long().unique()
-    all_sources, all_targets = zip(*(held_out[int(i)] for i in chosen))
-    # batches of the training batch size: batch norm then normalises as it did in training
-    metrics = TranslationMetrics(torch.stack(all_sources), torch.stack(all_targets), device=device, batch_size=batch_size)
-    return metrics, preview
+    def describe(self) -> str: ...
 
 
 def _count(module: torch.nn.Module) -> str:

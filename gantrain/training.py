@@ -1,31 +1,43 @@
-"""The training loop: Algorithm 1 of Goodfellow et al. (2014) -- k discriminator steps, then one
-generator step -- with logging, fixed-z sample grids, atomic checkpoints and exact resume.
+"""The training loop: the phases of the objective, step after step (for a GAN, Algorithm 1 of
+Goodfellow et al. 2014: k discriminator steps, then one generator step), with logging, the objective's
+pictures, evaluations, atomic checkpoints and exact resume.
 
-The objective computes losses; this loop alone calls backward() and step().
+The loop knows no network by name: the objective declares its phases (gantrain/objective.py) and
+computes every loss; this loop alone calls backward() and step(), one optimiser per phase.
 """
 
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
 
 from gantrain import monitor
-from gantrain.checkpoint import LAST, link_checkpoint, save_checkpoint
-from gantrain.data.base import BatchStream, ImageDataset, sample_images
+from gantrain.checkpoint import LAST, TrainingState, link_checkpoint, save_checkpoint
+from gantrain.data.base import ImageDataset, sample_images
 from gantrain.errors import CheckpointError, GantrainError, OutputError
-from gantrain.losses.base import Objective, generate
+from gantrain.evaluation import Evaluator, ParameterAverage, live_metrics
+from gantrain.objective import Objective
+from gantrain.pictures import fixed_latent
 from gantrain.priors import LatentPrior
-from gantrain.evaluation import ParameterAverage, buffers_kept, live_metrics
 from gantrain.distributed import World, gather, mean_over_ranks, wrap
 from gantrain.gemm_conv import use_gemm_weight_gradients
 from gantrain.precision import MixedPrecision, compiled, descend, to_channels_last
 from gantrain.settings import EvalSettings, TrainSettings
 
-OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+OptimizerFactory = Callable[[list[dict[str, Any]]], torch.optim.Optimizer]  # parameter groups -> an optimiser
+
+
+@runtime_checkable
+class DataInitialised(Protocol):
+    """A network with a data-dependent initialisation (weight normalisation's, Salimans & Kingma 2016)."""
+
+    def initialize_from_data(self, x: Tensor) -> None: ...
+
+
 BEST = "best.pt"  # checkpoints/best.pt: the evaluation with the best label-free score (Trainer._keep_best)
 
 
@@ -42,13 +54,12 @@ class TrainResult(NamedTuple):
 
 
 class Trainer:
-    """Trains a generator G against a discriminator D on one data set."""
+    """Trains a run's named networks by the phases of its objective, on one data set."""
 
     def __init__(
         self,
         *,
-        G: nn.Module,
-        D: nn.Module,
+        networks: Mapping[str, nn.Module],
         objective: Objective,
         prior: LatentPrior | None,
         data: ImageDataset,
@@ -60,50 +71,57 @@ class Trainer:
         metadata: dict[str, Any] | None = None,
         hparams: dict[str, Any] | None = None,
         show_progress: bool = True,
-        evaluate: Callable[[nn.Module], dict[str, float]] | None = None,
+        evaluate: Evaluator | None = None,
         eval_settings: EvalSettings | None = None,
-        preview: tuple[Tensor, Tensor] | None = None,
+        picture_inputs: Any = None,
         world: World = World(),
     ) -> None:
-        self.G, self.D = G.to(device), D.to(device)
+        self.nets: dict[str, nn.Module] = {name: net.to(device) for name, net in networks.items()}
+        self.phases = objective.phases(settings.k)
+        names = [phase.name for phase in self.phases]
+        unknown = {n for phase in self.phases for n in phase.trains} - set(self.nets)
+        if unknown or len(set(names)) != len(names):
+            raise ValueError(f"the objective's phases {names} train {sorted(unknown)}, which the run does not have, or repeat a name")
         if settings.nhwc:
-            to_channels_last(self.G, self.D)
+            to_channels_last(*self.nets.values())
         self.precision = MixedPrecision(settings.precision, device)
-        self.precision.attach(self.G, self.D)
+        self.precision.attach(*self.nets.values())
         if self.precision.dtype is torch.bfloat16 and device.type == "cpu":
-            use_gemm_weight_gradients(self.G, self.D)  # oneDNN's bf16 weight gradient is slow for 4×4 layers
-        self.scaler_d, self.scaler_g = self.precision.scaler(), self.precision.scaler()
-        # what the training steps call: the networks themselves, or DDP replicas and torch.compile'd views
-        # of them (sharing their parameters); everything else (checkpoints, samples, evaluation) uses G, D
+            use_gemm_weight_gradients(*self.nets.values())  # oneDNN's bf16 weight gradient is slow for 4x4 layers
+        self.scalers = {phase.name: self.precision.scaler() for phase in self.phases}
+        # what the phases call: the networks themselves, or DDP replicas and torch.compile'd views of them
+        # (sharing their parameters), each wrapped on its own; everything else (checkpoints, pictures,
+        # evaluation) uses self.nets
         self.world = world
-        self._G = compiled(wrap(self.G, world, device), settings.compile)
-        self._D = compiled(wrap(self.D, world, device), settings.compile)
+        self._nets = {name: compiled(wrap(net, world, device), settings.compile) for name, net in self.nets.items()}
         self.objective, self.prior, self.data = objective, prior, data
         self.settings, self.device, self.seed = settings, device, seed
         self.run_dir = Path(run_dir)
         self.metadata = metadata or {}  # stored in every checkpoint: the config (YAML) and group choices
         self.hparams = hparams or {}  # shown in TensorBoard's HParams tab
         self.show_progress = show_progress
-        self.opt_g = make_optimizer(self.G.parameters())
-        self.opt_d = make_optimizer(self.D.parameters())
+        # one optimiser per phase, one parameter group per network it trains
+        self.optimizers = {
+            phase.name: make_optimizer([{"params": list(self.nets[n].parameters())} for n in phase.trains]) for phase in self.phases
+        }
         self._keep_initial_lr()
-        self.stream = BatchStream(
-            data, settings.batch_size, seed=seed, device=device, num_workers=settings.num_workers, rank=world.rank, world_size=world.size
+        self.stream = data.stream(
+            settings.batch_size, seed=seed, device=device, num_workers=settings.num_workers, rank=world.rank, world_size=world.size
         )
         spread = 7919 * world.rank  # each rank draws its own z and dropout masks (rank 0: as a single process)
         self.z_generator = torch.Generator().manual_seed(seed + 1 + spread)  # z for training steps (CPU: reproducible)
-        fixed = torch.Generator().manual_seed(seed + 2)
-        # the grid's latent (a translator has no prior: its grid shows fixed held-out pairs)
-        self.fixed, self.grid_row = prior.grid(settings.n_samples, device=device, generator=fixed) if prior else (None, 1)
+        # the fixed inputs of every picture (by default a fixed z and the grid's row length)
+        self.picture_inputs = picture_inputs if picture_inputs is not None else fixed_latent(prior, settings.n_samples, seed, device)
         self.step = 0
-        self.preview = preview  # paired data: fixed (source, target) uint8 pairs shown as triplets
-        self.evaluate = evaluate  # D (or its average) -> eval/* numbers, e.g. the test error
+        self.evaluate = evaluate  # the networks (averaged where eval.ema keeps an average) -> eval/* numbers
         self.eval_settings = eval_settings or EvalSettings()
         ema = self.eval_settings.ema
-        self.d_average = ParameterAverage(self.D, ema) if ema is not None and evaluate is not None else None
+        averaged = evaluate.averaged if evaluate is not None and ema is not None else None
+        # name -> the moving average of that network's weights which evaluations score (eval.ema)
+        self.averages = {averaged: ParameterAverage(self.nets[averaged], ema)} if averaged is not None else {}
         self.best: dict[str, float] | None = None  # see TrainResult.best
-        # The loop's own torch RNG stream (dropout and any other torch.rand* inside G and D): seeded from
-        # `seed`, saved in checkpoints, and swapped in only while fit() runs, so a run does not depend
+        # The loop's own torch RNG stream (dropout and any other torch.rand* inside the networks): seeded
+        # from `seed`, saved in checkpoints, and swapped in only while fit() runs, so a run does not depend
         # on what the caller drew from torch's global RNG before.
         self._torch_rng = torch.Generator().manual_seed(seed + 3 + spread).get_state()
         self._cuda_rng: Tensor | None = None
@@ -112,6 +130,7 @@ class Trainer:
 
     # ----- state -------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
+        """The whole training state, in checkpoint format 2 (gantrain/checkpoint.py owns the format)."""
         live = self._fitting  # inside fit() the loop's stream is torch's current one
         rng: dict[str, Any] = {"torch": torch.get_rng_state() if live else self._torch_rng, "z": self.z_generator.get_state()}
         cuda = torch.cuda.get_rng_state(self.device) if live and self.device.type == "cuda" else self._cuda_rng
@@ -119,42 +138,45 @@ class Trainer:
             rng["cuda"] = cuda
         if self.world.distributed:  # every rank's streams (a collective: all ranks call state_dict together)
             rng = {**rng, "ranks": gather(self.world, {k: v.cpu() for k, v in rng.items()})}
-        return {
-            "step": self.step,
-            "generator": self.G.state_dict(),
-            "discriminator": self.D.state_dict(),
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
-            "rng": rng,
-            "data": self.stream.state_dict(),
-            **({"d_average": self.d_average.state_dict()} if self.d_average is not None else {}),
-            **({"best": dict(self.best)} if self.best is not None else {}),
-            **({"scalers": [self.scaler_d.state_dict(), self.scaler_g.state_dict()]} if self.scaler_d.is_enabled() else {}),
-            **self.metadata,
-        }
+        return TrainingState(
+            step=self.step,
+            networks={name: net.state_dict() for name, net in self.nets.items()},
+            optimizers={name: opt.state_dict() for name, opt in self.optimizers.items()},
+            scalers={name: s.state_dict() for name, s in self.scalers.items() if s.is_enabled()},
+            objective=self.objective.state_dict(),
+            averages={name: average.state_dict() for name, average in self.averages.items()},
+            data=self.stream.state_dict(),
+            rng=rng,
+            best=dict(self.best) if self.best is not None else None,
+            metadata=self.metadata,
+        ).to_checkpoint()
 
     def load_state_dict(self, state: dict[str, Any], source: Path) -> None:
+        """Restore a checkpoint's state (format 2, or format 1 converted by gantrain.checkpoint)."""
         try:
-            self.G.load_state_dict(state["generator"])
-            self.D.load_state_dict(state["discriminator"])
-            self.opt_g.load_state_dict(state["opt_g"])
-            self.opt_d.load_state_dict(state["opt_d"])
+            restored = TrainingState.from_checkpoint(state)
+            for name, net in self.nets.items():
+                net.load_state_dict(restored.networks[name])
+            for name, opt in self.optimizers.items():
+                opt.load_state_dict(restored.optimizers[name])
             self._keep_initial_lr()  # a checkpoint from before train.lr_decay existed has none stored
-            self.stream.load_state_dict(state["data"])
-            rng = state["rng"]
+            self.objective.load_state_dict(restored.objective)
+            self.stream.load_state_dict(restored.data)
+            rng = restored.rng
             ranks = rng.get("ranks", [])
             if self.world.distributed:  # this rank's own streams, if the run had as many processes
-                rng = ranks[self.world.rank] if len(ranks) == self.world.size else self._fresh_rng(int(state["step"]))
+                rng = ranks[self.world.rank] if len(ranks) == self.world.size else self._fresh_rng(restored.step)
             self._torch_rng = rng["torch"]
             self._cuda_rng = rng.get("cuda")
             self.z_generator.set_state(rng["z"])
-            if self.d_average is not None and "d_average" in state:
-                self.d_average.load_state_dict(state["d_average"])
-            if self.scaler_d.is_enabled() and "scalers" in state:
-                self.scaler_d.load_state_dict(state["scalers"][0])
-                self.scaler_g.load_state_dict(state["scalers"][1])
-            self.step = int(state["step"])
-            self.best = state.get("best")
+            for name, average in self.averages.items():
+                if name in restored.averages:
+                    average.load_state_dict(restored.averages[name])
+            for name, scaler in self.scalers.items():
+                if scaler.is_enabled() and name in restored.scalers:
+                    scaler.load_state_dict(restored.scalers[name])
+            self.step = restored.step
+            self.best = restored.best
             self._restored = True
         except (KeyError, RuntimeError, ValueError) as e:
             first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
@@ -163,14 +185,14 @@ class Trainer:
     def _keep_initial_lr(self) -> None:
         """Each optimiser group's rate before any schedule ("initial_lr", as torch's schedulers name it;
         saved with the optimiser's state, and what a rollback lowers)."""
-        for opt in (self.opt_g, self.opt_d):
+        for opt in self.optimizers.values():
             for group in opt.param_groups:
                 group.setdefault("initial_lr", group["lr"])
 
     def _schedule_lr(self) -> None:
-        """Set both learning rates for the step about to run: initial_lr x train.lr_decay's factor."""
+        """Set every learning rate for the step about to run: initial_lr x train.lr_decay's factor."""
         factor = self.settings.lr_factor(self.step + 1)
-        for opt in (self.opt_g, self.opt_d):
+        for opt in self.optimizers.values():
             for group in opt.param_groups:
                 group["lr"] = group["initial_lr"] * factor
 
@@ -194,60 +216,23 @@ class Trainer:
                 old.unlink(missing_ok=True)
         return folder / LAST
 
-    @torch.no_grad()
-    def sample_grid(self) -> Tensor:
-        """G(fixed z) as a (3, H, W) grid in [0, 1]. Batch norm uses batch statistics, as in training,
-        but its running averages are left untouched so sampling does not change the model's state."""
-        from torchvision.utils import make_grid  # imported when first needed: torchvision takes seconds to load
-
-        with buffers_kept(self.G):
-            images = generate(self.G, self.fixed).float()
-        return make_grid(images.cpu(), nrow=self.grid_row, normalize=True, value_range=(-1, 1), pad_value=1.0)
-
-    @torch.no_grad()
-    def translation_grids(self) -> tuple[Tensor, Tensor]:
-        """Paired data: (source | G(source) | target triplets, one per row; D's real/fake decision for
-        each patch of G(source) as a heat map, red = judged real, blue = judged fake), (3, H, W) in [0, 1]."""
-        from torchvision.utils import make_grid
-
-        from gantrain.evaluation import translate
-
-        assert self.preview is not None
-        sources, targets = self.preview
-        outputs = translate(self.G, sources, device=self.device)  # (N, C, S, S) in [0, 1]
-        as_rgb = lambda t: t.expand(-1, 3, -1, -1) if t.shape[1] == 1 else t  # noqa: E731
-        triplets = torch.stack([as_rgb(sources.float() / 255), as_rgb(outputs), as_rgb(targets.float() / 255)], dim=1)
-        grid = make_grid(triplets.flatten(0, 1), nrow=3, pad_value=1.0)
-        was_training = self.D.training
-        self.D.eval()
-        try:
-            to_d = lambda t: t.to(self.device).float() * 2 - 1  # noqa: E731
-            p_real = torch.sigmoid(self.D(to_d(sources.float() / 255), to_d(outputs)).float()).cpu()  # (N, M, M)
-        finally:
-            self.D.train(was_training)
-        side = sources.shape[-1]
-        p_real = torch.nn.functional.interpolate(p_real.unsqueeze(1), size=(side, side), mode="nearest")  # (N, 1, S, S)
-        heat = torch.cat([p_real, torch.zeros_like(p_real), 1 - p_real], dim=1)
-        return grid, make_grid(heat, nrow=1, pad_value=1.0)
-
     def write_samples(self, log: monitor.Monitor) -> Path:
+        """Draw the objective's pictures: the first to samples/step_N.png, all to TensorBoard."""
         from torchvision.utils import save_image
 
-        if self.preview is not None:
-            grid, heat = self.translation_grids()
-            log.image("patchgan", heat, self.step)
-        else:
-            grid = self.sample_grid()
+        pictures = self.objective.pictures(self.nets, self.picture_inputs)
+        first = next(iter(pictures))
         path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            save_image(grid, path)
+            save_image(pictures[first], path)
         except OSError as e:
             path.unlink(missing_ok=True)  # no half-written image
             last = self.run_dir / "checkpoints" / LAST
             kept = f"checkpoints up to {last} are intact" if last.is_file() else "no checkpoint had been written yet"
             raise OutputError(f"cannot write samples {path} ({e.strerror or e}); {kept}; free space and resume") from None
-        log.image("samples", grid, self.step)
+        for name, picture in pictures.items():
+            log.image(name, picture, self.step)
         return path
 
     def record_metrics(self, numbers: dict[str, float]) -> None:
@@ -298,9 +283,9 @@ class Trainer:
         main = self.world.main  # the other ranks train and keep quiet
         log = monitor.Monitor(self.run_dir / "tb" if main else None, total_steps=s.steps, start_step=self.step, show_progress=self.show_progress and main)
         if self.step == 0:
-            metrics = ["loss/d", "loss/g", "d/real", "d/fake"]
+            metrics = list(self.objective.metrics)
             if self.evaluate is not None:
-                metrics.append(getattr(self.evaluate, "name", "eval/test_error"))
+                metrics.append(self.evaluate.name)
             log.hyperparameters(self.hparams, metrics)
         sums: dict[str, Tensor] = {}
         counts: dict[str, int] = {}
@@ -342,9 +327,9 @@ class Trainer:
                 if self.evaluate is not None and self.eval_settings.every and (self.step % self.eval_settings.every == 0 or last):
                     numbers: dict[str, float] = {}
                     if main:  # rank 0 alone evaluates
-                        numbers = self.evaluate(G=self.G, D=self.d_average.average if self.d_average else self.D)
-                        if self.d_average is not None:
-                            numbers.update(live_metrics(self.evaluate, self.G, self.D))
+                        numbers = self.evaluate({**self.nets, **{n: a.average for n, a in self.averages.items()}})
+                        if self.averages:
+                            numbers.update(live_metrics(self.evaluate, self.nets))
                         log.scalars(self.step, numbers)
                         self.record_metrics(numbers)
                     self._keep_best(numbers)  # on every rank: a checkpoint gathers every rank's state
@@ -363,7 +348,7 @@ class Trainer:
                     tick, tick_step = now, self.step
                     log.scalars(self.step, {"perf/steps_per_s": rate})
                     if s.lr_decay:  # the schedule's rates, to read beside the losses
-                        log.scalars(self.step, {"optim/lr_g": self.opt_g.param_groups[0]["lr"], "optim/lr_d": self.opt_d.param_groups[0]["lr"]})
+                        log.scalars(self.step, {f"optim/lr_{name}": opt.param_groups[0]["lr"] for name, opt in self.optimizers.items()})
                     reported_skips = self._report_skipped(log, reported_skips)
                     if self.device.type == "cuda":
                         log.scalars(self.step, {"perf/cuda_max_allocated_mib": torch.cuda.max_memory_allocated(self.device) / 2**20})
@@ -393,7 +378,7 @@ class Trainer:
         checkpoints/best.pt: the run's answer to "which D?" that neither labels nor the test split chose.
         Called on every rank at every evaluation: under torchrun rank 0 alone has the numbers and says
         whether they improved, and all ranks then build the checkpoint, which gathers each rank's state."""
-        key = getattr(self.evaluate, "select_by", None)
+        key = self.evaluate.select_by if self.evaluate is not None else None
         if key is None:
             return
         improved = key in numbers and (self.best is None or numbers[key] > self.best[key])
@@ -410,8 +395,8 @@ class Trainer:
     def _report_skipped(self, log: monitor.Monitor, reported: int) -> int:
         """data.on_error=skip: log data/skipped, say when new unreadable files were met, and list them all in
         run_dir/skipped_images.txt. Returns how many have been reported."""
-        skipped = self.data.skipped() if hasattr(self.data, "skipped") and self.world.main else {}
-        if hasattr(self.data, "skipped") and getattr(self.data, "on_error", "raise") == "skip":
+        skipped = self.data.skipped() if self.world.main else {}
+        if self.data.on_error == "skip":
             log.scalars(self.step, {"data/skipped": len(skipped)})
         if len(skipped) > reported:
             listing = self.run_dir / "skipped_images.txt"
@@ -423,7 +408,7 @@ class Trainer:
     def _weight_sums(self) -> dict[str, Tensor]:
         """Σ of each network's weights: NaN or Inf exactly when one of them is (checked before any checkpoint
         is written, so that a checkpoint never holds them)."""
-        return {f"the weights of {name}": torch.stack([p.detach().float().sum() for p in net.parameters()]).sum() for name, net in (("G", self.G), ("D", self.D))}
+        return {f"the weights of the {name}": torch.stack([p.detach().float().sum() for p in net.parameters()]).sum() for name, net in self.nets.items()}
 
     def _nan_message(self, bad: str, checked: int, rollbacks: int) -> str:
         when = f"step {self.step}" if checked == self.step - 1 else f"a step in {checked + 1}..{self.step}"
@@ -439,11 +424,11 @@ class Trainer:
         from gantrain.checkpoint import load_checkpoint
 
         path = self.run_dir / "checkpoints" / LAST
-        lrs = [[g["initial_lr"] for g in opt.param_groups] for opt in (self.opt_g, self.opt_d)]
+        lrs = [[g["initial_lr"] for g in opt.param_groups] for opt in self.optimizers.values()]
         failed_at = self.step
         self.load_state_dict(load_checkpoint(path, map_location=self.device), path)
         factor = self.settings.nan_lr_factor
-        for opt, before in zip((self.opt_g, self.opt_d), lrs):
+        for opt, before in zip(self.optimizers.values(), lrs):
             for group, lr in zip(opt.param_groups, before):
                 group["initial_lr"] = lr * factor
         self._schedule_lr()
@@ -451,61 +436,56 @@ class Trainer:
         if self.device.type == "cuda" and self._cuda_rng is not None:
             torch.cuda.set_rng_state(self._cuda_rng, self.device)
         self._drop_metrics_after(self.step)
+        rates = ", ".join(f"{name}'s {opt.param_groups[0]['lr']:.3g}" for name, opt in self.optimizers.items())
         log.warn(
             f"{bad} became NaN or Inf by step {failed_at}: rolled back to step {self.step} ({path}), "
-            f"learning rates x{factor}, G's now {self.opt_g.param_groups[0]['lr']:.3g} (train.nan_policy=rollback)"
+            f"learning rates x{factor}, now {rates} (train.nan_policy=rollback)"
         )
 
     def initialize_from_data(self, n: int = 500) -> None:
         """Give networks with a data-dependent initialisation (`initialize_from_data(x)`, e.g. weight
         normalisation's) a fixed sample of n real images before the first step; no-op for the others."""
-        nets = [net for net in (self.D, self.G) if hasattr(net, "initialize_from_data")]
+        nets = {name: net for name, net in self.nets.items() if isinstance(net, DataInitialised)}
         if not nets:
             return
         x = sample_images(self.data, n, seed=self.seed).to(self.device)
-        for net in nets:
+        for net in nets.values():
             net.train()
             net.initialize_from_data(x)
-        if self.d_average is not None:  # the average starts from the initialised weights
-            self.d_average.load_state_dict(self.D.state_dict())
+        for name, average in self.averages.items():  # an average starts from the initialised weights
+            average.load_state_dict(self.nets[name].state_dict())
 
     def train_step(self) -> list[dict[str, Tensor]]:
-        """k discriminator steps, then one generator step. Returns the logged terms of each."""
-        G, D, s = self._G, self._D, self.settings
+        """One step: each phase of the objective in order, each as many times as it repeats. Returns the
+        logged terms of each."""
         self._schedule_lr()
-        self.G.train()
-        self.D.train()
-        if getattr(self.objective, "joint", False):  # a VAE: encoder and decoder descend one loss together
-            with self.precision.autocast():
-                terms = self.objective.generator_step(G, D, next(self.stream), None)
-            self.opt_g.zero_grad(set_to_none=True)
-            self.opt_d.zero_grad(set_to_none=True)
-            self.scaler_g.scale(terms.loss).backward()
-            self.scaler_g.step(self.opt_g)
-            self.scaler_g.step(self.opt_d)
-            self.scaler_g.update()
-            return [terms.logs]
+        for net in self.nets.values():
+            net.train()
         logs: list[dict[str, Tensor]] = []
-        for _ in range(s.k):
-            batch = next(self.stream)
-            latent = self.prior.sample(len(batch.x), device=self.device, generator=self.z_generator) if self.prior else None
-            with self.precision.autocast():
-                terms = self.objective.discriminator_step(G, D, batch, latent)
-            descend(terms.loss, self.opt_d, self.scaler_d)
-            if self.d_average is not None:
-                self.d_average.update(self.D)
-            logs.append(terms.logs)
-        if getattr(self.objective, "fresh_batch", False):  # G's real batch apart from D's (feature matching)
-            batch = next(self.stream)
-        latent = self.prior.sample(s.batch_size, device=self.device, generator=self.z_generator) if self.prior else None
-        self.D.requires_grad_(False)  # G's step needs gradients through D, not for D's weights
-        try:
-            with self.precision.autocast():
-                terms = self.objective.generator_step(G, D, batch, latent)
-            descend(terms.loss, self.opt_g, self.scaler_g)
-        finally:
-            self.D.requires_grad_(True)
-        logs.append(terms.logs)
+        batch = None
+        for phase in self.phases:
+            optimizer, scaler = self.optimizers[phase.name], self.scalers[phase.name]
+            # the networks this phase does not train: gradients flow through them, not into their weights
+            frozen = [net for name, net in self.nets.items() if name not in phase.trains]
+            for _ in range(phase.repeats):
+                if phase.new_batch or batch is None:
+                    batch = next(self.stream)
+                latent = None
+                if self.prior is not None and phase.latent:
+                    latent = self.prior.sample(len(batch.x), device=self.device, generator=self.z_generator)
+                for net in frozen:
+                    net.requires_grad_(False)
+                try:
+                    with self.precision.autocast():
+                        terms = phase.loss(self._nets, batch, latent)
+                    descend(terms.loss, optimizer, scaler)
+                finally:
+                    for net in frozen:
+                        net.requires_grad_(True)
+                for name in phase.trains:
+                    if name in self.averages:
+                        self.averages[name].update(self.nets[name])
+                logs.append(terms.logs)
         return logs
 
 

@@ -51,25 +51,30 @@ def scalars(run: Path, tag: str) -> list[tuple[int, float]]:
     return [(e.step, e.value) for e in events.Scalars(tag)] if tag in events.Tags()["scalars"] else []
 
 
-def make_trainer(run_dir: Path, model: str = "dcgan", seed: int = 0, world: World = World(), data=None, **settings) -> Trainer:
-    """A seconds-long trainer on random 28x28 images; `settings` override TrainSettings."""
+def make_trainer(
+    run_dir: Path, model: str = "dcgan", seed: int = 0, world: World = World(), data=None, networks=None, objective=None, prior=None, **settings
+) -> Trainer:
+    """A seconds-long trainer on random 28x28 images; `settings` override TrainSettings; `networks`,
+    `objective` and `prior` replace the tiny GAN's (a prior of networks' z_dim when not given)."""
     torch.manual_seed(seed)
     if model == "dcgan":
         G = DCGANGenerator(z_dim=8, image_size=28, channels=1, width=4)
         D = DCGANDiscriminator(image_size=28, channels=1, width=4)
-        prior = LatentPrior(8, "normal")
+        prior_gan = LatentPrior(8, "normal")
     else:
         G = MLPGenerator(z_dim=8, image_size=28, channels=1, hidden=[32])
         D = MLPDiscriminator(image_size=28, channels=1, hidden=[16], pieces=2, dropout=0.5)
-        prior = LatentPrior(8, "uniform")
+        prior_gan = LatentPrior(8, "uniform")
     from gantrain.losses.non_saturating import NonSaturating
 
     defaults = dict(steps=6, batch_size=8, log_every=2, sample_every=3, ckpt_every=3, n_samples=4)
+    if networks is not None:
+        z_dim = next(net.z_dim for net in networks.values() if hasattr(net, "z_dim"))
+        default_prior = LatentPrior(z_dim, "normal")
     return Trainer(
-        G=G,
-        D=D,
-        objective=NonSaturating(),
-        prior=prior,
+        networks={"generator": G, "discriminator": D} if networks is None else networks,
+        objective=NonSaturating() if objective is None else objective,
+        prior=prior if prior is not None else default_prior if networks is not None else prior_gan,
         data=tiny_data() if data is None else data,
         make_optimizer=functools.partial(adam, lr=1e-3),
         settings=TrainSettings(**{**defaults, **settings}),

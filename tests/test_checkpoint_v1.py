@@ -25,10 +25,10 @@ def _weights(state: dict, model: str) -> dict[str, dict[str, torch.Tensor]]:
     if "networks" not in state:  # format 1
         return {k: state[k] for k in ("generator", "discriminator", "d_average") if k in state}
     nets = state["networks"]
-    g, d = ("decoder", "encoder") if model == "vae" else ("G", "D")
+    g, d = ("decoder", "encoder") if model == "vae" else ("generator", "discriminator")
     out = {"generator": nets[g], "discriminator": nets[d]}
-    if "D" in state.get("averages", {}):
-        out["d_average"] = state["averages"]["D"]
+    if "discriminator" in state.get("averages", {}):
+        out["d_average"] = state["averages"]["discriminator"]
     return out
 
 

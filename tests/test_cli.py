@@ -133,8 +133,8 @@ def test_resume_through_the_cli_equals_an_uninterrupted_run(workdir: Path) -> No
     b = load_checkpoint(workdir / "split" / "checkpoints" / "last.pt")
     assert a["step"] == b["step"] == 6
     for net in ("generator", "discriminator"):
-        for key in a[net]:
-            assert torch.equal(a[net][key], b[net][key]), (net, key)
+        for key in a["networks"][net]:
+            assert torch.equal(a["networks"][net][key], b["networks"][net][key]), (net, key)
 
 
 def test_multirun_sweeps_k_with_one_run_folder_per_value(workdir: Path) -> None:

@@ -45,8 +45,8 @@ def test_torchrun_two_processes_write_one_run_and_resume_as_if_never_stopped(tmp
     b = load_checkpoint(find_checkpoint(runs[0]))
     assert a["step"] == b["step"] == 6
     for net in ("generator", "discriminator"):
-        for key, value in a[net].items():
-            assert torch.equal(value, b[net][key]), (net, key)
+        for key, value in a["networks"][net].items():
+            assert torch.equal(value, b["networks"][net][key]), (net, key)
 
 
 def test_each_rank_takes_its_own_slice_of_the_global_batch() -> None:
@@ -71,7 +71,7 @@ def _train_rank(rank: int, run_dir: str, port: int) -> None:
     try:
         trainer = make_trainer(Path(run_dir), steps=3, ckpt_every=3, world=World(rank, 2, rank))
         trainer.fit()
-        torch.save({k: v.clone() for k, v in trainer.D.state_dict().items()}, Path(run_dir) / f"D_rank{rank}.pt")
+        torch.save({k: v.clone() for k, v in trainer.nets["discriminator"].state_dict().items()}, Path(run_dir) / f"D_rank{rank}.pt")
     finally:
         torch.distributed.destroy_process_group()
 
@@ -84,7 +84,7 @@ def test_the_replicas_stay_identical(tmp_path: Path) -> None:
             assert torch.equal(d0[key], d1[key]), key
     single = make_trainer(tmp_path / "single", steps=3)
     single.fit()
-    assert not torch.equal(single.D.state_dict()["features.0.weight"], d0["features.0.weight"])  # two shards differ from one
+    assert not torch.equal(single.nets["discriminator"].state_dict()["features.0.weight"], d0["features.0.weight"])  # two shards differ from one
     shutil.rmtree(tmp_path / "single")
 
 
@@ -130,3 +130,31 @@ def test_torchrun_keeps_the_best_checkpoint_of_a_run_without_labels(tmp_path: Pa
     assert state["step"] == best["step"] and state["best"]["step"] == best["step"]
     assert len(state["rng"]["ranks"]) == 2  # gathered from both ranks, as every checkpoint is
     assert json.loads((run / "summary.json").read_text())["best"]["step"] == best["step"]
+
+
+def _train_vae_rank(rank: int, run_dir: str, port: int) -> None:
+    """Two ranks train a VAE on their own slices of each batch; each saves its networks."""
+    from gantrain.losses.elbo import ELBO
+    from gantrain.models.vae import VAEDecoder, VAEEncoder
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.distributed.init_process_group("gloo", rank=rank, world_size=2)
+    try:
+        torch.manual_seed(0)  # the same initial weights on both ranks, as run.py builds them
+        nets = {"decoder": VAEDecoder(4, 28, 1, hidden=[16]), "encoder": VAEEncoder(28, 1, 4, hidden=[16])}
+        trainer = make_trainer(Path(run_dir), steps=3, ckpt_every=3, world=World(rank, 2, rank), networks=nets, objective=ELBO())
+        trainer.fit()
+        torch.save({name: net.state_dict() for name, net in trainer.nets.items()}, Path(run_dir) / f"rank{rank}.pt")
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def test_a_vae_under_two_processes_averages_the_decoders_gradients_too(tmp_path: Path) -> None:
+    """Each rank sees other images, so replicas stay identical only if every gradient is averaged: the
+    decoder's too, which the loss reaches through its forward (a side entrance such as a .logits()
+    method would bypass DDP's hooks and leave each rank's decoder on its own)."""
+    mp.spawn(_train_vae_rank, args=(str(tmp_path), _free_port()), nprocs=2, join=True)
+    a, b = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    for net in ("decoder", "encoder"):
+        for key, value in a[net].items():
+            assert torch.equal(value, b[net][key]), (net, key)

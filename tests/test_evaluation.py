@@ -300,8 +300,8 @@ def test_test_error_of_a_moving_average_uses_statistics_of_the_averaged_weights(
             own(images[start : start + 100].float().div(127.5).sub(1))
     own.eval()
     expected = classification_error(own(test[0].float().div(127.5).sub(1)).argmax(1), test[1])
-    assert score(G=None, D=average.average)["eval/test_error"] == pytest.approx(expected)
-    stale = TestError(*test, 3, clustering=False, device=torch.device("cpu"))(G=None, D=average.average)["eval/test_error"]
+    assert score({"discriminator": average.average})["eval/test_error"] == pytest.approx(expected)
+    stale = TestError(*test, 3, clustering=False, device=torch.device("cpu"))({"discriminator": average.average})["eval/test_error"]
     assert stale != pytest.approx(expected)  # the copied statistics classify otherwise
 
 
@@ -321,18 +321,18 @@ def test_clustering_evaluation_reports_the_error_and_the_least_used_cluster() ->
     # 10 images in clusters 0,0,0,0,1,1,1,2,2,2 (none in 3); classes 1,1,1,0,0,0,0,2,2,2
     images = torch.tensor([0, 4, 8, 12, 1, 5, 9, 2, 6, 10], dtype=torch.uint8).view(10, 1, 1, 1)
     labels = torch.tensor([1, 1, 1, 0, 0, 0, 0, 2, 2, 2])
-    scores = TestError(images, labels, 3, clustering=True, device=CPU)(G=None, D=_FixedClusters())
+    scores = TestError(images, labels, 3, clustering=True, device=CPU)({"discriminator": _FixedClusters()})
     # best one-to-one map: 0->1 (3 right), 1->0 (3), 2->2 (3): one of 10 wrong
     assert scores["eval/cluster_error"] == pytest.approx(0.1)
     assert scores["eval/smallest_cluster"] == 0.0  # cluster 3 is empty
     images[0] = 3  # one image moves to cluster 3
-    scores = TestError(images, labels, 3, clustering=True, device=CPU)(G=None, D=_FixedClusters())
+    scores = TestError(images, labels, 3, clustering=True, device=CPU)({"discriminator": _FixedClusters()})
     assert scores["eval/smallest_cluster"] == pytest.approx(0.1)
-    assert "eval/smallest_cluster" not in TestError(images, labels, 4, clustering=False, device=CPU)(G=None, D=_FixedClusters())
+    assert "eval/smallest_cluster" not in TestError(images, labels, 4, clustering=False, device=CPU)({"discriminator": _FixedClusters()})
     # one-to-one, cluster 3 (its one image of class 1) gets no class: 0->1 (2 right), 1->0 (3), 2->2 (3)
     assert scores["eval/cluster_error"] == pytest.approx(0.2)
     # by majority clusters 0 (classes 1, 1, 0) and 3 (class 1) both take class 1: 1 of 10 wrong
-    by_majority = TestError(images, labels, 3, clustering=True, device=CPU, cluster_match="majority")(G=None, D=_FixedClusters())
+    by_majority = TestError(images, labels, 3, clustering=True, device=CPU, cluster_match="majority")({"discriminator": _FixedClusters()})
     assert by_majority["eval/cluster_error"] == pytest.approx(0.1)
 
 
@@ -364,10 +364,10 @@ def test_clustering_evaluation_scores_the_probe_images_without_labels() -> None:
     lopsided = torch.tensor([0, 4, 8, 12, 16, 20, 24, 1], dtype=torch.uint8).view(8, 1, 1, 1)  # 7 in cluster 0, 1 in 1
     score = TestError(images, labels, 4, clustering=True, device=CPU, probe_images=balanced)
     assert score.select_by == "eval/mutual_information"
-    assert score(G=None, D=_SureClusters())["eval/mutual_information"] == pytest.approx(math.log(4), abs=1e-5)
-    lop = TestError(images, labels, 4, clustering=True, device=CPU, probe_images=lopsided)(G=None, D=_SureClusters())
+    assert score({"discriminator": _SureClusters()})["eval/mutual_information"] == pytest.approx(math.log(4), abs=1e-5)
+    lop = TestError(images, labels, 4, clustering=True, device=CPU, probe_images=lopsided)({"discriminator": _SureClusters()})
     # sure of every image, but 7/8 of them in one cluster: I = H[(7/8, 1/8, 0, 0)]
     assert lop["eval/mutual_information"] == pytest.approx(-(7 / 8 * math.log(7 / 8) + 1 / 8 * math.log(1 / 8)), abs=1e-5)
     assert lop["eval/cluster_error"] == 0.0  # the test images decide the error, the probe images only the score
     supervised = TestError(images, labels, 4, clustering=False, device=CPU, probe_images=balanced)
-    assert supervised.select_by is None and "eval/mutual_information" not in supervised(G=None, D=_FixedClusters())
+    assert supervised.select_by is None and "eval/mutual_information" not in supervised({"discriminator": _FixedClusters()})

@@ -315,9 +315,9 @@ def test_feature_matching_objective_reads_the_named_layer() -> None:
     loss = FeatureMatching("features").generator_step(G, D, batch, latent).loss
     expected = feature_matching_loss(D.features(batch.x.flatten(1)), D.features(G(latent.z).flatten(1)))
     assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
-    FeatureMatching("features").check(G, D, None)
+    FeatureMatching("features").check_pair(G, D, None)
     with pytest.raises(ConfigError, match="loss.layer='trunk' is not a layer"):
-        FeatureMatching("trunk").check(G, D, None)
+        FeatureMatching("trunk").check_pair(G, D, None)
 
 
 def test_discriminate_each_concatenates_only_for_a_samplewise_discriminator() -> None:

@@ -92,7 +92,7 @@ def test_l1_cgan_loss_variants_by_hand() -> None:
     expected = 0.5 * discriminator_loss(torch.tensor([0.2]), torch.tensor([0.4])).item()  # the paper halves D's loss
     assert d.loss.item() == pytest.approx(expected)
     with pytest.raises(ConfigError, match="loss.conditional=false but model.discriminator.conditional=true"):
-        L1ConditionalGAN(conditional=False).check(G, D, type("Pairs", (), {"paired": True})())
+        L1ConditionalGAN(conditional=False).check_pair(G, D, type("Pairs", (), {"paired": True})())
 
 
 def _write(path: Path, array: np.ndarray) -> None:
@@ -174,14 +174,19 @@ def test_short_run_of_the_built_in_task_logs_triplets_heat_map_and_metrics(tmp_p
 def test_held_out_pairs_are_capped_and_spread_over_the_split(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from omegaconf import OmegaConf
 
-    import gantrain.run
+    import gantrain.setup
+    from gantrain.settings import EvalSettings, TrainSettings
 
     for split, n in (("train", 2), ("val", 12)):
         for i in range(n):
             _write(tmp_path / split / f"{i:02d}.png", np.full((8, 16), i * 10, dtype=np.uint8))  # A|B, both of value 10i
     cfg = OmegaConf.create({"data": {"_target_": "gantrain.data.paired.PairedFolder", "root": str(tmp_path), "image_size": 8, "load_size": 8, "channels": 1}})
-    monkeypatch.setattr(gantrain.run, "HELD_OUT_PAIRS", 4)
-    metrics, preview = gantrain.run.translation_evaluator(cfg, None, torch.device("cpu"), n_preview=16, batch_size=2)
+    monkeypatch.setattr(gantrain.setup, "HELD_OUT_PAIRS", 4)
+    setup = gantrain.setup.Setup(
+        cfg, data=None, nets={}, objective=None, prior=None, settings=TrainSettings(n_samples=16, batch_size=2),
+        eval_settings=EvalSettings(), device=torch.device("cpu"), seed=0,
+    )
+    metrics, preview = setup.translation_metrics(), setup.preview_pairs()
     assert metrics is not None
     assert metrics.sources[:, 0, 0, 0].tolist() == [0, 40, 70, 110]  # 4 of the 12, first to last
     assert preview[0].shape == (2, 1, 8, 8)

@@ -16,10 +16,10 @@ from gantrain.settings import TrainSettings
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_mixed_precision_trains_with_float32_weights_and_finite_losses(tmp_path: Path, precision: str) -> None:
     trainer = make_trainer(tmp_path / "run", precision=precision, steps=4, log_every=2)
-    before = [p.detach().clone() for p in trainer.G.parameters()]
+    before = [p.detach().clone() for p in trainer.nets["generator"].parameters()]
     result = trainer.fit()
-    assert all(p.dtype == torch.float32 for p in [*trainer.G.parameters(), *trainer.D.parameters()])
-    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.G.parameters()))
+    assert all(p.dtype == torch.float32 for p in [*trainer.nets["generator"].parameters(), *trainer.nets["discriminator"].parameters()])
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.nets["generator"].parameters()))
     for name in ("loss/d", "loss/g"):
         assert torch.isfinite(torch.tensor(result.metrics[name])), name
 
@@ -29,8 +29,8 @@ def test_network_outputs_are_float32_inside_autocast(tmp_path: Path) -> None:
     z = torch.randn(3, 8)
     with trainer.precision.autocast():
         inside = torch.nn.functional.linear(z, torch.randn(4, 8))  # autocast is on: a product runs in bf16
-        image = trainer.G(z)
-        logit = trainer.D(image)
+        image = trainer.nets["generator"](z)
+        logit = trainer.nets["discriminator"](image)
     assert inside.dtype == torch.bfloat16
     assert image.dtype == torch.float32 and logit.dtype == torch.float32  # the losses see float32
 
@@ -45,14 +45,14 @@ def test_bf16_changes_the_numbers_but_not_much(tmp_path: Path) -> None:
 
 def test_fp16_scales_the_loss_and_the_scale_is_checkpointed(tmp_path: Path) -> None:
     trainer = make_trainer(tmp_path / "run", precision="fp16", steps=3, ckpt_every=3)
-    assert trainer.scaler_d.is_enabled() and trainer.scaler_g.is_enabled()
+    assert trainer.scalers["discriminator"].is_enabled() and trainer.scalers["generator"].is_enabled()
     trainer.fit()
     state = load_checkpoint(find_checkpoint(tmp_path / "run"))
-    assert [s["scale"] for s in state["scalers"]] == [trainer.scaler_d.get_scale(), trainer.scaler_g.get_scale()]
-    state["scalers"][0]["scale"], state["scalers"][1]["scale"] = 1024.0, 512.0  # not a fresh scaler's 65536
+    assert {name: s["scale"] for name, s in state["scalers"].items()} == {name: s.get_scale() for name, s in trainer.scalers.items()}
+    state["scalers"]["discriminator"]["scale"], state["scalers"]["generator"]["scale"] = 1024.0, 512.0  # not a fresh scaler's 65536
     resumed = make_trainer(tmp_path / "run", precision="fp16", steps=6)
     resumed.load_state_dict(state, tmp_path / "run")
-    assert (resumed.scaler_d.get_scale(), resumed.scaler_g.get_scale()) == (1024.0, 512.0)
+    assert (resumed.scalers["discriminator"].get_scale(), resumed.scalers["generator"].get_scale()) == (1024.0, 512.0)
     resumed.fit()  # and training goes on from the restored scales
     assert resumed.step == 6
 
@@ -65,12 +65,12 @@ def test_bf16_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path: Pa
     resumed = make_trainer(tmp_path / "split", precision="bf16", steps=4, ckpt_every=2)
     resumed.load_state_dict(load_checkpoint(find_checkpoint(tmp_path / "split")), tmp_path / "split")
     resumed.fit()
-    for key, value in straight.G.state_dict().items():
-        assert torch.equal(value, resumed.G.state_dict()[key]), key
+    for key, value in straight.nets["generator"].state_dict().items():
+        assert torch.equal(value, resumed.nets["generator"].state_dict()[key]), key
 
 
 def test_channels_last_follows_the_precision_unless_set(tmp_path: Path) -> None:
-    conv_weight = lambda t: t.G.net[0].weight  # noqa: E731  (B, C, H, W) weights: the memory format shows
+    conv_weight = lambda t: t.nets["generator"].net[0].weight  # noqa: E731  (B, C, H, W) weights: the memory format shows
     nhwc = lambda w: w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()  # noqa: E731
     assert not nhwc(conv_weight(make_trainer(tmp_path / "a")))
     assert nhwc(conv_weight(make_trainer(tmp_path / "b", precision="bf16")))
@@ -83,7 +83,7 @@ def test_channels_last_in_float32_gives_the_same_training_up_to_rounding(tmp_pat
     nhwc = make_trainer(tmp_path / "b", steps=2, channels_last=True)
     nchw.fit()
     nhwc.fit()
-    for (key, a), b in zip(nchw.G.state_dict().items(), nhwc.G.state_dict().values()):
+    for (key, a), b in zip(nchw.nets["generator"].state_dict().items(), nhwc.nets["generator"].state_dict().values()):
         assert torch.allclose(a, b, atol=1e-4), key
 
 
@@ -99,8 +99,8 @@ def test_compiled_training_keeps_the_checkpoint_names(tmp_path: Path) -> None:
     trainer = make_trainer(tmp_path / "run", compile=True, steps=2, ckpt_every=2)
     trainer.fit()
     state = load_checkpoint(find_checkpoint(tmp_path / "run"))
-    assert state["generator"].keys() == trainer.G.state_dict().keys()
-    assert not any(key.startswith("_orig_mod") for key in state["generator"])
+    assert state["networks"]["generator"].keys() == trainer.nets["generator"].state_dict().keys()
+    assert not any(key.startswith("_orig_mod") for key in state["networks"]["generator"])
 
 
 @pytest.mark.parametrize(
@@ -168,7 +168,7 @@ def test_gemm_path_is_only_taken_under_cpu_bf16_autocast_for_small_layers() -> N
 def test_bf16_trainer_switches_convolutions_and_fp32_does_not(tmp_path: Path) -> None:
     from gantrain.gemm_conv import GemmConv2d, GemmConvTranspose2d
 
-    kinds = lambda trainer: {type(m) for net in (trainer.G, trainer.D) for m in net.modules()}  # noqa: E731
+    kinds = lambda trainer: {type(m) for net in (trainer.nets["generator"], trainer.nets["discriminator"]) for m in net.modules()}  # noqa: E731
     assert not kinds(make_trainer(tmp_path / "fp32")) & {GemmConv2d, GemmConvTranspose2d}
     bf16 = kinds(make_trainer(tmp_path / "bf16", precision="bf16"))
     assert not bf16 & {torch.nn.Conv2d, torch.nn.ConvTranspose2d}

@@ -38,21 +38,21 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_p
         trainer.fit()
     state = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
     assert state["step"] == 4
-    assert all(torch.isfinite(t).all() for t in state["generator"].values())
+    assert all(torch.isfinite(t).all() for t in state["networks"]["generator"].values())
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["finished"] is False
 
 
 def test_nan_rollback_reloads_the_checkpoint_lowers_the_learning_rate_and_finishes(tmp_path: Path) -> None:
     trainer = make_trainer(tmp_path / "run", steps=8, ckpt_every=2, nan_policy="rollback", nan_lr_factor=0.5)
-    lr = trainer.opt_g.param_groups[0]["lr"]
+    lr = trainer.optimizers["generator"].param_groups[0]["lr"]
     poisoned = _poison(trainer, {4})
     result = trainer.fit()
     assert poisoned == [4] and result.step == 8
-    assert trainer.opt_g.param_groups[0]["lr"] == pytest.approx(lr * 0.5)
-    assert trainer.opt_d.param_groups[0]["lr"] == pytest.approx(lr * 0.5)
-    assert all(torch.isfinite(p).all() for p in trainer.G.parameters())
-    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["opt_g"]["param_groups"][0]["lr"] == pytest.approx(lr * 0.5)
+    assert trainer.optimizers["generator"].param_groups[0]["lr"] == pytest.approx(lr * 0.5)
+    assert trainer.optimizers["discriminator"].param_groups[0]["lr"] == pytest.approx(lr * 0.5)
+    assert all(torch.isfinite(p).all() for p in trainer.nets["generator"].parameters())
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["optimizers"]["generator"]["param_groups"][0]["lr"] == pytest.approx(lr * 0.5)
 
 
 def test_nan_rollback_gives_up_after_the_retries(tmp_path: Path) -> None:
@@ -65,26 +65,26 @@ def test_nan_rollback_gives_up_after_the_retries(tmp_path: Path) -> None:
 
 def test_rollback_before_any_checkpoint_returns_to_the_start(tmp_path: Path) -> None:
     trainer = make_trainer(tmp_path / "run", steps=4, ckpt_every=100, nan_policy="rollback")
-    start = [p.detach().clone() for p in trainer.G.parameters()]
+    start = [p.detach().clone() for p in trainer.nets["generator"].parameters()]
     poisoned = _poison(trainer, {1})
     assert trainer.fit().step == 4 and poisoned == [1]
     assert load_checkpoint(tmp_path / "run" / "checkpoints" / "step_0000000.pt")["step"] == 0
-    assert any(not torch.equal(a, b) for a, b in zip(start, trainer.G.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(start, trainer.nets["generator"].parameters()))
 
 
 def test_nan_weights_never_reach_a_checkpoint(tmp_path: Path) -> None:
     trainer = make_trainer(tmp_path / "run", steps=6, ckpt_every=3)
-    original = trainer.opt_g.step
+    original = trainer.optimizers["generator"].step
 
     def corrupting_step(*args, **kwargs):  # an update that leaves a NaN in G's weights at the 3rd step
         out = original(*args, **kwargs)
         if trainer.step == 2:
             with torch.no_grad():
-                next(trainer.G.parameters()).view(-1)[0] = float("inf")
+                next(trainer.nets["generator"].parameters()).view(-1)[0] = float("inf")
         return out
 
-    trainer.opt_g.step = corrupting_step
-    with pytest.raises(NonFiniteLoss, match="the weights of G became NaN or Inf at step 3; no checkpoint had been written"):
+    trainer.optimizers["generator"].step = corrupting_step
+    with pytest.raises(NonFiniteLoss, match="the weights of the generator became NaN or Inf at step 3; no checkpoint had been written"):
         trainer.fit()
     assert not (tmp_path / "run" / "checkpoints" / "last.pt").exists()
 
@@ -224,8 +224,8 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_weights(t
     b = load_checkpoint(folder / "last.pt")
     assert a["step"] == b["step"] == steps
     for net in ("generator", "discriminator"):
-        for key in a[net]:
-            assert torch.equal(a[net][key], b[net][key]), (net, key)
+        for key in a["networks"][net]:
+            assert torch.equal(a["networks"][net][key], b["networks"][net][key]), (net, key)
 
 
 def test_sigkill_in_the_middle_of_a_checkpoint_write_keeps_the_previous_one(tmp_path: Path) -> None:
@@ -257,7 +257,7 @@ trainer.fit()
     assert not list(folder.glob(".*.tmp"))  # cleared by the next write
     straight = make_trainer(tmp_path / "straight", steps=6, ckpt_every=2)
     straight.fit()
-    for a, b in zip(straight.G.parameters(), resumed.G.parameters()):
+    for a, b in zip(straight.nets["generator"].parameters(), resumed.nets["generator"].parameters()):
         assert torch.equal(a, b)
 
 

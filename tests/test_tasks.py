@@ -66,7 +66,7 @@ def test_translate_writes_what_the_trained_generator_gives(pix2pix_run: Path, tm
     sources = torch.stack([make(p) for p in sorted(inputs)])
     assert sources.shape == (10, 1, 32, 32) and set(sources.unique().tolist()) <= {0, 255}
     torch.manual_seed(3)
-    expected = translate(trained.G, sources, device=device, batch_size=int(trained.config.train.batch_size))
+    expected = translate(trained.nets["generator"], sources, device=device, batch_size=int(trained.config.train.batch_size))
     for path, image in zip(sorted(inputs), expected):
         saved = np.asarray(Image.open(out / path.relative_to(tmp_path / "photos").with_suffix(".png")).convert("L"), dtype=np.float32)
         assert np.abs(saved - image[0].numpy() * 255).max() <= 1.0, path

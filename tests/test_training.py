@@ -1,6 +1,7 @@
 """A short real training run, its run folder and TensorBoard events, and exact resume on CPU."""
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -10,15 +11,16 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from conftest import make_trainer, scalars
 from gantrain.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
 from gantrain.errors import CheckpointError, ConfigError
+from gantrain.evaluation import Evaluator
 from gantrain.settings import TrainSettings
 
 
 def test_short_run_writes_curves_samples_and_checkpoints(tmp_path: Path) -> None:
     trainer = make_trainer(tmp_path / "run", steps=6, log_every=2, sample_every=3, ckpt_every=3)
-    before = [p.detach().clone() for p in trainer.G.parameters()]
+    before = [p.detach().clone() for p in trainer.nets["generator"].parameters()]
     result = trainer.fit()
     assert result.step == 6
-    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.G.parameters()))  # G learned something
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.nets["generator"].parameters()))  # G learned something
 
     events = EventAccumulator(str(tmp_path / "run" / "tb"), size_guidance={"images": 0, "scalars": 0})
     events.Reload()
@@ -68,9 +70,9 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path: Path, m
     resumed.load_state_dict(state, tmp_path / "split")
     resumed.fit()
 
-    _assert_same_state(straight.G.state_dict(), resumed.G.state_dict())
-    _assert_same_state(straight.D.state_dict(), resumed.D.state_dict())
-    sa, sb = straight.opt_g.state_dict()["state"], resumed.opt_g.state_dict()["state"]
+    _assert_same_state(straight.nets["generator"].state_dict(), resumed.nets["generator"].state_dict())
+    _assert_same_state(straight.nets["discriminator"].state_dict(), resumed.nets["discriminator"].state_dict())
+    sa, sb = straight.optimizers["generator"].state_dict()["state"], resumed.optimizers["generator"].state_dict()["state"]
     assert all(torch.equal(sa[i]["exp_avg"], sb[i]["exp_avg"]) for i in sa)
 
 
@@ -101,7 +103,7 @@ def test_without_restoring_the_rng_a_resumed_run_would_differ(tmp_path: Path) ->
     resumed = make_trainer(tmp_path / "split", steps=6)
     resumed.load_state_dict(state, tmp_path / "split")
     resumed.fit()
-    assert any(not torch.equal(a, b) for a, b in zip(straight.G.parameters(), resumed.G.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(straight.nets["generator"].parameters(), resumed.nets["generator"].parameters()))
 
 
 def test_periodic_checkpoints_are_pruned_and_last_is_newest(tmp_path: Path) -> None:
@@ -117,8 +119,9 @@ def test_checkpoint_is_plain_data_loadable_with_weights_only(tmp_path: Path) -> 
     trainer.metadata = {"config": "train:\n  k: 1\n", "choices": {"model": "dcgan"}}
     trainer.fit()
     state = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)
-    assert state["format_version"] == 1 and state["step"] == 3 and state["config"].startswith("train:")
-    assert {"generator", "discriminator", "opt_g", "opt_d", "rng", "data"} <= state.keys()
+    assert state["format_version"] == 2 and state["step"] == 3 and state["config"].startswith("train:")
+    assert {"networks", "optimizers", "objective", "rng", "data"} <= state.keys()
+    assert state["networks"].keys() == {"generator", "discriminator"} and state["optimizers"].keys() == {"discriminator", "generator"}
 
 
 def test_interrupted_write_leaves_the_previous_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -170,8 +173,8 @@ def test_k_discriminator_steps_per_generator_step(tmp_path: Path) -> None:
     trainer = make_trainer(tmp_path / "run", steps=2, k=3, ckpt_every=2)
     trainer.fit()
     assert trainer.stream.consumed == 6  # k real batches per generator step
-    assert trainer.opt_d.state_dict()["state"][0]["step"].item() == 6
-    assert trainer.opt_g.state_dict()["state"][0]["step"].item() == 2
+    assert trainer.optimizers["discriminator"].state_dict()["state"][0]["step"].item() == 6
+    assert trainer.optimizers["generator"].state_dict()["state"][0]["step"].item() == 2
 
 
 def test_the_same_seed_gives_the_same_weights_and_another_seed_does_not(tmp_path: Path) -> None:
@@ -180,9 +183,9 @@ def test_the_same_seed_gives_the_same_weights_and_another_seed_does_not(tmp_path
     c = make_trainer(tmp_path / "c", model="gan", seed=4, steps=4)
     for t in (a, b, c):
         t.fit()
-    _assert_same_state(a.G.state_dict(), b.G.state_dict())
-    _assert_same_state(a.D.state_dict(), b.D.state_dict())
-    assert any(not torch.equal(x, y) for x, y in zip(a.G.parameters(), c.G.parameters()))
+    _assert_same_state(a.nets["generator"].state_dict(), b.nets["generator"].state_dict())
+    _assert_same_state(a.nets["discriminator"].state_dict(), b.nets["discriminator"].state_dict())
+    assert any(not torch.equal(x, y) for x, y in zip(a.nets["generator"].parameters(), c.nets["generator"].parameters()))
 
 
 def _sgan_trainer(run_dir: Path, steps: int, **loss: object):  # -> gantrain.training.Trainer
@@ -202,8 +205,10 @@ def _sgan_trainer(run_dir: Path, steps: int, **loss: object):  # -> gantrain.tra
     data = MNIST(labeled_per_class=2, label_seed=1)
     test = MNIST(split="test")
     return Trainer(
-        G=MLPGenerator(z_dim=8, image_size=28, channels=1, hidden=[32], batch_norm=True),
-        D=SemiSupervisedMLPDiscriminator(image_size=28, channels=1, num_classes=10, hidden=[32, 16]),
+        networks={
+            "generator": MLPGenerator(z_dim=8, image_size=28, channels=1, hidden=[32], batch_norm=True),
+            "discriminator": SemiSupervisedMLPDiscriminator(image_size=28, channels=1, num_classes=10, hidden=[32, 16]),
+        },
         objective=FeatureMatching(**loss),
         prior=LatentPrior(8, "uniform"),
         data=data,
@@ -223,12 +228,12 @@ def test_semi_supervised_resume_restores_labelled_stream_and_average(tmp_path: P
     first = _sgan_trainer(tmp_path / "split", 3)
     first.fit()
     state = load_checkpoint(find_checkpoint(tmp_path / "split"))
-    assert state["data"] == {"consumed": 3, "labelled": 3} and "d_average" in state
+    assert state["data"] == {"consumed": 3, "labelled": 3} and "discriminator" in state["averages"]
     resumed = _sgan_trainer(tmp_path / "split", 6)
     resumed.load_state_dict(state, tmp_path / "split")
     result = resumed.fit()
-    _assert_same_state(straight.D.state_dict(), resumed.D.state_dict())
-    _assert_same_state(straight.d_average.state_dict(), resumed.d_average.state_dict())
+    _assert_same_state(straight.nets["discriminator"].state_dict(), resumed.nets["discriminator"].state_dict())
+    _assert_same_state(straight.averages["discriminator"].state_dict(), resumed.averages["discriminator"].state_dict())
     assert 0.0 <= result.metrics["eval/test_error"] <= 1.0
 
 
@@ -253,8 +258,8 @@ def test_feature_matching_with_a_fresh_batch_draws_g_its_own_real_batch_and_resu
     resumed = _sgan_trainer(tmp_path / "split", 6, fresh_batch=True)
     resumed.load_state_dict(state, tmp_path / "split")
     resumed.fit()
-    _assert_same_state(straight.G.state_dict(), resumed.G.state_dict())
-    _assert_same_state(straight.D.state_dict(), resumed.D.state_dict())
+    _assert_same_state(straight.nets["generator"].state_dict(), resumed.nets["generator"].state_dict())
+    _assert_same_state(straight.nets["discriminator"].state_dict(), resumed.nets["discriminator"].state_dict())
 
 
 def test_with_an_average_the_live_discriminator_is_scored_too(tmp_path: Path) -> None:
@@ -263,23 +268,23 @@ def test_with_an_average_the_live_discriminator_is_scored_too(tmp_path: Path) ->
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [3, 6] and all({"eval/test_error", "eval/test_error_live"} <= set(r) for r in rows)
     # the numbers are each network's own: the live D's now, and the average's, which lags behind it
-    live = trainer.evaluate(G=trainer.G, D=trainer.D)["eval/test_error"]
-    averaged = trainer.evaluate(G=trainer.G, D=trainer.d_average.average)["eval/test_error"]
+    live = trainer.evaluate(trainer.nets)["eval/test_error"]
+    averaged = trainer.evaluate({**trainer.nets, "discriminator": trainer.averages["discriminator"].average})["eval/test_error"]
     assert rows[-1]["eval/test_error_live"] == live == result.metrics["eval/test_error_live"]
     assert rows[-1]["eval/test_error"] == averaged
 
 
 def test_a_fresh_run_initialises_weight_norm_from_data_and_starts_the_average_there(tmp_path: Path) -> None:
     trainer = _sgan_trainer(tmp_path / "run", 3)
-    first = trainer.D.features[2]  # the first weight-normalised layer
+    first = trainer.nets["discriminator"].features[2]  # the first weight-normalised layer
     assert torch.equal(first.g, torch.ones_like(first.g))
     trainer.initialize_from_data()
     assert not torch.equal(first.g, torch.ones_like(first.g))  # scales set from real images
-    _assert_same_state(trainer.D.state_dict(), trainer.d_average.state_dict())
+    _assert_same_state(trainer.nets["discriminator"].state_dict(), trainer.averages["discriminator"].state_dict())
 
 
 def test_a_resumed_run_does_not_repeat_evaluations_in_metrics_jsonl(tmp_path: Path) -> None:
-    evaluate = lambda *, G, D: {"eval/x": 1.0}  # noqa: E731
+    evaluate = _ScriptedScore([1.0] * 10, key="eval/x", select=False)
     first = make_trainer(tmp_path / "run", steps=4, ckpt_every=4)
     first.evaluate = evaluate
     first.eval_settings.every = 2
@@ -312,35 +317,36 @@ def test_lr_decay_outside_zero_to_one_is_rejected(value: object) -> None:
 def test_lr_decay_sets_each_steps_rate_and_a_resumed_run_follows_it(tmp_path: Path, stored: str) -> None:
     straight = make_trainer(tmp_path / "straight", steps=6, ckpt_every=3, keep_ckpts=0, lr_decay=0.5)
     rates: list[tuple[float, float]] = []
-    straight.opt_g.register_step_pre_hook(lambda opt, *_: rates.append((opt.param_groups[0]["lr"], straight.opt_d.param_groups[0]["lr"])))
+    straight.optimizers["generator"].register_step_pre_hook(lambda opt, *_: rates.append((opt.param_groups[0]["lr"], straight.optimizers["discriminator"].param_groups[0]["lr"])))
     straight.fit()
     # lr 1e-3 (conftest); the last 3 of 6 steps decay: x1 at step 4, x2/3 at 5, x1/3 at 6, for G and D alike
     expected = [1e-3, 1e-3, 1e-3, 1e-3, 2e-3 / 3, 1e-3 / 3]
     assert [g for g, _ in rates] == pytest.approx(expected) and [d for _, d in rates] == pytest.approx(expected)
 
     state = load_checkpoint(tmp_path / "straight" / "checkpoints" / "step_0000003.pt")
-    assert state["opt_g"]["param_groups"][0]["initial_lr"] == pytest.approx(1e-3)
+    assert state["optimizers"]["generator"]["param_groups"][0]["initial_lr"] == pytest.approx(1e-3)
     if stored == "from before lr_decay":  # a checkpoint written before the schedule existed: lr, no initial_lr
-        for opt in ("opt_g", "opt_d"):
-            for group in state[opt]["param_groups"]:
+        for opt in ("generator", "discriminator"):
+            for group in state["optimizers"][opt]["param_groups"]:
                 del group["initial_lr"]
     resumed = make_trainer(tmp_path / "resumed", steps=6, ckpt_every=3, lr_decay=0.5)
     resumed.load_state_dict(state, tmp_path / "straight")
     resumed.fit()
-    assert resumed.opt_g.param_groups[0]["lr"] == pytest.approx(1e-3 / 3)
-    _assert_same_state(straight.G.state_dict(), resumed.G.state_dict())
-    _assert_same_state(straight.D.state_dict(), resumed.D.state_dict())
+    assert resumed.optimizers["generator"].param_groups[0]["lr"] == pytest.approx(1e-3 / 3)
+    _assert_same_state(straight.nets["generator"].state_dict(), resumed.nets["generator"].state_dict())
+    _assert_same_state(straight.nets["discriminator"].state_dict(), resumed.nets["discriminator"].state_dict())
 
 
-class _ScriptedScore:
+class _ScriptedScore(Evaluator):
     """An evaluation whose label-free score (select_by, higher is better) takes the given values in turn."""
 
-    select_by = "eval/score"
+    def __init__(self, values: list[float], key: str = "eval/score", select: bool = True) -> None:
+        self.values, self.key = list(values), key
+        self.select_by = key if select else None
 
-    def __init__(self, values: list[float]) -> None:
-        self.values = list(values)
-
-    def __call__(self, *, G: torch.nn.Module, D: torch.nn.Module) -> dict[str, float]:
+    def __call__(self, nets: Mapping[str, torch.nn.Module]) -> dict[str, float]:
+        if self.key != "eval/score":
+            return {self.key: self.values.pop(0)}
         return {"eval/score": self.values.pop(0), "eval/cluster_error": 0.5}
 
 
@@ -353,7 +359,7 @@ def test_the_best_evaluation_by_a_label_free_score_is_kept_as_best_pt_and_surviv
     assert result.best == {"step": 4, "eval/score": 0.9, "eval/cluster_error": 0.5}
     best = load_checkpoint(tmp_path / "run" / "checkpoints" / "best.pt")
     assert best["step"] == 4 and best["best"]["eval/score"] == 0.9
-    _assert_same_state(best["generator"], load_checkpoint(tmp_path / "run" / "checkpoints" / "step_0000004.pt")["generator"])
+    _assert_same_state(best["networks"]["generator"], load_checkpoint(tmp_path / "run" / "checkpoints" / "step_0000004.pt")["networks"]["generator"])
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["best"] == {"by": "eval/score", "step": 4, "eval/score": 0.9, "eval/cluster_error": 0.5}
 

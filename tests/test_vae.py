@@ -38,22 +38,22 @@ def test_elbo_is_reconstruction_plus_beta_kl_with_the_reparameterised_z() -> Non
     batch = Batch(x=x, y=None, x_lab=None, y_lab=None)
     for beta in (1.0, 4.0):
         torch.manual_seed(1)
-        terms = ELBO(beta=beta).generator_step(G, E, batch, None)
+        terms = ELBO(beta=beta).loss(E, G, batch)
         torch.manual_seed(1)
         mu, logvar = E(x)
         z = mu + torch.exp(logvar / 2) * torch.randn(5, 3)
-        reconstruction = torch.nn.functional.binary_cross_entropy_with_logits(G.logits(z), (x + 1) / 2, reduction="sum") / 5
+        reconstruction = torch.nn.functional.binary_cross_entropy_with_logits(G(z, logits=True), (x + 1) / 2, reduction="sum") / 5
         kl = (-0.5 * (1 + logvar - mu**2 - logvar.exp())).sum() / 5
         assert torch.allclose(terms.logs["loss/reconstruction"], reconstruction)
         assert torch.allclose(terms.logs["loss/kl"], kl)
         assert torch.allclose(terms.loss, reconstruction + beta * kl)
-    assert torch.allclose(G(z), 2 * torch.sigmoid(G.logits(z)) - 1, atol=1e-6)  # the mean image on [-1, 1]
+    assert torch.allclose(G(z), 2 * torch.sigmoid(G(z, logits=True)) - 1, atol=1e-6)  # the mean image on [-1, 1]
     with pytest.raises(ConfigError, match="model.beta must be a number >= 0"):
         ELBO(beta=-1)
 
 
 def test_a_short_vae_run_draws_grids_and_traversals_like_a_gan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    common = ["model.generator.hidden=[32]", "model.discriminator.hidden=[32]", "model.z_dim=4", "device=cpu"]
+    common = ["model.decoder.hidden=[32]", "model.encoder.hidden=[32]", "model.z_dim=4", "device=cpu"]
     result = run_cli("model=vae", "model.beta=4", *common, "train.steps=20", "train.log_every=10", "hydra.run.dir=run", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

@@ -13,7 +13,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from gantrain.errors import ConfigError, DataError, GantrainError
-from gantrain.losses.base import Batch
+from gantrain.objective import Batch
 
 UNLABELLED = -1
 
@@ -25,6 +25,10 @@ class ImageDataset(Dataset):
     channels: int
     num_classes: int | None = None
     labelled: Tensor | None = None  # indices whose labels training may see; None: all of them
+    paired: bool = False  # items are (source, target) pairs for an image translator (gantrain/data/paired.py)
+    channels_b: int | None = None  # two unpaired domains (gantrain/data/unpaired.py): domain B's channels
+    on_error: str = "raise"  # an unreadable image: raise, or skip it and go on (data sets read from files)
+    notice: str | None = None  # one line said at the start of training (e.g. what a built-in task is)
 
     @property
     def has_labels(self) -> bool:
@@ -44,6 +48,16 @@ class ImageDataset(Dataset):
     def describe(self) -> str:
         """One line for the start-up log: what was loaded, from where."""
         return f"{type(self).__name__}: {len(self)} images, {self.channels}x{self.image_size}x{self.image_size}"
+
+    def skipped(self) -> dict[str, str]:
+        """With on_error=skip: each unreadable file met so far, with why."""
+        return {}
+
+    def stream(
+        self, batch_size: int, *, seed: int, device: torch.device, num_workers: int = 0, rank: int = 0, world_size: int = 1
+    ) -> "BatchStream":
+        """The endless, resumable stream of training batches (a data set of two domains has its own)."""
+        return BatchStream(self, batch_size, seed=seed, device=device, num_workers=num_workers, rank=rank, world_size=world_size)
 
 
 def balanced_subset(labels: Tensor, per_class: int, num_classes: int, seed: int) -> Tensor:
@@ -223,7 +237,7 @@ class BatchStream:
         self._iter: Iterator | None = None
         # A semi-supervised run draws each step's labelled batch from the labelled subset on its own
         self.labelled: BatchStream | None = None
-        subset = getattr(dataset, "labelled", None)
+        subset = dataset.labelled
         if isinstance(dataset, InMemoryImages) and subset is not None and len(subset) > 0:
             part = InMemoryImages(dataset.images[subset], dataset.labels[subset], dataset.num_classes)
             # (each rank draws its labelled batches on its own: the subset is small, often 100 images)
@@ -250,7 +264,7 @@ class BatchStream:
             persistent_workers=False,
             prefetch_factor=4 if self.num_workers > 0 else None,
         )
-        if getattr(self.dataset, "paired", False):
+        if self.dataset.paired:
             return ((target, source) for source, target in loader)
         return ((x, y) for x, y in loader)
 
@@ -266,9 +280,9 @@ class BatchStream:
             raise type(e)(_last_line(str(e))) from None
         self.consumed += 1
         x = to_unit_range(x.to(self.device, non_blocking=True))
-        if getattr(self.dataset, "paired", False):  # y is the source image of each target x
+        if self.dataset.paired:  # y is the source image of each target x
             return Batch(x, source=to_unit_range(y.to(self.device, non_blocking=True)))
-        if getattr(self.dataset, "labelled", None) is not None:  # a subset, or none, is labelled
+        if self.dataset.labelled is not None:  # a subset, or none, is labelled
             y = None
         elif y is not None:
             y = torch.as_tensor(y)  # still on the CPU: checking it here costs no device sync

@@ -1,5 +1,5 @@
-"""What an objective is: it runs G and D on a batch and returns the loss plus the numbers to log.
-
+"""The GAN objectives' common frame: G and D, k discriminator steps then one generator step, as
+phases (gantrain/objective.py) that run G and D on a batch and return the loss plus the numbers to log.
 The training loop owns backward() and the optimiser steps; an objective never calls them.
 
 Discriminators come in two kinds, and every objective here serves both:
@@ -11,10 +11,10 @@ Discriminators come in two kinds, and every objective here serves both:
 A conditional network (`module.conditional = True`, Mirza & Osindero 2014) is also fed the labels.
 """
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -22,25 +22,10 @@ from torch import Tensor, nn
 from gantrain.errors import ConfigError
 from gantrain.losses.functional import discriminator_loss, real_fake_logit, supervised_loss
 from gantrain.models.layers import running_batch_norms
+from gantrain.objective import Batch, LossTerms, Networks, Objective, Phase
 from gantrain.priors import Latent
 
-
-class Batch(NamedTuple):
-    """A batch of real data on the training device."""
-
-    x: Tensor  # (B, C, H, W) images in [-1, 1], drawn from the whole training set
-    y: Tensor | None = None  # (B,) labels of x, only when every training image is labelled
-    x_lab: Tensor | None = None  # (L, C, H, W) a batch of the labelled images (all of them, or a subset)
-    y_lab: Tensor | None = None  # (L,) their labels; None when training is unsupervised
-    source: Tensor | None = None  # (B, C_s, H, W) paired data: the images that G translates into x
-    x_b: Tensor | None = None  # (B, C_b, H_b, W_b) unpaired data: a batch of domain B, drawn apart from x (domain A)
-
-
-class LossTerms(NamedTuple):
-    """A loss to descend and the detached scalars to log under hierarchical names (`loss/d`, `d/real`)."""
-
-    loss: Tensor
-    logs: dict[str, Tensor]
+__all__ = ["AdversarialObjective", "Batch", "GANObjective", "LogitGeneratorLoss", "LossTerms", "Objective", "Phase"]
 
 
 def is_conditional(module: nn.Module) -> bool:
@@ -107,25 +92,45 @@ def discriminate_step(D: nn.Module, batch: Batch, fake: Tensor, latent: Latent, 
     return outs[0], outs[1], (outs[2] if separate else outs[0]) if labelled else None
 
 
-class Objective(ABC):
-    """A GAN training objective: one loss for D's steps and one for G's step."""
+class GANObjective(Objective):
+    """The frame of every GAN here: a generator G ("generator") and a discriminator D ("discriminator"),
+    k steps of D's loss, then one step of G's (Algorithm 1 of Goodfellow et al. 2014). Subclasses write
+    the two losses; `fresh_batch` says whether G's step draws its own real batch (True) or sees the
+    batch of D's last step (False, the default)."""
 
-    def check(self, G: nn.Module, D: nn.Module, data: Any) -> None:
-        """Refuse, with a ConfigError, a combination of networks and data this objective cannot train.
-        Called once before training starts."""
-        if getattr(data, "paired", False):
+    fresh_batch: bool = False
+    metrics = ("loss/d", "loss/g", "d/real", "d/fake")
+
+    def phases(self, k: int) -> list[Phase]:
+        return [
+            Phase("discriminator", ("discriminator",), self._discriminator_phase, repeats=k),
+            Phase("generator", ("generator",), self._generator_phase, new_batch=self.fresh_batch),
+        ]
+
+    def _discriminator_phase(self, nets: Networks, batch: Batch, latent: Latent | None) -> LossTerms:
+        return self.discriminator_step(nets["generator"], nets["discriminator"], batch, latent)
+
+    def _generator_phase(self, nets: Networks, batch: Batch, latent: Latent | None) -> LossTerms:
+        return self.generator_step(nets["generator"], nets["discriminator"], batch, latent)
+
+    def check(self, nets: Networks, data: Any, k: int = 1) -> None:
+        """Refuse, with a ConfigError, a combination of networks and data this objective cannot train."""
+        super().check(nets, data, k)
+        self.check_pair(nets["generator"], nets["discriminator"], data)
+
+    def check_pair(self, G: nn.Module, D: nn.Module, data: Any) -> None:
+        """The GAN's own checks of G, D and the data: labels for a conditional GAN, class counts."""
+        if data is not None and data.paired:
             raise ConfigError("paired data (data=paired, data=edges2x) trains an image translator: use model=pix2pix")
-        if hasattr(D, "logvar") and not getattr(self, "joint", False):  # an encoder in D's place
-            raise ConfigError("model=vae trains with its own loss (loss=elbo), not a GAN's")
         if is_conditional(G) or is_conditional(D):
-            if not getattr(data, "fully_labelled", False):
+            if data is None or not data.fully_labelled:
                 raise ConfigError(
                     "a conditional GAN needs a label for every training image: use a labelled data set "
                     "(mnist, cifar10) with data.labeled_per_class=null"
                 )
-        data_classes = getattr(data, "num_classes", None)
+        data_classes = None if data is None else data.num_classes
         # without labels (data.labeled_per_class=0) a classifier D's K outputs are clusters, and K is free
-        unsupervised = not getattr(data, "has_labels", True)
+        unsupervised = data is not None and not data.has_labels
         for net in (G, D):
             k = getattr(net, "num_classes", None)
             if k is not None and data_classes is not None and k != data_classes and not (unsupervised and not is_conditional(net)):
@@ -133,6 +138,10 @@ class Objective(ABC):
                     f"the model has model.num_classes={k} but the data set has {data_classes} classes"
                     + ("" if unsupervised else " (only without labels, data.labeled_per_class=0, may the clusters outnumber them)")
                 )
+
+    def evaluator(self, setup: Any) -> Any:
+        """A classifier D's held-out (or clustering) error and, with eval.n > 0, sample scores."""
+        return setup.classifier_and_sample_scores()
 
     @abstractmethod
     def discriminator_step(self, G: nn.Module, D: nn.Module, batch: Batch, latent: Latent) -> LossTerms:
@@ -143,7 +152,7 @@ class Objective(ABC):
         """The loss that G's optimiser descends."""
 
 
-class AdversarialObjective(Objective):
+class AdversarialObjective(GANObjective):
     """The two-player game of Goodfellow et al.: D is trained as a real-vs-fake logistic classifier
     (plus, for a classifier D, the supervised loss on labelled data); subclasses choose G's loss.
 
@@ -157,9 +166,9 @@ class AdversarialObjective(Objective):
             raise ConfigError(f"loss.unsupervised_weight must be a number >= 0 (got {unsupervised_weight!r})")
         self.unsupervised_weight = float(unsupervised_weight)
 
-    def check(self, G: nn.Module, D: nn.Module, data: Any) -> None:
-        super().check(G, D, data)
-        labelled = getattr(data, "labelled", None)
+    def check_pair(self, G: nn.Module, D: nn.Module, data: Any) -> None:
+        super().check_pair(G, D, data)
+        labelled = None if data is None else data.labelled
         if is_classifier(D) and not is_conditional(D) and labelled is not None and len(labelled) == 0:
             raise ConfigError(
                 "model=sgan's classifier needs labels, and data.labeled_per_class=0 gives it none: set "

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from gantrain.errors import ConfigError
-from gantrain.losses.base import Batch, LossTerms, Objective, discriminate, discriminate_fake, discriminate_step, generate, is_classifier
+from gantrain.losses.base import Batch, GANObjective, LossTerms, discriminate, discriminate_fake, discriminate_step, generate, is_classifier
 from gantrain.losses.functional import (
     conditional_entropy,
     consistency_divergence,
@@ -46,7 +46,7 @@ from gantrain.priors import Latent
 MARGINALS = ("entropy", "uniform_kl")
 
 
-class CatGAN(Objective):
+class CatGAN(GANObjective):
     def __init__(
         self,
         lambda_ce: float = 1.0,
@@ -69,8 +69,8 @@ class CatGAN(Objective):
         """The class-balance term to minimise: -H[p_mean] (the paper's) or KL(u || p_mean)."""
         return -h_marginal if self.marginal == "entropy" else uniform_divergence(logits)
 
-    def check(self, G: nn.Module, D: nn.Module, data: object) -> None:
-        super().check(G, D, data)
+    def check_pair(self, G: nn.Module, D: nn.Module, data: object) -> None:
+        super().check_pair(G, D, data)
         if not is_classifier(D) or getattr(D, "fake_class", False):
             raise ConfigError("loss=catgan needs a discriminator with K class outputs and no fake class: use model=catgan")
 

@@ -17,8 +17,8 @@ REDUCTIONS = ("sum", "mean")  # over the layer's features: the paper's squared n
 class FeatureMatching(AdversarialObjective):
     """`layer` names a module of D (as in D.named_modules()) whose output is matched.
 
-    fresh_batch: G's real batch is drawn apart from the one D just trained on (the trainer reads this
-    flag), as in Salimans et al.'s code, which walks a second permutation of the data for G; by default
+    fresh_batch: G's real batch is drawn apart from the one D just trained on (G's phase draws its own),
+    as in Salimans et al.'s code, which walks a second permutation of the data for G; by default
     G matches the batch of D's last step."""
 
     def __init__(
@@ -31,8 +31,8 @@ class FeatureMatching(AdversarialObjective):
             raise ConfigError(f"loss.fresh_batch must be true or false (got {fresh_batch!r})")
         self.layer, self.reduction, self.fresh_batch = layer, reduction, fresh_batch
 
-    def check(self, G: nn.Module, D: nn.Module, data: object) -> None:
-        super().check(G, D, data)
+    def check_pair(self, G: nn.Module, D: nn.Module, data: object) -> None:
+        super().check_pair(G, D, data)
         names = [name for name, _ in D.named_modules() if name]
         if self.layer not in names:
             shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")

@@ -5,26 +5,32 @@
     L_L1   = E ||y - G(x)||_1
 
 With loss.conditional=false D judges G(x) alone (L_GAN, their unconditional ablation); lambda_l1=0 is
-cGAN alone, gan_weight=0 is L1 alone. D's logits are a grid, one per patch (PatchGAN); each patch is a
-logistic real/fake decision and the losses average over patches. As in the paper, D's objective is
-halved, slowing D relative to G; G maximises log D(x, G(x)) (the non-saturating form).
+cGAN alone, gan_weight=0 is L1 alone. D's outputs are a grid, one per patch (PatchGAN), each a real/fake
+decision by the criterion (loss/criterion: non_saturating, the paper's logistic game with G maximising
+log D(x, G(x)), or least_squares), the losses averaged over patches. As in the paper, D's objective is
+halved, slowing D relative to G.
 """
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from gantrain.errors import ConfigError
-from gantrain.losses.base import Batch, LossTerms, Objective
-from gantrain.losses.functional import discriminator_loss, non_saturating_generator_loss, l1_loss
+from typing import Any
+
+from gantrain.losses.base import Batch, GANObjective, LossTerms
+from gantrain.losses.criteria import Criterion, NonSaturating
+from gantrain.losses.functional import l1_loss
 from gantrain.priors import Latent
 
 
-class L1ConditionalGAN(Objective):
+class L1ConditionalGAN(GANObjective):
     """Pix2Pix's L1 + (c)GAN loss for a translator G(source) and a patch discriminator D(source, image)."""
 
-    translation = True  # trains on paired data: (source, target) batches
+    generator = None  # G translates a source image: no latent space, no z drawn
 
-    def __init__(self, lambda_l1: float = 100.0, gan_weight: float = 1.0, conditional: bool = True) -> None:
+    def __init__(
+        self, lambda_l1: float = 100.0, gan_weight: float = 1.0, conditional: bool = True, criterion: Criterion | None = None
+    ) -> None:
         for name, value in (("lambda_l1", lambda_l1), ("gan_weight", gan_weight)):
             if isinstance(value, bool) or not float(value) >= 0:
                 raise ConfigError(f"loss.{name} must be a number >= 0 (got {value!r})")
@@ -33,9 +39,10 @@ class L1ConditionalGAN(Objective):
         if lambda_l1 == 0 and gan_weight == 0:
             raise ConfigError("loss.lambda_l1=0 and loss.gan_weight=0 leave G nothing to learn; make one of them > 0")
         self.lambda_l1, self.gan_weight, self.conditional = float(lambda_l1), float(gan_weight), conditional
+        self.criterion = criterion if criterion is not None else NonSaturating()
 
-    def check(self, G: nn.Module, D: nn.Module, data: object) -> None:
-        if not getattr(data, "paired", False):
+    def check_pair(self, G: nn.Module, D: nn.Module, data: Any) -> None:
+        if data is None or not data.paired:
             raise ConfigError("loss=l1_cgan trains on pairs of images: use data=paired or data=edges2x (model=pix2pix sets one)")
         if getattr(D, "with_source", None) is None:
             raise ConfigError("loss=l1_cgan needs a discriminator of image pairs: use model=pix2pix")
@@ -49,12 +56,12 @@ class L1ConditionalGAN(Objective):
         source, target = batch.source, batch.x
         with torch.no_grad():
             fake = G(source)
-        real_logits, fake_logits = D(source, target), D(source, fake)  # (B, N, N): one logit per patch
-        loss = 0.5 * discriminator_loss(real_logits, fake_logits)
+        real, fake_out = D(source, target), D(source, fake)  # (B, N, N): one output per patch
+        loss = 0.5 * self.criterion.discriminator_loss(real, fake_out)
         return LossTerms(loss, {
             "loss/d": loss.detach(),
-            "d/real": torch.sigmoid(real_logits.detach()).mean(),
-            "d/fake": torch.sigmoid(fake_logits.detach()).mean(),
+            "d/real": self.criterion.judged_real(real.detach()),
+            "d/fake": self.criterion.judged_real(fake_out.detach()),
         })  # fmt: skip
 
     def generator_step(self, G: nn.Module, D: nn.Module, batch: Batch, latent: Latent) -> LossTerms:
@@ -63,8 +70,31 @@ class L1ConditionalGAN(Objective):
         logs = {"loss/g_l1": l1.detach()}
         loss = self.lambda_l1 * l1
         if self.gan_weight > 0:
-            gan = non_saturating_generator_loss(D(batch.source, fake))
+            gan = self.criterion.generator_loss(D(batch.source, fake))
             loss = loss + self.gan_weight * gan
             logs["loss/g_gan"] = gan.detach()
         logs["loss/g"] = loss.detach()
         return LossTerms(loss, logs)
+
+    def picture_inputs(self, setup: Any) -> Any:
+        """A few held-out (source, target) pairs (training pairs where there are none), uint8."""
+        return setup.preview_pairs()
+
+    def pictures(self, nets: Any, inputs: Any) -> dict[str, Tensor]:
+        """source | G(source) | target triplets, one per row, and D's verdict on each patch of G(source)."""
+        from gantrain.pictures import patch_verdicts, translation_triplets
+
+        sources, targets = inputs
+        outputs, grid = translation_triplets(nets["generator"], sources, targets)
+        return {"samples": grid, "patchgan": patch_verdicts(nets["discriminator"], sources, outputs)}
+
+    def translator(self, direction: str | None) -> str:
+        if direction is not None:
+            raise ConfigError(
+                f"direction={direction}: a Pix2Pix run translates one way only (its data.direction when it trained); leave direction out"
+            )
+        return "generator"
+
+    def evaluator(self, setup: Any) -> Any:
+        """L1, PSNR, SSIM and sharpness of G(source) on the held-out pairs."""
+        return setup.translation_metrics()

@@ -13,7 +13,8 @@ number of stride-2 layers from it. D sees the input and the output stacked on th
 (conditional) or the output alone.
 
 Batch norm with a batch of one normalises each image by its own statistics: instance norm, as the
-paper trains. Weights are drawn from N(0, 0.02), as in the paper.
+paper trains. Weights are drawn from N(0, 0.02), as in the paper. patchgan_layers() builds the stack
+with either norm; CycleGAN's discriminator (models/cyclegan.py) is the same stack with instance norm.
 """
 
 import torch
@@ -65,6 +66,48 @@ def patchgan_output_size(image_size: int, patch_size: int) -> int:
     for _ in range(n):
         side = (side + 2 - 4) // 2 + 1  # 4x4, stride 2, padding 1
     return side - 2  # two 4x4 stride-1 layers with padding 1 each take 1 off
+
+
+NORMS = ("batch", "instance")
+
+
+def check_norm(key: str, norm: object) -> str:
+    """`norm` if it names a normalisation layer norm_2d() builds, else a ConfigError naming `key`."""
+    if norm not in NORMS:
+        raise ConfigError(f"{key}={norm!r} is not a normalisation gantrain builds; set it to one of {', '.join(NORMS)}")
+    return str(norm)
+
+
+def norm_2d(norm: str, channels: int) -> nn.Module:
+    """Batch norm (learned scale and shift, running statistics for eval mode), or instance norm with
+    neither -- CycleGAN's: each image normalised by its own statistics, at training and at test time."""
+    if norm == "batch":
+        return nn.BatchNorm2d(channels)
+    if norm == "instance":
+        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+    raise ValueError(f"unknown norm {norm!r}; expected one of {NORMS}")
+
+
+def patchgan_layers(channels: int, n_strided: int, width: int, norm: str = "batch") -> list[nn.Module]:
+    """The PatchGAN's layers: image (B, channels, S, S) -> logits (B, 1, N, N).
+
+    n_strided = patch_size_layers(patch_size); 0 gives the PixelGAN of 1x1 convolutions. A
+    convolution followed by a norm has no bias: the norm's mean subtraction would cancel it."""
+    if n_strided == 0:  # PixelGAN: 1x1 convolutions, each pixel judged on its own
+        return [
+            nn.Conv2d(channels, width, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(width, 2 * width, 1, bias=False), norm_2d(norm, 2 * width), nn.LeakyReLU(0.2),
+            nn.Conv2d(2 * width, 1, 1),
+        ]  # fmt: skip
+    layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2)]  # no norm on the input layer
+    c_prev = width
+    for i in range(1, n_strided + 1):  # n-1 more stride-2 layers, then one stride-1 layer
+        c_next = width * min(2**i, 8)
+        stride = 2 if i < n_strided else 1
+        layers += [nn.Conv2d(c_prev, c_next, 4, stride, 1, bias=False), norm_2d(norm, c_next), nn.LeakyReLU(0.2)]
+        c_prev = c_next
+    layers.append(nn.Conv2d(c_prev, 1, 4, 1, 1))  # one logit per patch
+    return layers
 
 
 def unet_depth(image_size: int) -> int:
@@ -162,21 +205,7 @@ class PatchGANDiscriminator(nn.Module):
         self.patch_size, self.image_size = int(patch_size), int(image_size)
         self.with_source = bool(conditional)  # (named apart from a label-conditional net's `conditional`)
         c = out_channels + (in_channels if self.with_source else 0)
-        if n == 0:  # PixelGAN: 1x1 convolutions, each pixel judged on its own
-            layers: list[nn.Module] = [
-                nn.Conv2d(c, width, 1), nn.LeakyReLU(0.2),
-                nn.Conv2d(width, 2 * width, 1, bias=False), nn.BatchNorm2d(2 * width), nn.LeakyReLU(0.2),
-                nn.Conv2d(2 * width, 1, 1),
-            ]  # fmt: skip
-        else:
-            layers = [nn.Conv2d(c, width, 4, 2, 1), nn.LeakyReLU(0.2)]
-            c_prev = width
-            for i in range(1, n + 1):  # n-1 more stride-2 layers, then one stride-1 layer
-                c_next = width * min(2**i, 8)
-                layers += [nn.Conv2d(c_prev, c_next, 4, 2 if i < n else 1, 1, bias=False), nn.BatchNorm2d(c_next), nn.LeakyReLU(0.2)]
-                c_prev = c_next
-            layers.append(nn.Conv2d(c_prev, 1, 4, 1, 1))  # one logit per patch
-        self.net = nn.Sequential(*layers)
+        self.net = nn.Sequential(*patchgan_layers(c, n, width, norm="batch"))
         self.apply(init_dcgan_weights)
 
     @property

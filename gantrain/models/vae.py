@@ -1,8 +1,9 @@
 """The variational autoencoder of Kingma & Welling, "Auto-Encoding Variational Bayes" (ICLR 2014),
 and with loss.beta > 1 the beta-VAE of Higgins et al. (ICLR 2017): a baseline to set GANs against.
 
-In gantrain's two-network frame the decoder p(x|z) is G, so sampling, grids and task=eval treat it like
-any generator, and the encoder q(z|x) stands where D stands. Both are MLPs with ReLU hidden layers.
+The run's networks are `encoder` (model.encoder) and `decoder` (model.decoder); the objective
+(loss=elbo) names the decoder as the run's generator, so sampling, grids and task=eval treat it like
+any GAN's G. Both are MLPs with ReLU hidden layers.
 """
 
 from collections.abc import Sequence
@@ -39,8 +40,9 @@ class VAEEncoder(nn.Module):
 class VAEDecoder(nn.Module):
     """p(x|z): a Bernoulli per pixel (Kingma & Welling's MNIST likelihood) with probability sigmoid(logits).
 
-    `logits(z)` (B, C, S, S) is what the loss needs; `forward(z)` is the mean image on gantrain's
-    [-1, 1] scale, 2 sigmoid(logits) - 1 = tanh(logits / 2), so the decoder draws like a GAN generator."""
+    `forward(z, logits=True)` gives the logits (B, C, S, S) the loss needs; `forward(z)` the mean image on
+    gantrain's [-1, 1] scale, 2 sigmoid(logits) - 1 = tanh(logits / 2), so the decoder draws like a GAN
+    generator. Both go through forward(): a data-parallel wrapper averages gradients only of what it ran."""
 
     def __init__(self, z_dim: int, image_size: int, channels: int, hidden: Sequence[int] = (500,)) -> None:
         super().__init__()
@@ -51,5 +53,6 @@ class VAEDecoder(nn.Module):
     def logits(self, z: Tensor) -> Tensor:
         return self.net(z).view(-1, self.channels, self.image_size, self.image_size)
 
-    def forward(self, z: Tensor) -> Tensor:
-        return torch.tanh(self.logits(z) / 2)
+    def forward(self, z: Tensor, logits: bool = False) -> Tensor:
+        out = self.logits(z)
+        return out if logits else torch.tanh(out / 2)

@@ -1,0 +1,61 @@
+"""Adversarial criteria: how a discriminator's raw outputs (one per image, or one per patch) become D's and
+G's losses. An image translator's objective (Pix2Pix, CycleGAN) takes one as a value, chosen in the
+config by `loss/criterion=...`:
+
+  * non_saturating: D is a logistic classifier, -[log D(x) + log(1 - D(G(z)))]; G maximises log D(G(z))
+    (Goodfellow et al. 2014), written with logits (softplus) for stability; Pix2Pix's default.
+  * least_squares: LSGAN (Mao et al. 2017) with targets 1 for real and 0 for fake: D descends
+    E[(D(x) - 1)^2] + E[D(G(z))^2], G descends E[(D(G(z)) - 1)^2]; CycleGAN's default (Zhu et al. 2017,
+    section 4: "more stable ... higher quality"). Mao et al. write each term with a factor 1/2, a constant
+    scale that the objectives' own weights take up (both translators halve D's loss, as their papers do).
+"""
+
+from abc import ABC, abstractmethod
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from gantrain.losses.functional import discriminator_loss, non_saturating_generator_loss
+
+
+class Criterion(ABC):
+    """D's outputs on real and on generated images -> the two players' losses (batch and patch means)."""
+
+    @abstractmethod
+    def discriminator_loss(self, real: Tensor, fake: Tensor) -> Tensor:
+        """The loss D descends, from its outputs on real (B, ...) and generated (B, ...) images."""
+
+    @abstractmethod
+    def generator_loss(self, fake: Tensor) -> Tensor:
+        """The loss G descends, from D's outputs on G's images."""
+
+    @abstractmethod
+    def judged_real(self, outputs: Tensor) -> Tensor:
+        """How real D finds images, as the number logged (d/real, d/fake): about 1 for real, 0 for fake."""
+
+
+class NonSaturating(Criterion):
+    """The logistic game with G's non-saturating loss; D's outputs are logits."""
+
+    def discriminator_loss(self, real: Tensor, fake: Tensor) -> Tensor:
+        return discriminator_loss(real, fake)  # softplus(-l_real) + softplus(l_fake), means
+
+    def generator_loss(self, fake: Tensor) -> Tensor:
+        return non_saturating_generator_loss(fake)  # softplus(-l) = -log D(G(z))
+
+    def judged_real(self, outputs: Tensor) -> Tensor:
+        return torch.sigmoid(outputs).mean()  # mean D(x)
+
+
+class LeastSquares(Criterion):
+    """LSGAN's squared distances to the targets 1 (real) and 0 (fake); D's outputs are scores."""
+
+    def discriminator_loss(self, real: Tensor, fake: Tensor) -> Tensor:
+        return F.mse_loss(real, torch.ones_like(real)) + F.mse_loss(fake, torch.zeros_like(fake))
+
+    def generator_loss(self, fake: Tensor) -> Tensor:
+        return F.mse_loss(fake, torch.ones_like(fake))
+
+    def judged_real(self, outputs: Tensor) -> Tensor:
+        return outputs.mean()  # the score itself, which D pulls towards 1 on real and 0 on fake

@@ -1,0 +1,128 @@
+"""What an objective is: the networks it trains, its phases, its state and its pictures.
+
+The training loop (gantrain/training.py) knows no network by name. It asks the objective for its
+`phases()`: each names the networks it trains (the others are frozen for it), the function that
+computes its loss from a batch, and how many times it repeats per step (k for a GAN's discriminator).
+The loop builds one optimiser per phase and alone calls backward() and step(); the objective owns
+every forward pass. An objective that keeps state across steps (CycleGAN's image pools) saves it
+through `state_dict()`, and it says what to draw (`pictures`) and how the run is evaluated
+(`evaluator`). This is the typed form of StyleGAN2-ADA's `phases` list.
+"""
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from torch import Tensor, nn
+
+from gantrain.errors import ConfigError
+
+if TYPE_CHECKING:  # (types only: the setup module builds objects from configs and imports this one)
+    from gantrain.setup import Setup
+
+Networks = Mapping[str, nn.Module]  # the run's networks by name: the model.<name> config nodes that build them
+
+
+class Batch(NamedTuple):
+    """A batch of real data on the training device."""
+
+    x: Tensor  # (B, C, H, W) images in [-1, 1], drawn from the whole training set
+    y: Tensor | None = None  # (B,) labels of x, only when every training image is labelled
+    x_lab: Tensor | None = None  # (L, C, H, W) a batch of the labelled images (all of them, or a subset)
+    y_lab: Tensor | None = None  # (L,) their labels; None when training is unsupervised
+    source: Tensor | None = None  # (B, C_s, H, W) paired data: the images that G translates into x
+    x_b: Tensor | None = None  # (B, C_b, H_b, W_b) unpaired data: a batch of domain B, drawn apart from x (domain A)
+
+
+class LossTerms(NamedTuple):
+    """A loss to descend and the detached scalars to log under hierarchical names (`loss/d`, `d/real`)."""
+
+    loss: Tensor
+    logs: dict[str, Tensor]
+
+
+PhaseLoss = Callable[[Networks, Batch, Any], LossTerms]  # (networks, batch, Latent or None) -> LossTerms
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One optimiser's part of a training step.
+
+    The loop runs the phases in order, each `repeats` times: it draws a batch (or, with new_batch=False,
+    keeps the one the phase before used), draws z from the run's prior when `latent` and the run has
+    one, freezes every network not in `trains`, calls `loss`, and steps the phase's optimiser, built
+    over the parameters of `trains` (one parameter group per network, in that order)."""
+
+    name: str  # names the phase's optimiser and loss scaler in checkpoints ("discriminator", "generator")
+    trains: tuple[str, ...]  # the networks this phase's optimiser updates
+    loss: PhaseLoss
+    repeats: int = 1  # e.g. train.k discriminator steps per generator step
+    new_batch: bool = True  # False: reuse the batch of the phase before (a GAN's G step sees D's last batch)
+    latent: bool = True  # draw z from the prior (where the run has one) for each repeat
+
+    def __post_init__(self) -> None:
+        if not self.trains or self.repeats < 1:
+            raise ValueError(f"phase {self.name!r} must train at least one network, at least once")
+
+
+class NetworksMismatch(ConfigError):
+    """The model builds other networks than the objective trains (a GAN's loss for a VAE, say)."""
+
+
+class Objective(ABC):
+    """A training objective: the networks it needs, the phases of one training step, and what it draws."""
+
+    # the model.<name> nodes it trains, by name; a model that builds others is refused before any work
+    networks: tuple[str, ...] = ("generator", "discriminator")
+    # the network that maps the prior's z to images (sampled by task=sample, eval, ...); None: the
+    # objective has no latent space (an image translator)
+    generator: str | None = "generator"
+    # what it trains, in words, for the line that refuses a model it cannot train
+    trains_what: str = "this loss trains a generator and a discriminator"
+    # the scalars shown in TensorBoard's HParams tab beside the run's settings
+    metrics: tuple[str, ...] = ()
+
+    @abstractmethod
+    def phases(self, k: int) -> list[Phase]:
+        """The phases of one training step, in order; k is train.k, the discriminator steps per generator
+        step (objectives without such a choice refuse k != 1 in `check`)."""
+
+    def check(self, nets: Networks, data: Any, k: int = 1) -> None:
+        """Refuse, with a ConfigError, networks and data this objective cannot train; called once before
+        any work. This base checks that the model built exactly the networks the objective trains."""
+        if set(nets) != set(self.networks):
+            raise NetworksMismatch(f"{self.trains_what} ({', '.join(self.networks)}), but the model builds {', '.join(nets)}")
+
+    def state_dict(self) -> dict[str, Any]:
+        """State that must survive a resume (plain data: tensors, numbers); most objectives have none."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state:
+            raise ValueError(f"{type(self).__name__} keeps no state, but was given {sorted(state)}")
+
+    def picture_inputs(self, setup: "Setup") -> Any:
+        """The fixed inputs of every picture of the run (a fixed z, held-out images), made once."""
+        assert self.generator is not None, "an objective without a latent space must say what it draws"
+        return setup.fixed_latent()
+
+    def pictures(self, nets: Networks, inputs: Any) -> dict[str, Tensor]:
+        """What to draw at each sample step, from `picture_inputs`: name -> (3, H, W) in [0, 1]. The first
+        goes to samples/step_N.png too; all go to TensorBoard. By default a grid of G(fixed z)."""
+        from gantrain.pictures import sample_grid
+
+        latent, row = inputs
+        assert self.generator is not None
+        return {"samples": sample_grid(nets[self.generator], latent, row)}
+
+    def translator(self, direction: str | None) -> str:
+        """The network that task=translate runs for `direction` (None: not given on the command line);
+        a ConfigError where the run does not translate images, or not that way."""
+        raise ConfigError(
+            f"the run is not a translation run (its loss is {type(self).__name__}): task=translate takes a model=pix2pix or model=cyclegan run"
+        )
+
+    def evaluator(self, setup: "Setup") -> Any:
+        """What evaluates the run every eval.every steps (see gantrain/setup.py), or None."""
+        return setup.sample_scores()

@@ -1,0 +1,100 @@
+"""task=eval: FID, KID, IS and class coverage of a trained generator's samples, offline."""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from gantrain.data.base import sample_uint8
+from gantrain.errors import ConfigError
+from gantrain.evaluation import generate_images
+from gantrain.setup import run_classifier, run_data
+from gantrain.tasks.trained import latent_prior, load_run, read_rgb
+@dataclass
+class Evaluated:
+    numbers: dict[str, float]  # eval/fid, eval/kid, eval/is, and with the classifier eval/classes_covered, eval/class_kl
+    files: list[Path]  # metrics.json, the class histogram
+    step: int
+    extractor: str  # what saw the images, in words
+    n_real: int
+    n_fake: int
+
+
+def evaluate_run(
+    run: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    n: int = 10000,
+    extractor: str = "classifier",
+    inception_weights: str | None = None,
+    seed: int = 0,
+    device: torch.device = torch.device("cpu"),
+) -> Evaluated:
+    """FID, KID, IS and class coverage of n samples of a trained generator against the data's held-out
+    split (its training split when it has none), written to OUTPUT/metrics.json, with the samples' class
+    histogram as a bar chart, and logged beside the run's training curves (eval/* at its last step)."""
+    import json
+
+    from gantrain import fidelity
+
+    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+        raise ConfigError(f"n must be an integer >= 2, the number of samples to score (got {n!r})")
+    if extractor not in fidelity.EXTRACTORS:
+        raise ConfigError(f"eval.extractor must be classifier or inception (got {extractor!r})")
+    if extractor == "inception":
+        fidelity._inception_path(inception_weights)  # before any work
+    trained = load_run(run, device)
+    prior = latent_prior(trained)
+    train, held_out = run_data(trained.config)
+    real = sample_uint8(held_out if held_out is not None else train, n, seed)
+    classifier, data_share, described = None, None, "Inception-v3 (torch-fidelity weights)"
+    if extractor == "classifier":
+        classifier, data_share, described = run_classifier(trained.config, train, held_out, device)
+
+    latent = prior.sample(n, device=device, generator=torch.Generator().manual_seed(seed))
+    fake = generate_images(trained.G, latent)
+    torch.manual_seed(seed)  # KID draws its subsets from torch's RNG: seeded, a rerun gives the same numbers
+    numbers, histogram = fidelity.score(
+        real.to(device), fake.to(device), extractor=extractor, classifier=classifier, data_share=data_share, inception_weights=inception_weights
+    )
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    record = {"step": trained.step, "n_fake": len(fake), "n_real": len(real), "extractor": described, "seed": seed, **numbers}
+    files = [out / f"metrics_{extractor}_n{n}_seed{seed}.json"]
+    files[0].write_text(json.dumps(record, indent=1) + "\n")
+    from gantrain.monitor import event_writer
+
+    with event_writer(trained.run_dir / "tb") as writer:
+        for key, value in numbers.items():
+            writer.add_scalar(key, value, trained.step)
+        if histogram is not None:
+            chart = class_histogram_chart(histogram, data_share, out / f"classes_n{n}_seed{seed}.png")
+            files.append(chart)
+            writer.add_image("eval/class_histogram", read_rgb(chart), trained.step)
+    return Evaluated(numbers, files, trained.step, described, len(real), len(fake))
+
+
+def class_histogram_chart(histogram: torch.Tensor, data_share: torch.Tensor | None, path: Path) -> Path:
+    """The samples' class shares as bars, the data's as markers: mode collapse at a glance."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    k = len(histogram)
+    share = (histogram.double() / histogram.sum()).numpy()
+    fig, ax = plt.subplots(figsize=(max(4, 0.5 * k), 3))
+    ax.bar(range(k), share, color="tab:blue", label="samples")
+    if data_share is not None:
+        ax.plot(range(k), data_share.numpy(), "k_", markersize=18, label="data")
+    ax.set_xticks(range(k))
+    ax.set_xlabel("class (the classifier's prediction)")
+    ax.set_ylabel("share of samples")
+    ax.legend(loc="upper right", fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+

@@ -1,0 +1,81 @@
+"""task=interpolate: walks in a trained generator's latent space (lerp, slerp) and latent traversals."""
+
+import os
+from pathlib import Path
+
+import torch
+
+from gantrain.errors import ConfigError
+from gantrain.evaluation import generate_images
+from gantrain.tasks.trained import Written, latent_prior, load_run, picture_to_tensorboard
+
+INTERPOLATIONS = ("lerp", "slerp", "traverse")
+
+
+def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation (Shoemake 1985; White 2016 for GAN latents) between rows of z0 and z1
+    (B, D) at fractions t (T,) -> (B, T, D); falls back to lerp where the two are (anti)parallel."""
+    cos = torch.nn.functional.cosine_similarity(z0, z1, dim=1).clamp(-1, 1)  # (B,)
+    omega = torch.arccos(cos).unsqueeze(1)  # (B, 1)
+    t = t.unsqueeze(0)  # (1, T)
+    sin = torch.sin(omega)
+    safe = sin.abs() > 1e-6
+    w0 = torch.where(safe, torch.sin((1 - t) * omega) / sin.clamp_min(1e-12), 1 - t)  # (B, T)
+    w1 = torch.where(safe, torch.sin(t * omega) / sin.clamp_min(1e-12), t.expand_as(w0))
+    return w0.unsqueeze(2) * z0.unsqueeze(1) + w1.unsqueeze(2) * z1.unsqueeze(1)
+
+
+def lerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Linear interpolation between rows of z0 and z1 (B, D) at fractions t (T,) -> (B, T, D)."""
+    t = t.view(1, -1, 1)
+    return (1 - t) * z0.unsqueeze(1) + t * z1.unsqueeze(1)
+
+
+def traversal(z: torch.Tensor, n: int, length: int, reach: float) -> torch.Tensor:
+    """z (D,) copied into (n, length, D), coordinate i of row i swept evenly from -reach to reach."""
+    walks = z.repeat(n, length, 1)  # (n, length, D)
+    rows = torch.arange(n, device=z.device)
+    walks[rows, :, rows] = torch.linspace(-reach, reach, length, device=z.device)  # (n, length) at [i, :, i]
+    return walks
+
+
+def interpolate(
+    run: str | os.PathLike, output: str | os.PathLike, *, n: int = 8, length: int = 10, mode: str = "slerp", seed: int = 0,
+    device: torch.device = torch.device("cpu"),
+) -> Written:  # fmt: skip
+    """n walks in latent space, one per row, from one z to another in `length` images (the DCGAN paper's
+    figure 4), by `mode` lerp or slerp; or, with mode=traverse, one z with coordinate i swept across the
+    prior's range in row i (the beta-VAE paper's latent traversals). A conditional G keeps one class per row."""
+    from torchvision.utils import make_grid, save_image
+
+    from gantrain.priors import Latent
+
+    if mode not in INTERPOLATIONS:
+        raise ConfigError(f"mode must be lerp, slerp or traverse (got {mode!r})")
+    for name, value, least in (("n", n, 1), ("length", length, 2)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ConfigError(f"{name} must be an integer >= {least} (got {value!r})")
+    trained = load_run(run, device)
+    prior = latent_prior(trained)
+    generator = torch.Generator().manual_seed(seed)
+    if mode == "traverse":  # row i: coordinate i of one z swept across the prior's range, the others fixed
+        if n > prior.dim:
+            raise ConfigError(f"mode=traverse shows one latent coordinate per row: n must be <= model.z_dim={prior.dim} (got {n})")
+        base = prior.sample(1, device=device, generator=generator)
+        reach = 3.0 if prior.dist == "normal" else 1.0  # +-3 sd of N(0, 1), or the ends of U(-1, 1)
+        z = traversal(base.z[0], n, length, reach).flatten(0, 1)
+        y = None if base.y is None else base.y.repeat(n * length)
+    else:
+        start, end = prior.sample(n, device=device, generator=generator), prior.sample(n, device=device, generator=generator)
+        t = torch.linspace(0, 1, length, device=device)
+        z = (slerp if mode == "slerp" else lerp)(start.z, end.z, t).flatten(0, 1)  # (n * length, D): row by row
+        y = None if start.y is None else start.y.repeat_interleave(length)
+    images = generate_images(trained.G, Latent(z, y))
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{mode}_n{n}_seed{seed}.png"
+    save_image(make_grid(images.float() / 255, nrow=length, pad_value=1.0), path)
+    picture_to_tensorboard(trained, f"task/{mode}", path)
+    return Written([path], len(images), trained.step)
+
+
