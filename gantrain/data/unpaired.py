@@ -37,6 +37,7 @@ from gantrain.objective import Batch
 DIRECTIONS = ("AtoB", "BtoA")
 SPLITS = ("train", "test")
 LAYOUT = "root/trainA, root/trainB, root/testA, root/testB"
+UCI_BOX = 20  # the side of the box a UCI digit is drawn in, MNIST's (its digits fill 20x20 of 28x28)
 MNIST_SIDE = 32  # the bundled 28x28 digits are padded to 32 (as data=edges2x does): a power of 2
 UCI_HOLDOUT = 0.2  # the share of each class of the UCI digits held out as the built-in test split
 UCI_SPLIT_SEED = 0  # fixed, not the run's seed: the held-out digits are the same for every run
@@ -412,7 +413,9 @@ def uci_split(targets: np.ndarray) -> np.ndarray:
 def _digits_uci(split: str, size: int, channels: int) -> tuple[Tensor, Tensor]:
     """scikit-learn's copy of the UCI handwritten digits (Alpaydin & Kaynak, 1,797 8x8 scans, each pixel
     the count 0..16 of ink in a 4x4 block of the 32x32 bitmap) of `split`: uint8 (N, channels, size, size)
-    scaled to 0..255 and upsampled (antialiased bilinear), labels int64."""
+    scaled to 0..255, upsampled (antialiased bilinear) to a 20x20 box and centred in a 32x32 frame, as MNIST
+    frames its digits (LeCun et al.: each digit in a 20x20 box of the 28x28 image, padded here to 32), so
+    that the two domains differ in style, not in scale; then resized to `size`. Labels int64."""
     from sklearn.datasets import load_digits  # imported when needed: scikit-learn takes a second to load
 
     digits = load_digits()
@@ -421,5 +424,8 @@ def _digits_uci(split: str, size: int, channels: int) -> tuple[Tensor, Tensor]:
     held_out[uci_split(targets)] = True
     keep = held_out if split == "test" else ~held_out
     pixels = np.rint(counts[keep] * (255.0 / 16.0)).astype(np.uint8)  # ink high, as in MNIST
-    images = fit_channels(resize_square(torch.from_numpy(pixels).unsqueeze(1), size), channels)
+    boxed = resize_square(torch.from_numpy(pixels).unsqueeze(1), UCI_BOX)  # (N, 1, 20, 20)
+    pad = (MNIST_SIDE - UCI_BOX) // 2
+    framed = torch.nn.functional.pad(boxed, (pad, pad, pad, pad))  # (N, 1, 32, 32), the digit centred
+    images = fit_channels(resize_square(framed, size), channels)
     return images, torch.from_numpy(targets[keep].astype(np.int64))
