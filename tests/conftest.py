@@ -51,11 +51,15 @@ def scalars(run: Path, tag: str) -> list[tuple[int, float]]:
     return [(e.step, e.value) for e in events.Scalars(tag)] if tag in events.Tags()["scalars"] else []
 
 
+_GAN_PRIOR = object()  # make_trainer's default prior: the tiny GAN's, or one of the given networks' z_dim
+
+
 def make_trainer(
-    run_dir: Path, model: str = "dcgan", seed: int = 0, world: World = World(), data=None, networks=None, objective=None, prior=None, **settings
+    run_dir: Path, model: str = "dcgan", seed: int = 0, world: World = World(), data=None, networks=None, objective=None,
+    prior=_GAN_PRIOR, picture_inputs=None, **settings,
 ) -> Trainer:
     """A seconds-long trainer on random 28x28 images; `settings` override TrainSettings; `networks`,
-    `objective` and `prior` replace the tiny GAN's (a prior of networks' z_dim when not given)."""
+    `objective`, `prior` (None: none) and `picture_inputs` replace the tiny GAN's."""
     torch.manual_seed(seed)
     if model == "dcgan":
         G = DCGANGenerator(z_dim=8, image_size=28, channels=1, width=4)
@@ -68,13 +72,14 @@ def make_trainer(
     from gantrain.losses.non_saturating import NonSaturating
 
     defaults = dict(steps=6, batch_size=8, log_every=2, sample_every=3, ckpt_every=3, n_samples=4)
-    if networks is not None:
-        z_dim = next(net.z_dim for net in networks.values() if hasattr(net, "z_dim"))
-        default_prior = LatentPrior(z_dim, "normal")
+    if prior is _GAN_PRIOR:
+        z_dims = [net.z_dim for net in (networks or {}).values() if hasattr(net, "z_dim")]
+        prior = prior_gan if networks is None else LatentPrior(z_dims[0], "normal")
     return Trainer(
         networks={"generator": G, "discriminator": D} if networks is None else networks,
         objective=NonSaturating() if objective is None else objective,
-        prior=prior if prior is not None else default_prior if networks is not None else prior_gan,
+        prior=prior,
+        picture_inputs=picture_inputs,
         data=tiny_data() if data is None else data,
         make_optimizer=functools.partial(adam, lr=1e-3),
         settings=TrainSettings(**{**defaults, **settings}),
