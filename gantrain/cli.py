@@ -156,9 +156,7 @@ def _app(cfg: DictConfig) -> None:
     try:
         check_switches(list(hc.overrides.task))
         check_task(cfg)
-        if cfg.task == "translate":
-            _translate(cfg)
-        elif cfg.task in ("sample", "interpolate", "arithmetic", "eval", "nearest", "confusion"):
+        if cfg.task in RUN_TASKS_TABLE:
             _on_trained_run(cfg, run_dir)
         elif cfg.task == "report":
             from gantrain.report import report_sweep
@@ -223,71 +221,116 @@ def _best_line(result: Any) -> str:
     return f"step {int(best['step'])}: {scores} ({display_path(result.run_dir / 'checkpoints' / BEST)})"
 
 
-def _on_trained_run(cfg: DictConfig, out: Path) -> None:
-    """task=sample | interpolate | arithmetic | nearest | eval | confusion: load the run, do the task, print what was written."""
-    from gantrain import tasks
-    from gantrain.devices import resolve_device
+def _trained(cfg: DictConfig) -> str:
     from gantrain.run import display_path
 
-    device, seed = resolve_device(cfg.device), int(cfg.seed)
     if cfg.run in (None, ""):
-        raise ConfigError(f"task={cfg.task} needs run=FOLDER: the trained run (or checkpoint) whose generator to use")
-    if cfg.task == "sample":
-        done = tasks.sample(cfg.run, out, n=64 if cfg.n is None else cfg.n, seed=seed, npy=bool(cfg.npy), device=device)
-    elif cfg.task == "arithmetic":
-        done = tasks.arithmetic(cfg.run, out, expression=cfg.expression, n=64 if cfg.n is None else cfg.n, seed=seed, device=device)
-    elif cfg.task == "nearest":
-        done = tasks.nearest(cfg.run, out, n=8 if cfg.n is None else cfg.n, neighbours=cfg.neighbours, seed=seed, device=device)
-    elif cfg.task == "confusion":
-        confused = tasks.confusion(cfg.run, out, n=16 if cfg.n is None else cfg.n, device=device)
-        rows = {
-            "discriminator": f"{display_path(Path(os.path.expanduser(str(cfg.run))))} at step {confused.step}: {confused.which}",
-            confused.metric: f"{100 * confused.error:.2f}%",
-            "commonest mistakes": ", ".join(f"{m.true} as {m.output}: {m.count}" for m in confused.mistakes[:5]) or "none",
-            "labelled images": str(confused.labelled) if confused.labelled else ("none" if confused.metric == "eval/cluster_error" else "every training image"),
-            **{f.name.replace(f"_step{confused.step}", ""): display_path(f) for f in confused.files},
-        }
-        console.console.print(console.summary_table("gantrain: confusion", rows))
-        return
-    elif cfg.task == "interpolate":
-        done = tasks.interpolate(cfg.run, out, n=8 if cfg.n is None else cfg.n, length=cfg.length, mode=cfg.mode, seed=seed, device=device)
-    else:
-        scored = tasks.evaluate_run(
-            cfg.run, out, n=10000 if cfg.n is None else cfg.n, extractor=cfg.eval.extractor,
-            inception_weights=cfg.eval.inception_weights, seed=seed, device=device,
-        )  # fmt: skip
-        rows = {
-            "generator": f"{display_path(Path(os.path.expanduser(str(cfg.run))))} at step {scored.step}",
-            "images": f"{scored.n_fake} samples against {scored.n_real} held-out images",
-            "features": scored.extractor,
-            **{name: f"{value:.4g}" for name, value in scored.numbers.items()},
-            **{f.suffix[1:]: display_path(f) for f in scored.files},
-        }
-        console.console.print(console.summary_table("gantrain: eval", rows))
-        return
-    rows = {
-        "images": str(done.count),
-        "generator": f"{display_path(Path(os.path.expanduser(str(cfg.run))))} at step {done.step}",
-        **{f.suffix[1:]: display_path(f) for f in done.files},
+        raise ConfigError(f"task={cfg.task} needs run=FOLDER: the trained run (or checkpoint) whose networks to use")
+    return display_path(Path(os.path.expanduser(str(cfg.run))))
+
+
+def _written(cfg: DictConfig, done: Any) -> dict[str, str]:
+    """The summary rows of a task that wrote pictures (tasks.Written)."""
+    from gantrain.run import display_path
+
+    return {"images": str(done.count), "generator": f"{_trained(cfg)} at step {done.step}", **{f.suffix[1:]: display_path(f) for f in done.files}}
+
+
+def _sample(cfg: DictConfig, out: Path, device: Any) -> dict[str, str]:
+    from gantrain.tasks import sample
+
+    _trained(cfg)
+    return _written(cfg, sample(cfg.run, out, n=64 if cfg.n is None else cfg.n, seed=int(cfg.seed), npy=bool(cfg.npy), device=device))
+
+
+def _interpolate(cfg: DictConfig, out: Path, device: Any) -> dict[str, str]:
+    from gantrain.tasks import interpolate
+
+    _trained(cfg)
+    done = interpolate(cfg.run, out, n=8 if cfg.n is None else cfg.n, length=cfg.length, mode=cfg.mode, seed=int(cfg.seed), device=device)
+    return _written(cfg, done)
+
+
+def _arithmetic(cfg: DictConfig, out: Path, device: Any) -> dict[str, str]:
+    from gantrain.tasks import arithmetic
+
+    _trained(cfg)
+    done = arithmetic(cfg.run, out, expression=cfg.expression, n=64 if cfg.n is None else cfg.n, seed=int(cfg.seed), device=device)
+    return _written(cfg, done)
+
+
+def _nearest(cfg: DictConfig, out: Path, device: Any) -> dict[str, str]:
+    from gantrain.tasks import nearest
+
+    _trained(cfg)
+    return _written(cfg, nearest(cfg.run, out, n=8 if cfg.n is None else cfg.n, neighbours=cfg.neighbours, seed=int(cfg.seed), device=device))
+
+
+def _confusion(cfg: DictConfig, out: Path, device: Any) -> dict[str, str]:
+    from gantrain.run import display_path
+    from gantrain.tasks import confusion
+
+    run = _trained(cfg)
+    confused = confusion(cfg.run, out, n=16 if cfg.n is None else cfg.n, device=device)
+    return {
+        "discriminator": f"{run} at step {confused.step}: {confused.which}",
+        confused.metric: f"{100 * confused.error:.2f}%",
+        "commonest mistakes": ", ".join(f"{m.true} as {m.output}: {m.count}" for m in confused.mistakes[:5]) or "none",
+        "labelled images": str(confused.labelled) if confused.labelled else ("none" if confused.metric == "eval/cluster_error" else "every training image"),
+        **{f.name.replace(f"_step{confused.step}", ""): display_path(f) for f in confused.files},
     }
-    console.console.print(console.summary_table(f"gantrain: {cfg.task}", rows))
 
 
-def _translate(cfg: DictConfig) -> None:
-    from gantrain.devices import resolve_device
+def _eval(cfg: DictConfig, out: Path, device: Any) -> dict[str, str]:
+    from gantrain.run import display_path
+    from gantrain.tasks import evaluate_run
+
+    run = _trained(cfg)
+    scored = evaluate_run(
+        cfg.run, out, n=10000 if cfg.n is None else cfg.n, extractor=cfg.eval.extractor,
+        inception_weights=cfg.eval.inception_weights, seed=int(cfg.seed), device=device,
+    )  # fmt: skip
+    return {
+        "generator": f"{run} at step {scored.step}",
+        "images": f"{scored.n_fake} samples against {scored.n_real} held-out images",
+        "features": scored.extractor,
+        **{name: f"{value:.4g}" for name, value in scored.numbers.items()},
+        **{f.suffix[1:]: display_path(f) for f in scored.files},
+    }
+
+
+def _translate(cfg: DictConfig, out: Path, device: Any) -> dict[str, str]:
     from gantrain.run import display_path
     from gantrain.tasks import translate_folder
 
-    done = translate_folder(
-        cfg.run, cfg.input, cfg.output, input_form=cfg.input_form, direction=cfg.direction, device=resolve_device(cfg.device), seed=int(cfg.seed)
-    )
-    rows = {
+    done = translate_folder(cfg.run, cfg.input, cfg.output, input_form=cfg.input_form, direction=cfg.direction, device=device, seed=int(cfg.seed))
+    return {
         "images": str(done.count),
-        "generator": f"{display_path(Path(os.path.expanduser(str(cfg.run))))} at step {done.step}",
+        "generator": f"{_trained(cfg)} at step {done.step}",
         "outputs": display_path(done.output),
         "source | output pairs": display_path(done.grid),
     }
-    console.console.print(console.summary_table("gantrain: translated", rows))
+
+
+# task=... -> (the function doing it on a trained run, the summary table's title)
+RUN_TASKS_TABLE = {
+    "sample": (_sample, "gantrain: sample"),
+    "interpolate": (_interpolate, "gantrain: interpolate"),
+    "arithmetic": (_arithmetic, "gantrain: arithmetic"),
+    "eval": (_eval, "gantrain: eval"),
+    "nearest": (_nearest, "gantrain: nearest"),
+    "confusion": (_confusion, "gantrain: confusion"),
+    "translate": (_translate, "gantrain: translated"),
+}
+
+
+def _on_trained_run(cfg: DictConfig, out: Path) -> None:
+    """A task on a trained run: do it, then print what was written."""
+    from gantrain.devices import resolve_device
+
+    function, title = RUN_TASKS_TABLE[cfg.task]
+    rows = function(cfg, out, resolve_device(cfg.device))
+    console.console.print(console.summary_table(title, rows))
 
 
 def _one_line(ex: BaseException) -> str:

@@ -12,6 +12,7 @@ through `state_dict()`, and it says what to draw (`pictures`) and how the run is
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from torch import Tensor, nn
@@ -122,6 +123,11 @@ class Objective(ABC):
         raise ConfigError(
             f"the run is not a translation run (its loss is {type(self).__name__}): task=translate takes a model=pix2pix or model=cyclegan run"
         )
+
+    def advise(self, step: int, means: Mapping[str, float], samples: Path) -> str | None:
+        """A line to say on the console after a log (`means`: the logged averages), or None. A GAN says when
+        G has lost the game; most objectives have nothing to say."""
+        return None
 
     def evaluator(self, setup: "Setup") -> Any:
         """What evaluates the run every eval.every steps (see gantrain/setup.py), or None."""

@@ -49,7 +49,7 @@ class TrainResult(NamedTuple):
     last_samples: Path | None
     seconds: float
     # the evaluation with the best label-free score ({"step", eval/*}), kept as checkpoints/best.pt; None:
-    # the run has no such score (only clustering runs do: a clustering D's mutual information)
+    # the run has no such score (only clustering runs have one: their classifier's mutual information)
     best: dict[str, float] | None = None
 
 
@@ -298,7 +298,6 @@ class Trainer:
         if self._restored:
             self._drop_metrics_after(self.step)
         rollbacks, reported_skips = 0, 0
-        lost_game = monitor.LostGameWatch(monitor.LOST_GAME_D_FAKE, monitor.LOST_GAME_STEPS)
         checked = self.step  # the last step whose losses were seen to be finite
         if s.nan_policy == "rollback" and not (self.run_dir / "checkpoints" / LAST).is_file():
             last_ckpt = self.save()  # something to roll back to
@@ -335,13 +334,9 @@ class Trainer:
                     self._keep_best(numbers)  # on every rank: a checkpoint gathers every rank's state
                 if self.step % s.log_every == 0 or last:
                     means = log.scalars(self.step, mean_over_ranks(self.world, {n: sums[n] / counts[n] for n in sums}))  # the only GPU sync
-                    since = lost_game.update(self.step, means.get("d/fake"))
-                    if since is not None:
-                        log.warn(
-                            f"G may have lost the game: D's mean D(G(z)) has stayed under {lost_game.threshold} since step {since}, "
-                            f"so its samples have likely stopped improving (see {self.run_dir / 'samples'}); "
-                            "if so, stop and try a lower optim.lr, loss=non_saturating in place of minimax, or another seed"
-                        )
+                    advice = self.objective.advise(self.step, means, self.run_dir / "samples")
+                    if advice is not None:
+                        log.warn(advice)
                     sums, counts = {}, {}
                     now = time.perf_counter()
                     rate = (self.step - tick_step) / max(now - tick, 1e-9)
@@ -374,8 +369,9 @@ class Trainer:
 
     def _keep_best(self, numbers: dict[str, float]) -> None:
         """Where the evaluation has a label-free score (`evaluate.select_by`, higher is better: a clustering
-        D's mutual information on training images), keep the checkpoint of the best evaluation so far as
-        checkpoints/best.pt: the run's answer to "which D?" that neither labels nor the test split chose.
+        classifier's mutual information on training images), keep the checkpoint of the best evaluation so
+        far as checkpoints/best.pt: the run's answer to "which weights?" that neither labels nor the test
+        split chose.
         Called on every rank at every evaluation: under torchrun rank 0 alone has the numbers and says
         whether they improved, and all ranks then build the checkpoint, which gathers each rank's state."""
         key = self.evaluate.select_by if self.evaluate is not None else None

@@ -12,8 +12,9 @@ A conditional network (`module.conditional = True`, Mirza & Osindero 2014) is al
 """
 
 from abc import abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -22,6 +23,7 @@ from torch import Tensor, nn
 from gantrain.errors import ConfigError
 from gantrain.losses.functional import discriminator_loss, real_fake_logit, supervised_loss
 from gantrain.models.layers import running_batch_norms
+from gantrain import monitor
 from gantrain.objective import Batch, LossTerms, Networks, Objective, Phase
 from gantrain.priors import Latent
 
@@ -100,6 +102,21 @@ class GANObjective(Objective):
 
     fresh_batch: bool = False
     metrics = ("loss/d", "loss/g", "d/real", "d/fake")
+    _lost_game: monitor.LostGameWatch | None = None  # made at the first log of each training process
+
+    def advise(self, step: int, means: Mapping[str, float], samples: Path) -> str | None:
+        """Say once when G has lost the game: D's mean D(G(z)) under monitor.LOST_GAME_D_FAKE at every log for
+        monitor.LOST_GAME_STEPS steps (said again only after a sustained recovery)."""
+        if self._lost_game is None:
+            self._lost_game = monitor.LostGameWatch(monitor.LOST_GAME_D_FAKE, monitor.LOST_GAME_STEPS)
+        since = self._lost_game.update(step, means.get("d/fake"))
+        if since is None:
+            return None
+        return (
+            f"G may have lost the game: D's mean D(G(z)) has stayed under {self._lost_game.threshold} since step {since}, "
+            f"so its samples have likely stopped improving (see {samples}); "
+            "if so, stop and try a lower optim.lr, loss=non_saturating in place of minimax, or another seed"
+        )
 
     def phases(self, k: int) -> list[Phase]:
         return [
