@@ -14,7 +14,8 @@ import argparse
 import torch
 
 from gantrain.data.mnist import MNIST
-from gantrain.evaluation import TestError, statistics_sample
+from gantrain.evaluation import TestError
+from gantrain.batch_norm import statistics_sample
 from gantrain.tasks import load_run
 
 

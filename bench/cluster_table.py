@@ -12,7 +12,8 @@ import argparse
 import torch
 
 from gantrain.data.mnist import MNIST
-from gantrain.evaluation import clustering_error, contingency_matrix, predict_classes, statistics_of, statistics_sample
+from gantrain.evaluation import clustering_error, contingency_matrix, predict_classes
+from gantrain.batch_norm import statistics_of, statistics_sample
 from gantrain.tasks import load_run
 
 

@@ -141,9 +141,8 @@ def main() -> None:
     parser.add_argument("extra", nargs="*", help="more gantrain overrides for new runs, e.g. device=cuda")
     args = parser.parse_args()
     if not args.report:
-        jobs = [(v, s) for s in args.seeds for v in args.variants]
-        if "full" in args.variants:
-            jobs += [("full", s) for s in args.full_seeds if ("full", s) not in jobs]
+        jobs = [("full", s) for s in args.full_seeds] if "full" in args.variants else []  # the target's runs first
+        jobs += [(v, s) for s in args.seeds for v in args.variants if (v, s) not in jobs]
         run_all(jobs, args.extra, args.jobs)
     table = report()
     RESULTS.mkdir(parents=True, exist_ok=True)

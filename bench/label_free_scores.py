@@ -19,7 +19,8 @@ from omegaconf import OmegaConf
 import gantrain.config  # noqa: F401  (registers the resolvers a stored config uses)
 from gantrain.checkpoint import load_checkpoint
 from gantrain.data.mnist import MNIST
-from gantrain.evaluation import TestError, predict_logits, statistics_of, statistics_sample
+from gantrain.evaluation import TestError, predict_logits
+from gantrain.batch_norm import statistics_of, statistics_sample
 from gantrain.losses.functional import conditional_entropy, marginal_entropy
 from gantrain.run import PROBE_IMAGES
 

@@ -30,7 +30,8 @@ from torch import Tensor, nn
 
 from gantrain import fidelity
 from gantrain.data.base import to_unit_range
-from gantrain.evaluation import Evaluator, buffers_kept, predict_classes
+from gantrain.evaluation import Evaluator, predict_classes
+from gantrain.batch_norm import buffers_kept
 
 
 class DomainClassifier(Protocol):

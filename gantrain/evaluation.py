@@ -1,4 +1,4 @@
-"""Classifier evaluation: test error, clustering error and the parameter average evaluated in place of the weights.
+"""Evaluation: test error, clustering error, and the evaluators that score a run while it trains.
 
 - `classification_error`: the semi-supervised test error of Salimans et al. (2016), "Improved Techniques
   for Training GANs", where the discriminator's first K logits classify the test set.
@@ -7,23 +7,22 @@
   "unsupervised clustering accuracy" of Xie et al. 2016, DEC), or with `match="majority"` after giving
   each cluster the class most of its samples have, the usual score when there are more clusters than
   classes (over-clustering).
-- `ParameterAverage`: the exponential moving average of the discriminator's parameters that Salimans et
-  al.'s code (improved-gan, `disc_param_avg`, rate 1e-4) uses for its reported test error.
+- The evaluators a run is scored by every eval.every steps (`Evaluator`): a classifier D's test error,
+  Pix2Pix's L1/PSNR/SSIM, sample scores; the moving average of weights they may score is in averaging.py.
 """
 
-import copy
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
-from contextlib import contextmanager
 
 import torch
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
 
+from gantrain.batch_norm import statistics_of
 from gantrain.data.base import to_unit_range
 from gantrain.errors import ConfigError
-from gantrain.models.layers import running_batch_norms
+from gantrain.inference import generate_images, translate
 
 
 def predict_classes(
@@ -136,58 +135,6 @@ def _check_pair(predictions: Tensor, labels: Tensor) -> None:
         raise ValueError("cannot measure an error on zero samples")
 
 
-class ParameterAverage:
-    """An exponential (Polyak) moving average of a module's parameters, kept in a copy for evaluation.
-
-    After each optimiser step, `update(module)` sets average <- decay * average + (1 - decay) * current
-    for floating-point parameters; buffers (batch-norm running statistics, num_batches_tracked, spectral
-    norm's u and v) are copied as they are: they are kept by the module itself, not learned, and
-    copying keeps integer counters exact.
-    """
-
-    def __init__(self, module: nn.Module, decay: float = 0.999) -> None:
-        if not 0.0 <= decay < 1.0:
-            raise ConfigError(f"eval.ema must be in [0, 1) (e.g. 0.999), got {decay}")
-        self.decay = float(decay)
-        # start from a copy of the weights, not from zero as improved-gan does, so that early
-        # averages are not biased towards zero
-        self.average = copy.deepcopy(module).eval()
-        self.average.requires_grad_(False)
-        for p in self.average.parameters():
-            p.grad = None
-        averaged, copied = _split_parameters(self.average)
-        self._averaged, self._copied = averaged, copied
-        self._buffers = list(self.average.buffers())
-
-    @torch.no_grad()
-    def update(self, module: nn.Module) -> None:
-        """Fold `module`'s current weights into the average; `module` must have the averaged module's structure."""
-        averaged, copied = _split_parameters(module)
-        buffers = list(module.buffers())
-        if (len(averaged), len(copied), len(buffers)) != (len(self._averaged), len(self._copied), len(self._buffers)):
-            raise ValueError("ParameterAverage.update: the module's parameters do not match the averaged module's")
-        if averaged:
-            # lerp(avg, cur, w) = avg + w * (cur - avg) = decay * avg + (1 - decay) * cur, with w = 1 - decay;
-            # one fused kernel per dtype/device group instead of one per tensor
-            torch._foreach_lerp_(self._averaged, [p.detach() for p in averaged], 1.0 - self.decay)
-        for mine, theirs in zip(self._copied + self._buffers, copied + buffers):
-            mine.copy_(theirs)
-
-    def state_dict(self) -> dict[str, Tensor]:
-        """The averaged module's state dict: plain tensors, loadable with torch.load(weights_only=True)."""
-        return self.average.state_dict()
-
-    def load_state_dict(self, state: dict[str, Tensor]) -> None:
-        self.average.load_state_dict(state)
-
-
-def _split_parameters(module: nn.Module) -> tuple[list[Tensor], list[Tensor]]:
-    """(floating-point or complex parameters, which are averaged; any others, which are copied), in module order."""
-    params = list(module.parameters())
-    blendable = [p.is_floating_point() or p.is_complex() for p in params]
-    return [p for p, b in zip(params, blendable) if b], [p for p, b in zip(params, blendable) if not b]
-
-
 class Evaluator(ABC):
     """What scores a run every eval.every steps: the run's networks by name -> eval/* numbers."""
 
@@ -276,78 +223,12 @@ class TestError(Evaluator):
         return {self.name: classification_error(predictions, self.labels)}
 
 
-def statistics_sample(images: Tensor, n: int) -> Tensor:
-    """The `n` training images (uint8 (N, C, H, W)) that re-estimate batch-norm statistics for evaluation:
-    a fixed random choice (seed 0), in data-set order, the same in every run on the same data."""
-    chosen = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:n]
-    return images[chosen.sort().values]
-
-
-@contextmanager
-def statistics_of(D: nn.Module, images: Tensor | None, *, device: torch.device, batch_size: int = 100) -> Iterator[None]:
-    """Inside, D's batch norm layers hold running statistics re-estimated on uint8 `images` (N, C, H, W):
-    the plain average over batches of `batch_size`, computed with the rest of D as it is (in eval mode:
-    no dropout or input noise). On the way out, D's own statistics and momenta are restored. A D without
-    batch norm, or no images, leaves this a no-op."""
-    layers = running_batch_norms(D)
-    if not layers or images is None or len(images) == 0:
-        yield
-        return
-    saved = [(m.momentum, m.training, {k: b.clone() for k, b in m.named_buffers(recurse=False)}) for m in layers]
-    try:
-        for m in layers:
-            m.reset_running_stats()
-            m.momentum = None  # a cumulative average: every batch counts the same
-            m.train()  # only these layers: batch statistics in, running statistics updated
-        with torch.no_grad():
-            for start in range(0, len(images), batch_size):
-                D(to_unit_range(images[start : start + batch_size].to(device, non_blocking=True)))
-        for m in layers:
-            m.eval()
-        yield
-    finally:
-        for m, (momentum, training, buffers) in zip(layers, saved):
-            m.momentum = momentum
-            m.train(training)
-            for k, b in m.named_buffers(recurse=False):
-                b.copy_(buffers[k])
-
-
 def laplacian_variance(images: Tensor) -> Tensor:
     """Sharpness: the variance of each image's Laplacian, (B, C, H, W) in [0, 1] -> (B,). Blurry
     images have little high-frequency energy and score low (Pech-Pacheco et al. 2000)."""
     kernel = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]], device=images.device)
     grey = images.float().mean(dim=1, keepdim=True)  # (B, 1, H, W)
     return torch.nn.functional.conv2d(grey, kernel.view(1, 1, 3, 3)).flatten(1).var(dim=1)
-
-
-@contextmanager
-def buffers_kept(module: nn.Module) -> Iterator[None]:
-    """Run `module` in training mode (batch norm on each batch's statistics, dropout on) without letting
-    it update its running statistics: the buffers are restored, and the mode, on the way out."""
-    buffers = {name: b.clone() for name, b in module.named_buffers()}
-    was_training = module.training
-    module.train()
-    try:
-        yield
-    finally:
-        for name, b in module.named_buffers():
-            b.copy_(buffers[name])
-        module.train(was_training)
-
-
-@torch.no_grad()
-def translate(G: nn.Module, sources: Tensor, *, device: torch.device, batch_size: int = 1) -> Tensor:
-    """G's outputs for uint8 sources (N, C, H, W), as float (N, C', H, W) in [0, 1] on the CPU.
-
-    As Isola et al. at test time: dropout on, batch norm on each batch's own statistics (batch_size=1:
-    each image's, as training with batch 1); G's running statistics are left as they were."""
-    outputs = []
-    with buffers_kept(G):
-        for start in range(0, len(sources), batch_size):
-            source = sources[start : start + batch_size].to(device).float().div(127.5).sub(1)
-            outputs.append(G(source).float().add(1).div(2).clamp(0, 1).cpu())
-    return torch.cat(outputs)
 
 
 class TranslationMetrics(Evaluator):
@@ -372,21 +253,6 @@ class TranslationMetrics(Evaluator):
             "eval/ssim": float(structural_similarity_index_measure(outputs, targets, data_range=1.0)),
             "eval/sharpness": float(laplacian_variance(outputs).mean()),
         }
-
-
-@torch.no_grad()
-def generate_images(G: nn.Module, latent: Any, batch_size: int = 256) -> torch.Tensor:
-    """G(latent) in batches, as uint8 (N, C, H, W) on the CPU. Batch norm normalises over each batch,
-    as when the training grids were drawn; G's running statistics are left as they were."""
-    from gantrain.losses.base import generate
-    from gantrain.priors import Latent
-
-    out = []
-    with buffers_kept(G):
-        for start in range(0, len(latent.z), batch_size):
-            part = Latent(latent.z[start : start + batch_size], None if latent.y is None else latent.y[start : start + batch_size])
-            out.append(generate(G, part).float().add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8).cpu())
-    return torch.cat(out)
 
 
 class GeneratedScores(Evaluator):

@@ -5,7 +5,8 @@ image in [0, 1]; the objective chooses which to draw (Objective.pictures), the l
 import torch
 from torch import Tensor, nn
 
-from gantrain.evaluation import buffers_kept, translate
+from gantrain.batch_norm import buffers_kept
+from gantrain.inference import translate
 from gantrain.priors import Latent, LatentPrior
 
 

@@ -18,7 +18,8 @@ from torch import nn
 
 from gantrain import console
 from gantrain.errors import ConfigError, DataError, GantrainError
-from gantrain.evaluation import Evaluations, Evaluator, GeneratedScores, TestError, TranslationMetrics, statistics_sample
+from gantrain.evaluation import Evaluations, Evaluator, GeneratedScores, TestError, TranslationMetrics
+from gantrain.batch_norm import statistics_sample
 from gantrain.losses.base import is_classifier, is_conditional
 from gantrain.objective import Objective
 from gantrain.priors import LatentPrior

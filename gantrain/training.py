@@ -19,7 +19,8 @@ from gantrain import monitor
 from gantrain.checkpoint import LAST, TrainingState, link_checkpoint, save_checkpoint
 from gantrain.data.base import ImageDataset, sample_images
 from gantrain.errors import CheckpointError, GantrainError, OutputError
-from gantrain.evaluation import Evaluator, ParameterAverage, live_metrics
+from gantrain.evaluation import Evaluator, live_metrics
+from gantrain.averaging import ParameterAverage
 from gantrain.objective import Objective
 from gantrain.pictures import fixed_latent
 from gantrain.priors import LatentPrior

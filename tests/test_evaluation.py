@@ -9,14 +9,8 @@ import torch
 from torch import Tensor, nn
 
 from gantrain.errors import ConfigError
-from gantrain.evaluation import (
-    ParameterAverage,
-    classification_error,
-    clustering_error,
-    contingency_matrix,
-    match_clusters,
-    predict_classes,
-)
+from gantrain.evaluation import classification_error, clustering_error, contingency_matrix, match_clusters, predict_classes
+from gantrain.averaging import ParameterAverage
 
 CPU = torch.device("cpu")
 
@@ -247,7 +241,7 @@ class _BatchNormClassifier(nn.Module):
 
 def test_statistics_of_re_estimates_batch_norm_on_the_images_and_puts_the_old_ones_back() -> None:
     from gantrain.data.base import to_unit_range
-    from gantrain.evaluation import statistics_of
+    from gantrain.batch_norm import statistics_of
 
     torch.manual_seed(0)
     D = _BatchNormClassifier()

@@ -13,7 +13,7 @@ from PIL import Image
 from conftest import TINY_GAN, run_cli
 from gantrain.config import task_output
 from gantrain.devices import resolve_device
-from gantrain.evaluation import generate_images, translate
+from gantrain.inference import generate_images, translate
 from gantrain.priors import LatentPrior
 from gantrain.errors import ConfigError, DataError
 from gantrain.report import plot_report, read_run, sweep_report, write_report

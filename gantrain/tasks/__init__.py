@@ -14,7 +14,7 @@ from gantrain.tasks.nearest import _nearest_indices, nearest
 from gantrain.tasks.sample import sample
 from gantrain.tasks.trained import TrainedRun, Written, latent_prior, load_run
 from gantrain.tasks.translate import INPUT_FORMS, Translated, _source_maker, translate_folder
-from gantrain.evaluation import generate_images  # (tests and bench scripts import it from here)
+from gantrain.inference import generate_images
 
 __all__ = [
     "CAPTION_WIDTH", "Confused", "Evaluated", "INPUT_FORMS", "INTERPOLATIONS", "Mistake", "TrainedRun", "Translated", "Written",

@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 
 from gantrain.errors import ConfigError
-from gantrain.evaluation import generate_images
+from gantrain.inference import generate_images
 from gantrain.tasks.trained import Written, latent_prior, load_run, picture_to_tensorboard
 
 def parse_expression(expression: str, n: int) -> list[tuple[int, list[int]]]:

@@ -8,7 +8,7 @@ import torch
 
 from gantrain.data.base import sample_uint8
 from gantrain.errors import ConfigError
-from gantrain.evaluation import generate_images
+from gantrain.inference import generate_images
 from gantrain.setup import run_classifier, run_data
 from gantrain.tasks.trained import latent_prior, load_run, read_rgb
 @dataclass

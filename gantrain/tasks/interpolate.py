@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 
 from gantrain.errors import ConfigError
-from gantrain.evaluation import generate_images
+from gantrain.inference import generate_images
 from gantrain.tasks.trained import Written, latent_prior, load_run, picture_to_tensorboard
 
 INTERPOLATIONS = ("lerp", "slerp", "traverse")

@@ -41,7 +41,7 @@ def translate_folder(
     from torchvision.utils import make_grid, save_image
 
     from gantrain.data.folder import EXTENSIONS, _image_files
-    from gantrain.evaluation import translate
+    from gantrain.inference import translate
 
     if input_form not in INPUT_FORMS:
         raise ConfigError(f"input_form must be one of {', '.join(INPUT_FORMS)} (got {input_form!r})")
