@@ -23,6 +23,7 @@ from gantrain.batch_norm import statistics_of
 from gantrain.data.base import to_unit_range
 from gantrain.errors import ConfigError
 from gantrain.inference import generate_images, translate
+from gantrain.models.base import declared
 
 
 def predict_classes(
@@ -197,7 +198,7 @@ class TestError(Evaluator):
         (P, K), None without them: D as every evaluation sees it."""
         from gantrain.losses.functional import class_logits
 
-        fake_class = bool(getattr(D, "fake_class", False))  # (a binary D has none; only classifiers are scored)
+        fake_class = declared(D).fake_class
         was_training = D.training
         D.eval()  # no dropout or input noise; batch norm uses its running statistics
         try:

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
+from gantrain.models.base import Network
 from gantrain.errors import ConfigError
 from gantrain.evaluation import classification_error, clustering_error, contingency_matrix, match_clusters, predict_classes
 from gantrain.averaging import ParameterAverage
@@ -226,7 +227,7 @@ def test_parameter_average_state_dict_round_trip(tmp_path) -> None:
 # --- batch-norm statistics for evaluation -------------------------------------------------------------------------
 
 
-class _BatchNormClassifier(nn.Module):
+class _BatchNormClassifier(Network):
     """(B, 1, 4, 4) -> (B, 3) logits, with dropout, batch norm and the attributes TestError reads."""
 
     num_classes, fake_class = 3, False
@@ -299,7 +300,7 @@ def test_test_error_of_a_moving_average_uses_statistics_of_the_averaged_weights(
     assert stale != pytest.approx(expected)  # the copied statistics classify otherwise
 
 
-class _FixedClusters(nn.Module):
+class _FixedClusters(Network):
     """Puts each (B, 1, 1, 1) image in the cluster its pixel codes: uint8 value v -> cluster v % 4 of K = 4."""
 
     num_classes, fake_class = 4, False

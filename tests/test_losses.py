@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from gantrain.models.base import Network
 from gantrain.errors import ConfigError
 from gantrain.losses.base import Batch
 from gantrain.losses.catgan import CatGAN
@@ -68,14 +69,14 @@ def test_losses_stay_finite_for_extreme_logits() -> None:
         assert torch.isfinite(value)
 
 
-class _ConstantD(nn.Module):
+class _ConstantD(Network):
     """A 'discriminator' that outputs a fixed logit per image: its mean pixel."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.flatten(1).mean(1)
 
 
-class _ShiftG(nn.Module):
+class _ShiftG(Network):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return z.view(len(z), 1, 1, 1)
 
@@ -148,7 +149,7 @@ def test_supervised_loss_by_hand_and_with_no_labelled_items() -> None:
     empty.backward()  # and it still backpropagates
 
 
-class _ClassifierD(nn.Module):
+class _ClassifierD(Network):
     """Class logits that are fixed functions of the input's first pixel."""
 
     num_classes, fake_class = 2, False
@@ -276,14 +277,14 @@ def test_catgan_consistency_adds_the_shift_term_to_l_d_only() -> None:
     assert same.loss.item() == pytest.approx(plain, abs=1e-6)
     assert same.logs["catgan/consistency"].item() == pytest.approx(0.0, abs=1e-6)
 
-    class MeanD(nn.Module):  # K=2 logits from the left column's mean: a shift sideways changes them
+    class MeanD(Network):  # K=2 logits from the left column's mean: a shift sideways changes them
         num_classes = 2
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             left = 10 * x[:, 0, :, 0].mean(dim=1)
             return torch.stack([left, -left], dim=1)
 
-    class ImageG(nn.Module):  # z (B, 16) -> a 4x4 image
+    class ImageG(Network):  # z (B, 16) -> a 4x4 image
         def forward(self, z: torch.Tensor) -> torch.Tensor:
             return z.view(len(z), 1, 4, 4)
 
@@ -342,7 +343,7 @@ def test_discriminate_each_concatenates_only_for_a_samplewise_discriminator() ->
     assert [o.shape for o in outs] == [(4, 3), (2, 3), (3, 3)]
 
 
-class _BatchNormClassifier(nn.Module):
+class _BatchNormClassifier(Network):
     """A 3-class D with batch norm and a `features` layer: every objective's D steps can train it."""
 
     num_classes, fake_class = 3, False

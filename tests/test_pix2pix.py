@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from conftest import run_cli
+from gantrain.models.base import Network
 from gantrain.data.paired import Edges2X, PairedFolder, canny_edges
 from gantrain.errors import ConfigError, DataError
 from gantrain.losses.base import Batch
@@ -64,7 +65,7 @@ def test_unet_shapes_and_skips(size: int, depth: int) -> None:
         UNetGenerator(image_size=48)
 
 
-class _ConstantD(torch.nn.Module):
+class _ConstantD(Network):
     """A 1x1 'patch' discriminator whose logit is the mean of the image it judges."""
 
     def __init__(self, with_source: bool = True) -> None:
@@ -92,7 +93,8 @@ def test_l1_cgan_loss_variants_by_hand() -> None:
     expected = 0.5 * discriminator_loss(torch.tensor([0.2]), torch.tensor([0.4])).item()  # the paper halves D's loss
     assert d.loss.item() == pytest.approx(expected)
     with pytest.raises(ConfigError, match="loss.conditional=false but model.discriminator.conditional=true"):
-        L1ConditionalGAN(conditional=False).check_pair(G, D, type("Pairs", (), {"paired": True})())
+        patchgan = PatchGANDiscriminator(image_size=16, in_channels=1, out_channels=1, patch_size=16, width=2, conditional=True)
+        L1ConditionalGAN(conditional=False).check_pair(G, patchgan, type("Pairs", (), {"paired": True})())
 
 
 def _write(path: Path, array: np.ndarray) -> None:

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from gantrain.errors import ConfigError
 from gantrain.losses.functional import discriminator_loss, real_fake_logit, supervised_loss
+from gantrain.models.base import declared
 from gantrain.models.layers import running_batch_norms
 from gantrain import monitor
 from gantrain.objective import Batch, LossTerms, Networks, Objective, Phase
@@ -31,11 +32,11 @@ __all__ = ["AdversarialObjective", "Batch", "GANObjective", "LogitGeneratorLoss"
 
 
 def is_conditional(module: nn.Module) -> bool:
-    return bool(getattr(module, "conditional", False))
+    return declared(module).conditional
 
 
 def is_classifier(D: nn.Module) -> bool:
-    return getattr(D, "num_classes", None) is not None
+    return declared(D).num_classes is not None
 
 
 def generate(G: nn.Module, latent: Latent) -> Tensor:
@@ -149,7 +150,7 @@ class GANObjective(Objective):
         # without labels (data.labeled_per_class=0) a classifier D's K outputs are clusters, and K is free
         unsupervised = data is not None and not data.has_labels
         for net in (G, D):
-            k = getattr(net, "num_classes", None)
+            k = declared(net).num_classes
             if k is not None and data_classes is not None and k != data_classes and not (unsupervised and not is_conditional(net)):
                 raise ConfigError(
                     f"the model has model.num_classes={k} but the data set has {data_classes} classes"
@@ -197,7 +198,7 @@ class AdversarialObjective(GANObjective):
         """G's loss and any extra numbers to log."""
 
     def discriminator_step(self, G: nn.Module, D: nn.Module, batch: Batch, latent: Latent) -> LossTerms:
-        fake_class = bool(getattr(D, "fake_class", False))
+        fake_class = declared(D).fake_class
         with torch.no_grad():
             fake = generate(G, latent)  # D's step never needs gradients through G
         out_real, out_fake, out_lab = discriminate_step(D, batch, fake, latent, is_classifier(D) and batch.y_lab is not None)
@@ -230,4 +231,4 @@ class LogitGeneratorLoss(AdversarialObjective):
 
     def generator_loss(self, G: nn.Module, D: nn.Module, batch: Batch, latent: Latent) -> tuple[Tensor, dict[str, Tensor]]:
         outputs = discriminate_fake(D, generate(G, latent), latent.y)
-        return self.generator_loss_from_logits(real_fake_logit(outputs, bool(getattr(D, "fake_class", False)))), {}
+        return self.generator_loss_from_logits(real_fake_logit(outputs, declared(D).fake_class)), {}

@@ -39,6 +39,7 @@ from gantrain.losses.functional import (
     supervised_loss,
     uniform_divergence,
 )
+from gantrain.models.base import declared
 from gantrain.models.layers import non_negative
 from gantrain.priors import Latent
 
@@ -71,7 +72,7 @@ class CatGAN(GANObjective):
 
     def check_pair(self, G: nn.Module, D: nn.Module, data: object) -> None:
         super().check_pair(G, D, data)
-        if not is_classifier(D) or getattr(D, "fake_class", False):
+        if not is_classifier(D) or declared(D).fake_class:
             raise ConfigError("loss=catgan needs a discriminator with K class outputs and no fake class: use model=catgan")
 
     def discriminator_step(self, G: nn.Module, D: nn.Module, batch: Batch, latent: Latent) -> LossTerms:

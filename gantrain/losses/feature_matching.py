@@ -8,6 +8,7 @@ from torch import Tensor, nn
 from gantrain.errors import ConfigError
 from gantrain.losses.base import AdversarialObjective, Batch, discriminate, discriminate_fake, generate
 from gantrain.losses.functional import feature_matching_loss
+from gantrain.models.base import unwrap
 from gantrain.priors import Latent
 
 
@@ -40,7 +41,7 @@ class FeatureMatching(AdversarialObjective):
 
     def _features(self, D: nn.Module, x: Tensor, y: Tensor | None, *, real: bool) -> Tensor:
         captured: list[Tensor] = []
-        module = dict(_unwrapped(D).named_modules())[self.layer]
+        module = dict(unwrap(D).named_modules())[self.layer]
         handle = module.register_forward_hook(lambda _m, _i, out: captured.append(out))
         try:
             (discriminate if real else discriminate_fake)(D, x, y)
@@ -53,12 +54,3 @@ class FeatureMatching(AdversarialObjective):
             real = self._features(D, batch.x, batch.y, real=True)  # (B, ...): a target, no gradient
         fake = self._features(D, generate(G, latent), latent.y, real=False)
         return feature_matching_loss(real, fake, self.reduction), {}
-
-
-def _unwrapped(D: nn.Module) -> nn.Module:
-    """The network itself under torch.compile (`_orig_mod`) and DDP (`module`), whose layer names
-    carry those prefixes."""
-    from torch.nn.parallel import DistributedDataParallel
-
-    D = getattr(D, "_orig_mod", D)
-    return D.module if isinstance(D, DistributedDataParallel) else D

@@ -20,6 +20,7 @@ from typing import Any
 from gantrain.losses.base import Batch, GANObjective, LossTerms
 from gantrain.losses.criteria import Criterion, NonSaturating
 from gantrain.losses.functional import l1_loss
+from gantrain.models.pix2pix import PatchGANDiscriminator
 from gantrain.priors import Latent
 
 
@@ -44,7 +45,7 @@ class L1ConditionalGAN(GANObjective):
     def check_pair(self, G: nn.Module, D: nn.Module, data: Any) -> None:
         if data is None or not data.paired:
             raise ConfigError("loss=l1_cgan trains on pairs of images: use data=paired or data=edges2x (model=pix2pix sets one)")
-        if getattr(D, "with_source", None) is None:
+        if not isinstance(D, PatchGANDiscriminator):
             raise ConfigError("loss=l1_cgan needs a discriminator of image pairs: use model=pix2pix")
         if D.with_source != self.conditional:
             raise ConfigError(

@@ -18,6 +18,8 @@ pools; with 100 MNIST labels CatGAN's test error went from about 3% with the DCG
 
 from torch import Tensor, nn
 
+from gantrain.models.base import Network
+
 from gantrain.errors import ConfigError
 from gantrain.models.gan import head_outputs
 from gantrain.models.layers import GaussianNoise, non_negative
@@ -33,7 +35,7 @@ def _pooled(size: int) -> int:
     return (size - 1) // 2 + 1
 
 
-class ConvPoolDiscriminator(nn.Module):
+class ConvPoolDiscriminator(Network):
     """image (B, C, H, H) -> class logits (B, K), or (B, K+1) with a learned fake class."""
 
     def __init__(

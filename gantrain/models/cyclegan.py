@@ -18,6 +18,8 @@ N(0, 0.02), as in the paper.
 
 from torch import Tensor, nn
 
+from gantrain.models.base import Network
+
 from gantrain.errors import ConfigError
 from gantrain.models.dcgan import init_dcgan_weights
 from gantrain.models.pix2pix import check_norm, norm_2d, patch_size_layers, patchgan_layers, patchgan_output_size
@@ -53,7 +55,7 @@ class ResidualBlock(nn.Module):
         return x + self.body(x)  # no ReLU after the sum: the identity path stays linear
 
 
-class ResNetGenerator(nn.Module):
+class ResNetGenerator(Network):
     """image (B, in_channels, S, S) in [-1, 1] -> translated image (B, out_channels, S, S) in [-1, 1]."""
 
     def __init__(
@@ -121,7 +123,7 @@ class ResNetGenerator(nn.Module):
         return self.head(self.up(self.residual(self.down(self.stem(x)))))
 
 
-class PatchDiscriminator(nn.Module):
+class PatchDiscriminator(Network):
     """image (B, channels, S, S) -> real/fake logits (B, N, N), one per patch of `patch_size` pixels."""
 
     def __init__(

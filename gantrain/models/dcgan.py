@@ -14,6 +14,8 @@ One class serves every image size of the form base * 2**n with base in 4..7 (28 
 
 from torch import Tensor, nn
 
+from gantrain.models.base import Network
+
 from gantrain.errors import ConfigError
 from gantrain.models.gan import head_outputs
 
@@ -51,7 +53,7 @@ def _check_width(width: int) -> int:
     return int(width)
 
 
-class DCGANGenerator(nn.Module):
+class DCGANGenerator(Network):
     """z (B, z_dim) -> image (B, channels, image_size, image_size) in [-1, 1].
 
     Channels halve as the side doubles: width * 2**(n-1) at base x base, ..., width at image_size / 2.
@@ -79,7 +81,7 @@ class DCGANGenerator(nn.Module):
         return self.net(z.view(z.shape[0], self.z_dim, 1, 1))
 
 
-class DCGANDiscriminator(nn.Module):
+class DCGANDiscriminator(Network):
     """image (B, channels, image_size, image_size) -> logit (B,). The mirror image of the generator.
 
     With num_classes it outputs class logits (B, K), or (B, K+1) with a learned fake class: the

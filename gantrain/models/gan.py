@@ -9,6 +9,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from gantrain.models.base import Network
+
 from gantrain.errors import ConfigError
 from gantrain.models.layers import WeightNormLinear
 
@@ -56,7 +58,7 @@ def activation_layer(key: str, name: str) -> nn.Module:
     return ACTIVATIONS[name]()
 
 
-class MLPGenerator(nn.Module):
+class MLPGenerator(Network):
     """z (B, z_dim) -> image (B, channels, image_size, image_size) in [-1, 1].
 
     batch_norm after each hidden layer, with softplus units, is how Salimans et al. (2016) trained
@@ -135,7 +137,7 @@ class ShiftBatchNorm1d(nn.BatchNorm1d):
         return super().forward(x) + self.shift
 
 
-class MLPDiscriminator(nn.Module):
+class MLPDiscriminator(Network):
     """image (B, C, H, W) -> logit (B,), or class logits (B, K[+1]) with num_classes.
     Maxout hidden layers with dropout, as in the paper's MNIST model."""
 

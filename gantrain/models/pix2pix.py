@@ -20,6 +20,8 @@ with either norm; CycleGAN's discriminator (models/cyclegan.py) is the same stac
 import torch
 from torch import Tensor, nn
 
+from gantrain.models.base import Network
+
 from gantrain.errors import ConfigError
 from gantrain.models.dcgan import init_dcgan_weights
 
@@ -128,7 +130,7 @@ def _channels(width: int, level: int) -> int:
     return width * min(2**level, 8)
 
 
-class UNetGenerator(nn.Module):
+class UNetGenerator(Network):
     """source image (B, in_channels, S, S) -> translated image (B, out_channels, S, S) in [-1, 1]."""
 
     def __init__(
@@ -184,7 +186,7 @@ class UNetGenerator(nn.Module):
         return h
 
 
-class PatchGANDiscriminator(nn.Module):
+class PatchGANDiscriminator(Network):
     """(source (B, in_channels, S, S), image (B, out_channels, S, S)) -> real/fake logits (B, N, N),
     one per patch of `patch_size` pixels; with conditional=False the source is ignored."""
 

@@ -19,13 +19,15 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from gantrain.models.base import Network
+
 from gantrain.models.gan import _check_sizes, head_outputs
 from gantrain.models.layers import GaussianNoise, WeightNormLinear, positive
 
 HIDDEN_NOISE = "model.discriminator.hidden_noise"
 
 
-class SemiSupervisedMLPDiscriminator(nn.Module):
+class SemiSupervisedMLPDiscriminator(Network):
     """image (B, C, H, W) -> class logits (B, K), or (B, K+1) with a learned fake class."""
 
     def __init__(

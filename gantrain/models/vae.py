@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from gantrain.models.base import Network
+
 from gantrain.models.gan import _check_sizes
 
 
@@ -21,7 +23,7 @@ def _mlp(sizes: Sequence[int]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class VAEEncoder(nn.Module):
+class VAEEncoder(Network):
     """q(z|x) = N(mu(x), diag(exp(logvar(x)))): image (B, C, S, S) in [-1, 1] -> (mu, logvar), each (B, z_dim)."""
 
     def __init__(self, image_size: int, channels: int, z_dim: int, hidden: Sequence[int] = (500,)) -> None:
@@ -37,7 +39,7 @@ class VAEEncoder(nn.Module):
         return self.mu(h), self.logvar(h)
 
 
-class VAEDecoder(nn.Module):
+class VAEDecoder(Network):
     """p(x|z): a Bernoulli per pixel (Kingma & Welling's MNIST likelihood) with probability sigmoid(logits).
 
     `forward(z, logits=True)` gives the logits (B, C, S, S) the loss needs; `forward(z)` the mean image on
