@@ -14,10 +14,10 @@ as such (and `load_resumable` falls back to the one before it); loaded with
 
 import errno
 import hashlib
+import io
 import os
 import pickle
 import re
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,7 +26,8 @@ from typing import Any
 
 import torch
 
-from gantrain.errors import CheckpointError, RunBusy
+from gantrain.errors import CheckpointError, CheckpointWriteError, OutputError, RunBusy
+from gantrain.files import display_path, fsync_dir, reason, resume_command, write_bytes
 
 try:
     import fcntl
@@ -147,37 +148,23 @@ def digest(state: dict[str, Any]) -> str:
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     """Write `state` to `path` atomically; the format version and the checksum are added. A failed
-    write (a full disk, say) leaves no partial file and raises CheckpointError; `path` keeps what it held."""
+    write (a full disk, say) leaves no partial file and raises CheckpointWriteError; `path` keeps what it held."""
     path.parent.mkdir(parents=True, exist_ok=True)
     for stale in path.parent.glob(".*.tmp"):  # left by a process killed mid-write (one writer per run folder)
         stale.unlink(missing_ok=True)
     state = {"format_version": FORMAT_VERSION, **state}
     state["sha256"] = digest(state)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    buffer = io.BytesIO()  # made in memory: torch's zip writer hides a full disk's ENOSPC (files.py)
+    torch.save(state, buffer)
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise CheckpointError(f"cannot write checkpoint {path} ({_reason(e)}); {_nothing_lost(path)}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _reason(e: OSError) -> str:
-    return os.strerror(e.errno) if e.errno else (str(e) or type(e).__name__)
+        write_bytes(path, buffer.getbuffer(), "checkpoint")
+    except OutputError as e:
+        raise CheckpointWriteError(f"{e}{_nothing_lost(path)}") from None
 
 
 def _nothing_lost(path: Path) -> str:
     last = path.parent / LAST
-    if last.is_file():
-        return f"the previous checkpoint {last} is intact: free space (or fix the folder) and resume from it"
-    return "no checkpoint was written before this one: free space and start again"
+    return f"; the previous checkpoint {display_path(last)} is intact" if last.is_file() else ""
 
 
 def link_checkpoint(source: Path, path: Path) -> None:
@@ -196,21 +183,8 @@ def link_checkpoint(source: Path, path: Path) -> None:
         os.replace(tmp, path)
     except OSError as e:
         tmp.unlink(missing_ok=True)
-        raise CheckpointError(f"cannot write checkpoint {path} ({_reason(e)}); {_nothing_lost(path)}") from None
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        raise CheckpointWriteError(f"cannot write checkpoint {display_path(path)} ({reason(e)}){_nothing_lost(path)}") from None
+    fsync_dir(path.parent)
 
 
 def find_checkpoint(resume: str | os.PathLike, key: str = "train.resume") -> Path:
@@ -355,7 +329,7 @@ def hold_run(run_dir: Path, shown_as: str | None = None) -> Iterator[None]:
         if busy:
             raise RunBusy(
                 f"{shown_as or run_dir} is being trained by another gantrain process: let it finish or stop it, "
-                f"then resume with train.resume={shown_as or run_dir}"
+                f"then resume with: {resume_command(run_dir)}"
             )
         yield
     finally:

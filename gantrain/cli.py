@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gantrain import console
 from gantrain.config import RUN_TASKS, check_switches, check_task, register_schema, run_folder, task_output
-from gantrain.errors import ConfigError, GantrainError
+from gantrain.errors import ConfigError, GantrainError, OutputError
 
 
 def _conf_dir() -> Path:
@@ -169,18 +169,19 @@ def _app(cfg: DictConfig) -> None:
         if cfg.task == "train" and hc.output_subdir and hc.output_subdir != ".hydra":
             shutil.rmtree(run_dir / hc.output_subdir, ignore_errors=True)  # keep the run, drop this invocation's record
         _remove_if_unused(run_dir)
-        sys.exit(2)
+        sys.exit(1 if isinstance(e, OutputError) else 2)  # a file that cannot be written is no mistake of the config
 
 
 def _train(cfg: DictConfig, hc: Any, run_dir: Path) -> None:
-    from gantrain.run import display_path, train
+    from gantrain.files import display_path, resume_command, shell_word
+    from gantrain.run import train
     from gantrain.training import TrainingInterrupted
 
     if hc.mode is not None and hc.mode.name == "MULTIRUN":
         console.info(f"[bold]job {hc.job.num}[/]: {' '.join(hc.overrides.task)}")
     if not cfg.train.resume and _RANK == 0 and (run_dir / "checkpoints").is_dir():
         raise ConfigError(
-            f"{display_path(run_dir)} already holds a run: continue it with train.resume={display_path(run_dir)}, "
+            f"{display_path(run_dir)} already holds a run: continue it with: {resume_command(run_dir)}, "
             f"or give the new run another {'hydra.sweep.dir' if hc.mode is not None and hc.mode.name == 'MULTIRUN' else 'hydra.run.dir'}"
         )
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
@@ -194,7 +195,7 @@ def _train(cfg: DictConfig, hc: Any, run_dir: Path) -> None:
         r = stop.result
         console.error(
             f"interrupted at step {r.step}; checkpoint {display_path(r.last_checkpoint) if r.last_checkpoint else '-'}. "
-            f"Resume with: gantrain train.resume={display_path(r.run_dir)}"
+            f"Resume with: {resume_command(r.run_dir)}"
         )
         sys.exit(143 if _TERMINATED else 130)  # 128 + SIGTERM, 128 + SIGINT: the shell's convention
     rows = {
@@ -205,15 +206,15 @@ def _train(cfg: DictConfig, hc: Any, run_dir: Path) -> None:
         "samples": display_path(result.last_samples) if result.last_samples else "-",
         "checkpoint": display_path(result.last_checkpoint) if result.last_checkpoint else "-",
         **({"best (no labels)": _best_line(result)} if result.best else {}),
-        **({"mistakes": f"gantrain task=confusion run={display_path(r_dir)}"} if {"eval/test_error", "eval/cluster_error"} & set(result.metrics) else {}),
-        "curves": f"tensorboard --logdir {display_path(r_dir / 'tb')}",
+        **({"mistakes": f"gantrain task=confusion run={shell_word(r_dir)}"} if {"eval/test_error", "eval/cluster_error"} & set(result.metrics) else {}),
+        "curves": f"tensorboard --logdir {shell_word(r_dir / 'tb')}",
     }
     console.console.print(console.summary_table("gantrain: done", rows))
 
 
 def _best_line(result: Any) -> str:
     """The summary's line for a run that kept a best checkpoint by a label-free score."""
-    from gantrain.run import display_path
+    from gantrain.files import display_path
     from gantrain.training import BEST
 
     best = result.best
@@ -222,7 +223,7 @@ def _best_line(result: Any) -> str:
 
 
 def _trained(cfg: DictConfig) -> str:
-    from gantrain.run import display_path
+    from gantrain.files import display_path
 
     if cfg.run in (None, ""):
         raise ConfigError(f"task={cfg.task} needs run=FOLDER: the trained run (or checkpoint) whose networks to use")
@@ -231,7 +232,7 @@ def _trained(cfg: DictConfig) -> str:
 
 def _written(cfg: DictConfig, done: Any) -> dict[str, str]:
     """The summary rows of a task that wrote pictures (tasks.Written)."""
-    from gantrain.run import display_path
+    from gantrain.files import display_path
 
     return {"images": str(done.count), "generator": f"{_trained(cfg)} at step {done.step}", **{f.suffix[1:]: display_path(f) for f in done.files}}
 
@@ -267,7 +268,7 @@ def _nearest(cfg: DictConfig, out: Path, device: Any) -> dict[str, str]:
 
 
 def _confusion(cfg: DictConfig, out: Path, device: Any) -> dict[str, str]:
-    from gantrain.run import display_path
+    from gantrain.files import display_path
     from gantrain.tasks import confusion
 
     run = _trained(cfg)
@@ -282,7 +283,7 @@ def _confusion(cfg: DictConfig, out: Path, device: Any) -> dict[str, str]:
 
 
 def _eval(cfg: DictConfig, out: Path, device: Any) -> dict[str, str]:
-    from gantrain.run import display_path
+    from gantrain.files import display_path
     from gantrain.tasks import evaluate_run
 
     run = _trained(cfg)
@@ -300,7 +301,7 @@ def _eval(cfg: DictConfig, out: Path, device: Any) -> dict[str, str]:
 
 
 def _translate(cfg: DictConfig, out: Path, device: Any) -> dict[str, str]:
-    from gantrain.run import display_path
+    from gantrain.files import display_path
     from gantrain.tasks import translate_folder
 
     done = translate_folder(cfg.run, cfg.input, cfg.output, input_form=cfg.input_form, direction=cfg.direction, device=device, seed=int(cfg.seed))

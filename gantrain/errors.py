@@ -23,3 +23,7 @@ class OutputError(GantrainError):
 
 class RunBusy(GantrainError):
     """A run folder that another process is training into (the same resume started twice)."""
+
+
+class CheckpointWriteError(OutputError, CheckpointError):
+    """A checkpoint that cannot be written (a full disk): the previous one is intact."""

@@ -5,8 +5,9 @@ Scalars arrive as device tensors and are turned into numbers only here, at loggi
 training loop synchronises with the GPU once per `log_every` steps rather than every step.
 """
 
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
 from gantrain.console import console
+from gantrain.errors import OutputError
+from gantrain.files import display_path, reason
 
 PLAIN_EVERY = 15.0  # seconds between progress lines when the console is not a terminal (CI, SLURM logs)
 
@@ -36,14 +39,40 @@ def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def _quiet_writer_threads() -> None:
+    """TensorBoard writes from a thread of its own; when that write fails (a full disk) the thread would
+    print its own traceback, and the main thread gets the same error at its next write, where gantrain
+    says it in one line. Silence the thread's copy (once per process; other threads are reported as before)."""
+    if getattr(threading.excepthook, "gantrain", False):
+        return
+    previous = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if type(args.thread).__module__.startswith("tensorboard.") and isinstance(args.exc_value, OSError):
+            return
+        previous(args)
+
+    hook.gantrain = True  # type: ignore[attr-defined]
+    threading.excepthook = hook
+
+
+def _events(tb_dir: Path, call: Callable[[], Any]) -> Any:
+    """Run one TensorBoard writer call; a failed write (a full disk) becomes one OutputError."""
+    try:
+        return call()
+    except (OSError, RuntimeError) as e:
+        raise OutputError(f"cannot write TensorBoard events in {display_path(tb_dir)} ({reason(e)})") from None
+
+
 @contextmanager
 def event_writer(tb_dir: Path) -> Iterator[SummaryWriter]:
     """A TensorBoard writer that adds to a run's existing curves (a task scoring the run, say), closed after."""
-    writer = SummaryWriter(str(tb_dir))
+    _quiet_writer_threads()
+    writer = _events(tb_dir, lambda: SummaryWriter(str(tb_dir)))
     try:
         yield writer
     finally:
-        writer.close()
+        _events(tb_dir, writer.close)
 
 
 # G has lost the game when D rejects its samples with near certainty, log after log: the mean D(G(z)) under
@@ -92,7 +121,12 @@ class Monitor:
         # Those of the checkpoint's own step stay: they were logged before it was written (the evaluation
         # at a resume point among them). No tb_dir: numbers are kept (latest) but nothing is written, as on
         # the ranks other than 0.
-        self.writer = SummaryWriter(str(tb_dir), purge_step=start_step + 1 if start_step > 0 else None) if tb_dir else None
+        _quiet_writer_threads()
+        self.tb_dir = tb_dir
+        self.writer = None
+        if tb_dir is not None:
+            self.writer = _events(tb_dir, lambda: SummaryWriter(str(tb_dir), purge_step=start_step + 1 if start_step > 0 else None))
+        self.failure: OutputError | None = None  # a TensorBoard write that failed while closing
         self.total_steps = total_steps
         self.latest: dict[str, float] = {}
         self._progress: Progress | None = None
@@ -121,20 +155,23 @@ class Monitor:
             return
         experiment, session_start, session_end = hparams(_flat(params), {m: 0.0 for m in metrics})
         for summary in (experiment, session_start, session_end):
-            self.writer.file_writer.add_summary(summary)
+            self._write(lambda writer: writer.file_writer.add_summary(summary))
+
+    def _write(self, call: Callable[[SummaryWriter], Any]) -> None:
+        if self.writer is not None and self.tb_dir is not None:
+            writer = self.writer
+            _events(self.tb_dir, lambda: call(writer))
 
     def scalars(self, step: int, values: dict[str, Tensor | float]) -> dict[str, float]:
         numbers = {k: float(v.item() if isinstance(v, Tensor) else v) for k, v in values.items()}
         for name, number in numbers.items():
-            if self.writer is not None:
-                self.writer.add_scalar(name, number, step)
+            self._write(lambda writer: writer.add_scalar(name, number, step))
         self.latest.update(numbers)
         return numbers
 
     def image(self, tag: str, grid: Tensor, step: int) -> None:
         """grid: (3, H, W) float in [0, 1]."""
-        if self.writer is not None:
-            self.writer.add_image(tag, grid, step)
+        self._write(lambda writer: writer.add_image(tag, grid, step))
 
     def advance(self, step: int, rate: float | None = None) -> None:
         if self._plain:  # at most one line per PLAIN_EVERY seconds, and the last step
@@ -161,5 +198,12 @@ class Monitor:
         if self._progress is not None:
             self._progress.stop()
         if self.writer is not None:
-            self.writer.flush()
-            self.writer.close()
+            try:
+                self._write(lambda writer: writer.flush())
+            except OutputError as e:
+                self.failure = e
+            try:
+                self.writer.close()
+            except Exception:  # the same failure again (the writer thread has stopped): said once
+                pass
+            self.writer = None

@@ -11,6 +11,7 @@ scalars from its summary.json instead.
 """
 
 import csv
+import io
 import json
 import math
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 
 from gantrain.errors import DataError
+from gantrain.files import write_text, write_with
 
 TRAINING_SCALARS = ("loss/d", "loss/g", "d/real", "d/fake")
 
@@ -110,17 +112,18 @@ def write_report(report: SweepReport) -> tuple[Path, Path]:
         markdown.append("")
         markdown.append("Every run: " + " ".join(f"`{k}={v}`" for k, v in report.common.items()))
     md = report.folder / "report.md"
-    md.write_text("\n".join(markdown) + "\n")
+    write_text(md, "\n".join(markdown) + "\n", "sweep report")
     csv_path = report.folder / "report.csv"
-    with open(csv_path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        for row in report.rows:  # full precision in the CSV
-            writer.writerow(
-                [row.folder.name, *(row.overrides.get(k, "") for k in report.swept), "" if row.step is None else row.step]
-                + [row.metrics.get(m, "") for m in report.metrics]
-                + ["" if row.seconds is None else round(row.seconds, 1)]
-            )
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(header)
+    for row in report.rows:  # full precision in the CSV
+        writer.writerow(
+            [row.folder.name, *(row.overrides.get(k, "") for k in report.swept), "" if row.step is None else row.step]
+            + [row.metrics.get(m, "") for m in report.metrics]
+            + ["" if row.seconds is None else round(row.seconds, 1)]
+        )
+    write_text(csv_path, text.getvalue(), "sweep report")
     return md, csv_path
 
 
@@ -178,7 +181,7 @@ def plot_report(report: SweepReport, metric: str | None = None) -> Path | None:
     ax.set_title(f"{metric} against {', '.join(report.swept)}")
     fig.tight_layout()
     path = report.folder / "report.png"
-    fig.savefig(path, dpi=100)
+    write_with(path, "sweep chart", lambda f: fig.savefig(f, dpi=100, format="png"))
     plt.close(fig)
     return path
 

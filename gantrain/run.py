@@ -1,7 +1,6 @@
 """From a composed config to a finished run: build every object (validating as it goes, before
 anything is written), then hand them to the Trainer. Importable and testable without the CLI."""
 
-import os
 import re
 from collections.abc import Sequence
 from contextlib import nullcontext
@@ -17,6 +16,7 @@ from gantrain.checkpoint import check_stored_config, config_targets, find_checkp
 from gantrain.devices import resolve_device
 from gantrain.distributed import start, stop, world_from_env
 from gantrain.errors import ConfigError
+from gantrain.files import display_path  # noqa: F401  (the CLI's import of it)
 from gantrain.objective import NetworksMismatch, Objective
 from gantrain.settings import EvalSettings, TrainSettings
 from gantrain.setup import Setup, build, build_networks, build_prior
@@ -168,10 +168,3 @@ class Described(Protocol):
 def _count(module: torch.nn.Module) -> str:
     n = sum(p.numel() for p in module.parameters())
     return f"{n / 1e6:.2f}M" if n >= 1e5 else f"{n / 1e3:.1f}k"
-
-
-def display_path(path: Path) -> str:
-    try:
-        return os.path.relpath(path)
-    except ValueError:
-        return str(path)

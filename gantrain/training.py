@@ -19,6 +19,8 @@ from gantrain import monitor
 from gantrain.checkpoint import LAST, TrainingState, link_checkpoint, save_checkpoint
 from gantrain.data.base import ImageDataset, sample_images
 from gantrain.errors import CheckpointError, GantrainError, OutputError
+from gantrain import files
+from gantrain.files import append_line, display_path, resume_command, save_png, write_text
 from gantrain.evaluation import Evaluator, live_metrics
 from gantrain.averaging import ParameterAverage
 from gantrain.objective import Objective
@@ -219,19 +221,10 @@ class Trainer:
 
     def write_samples(self, log: monitor.Monitor) -> Path:
         """Draw the objective's pictures: the first to samples/step_N.png, all to TensorBoard."""
-        from torchvision.utils import save_image
-
         pictures = self.objective.pictures(self.nets, self.picture_inputs)
         first = next(iter(pictures))
         path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            save_image(pictures[first], path)
-        except OSError as e:
-            path.unlink(missing_ok=True)  # no half-written image
-            last = self.run_dir / "checkpoints" / LAST
-            kept = f"checkpoints up to {last} are intact" if last.is_file() else "no checkpoint had been written yet"
-            raise OutputError(f"cannot write samples {path} ({e.strerror or e}); {kept}; free space and resume") from None
+        save_png(path, pictures[first], "samples")
         for name, picture in pictures.items():
             log.image(name, picture, self.step)
         return path
@@ -240,8 +233,7 @@ class Trainer:
         """Append one evaluation to run_dir/metrics.jsonl: {"step": ..., "eval/...": ...} per line."""
         if not self.world.main:
             return
-        with open(self.run_dir / "metrics.jsonl", "a") as f:
-            f.write(json.dumps({"step": self.step, **{k: float(v) for k, v in numbers.items()}}) + "\n")
+        append_line(self.run_dir / "metrics.jsonl", json.dumps({"step": self.step, **{k: float(v) for k, v in numbers.items()}}), "metrics")
 
     def _drop_metrics_after(self, step: int) -> None:
         """On resume: forget evaluations after the checkpoint's step (a run killed after evaluating but
@@ -249,7 +241,7 @@ class Trainer:
         path = self.run_dir / "metrics.jsonl"
         if path.is_file() and self.world.main:
             kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
-            path.write_text("".join(line + "\n" for line in kept))
+            write_text(path, "".join(line + "\n" for line in kept), "metrics")
 
     def write_summary(self, result: TrainResult, *, finished: bool) -> None:
         """run_dir/summary.json: where this invocation ended and the last value of every scalar (read by
@@ -258,7 +250,23 @@ class Trainer:
         if self.best is not None:
             summary["best"] = {"by": self.evaluate.select_by, **self.best}  # type: ignore[union-attr]
         if self.world.main:
-            (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+            write_text(self.run_dir / "summary.json", json.dumps(summary, indent=1) + "\n", "summary")
+
+    def _cannot_write(self, failure: OutputError, result: TrainResult) -> OutputError:
+        """A file of the run could not be written (a full disk): say what is intact and what to do, in
+        one line, and record where the run stopped in summary.json where that can still be written."""
+        files.release(self.run_dir)  # the room kept for this moment
+        try:
+            self.write_summary(result, finished=False)
+        except OutputError:
+            pass
+        last = self.run_dir / "checkpoints" / LAST
+        text = str(failure)
+        if last.is_file():
+            if "is intact" not in text:
+                text += f"; the checkpoints up to {display_path(last)} are intact"
+            return type(failure)(f"{text}: free space (or fix the folder), then resume with: {resume_command(self.run_dir)}")
+        return type(failure)(f"{text}; no checkpoint had been written, so the run cannot be resumed: free space (or fix the folder) and start it again")
 
     # ----- the loop ----------------------------------------------------------------------------
     def fit(self) -> TrainResult:
@@ -282,12 +290,10 @@ class Trainer:
         s = self.settings
         start = time.perf_counter()
         main = self.world.main  # the other ranks train and keep quiet
-        log = monitor.Monitor(self.run_dir / "tb" if main else None, total_steps=s.steps, start_step=self.step, show_progress=self.show_progress and main)
-        if self.step == 0:
-            metrics = list(self.objective.metrics)
-            if self.evaluate is not None:
-                metrics.append(self.evaluate.name)
-            log.hyperparameters(self.hparams, metrics)
+        try:
+            log = monitor.Monitor(self.run_dir / "tb" if main else None, total_steps=s.steps, start_step=self.step, show_progress=self.show_progress and main)
+        except OutputError as failure:
+            raise self._cannot_write(failure, TrainResult(self.step, {}, self.run_dir, None, None, 0.0, self.best)) from None
         sums: dict[str, Tensor] = {}
         counts: dict[str, int] = {}
         last_ckpt: Path | None = None
@@ -296,74 +302,89 @@ class Trainer:
         interrupted = False
         if self.step == 0 and not self._restored:
             self.initialize_from_data()
-        if self._restored:
-            self._drop_metrics_after(self.step)
         rollbacks, reported_skips = 0, 0
         checked = self.step  # the last step whose losses were seen to be finite
-        if s.nan_policy == "rollback" and not (self.run_dir / "checkpoints" / LAST).is_file():
-            last_ckpt = self.save()  # something to roll back to
         try:
-            while self.step < s.steps:
-                for terms in self.train_step():
-                    for name, value in terms.items():
-                        sums[name] = sums[name] + value if name in sums else value.clone()
-                        counts[name] = counts.get(name, 0) + 1
-                self.step += 1
-                last = self.step == s.steps
-                # NaN/Inf: checked every step on one CPU process; on a GPU or under torchrun (a sync, a collective)
-                # only where the loop synchronises anyway: logs and checkpoints
-                every_step = self.device.type == "cpu" and not self.world.distributed
-                if every_step or last or self.step % s.log_every == 0 or self.step % s.ckpt_every == 0:
-                    bad = _non_finite(self.world, {**sums, **self._weight_sums()})
-                    if bad is not None:
-                        if s.nan_policy != "rollback" or rollbacks >= s.nan_retries:
-                            raise NonFiniteLoss(self._nan_message(bad, checked, rollbacks))
-                        rollbacks += 1
-                        self.rollback(bad, checked, log)
-                        sums, counts, checked = {}, {}, self.step
-                        tick, tick_step = time.perf_counter(), self.step
-                        continue
-                    checked = self.step
-                if self.evaluate is not None and self.eval_settings.every and (self.step % self.eval_settings.every == 0 or last):
-                    numbers: dict[str, float] = {}
-                    if main:  # rank 0 alone evaluates
-                        numbers = self.evaluate({**self.nets, **{n: a.average for n, a in self.averages.items()}})
-                        if self.averages:
-                            numbers.update(live_metrics(self.evaluate, self.nets))
-                        log.scalars(self.step, numbers)
-                        self.record_metrics(numbers)
-                    self._keep_best(numbers)  # on every rank: a checkpoint gathers every rank's state
-                if self.step % s.log_every == 0 or last:
-                    means = log.scalars(self.step, mean_over_ranks(self.world, {n: sums[n] / counts[n] for n in sums}))  # the only GPU sync
-                    advice = self.objective.advise(self.step, means, self.run_dir / "samples")
-                    if advice is not None:
-                        log.warn(advice)
-                    sums, counts = {}, {}
-                    now = time.perf_counter()
-                    rate = (self.step - tick_step) / max(now - tick, 1e-9)
-                    tick, tick_step = now, self.step
-                    log.scalars(self.step, {"perf/steps_per_s": rate})
-                    if s.lr_decay:  # the schedule's rates, to read beside the losses
-                        log.scalars(self.step, {f"optim/lr_{name}": opt.param_groups[0]["lr"] for name, opt in self.optimizers.items()})
-                    reported_skips = self._report_skipped(log, reported_skips)
-                    if self.device.type == "cuda":
-                        log.scalars(self.step, {"perf/cuda_max_allocated_mib": torch.cuda.max_memory_allocated(self.device) / 2**20})
-                    log.advance(self.step, rate)
-                if main and (self.step % s.sample_every == 0 or last):
-                    last_samples = self.write_samples(log)
-                if self.step % s.ckpt_every == 0 or last:
-                    last_ckpt = self.save()
-        except KeyboardInterrupt:
-            interrupted = True
-            last_ckpt = self.save()
+            if main:
+                files.reserve(self.run_dir)  # room to record where the run stopped should the disk fill
+            if self._restored:
+                self._drop_metrics_after(self.step)
+            if self.step == 0:
+                metrics = list(self.objective.metrics)
+                if self.evaluate is not None:
+                    metrics.append(self.evaluate.name)
+                log.hyperparameters(self.hparams, metrics)
+            if s.nan_policy == "rollback" and not (self.run_dir / "checkpoints" / LAST).is_file():
+                last_ckpt = self.save()  # something to roll back to
+            try:
+                while self.step < s.steps:
+                    for terms in self.train_step():
+                        for name, value in terms.items():
+                            sums[name] = sums[name] + value if name in sums else value.clone()
+                            counts[name] = counts.get(name, 0) + 1
+                    self.step += 1
+                    last = self.step == s.steps
+                    # NaN/Inf: checked every step on one CPU process; on a GPU or under torchrun (a sync, a collective)
+                    # only where the loop synchronises anyway: logs and checkpoints
+                    every_step = self.device.type == "cpu" and not self.world.distributed
+                    if every_step or last or self.step % s.log_every == 0 or self.step % s.ckpt_every == 0:
+                        bad = _non_finite(self.world, {**sums, **self._weight_sums()})
+                        if bad is not None:
+                            if s.nan_policy != "rollback" or rollbacks >= s.nan_retries:
+                                raise NonFiniteLoss(self._nan_message(bad, checked, rollbacks))
+                            rollbacks += 1
+                            self.rollback(bad, checked, log)
+                            sums, counts, checked = {}, {}, self.step
+                            tick, tick_step = time.perf_counter(), self.step
+                            continue
+                        checked = self.step
+                    if self.evaluate is not None and self.eval_settings.every and (self.step % self.eval_settings.every == 0 or last):
+                        numbers: dict[str, float] = {}
+                        if main:  # rank 0 alone evaluates
+                            numbers = self.evaluate({**self.nets, **{n: a.average for n, a in self.averages.items()}})
+                            if self.averages:
+                                numbers.update(live_metrics(self.evaluate, self.nets))
+                            log.scalars(self.step, numbers)
+                            self.record_metrics(numbers)
+                        self._keep_best(numbers)  # on every rank: a checkpoint gathers every rank's state
+                    if self.step % s.log_every == 0 or last:
+                        means = log.scalars(self.step, mean_over_ranks(self.world, {n: sums[n] / counts[n] for n in sums}))  # the only GPU sync
+                        advice = self.objective.advise(self.step, means, self.run_dir / "samples")
+                        if advice is not None:
+                            log.warn(advice)
+                        sums, counts = {}, {}
+                        now = time.perf_counter()
+                        rate = (self.step - tick_step) / max(now - tick, 1e-9)
+                        tick, tick_step = now, self.step
+                        log.scalars(self.step, {"perf/steps_per_s": rate})
+                        if s.lr_decay:  # the schedule's rates, to read beside the losses
+                            log.scalars(self.step, {f"optim/lr_{name}": opt.param_groups[0]["lr"] for name, opt in self.optimizers.items()})
+                        reported_skips = self._report_skipped(log, reported_skips)
+                        if self.device.type == "cuda":
+                            log.scalars(self.step, {"perf/cuda_max_allocated_mib": torch.cuda.max_memory_allocated(self.device) / 2**20})
+                        log.advance(self.step, rate)
+                    if main and (self.step % s.sample_every == 0 or last):
+                        last_samples = self.write_samples(log)
+                    if self.step % s.ckpt_every == 0 or last:
+                        last_ckpt = self.save()
+            except KeyboardInterrupt:
+                interrupted = True
+                last_ckpt = self.save()
+            finally:
+                self.stream.close()
+                log.close()  # never raises: a failed TensorBoard write is kept in log.failure
+            if log.failure is not None:
+                raise log.failure
+            result = TrainResult(self.step, dict(log.latest), self.run_dir, last_ckpt, last_samples, time.perf_counter() - start, self.best)
+            files.release(self.run_dir)
+            self.write_summary(result, finished=not interrupted)
         except NonFiniteLoss:
+            files.release(self.run_dir)
             self.write_summary(TrainResult(self.step, dict(log.latest), self.run_dir, last_ckpt, last_samples, time.perf_counter() - start, self.best), finished=False)
             raise
-        finally:
-            self.stream.close()
-            log.close()
-        result = TrainResult(self.step, dict(log.latest), self.run_dir, last_ckpt, last_samples, time.perf_counter() - start, self.best)
-        self.write_summary(result, finished=not interrupted)
+        except OutputError as failure:  # a full disk, a read-only folder: one line, and what is intact
+            stopped = TrainResult(self.step, dict(log.latest), self.run_dir, last_ckpt, last_samples, time.perf_counter() - start, self.best)
+            raise self._cannot_write(failure, stopped) from None
         if interrupted:
             raise TrainingInterrupted(result)
         return result
@@ -397,7 +418,7 @@ class Trainer:
             log.scalars(self.step, {"data/skipped": len(skipped)})
         if len(skipped) > reported:
             listing = self.run_dir / "skipped_images.txt"
-            listing.write_text("".join(f"{path}\t{why}\n" for path, why in sorted(skipped.items())))
+            write_text(listing, "".join(f"{path}\t{why}\n" for path, why in sorted(skipped.items())), "the list of skipped images")
             first = list(skipped)[reported]  # the log is in the order the files were met
             log.warn(f"{len(skipped)} unreadable image(s) skipped so far (data.on_error=skip), e.g. {first}; all listed in {listing}")
         return len(skipped)

@@ -130,3 +130,40 @@ def run_cli(*args: str, cwd: Path, timeout: int = 240, fresh: bool = False) -> s
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     return tmp_path
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A real, small file system (tmpfs) to run into a full disk: small_disk(size_bytes) -> its mount point.
+    Skipped where mounting is not allowed (not root, a container without the capability)."""
+    mounted: list[Path] = []
+
+    def mount(size: int) -> Path:
+        point = tmp_path / f"disk{len(mounted)}"
+        point.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)], capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip() or done.returncode})")
+        mounted.append(point)
+        return point
+
+    yield mount
+    for point in mounted:
+        subprocess.run(["umount", "-l", str(point)], capture_output=True)
+
+
+def fill_disk(folder: Path) -> None:
+    """Fill the file system holding `folder` to its last byte, for real (a file of zeros grown until ENOSPC)."""
+    import errno as _errno
+
+    with open(folder / ".filler", "ab", buffering=0) as f:
+        chunk = b"\0" * 65536
+        while True:
+            try:
+                f.write(chunk)
+            except OSError as e:
+                if e.errno != _errno.ENOSPC:
+                    raise
+                if len(chunk) == 1:
+                    break
+                chunk = chunk[: len(chunk) // 2]

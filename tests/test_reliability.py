@@ -122,40 +122,7 @@ def test_a_damaged_last_checkpoint_falls_back_to_the_one_before(tmp_path: Path) 
         load_resumable(last)
 
 
-def test_a_full_disk_while_checkpointing_leaves_the_previous_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    trainer = make_trainer(tmp_path / "run", steps=6, ckpt_every=3)
-    real_save = torch.save
-    calls = []
-
-    def fills_the_disk(obj, f, *args, **kwargs):  # the second checkpoint's write runs out of space half-way
-        calls.append(1)
-        if len(calls) == 2:
-            f.write(b"x" * 100)
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return real_save(obj, f, *args, **kwargs)
-
-    monkeypatch.setattr(torch, "save", fills_the_disk)
-    with pytest.raises(CheckpointError, match=r"cannot write checkpoint .*step_0000006.pt \(No space left on device\); the previous checkpoint .*last.pt is intact"):
-        trainer.fit()
-    folder = tmp_path / "run" / "checkpoints"
-    assert load_checkpoint(folder / "last.pt")["step"] == 3
-    assert sorted(p.name for p in folder.iterdir()) == ["last.pt", "step_0000003.pt"]  # nothing half-written
-
-
-def test_a_full_disk_while_writing_samples_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import torchvision.utils
-
-    trainer = make_trainer(tmp_path / "run", steps=6, sample_every=3, ckpt_every=2)
-
-    def fills_the_disk(grid, path, *args, **kwargs):
-        Path(path).write_bytes(b"\x89PNG half")
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    monkeypatch.setattr(torchvision.utils, "save_image", fills_the_disk)
-    with pytest.raises(OutputError, match=r"cannot write samples .*step_0000003.png \(No space left on device\); checkpoints up to .*last.pt are intact"):
-        trainer.fit()
-    assert not list((tmp_path / "run" / "samples").glob("*.png"))
-    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["step"] == 2
+# a full disk (checkpoints, samples, metrics, TensorBoard, tasks): for real, on a tmpfs, in tests/test_full_disk.py
 
 
 def test_stale_temporary_files_of_a_killed_write_are_cleared(tmp_path: Path) -> None:
@@ -236,13 +203,17 @@ import torch
 sys.path.insert(0, {str(ROOT / 'tests')!r})
 from conftest import make_trainer
 trainer = make_trainer(Path({str(tmp_path / 'run')!r}), steps=6, ckpt_every=2)
-real, calls = torch.save, []
-def dies_half_way(obj, f, *args, **kwargs):
+import gantrain.checkpoint
+real, calls = gantrain.checkpoint.write_bytes, []
+def dies_half_way(path, data, what):
     calls.append(1)
-    if len(calls) == 2:  # the second checkpoint: half written, flushed, then the process is killed
-        f.write(b"PK half a checkpoint"); f.flush(); os.kill(os.getpid(), signal.SIGKILL)
-    return real(obj, f, *args, **kwargs)
-torch.save = dies_half_way
+    if len(calls) == 2:  # the second checkpoint: half of its bytes reach the file, then the process is killed
+        write = os.write
+        def half(fd, chunk):
+            write(fd, bytes(chunk[: len(chunk) // 2])); os.kill(os.getpid(), signal.SIGKILL)
+        os.write = half
+    return real(path, data, what)
+gantrain.checkpoint.write_bytes = dies_half_way
 trainer.fit()
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
@@ -306,7 +277,7 @@ def test_a_new_run_never_overwrites_an_existing_run_folder(tmp_path: Path) -> No
     config = (tmp_path / "run" / ".hydra" / "config.yaml").read_text()
     before = (tmp_path / "run" / "checkpoints" / "last.pt").read_bytes()
     result = run_cli(*TINY_GAN, "device=cpu", "train.steps=4", "seed=3", "hydra.run.dir=run", cwd=tmp_path)
-    assert result.returncode == 2 and "run already holds a run: continue it with train.resume=run" in result.stderr
+    assert result.returncode == 2 and "run already holds a run: continue it with: gantrain train.resume=run" in result.stderr
     assert (tmp_path / "run" / "checkpoints" / "last.pt").read_bytes() == before
     assert (tmp_path / "run" / ".hydra" / "config.yaml").read_text() == config
     assert sorted(p.name for p in (tmp_path / "run" / ".hydra").iterdir()) == ["config.yaml", "hydra.yaml", "overrides.yaml"]
@@ -322,7 +293,7 @@ def test_a_run_being_trained_is_not_trained_by_a_second_process_too(tmp_path: Pa
         result = run_cli("train.resume=run", "train.steps=4", cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().splitlines() == [
-        "error: run is being trained by another gantrain process: let it finish or stop it, then resume with train.resume=run"
+        "error: run is being trained by another gantrain process: let it finish or stop it, then resume with: gantrain train.resume=run"
     ]
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before  # its own record removed, nothing else touched
     result = run_cli("train.resume=run", "train.steps=4", cwd=tmp_path)  # once the first has stopped

@@ -8,6 +8,7 @@ import torch
 from gantrain.errors import ConfigError
 from gantrain.inference import generate_images
 from gantrain.tasks.trained import Written, latent_prior, load_run, picture_to_tensorboard
+from gantrain.files import save_png
 
 def parse_expression(expression: str, n: int) -> list[tuple[int, list[int]]]:
     """'3 7 12 - 1 4 5 + 9 10 11' -> [(+1, [3, 7, 12]), (-1, [1, 4, 5]), (+1, [9, 10, 11])]: groups of
@@ -40,7 +41,7 @@ def arithmetic(
     and subtracted, and G draws the result. One row per group (its samples, then the image of their
     mean z in the last column); a last row with the result and seven variations of it (uniform noise of
     +-0.25 added to z, as the paper's figure 7)."""
-    from torchvision.utils import make_grid, save_image
+    from torchvision.utils import make_grid
 
     from gantrain.priors import Latent
 
@@ -74,6 +75,6 @@ def arithmetic(
     for sign, group in terms[1:]:
         name += ("_plus_" if sign > 0 else "_minus_") + "-".join(map(str, group))
     path = out / f"arithmetic_n{n}_seed{seed}_{name}.png"  # e.g. ..._3-7-12_minus_1-4-5_plus_9-10-11.png
-    save_image(make_grid(torch.stack(cells).float() / 255, nrow=width, pad_value=1.0), path)
+    save_png(path, make_grid(torch.stack(cells).float() / 255, nrow=width, pad_value=1.0), "arithmetic grid")
     picture_to_tensorboard(trained, "task/arithmetic", path)
     return Written([path], len(images), trained.step)

@@ -8,6 +8,7 @@ import torch
 
 from gantrain.errors import ConfigError
 from gantrain.tasks.trained import load_run, read_rgb
+from gantrain.files import save_png, write_text, write_with
 
 @dataclass
 class Mistake:
@@ -42,7 +43,7 @@ def confusion(run: str | os.PathLike, output: str | os.PathLike, *, n: int = 16,
     the error is the run's eval/* number at the checkpoint's step."""
     import json
 
-    from torchvision.utils import make_grid, save_image
+    from torchvision.utils import make_grid
 
     from gantrain.evaluation import classification_error, clustering_error, contingency_matrix, match_clusters
     from gantrain.losses.base import is_classifier, is_conditional
@@ -109,7 +110,7 @@ def confusion(run: str | os.PathLike, output: str | os.PathLike, *, n: int = 16,
         for row in by_class:
             tiles += [data.images[int(i)] for i in row] + [torch.zeros_like(data.images[0])] * (width - len(row))
         files.append(out / "labelled.png")
-        save_image(make_grid(torch.stack(tiles).float() / 255, nrow=width, pad_value=0.5), files[-1])
+        save_png(files[-1], make_grid(torch.stack(tiles).float() / 255, nrow=width, pad_value=0.5), "picture")
     record = {
         "step": trained.step, "checkpoint": str(trained.checkpoint), "discriminator": which, evaluate.name: error,
         "counts": counts.tolist(), "assigned": assigned,
@@ -117,7 +118,7 @@ def confusion(run: str | os.PathLike, output: str | os.PathLike, *, n: int = 16,
         "labelled_indices": subset.tolist() if subset is not None else None,
     }  # fmt: skip
     files.append(out / f"confusion_{stem}.json")
-    files[-1].write_text(json.dumps(record) + "\n")
+    write_text(files[-1], json.dumps(record) + "\n", "record")
     with event_writer(trained.run_dir / "tb") as writer:  # beside the run's curves, at the checkpoint's step
         for path in files:
             if path.suffix == ".png":
@@ -142,7 +143,7 @@ def captioned_rows(grid: torch.Tensor, captions: list[str], path: Path) -> Path:
     row = height / len(captions)
     for i, caption in enumerate(captions):
         draw.text((4, i * row + row / 2), caption, fill="black", anchor="lm")
-    canvas.save(path)
+    write_with(path, "picture", lambda f: canvas.save(f, format="PNG"))
     return path
 
 
@@ -174,7 +175,7 @@ def confusion_chart(counts: torch.Tensor, assigned: list[int | None], error: flo
     ax.set_ylabel("true class")
     ax.set_title(f"{metric} {100 * error:.2f}%", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    write_with(path, "chart", lambda f: fig.savefig(f, dpi=100, format="png"))
     plt.close(fig)
     return path
 

@@ -11,6 +11,7 @@ from gantrain.errors import ConfigError
 from gantrain.inference import generate_images
 from gantrain.setup import run_classifier, run_data
 from gantrain.tasks.trained import latent_prior, load_run, read_rgb
+from gantrain.files import write_text, write_with
 @dataclass
 class Evaluated:
     numbers: dict[str, float]  # eval/fid, eval/kid, eval/is, and with the classifier eval/classes_covered, eval/class_kl
@@ -62,7 +63,7 @@ def evaluate_run(
     out.mkdir(parents=True, exist_ok=True)
     record = {"step": trained.step, "n_fake": len(fake), "n_real": len(real), "extractor": described, "seed": seed, **numbers}
     files = [out / f"metrics_{extractor}_n{n}_seed{seed}.json"]
-    files[0].write_text(json.dumps(record, indent=1) + "\n")
+    write_text(files[0], json.dumps(record, indent=1) + "\n", "metrics")
     from gantrain.monitor import event_writer
 
     with event_writer(trained.run_dir / "tb") as writer:
@@ -93,7 +94,7 @@ def class_histogram_chart(histogram: torch.Tensor, data_share: torch.Tensor | No
     ax.set_ylabel("share of samples")
     ax.legend(loc="upper right", fontsize="small")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    write_with(path, "chart", lambda f: fig.savefig(f, dpi=100, format="png"))
     plt.close(fig)
     return path
 

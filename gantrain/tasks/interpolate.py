@@ -8,6 +8,7 @@ import torch
 from gantrain.errors import ConfigError
 from gantrain.inference import generate_images
 from gantrain.tasks.trained import Written, latent_prior, load_run, picture_to_tensorboard
+from gantrain.files import save_png
 
 INTERPOLATIONS = ("lerp", "slerp", "traverse")
 
@@ -46,7 +47,7 @@ def interpolate(
     """n walks in latent space, one per row, from one z to another in `length` images (the DCGAN paper's
     figure 4), by `mode` lerp or slerp; or, with mode=traverse, one z with coordinate i swept across the
     prior's range in row i (the beta-VAE paper's latent traversals). A conditional G keeps one class per row."""
-    from torchvision.utils import make_grid, save_image
+    from torchvision.utils import make_grid
 
     from gantrain.priors import Latent
 
@@ -74,7 +75,7 @@ def interpolate(
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{mode}_n{n}_seed{seed}.png"
-    save_image(make_grid(images.float() / 255, nrow=length, pad_value=1.0), path)
+    save_png(path, make_grid(images.float() / 255, nrow=length, pad_value=1.0), "interpolation grid")
     picture_to_tensorboard(trained, f"task/{mode}", path)
     return Written([path], len(images), trained.step)
 

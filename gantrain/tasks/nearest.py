@@ -11,6 +11,7 @@ from gantrain.errors import ConfigError
 from gantrain.inference import generate_images
 from gantrain.setup import run_classifier, run_data
 from gantrain.tasks.trained import Written, latent_prior, load_run, picture_to_tensorboard
+from gantrain.files import save_png, write_text
 
 @torch.no_grad()
 def _nearest_indices(queries: torch.Tensor, pool: torch.Tensor, k: int, chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
@@ -35,7 +36,7 @@ def nearest(
     to a JSON file beside the picture."""
     import json
 
-    from torchvision.utils import make_grid, save_image
+    from torchvision.utils import make_grid
 
     for name, value in (("n", n), ("neighbours", neighbours)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -59,8 +60,8 @@ def nearest(
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"nearest_n{n}_seed{seed}.png"
-    save_image(make_grid(rows.flatten(0, 1).float() / 255, nrow=rows.shape[1], pad_value=1.0), path)
-    path.with_suffix(".json").write_text(json.dumps(record) + "\n")
+    save_png(path, make_grid(rows.flatten(0, 1).float() / 255, nrow=rows.shape[1], pad_value=1.0), "neighbours grid")
+    write_text(path.with_suffix(".json"), json.dumps(record) + "\n", "record")
     picture_to_tensorboard(trained, "task/nearest", path)
     return Written([path, path.with_suffix(".json")], n, trained.step)
 

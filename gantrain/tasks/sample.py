@@ -8,6 +8,7 @@ import torch
 from gantrain.errors import ConfigError
 from gantrain.inference import generate_images
 from gantrain.tasks.trained import Written, latent_prior, load_run, picture_to_tensorboard
+from gantrain.files import save_png, write_with
 
 
 def sample(
@@ -15,7 +16,7 @@ def sample(
 ) -> Written:
     """n images from a trained generator as one PNG grid (one row per class for a conditional G), and the
     images themselves as uint8 (n, C, H, W) in a .npy file when `npy`."""
-    from torchvision.utils import make_grid, save_image
+    from torchvision.utils import make_grid
 
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ConfigError(f"n must be an integer >= 1, the number of images (got {n!r})")
@@ -26,13 +27,13 @@ def sample(
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     grid = out / f"samples_n{len(images)}_seed{seed}.png"
-    save_image(make_grid(images.float() / 255, nrow=row, pad_value=1.0), grid)
+    save_png(grid, make_grid(images.float() / 255, nrow=row, pad_value=1.0), "sample grid")
     files = [grid]
     if npy:
         import numpy as np
 
         files.append(grid.with_suffix(".npy"))
-        np.save(files[-1], images.numpy())
+        write_with(files[-1], "images", lambda f: np.save(f, images.numpy()))
     picture_to_tensorboard(trained, "task/sample", grid)
     return Written(files, len(images), trained.step)
 

@@ -10,6 +10,7 @@ import torch
 from gantrain.config import task_output
 from gantrain.errors import ConfigError, DataError
 from gantrain.tasks.trained import load_run
+from gantrain.files import save_png
 
 INPUT_FORMS = ("image", "aligned", "edges")
 
@@ -38,7 +39,7 @@ def translate_folder(
     `aligned`, an A|B pair as in data=paired, whose source half (by the run's data.direction) is used;
     `edges`, an image whose Canny edges (the run's data.sigma) are the source, as data=edges2x makes
     them. Outputs are PNG files at the run's image size, with the input's relative paths, under `output`."""
-    from torchvision.utils import make_grid, save_image
+    from torchvision.utils import make_grid
 
     from gantrain.data.folder import EXTENSIONS, _image_files
     from gantrain.inference import translate
@@ -78,13 +79,13 @@ def translate_folder(
         for path, image in zip(chunk, outputs):
             target = out / path.relative_to(source_root).with_suffix(".png")
             target.parent.mkdir(parents=True, exist_ok=True)
-            save_image(image, target)
+            save_png(target, image, "translated image")
         for source, image in zip(sources, outputs):
             if len(sheet) < 32:  # 16 pairs
                 as_rgb = lambda t: t.expand(3, -1, -1) if t.shape[0] == 1 else t  # noqa: E731
                 sheet += [as_rgb(source.float() / 255), as_rgb(image)]
     grid = out / "grid.png"
-    save_image(make_grid(sheet, nrow=8, pad_value=1.0), grid)  # 4 source | output pairs per row
+    save_png(grid, make_grid(sheet, nrow=8, pad_value=1.0), "source | output sheet")  # 4 source | output pairs per row
     return Translated(len(files), out, grid, trained.step)
 
 
