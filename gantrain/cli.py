@@ -18,7 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from gantrain import console
-from gantrain.config import RUN_TASKS, check_switches, check_task, register_schema, run_folder, task_output
+from gantrain.config import RUN_TASKS, check_switches, check_task, register_schema, resumes_in_place, run_folder, task_output
 from gantrain.errors import ConfigError, GantrainError, OutputError
 
 
@@ -84,9 +84,11 @@ def _run_dir(fresh: str, *, _root_: Any) -> str:
             return fresh  # read but not used by a sweep (its jobs go to hydra.sweep.dir): claim nothing
         return _claim(fresh)
     path = Path(os.path.expanduser(str(resume)))
-    if path.exists():
+    if not path.exists():
+        return fresh  # not there: the run fails with a clear line, and the fresh folder is removed
+    if resumes_in_place(path):
         return str(run_folder(path))
-    return fresh  # not there: the run fails with a clear line, and the fresh folder is removed
+    return _claim(fresh)  # a rewind (an older checkpoint): a new folder, so that nothing newer is overwritten
 
 
 def _sweep_dir(fresh: str, mode: Any) -> str:
@@ -390,7 +392,20 @@ def _expand_home(argv: list[str]) -> list[str]:
     return out
 
 
+def _check_no_empty_values(argv: list[str]) -> None:
+    """`train.resume=$RUN` with RUN unset reaches us as `train.resume=`, which Hydra reads as an empty string
+    and gantrain as "not set": a silent new default run. Every override must give a value."""
+    for arg in argv:
+        key, eq, value = arg.partition("=")
+        if eq and not arg.startswith(("-", "~")) and not value.strip():  # (~key= deletes a key: no value needed)
+            console.error(
+                f"{key}= has no value (an unset shell variable?): give it one, or leave {key.lstrip('+')} out to keep its default"
+            )
+            sys.exit(2)
+
+
 def main() -> None:
     sys.argv[1:] = _expand_home(sys.argv[1:])
+    _check_no_empty_values(sys.argv[1:])
     _install_one_line_errors()
     _app()

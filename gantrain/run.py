@@ -15,6 +15,7 @@ import gantrain.config  # noqa: F401  (registers the resolvers conf/ uses, for r
 from gantrain.checkpoint import check_stored_config, config_targets, find_checkpoint, hold_run, load_resumable
 from gantrain.devices import resolve_device
 from gantrain.distributed import start, stop, world_from_env
+from gantrain.config import run_folder
 from gantrain.errors import ConfigError
 from gantrain.files import display_path  # noqa: F401  (the CLI's import of it)
 from gantrain.objective import NetworksMismatch, Objective
@@ -70,6 +71,14 @@ def _train(
         state, checkpoint, damaged = load_resumable(find_checkpoint(cfg.train.resume))
         for line in damaged:
             console.notice(f"{line}; resuming from {display_path(checkpoint)} instead")
+        origin = run_folder(checkpoint)
+        if origin.resolve() != run_dir.resolve():
+            where = (
+                f"is at step {state.get('step', '?')}, not the newest checkpoint of {display_path(origin)}: so that nothing "
+                "of that run is overwritten, this one"
+                if checkpoint.parent.name == "checkpoints" else "lies outside a run folder: the run"
+            )  # fmt: skip
+            console.notice(f"{display_path(checkpoint)} {where} continues in the new folder {display_path(run_dir)}")
         if "config" not in state:
             raise ConfigError(f"{checkpoint} holds no config to resume from")
         stored = OmegaConf.create(state["config"])

@@ -1,0 +1,102 @@
+"""Nothing newer is lost without a word: resuming from anything but a run's newest checkpoint continues in
+a new folder (the run it came from is left byte for byte as it was); an empty value is refused; a kill in
+the middle of writing a sample grid leaves no truncated picture."""
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from conftest import ROOT, TINY_GAN, run_cli
+from gantrain.checkpoint import load_checkpoint
+
+SHORT = [*TINY_GAN, "device=cpu", "eval.every=0", "train.log_every=5"]
+
+
+def _fingerprint(folder: Path) -> dict[str, str]:
+    """Every file under `folder` (but the lock-free .hydra records) by its bytes."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    where = tmp_path_factory.mktemp("rewind")
+    done = run_cli(*SHORT, "train.steps=30", "train.ckpt_every=10", "train.sample_every=10", "train.keep_ckpts=0", "hydra.run.dir=run", cwd=where)
+    assert done.returncode == 0, done.stderr
+    return where / "run"
+
+
+@pytest.mark.parametrize("older", ["checkpoints/step_0000010.pt", "checkpoints/step_0000020.pt", "copy.pt"])
+def test_resuming_from_an_older_checkpoint_continues_in_a_new_folder(finished_run: Path, tmp_path: Path, older: str) -> None:
+    run = tmp_path / "run"
+    subprocess.run(["cp", "-a", str(finished_run), str(run)], check=True)
+    if older == "copy.pt":  # a loose copy of a checkpoint, outside any run's checkpoints/
+        subprocess.run(["cp", str(run / "checkpoints" / "step_0000020.pt"), str(tmp_path / "copy.pt")], check=True)
+        source = tmp_path / "copy.pt"
+    else:
+        source = run / older
+    before = _fingerprint(run)
+    done = run_cli(f"train.resume={source}", "train.steps=40", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert _fingerprint(run) == before  # the newer checkpoints, samples, curves: untouched
+    assert "continues in the new folder" in done.stdout + done.stderr
+    new = [p for p in (tmp_path / "outputs").glob("*/*") if p.is_dir()]
+    assert len(new) == 1
+    assert load_checkpoint(new[0] / "checkpoints" / "last.pt")["step"] == 40
+    # and the new folder is a run like any other: it resumes in place
+    again = run_cli(f"train.resume={new[0]}", "train.steps=45", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert load_checkpoint(new[0] / "checkpoints" / "last.pt")["step"] == 45
+    assert len([p for p in (tmp_path / "outputs").glob("*/*") if p.is_dir()]) == 1
+
+
+@pytest.mark.parametrize("name", ["run", "run/checkpoints", "run/checkpoints/last.pt"])
+def test_resuming_from_the_newest_checkpoint_continues_in_place(finished_run: Path, tmp_path: Path, name: str) -> None:
+    subprocess.run(["cp", "-a", str(finished_run), str(tmp_path / "run")], check=True)
+    done = run_cli(f"train.resume={tmp_path / name}", "train.steps=35", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["step"] == 35
+    assert not (tmp_path / "outputs").exists() and not (tmp_path / "run" / "checkpoints" / "checkpoints").exists()
+
+
+@pytest.mark.parametrize("override", ["train.resume=", "data.root=", "run=", "model.z_dim=", "train.steps= ", "hydra.run.dir="])
+def test_an_empty_value_is_refused_before_any_work(tmp_path: Path, override: str) -> None:
+    done = run_cli(*SHORT, "train.steps=2", override, cwd=tmp_path)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {override.strip()} has no value"), done.stderr
+    assert not list(tmp_path.iterdir())  # no run folder, no outputs/
+
+
+def test_a_kill_in_the_middle_of_writing_samples_leaves_no_truncated_picture(tmp_path: Path) -> None:
+    script = f"""
+import os, signal, sys
+from pathlib import Path
+sys.path.insert(0, {str(ROOT / 'tests')!r})
+from conftest import make_trainer
+import gantrain.files
+trainer = make_trainer(Path({str(tmp_path / 'run')!r}), steps=9, sample_every=3, ckpt_every=3)
+real, calls = gantrain.files.write_bytes, []
+def dies_half_way(path, data, what):
+    if what == "samples":
+        calls.append(1)
+        if len(calls) == 2:  # the second grid: half of its bytes reach the disk, then the process is killed
+            write = os.write
+            def half(fd, chunk):
+                write(fd, bytes(chunk[: len(chunk) // 2])); os.kill(os.getpid(), signal.SIGKILL)
+            os.write = half
+    return real(path, data, what)
+gantrain.files.write_bytes = dies_half_way
+trainer.fit()
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == -signal.SIGKILL, result.stderr
+    pictures = sorted((tmp_path / "run" / "samples").glob("step_*.png"))
+    assert [p.name for p in pictures] == ["step_0000003.png"]
+    for picture in pictures:
+        Image.open(picture).load()  # whole: a truncated PNG would raise here
