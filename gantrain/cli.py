@@ -6,7 +6,6 @@ and the one-line error reports together.
 
 import os
 import shutil
-import signal
 import sys
 import tempfile
 from datetime import datetime
@@ -17,7 +16,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from gantrain import console
+from gantrain import console, interrupts
 from gantrain.config import RUN_TASKS, check_switches, check_task, register_schema, resumes_in_place, run_folder, task_output
 from gantrain.errors import ConfigError, GantrainError, OutputError
 
@@ -131,10 +130,24 @@ OmegaConf.register_new_resolver("gantrain_sweep_dir", _sweep_dir, replace=True, 
 register_schema()
 
 
+def _unused(entry: Path) -> bool:
+    """What a run folder holds before its first step: Hydra's record and logs, the disk reserve, the
+    TensorBoard file of a run that logged nothing yet (tb/ with its header alone), an empty checkpoints/."""
+    from gantrain.files import RESERVE
+
+    if entry.name in (".hydra", RESERVE) or entry.suffix == ".log":
+        return True
+    if entry.name == "checkpoints" and entry.is_dir():
+        return not any(entry.iterdir())
+    if entry.name == "tb" and entry.is_dir():
+        return all(f.name.startswith("events.out.tfevents.") and f.stat().st_size < 16384 for f in entry.iterdir())
+    return False
+
+
 def _remove_if_unused(run_dir: Path) -> None:
-    """After a failure before any work, drop the folder Hydra made if it holds nothing but its own record,
-    and the date folder above it (outputs/DATE/) if that is left empty."""
-    if run_dir.is_dir() and all(p.name in {".hydra"} or p.suffix == ".log" for p in run_dir.iterdir()):
+    """After a failure or an interruption before any work, drop the folder made for the run if it holds
+    nothing a run made (see _unused), and the date folder above it (outputs/DATE/) if that is left empty."""
+    if run_dir.is_dir() and all(_unused(p) for p in run_dir.iterdir()):
         shutil.rmtree(run_dir, ignore_errors=True)
         for parent in list(run_dir.parents)[:2]:
             try:
@@ -143,18 +156,30 @@ def _remove_if_unused(run_dir: Path) -> None:
                 break
 
 
-_TERMINATED: list[int] = []
+def remove_claimed_folders() -> None:
+    """After an interruption before any work: the folders this process claimed for a new run (or its record
+    in a resumed run's .hydra/) are removed when they hold nothing but Hydra's record."""
+    for folder in map(Path, list(_CLAIMED.values())):
+        if folder.parent.name == ".hydra":
+            shutil.rmtree(folder, ignore_errors=True)  # this invocation's record beside a resumed run's own
+        else:
+            _remove_if_unused(folder)
 
 
-def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
-    _TERMINATED.append(signum)
-    raise KeyboardInterrupt  # a scheduler's pre-emption: checkpoint and stop, as for Ctrl-C
+def _forget_claimed_folders() -> str:
+    """An interruption while Hydra composes the config: the folders claimed for a new run go again."""
+    remove_claimed_folders()
+    return interrupts.NOTHING_WRITTEN
+
+
+interrupts.on_interrupt(_forget_claimed_folders)
 
 
 @hydra.main(version_base="1.3", config_path=str(_conf_dir()), config_name="config")
 def _app(cfg: DictConfig) -> None:
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
+    interrupts.on_interrupt(lambda: _interrupted(cfg, hc, run_dir))
     try:
         check_switches(list(hc.overrides.task))
         check_task(cfg)
@@ -168,10 +193,34 @@ def _app(cfg: DictConfig) -> None:
             _train(cfg, hc, run_dir)
     except GantrainError as e:
         console.error(str(e))
-        if cfg.task == "train" and hc.output_subdir and hc.output_subdir != ".hydra":
-            shutil.rmtree(run_dir / hc.output_subdir, ignore_errors=True)  # keep the run, drop this invocation's record
-        _remove_if_unused(run_dir)
+        _drop_this_invocation(cfg, hc, run_dir)
         sys.exit(1 if isinstance(e, OutputError) else 2)  # a file that cannot be written is no mistake of the config
+    except KeyboardInterrupt:  # (gantrain.cli.main called without gantrain.entry: Python's own Ctrl-C)
+        interrupts.say(_interrupted(cfg, hc, run_dir))
+        sys.exit(interrupts.exit_code())
+
+
+def _interrupted(cfg: DictConfig, hc: Any, run_dir: Path) -> str:
+    """Ctrl-C or SIGTERM outside the training loop (which checkpoints and says so itself): tidy up what
+    this invocation made for nothing, and say in one line what is left."""
+    from gantrain.files import display_path, resume_command
+
+    last = run_dir / "checkpoints" / "last.pt"
+    if cfg.task == "train" and last.is_file():
+        return f"interrupted; the checkpoints up to {display_path(last)} are intact. Resume with: {resume_command(run_dir)}"
+    _drop_this_invocation(cfg, hc, run_dir)
+    if cfg.task != "train":
+        return f"interrupted: task={cfg.task} stopped before it finished"
+    said = "interrupted before training began: nothing was trained"
+    return said + (", and no run folder is left" if not run_dir.exists() else f"; {display_path(run_dir)} holds no checkpoint")
+
+
+def _drop_this_invocation(cfg: DictConfig, hc: Any, run_dir: Path) -> None:
+    """After a failure or an interruption before any work: this invocation's own record in a resumed run's
+    .hydra/, and a folder that holds nothing but Hydra's record, are removed; a run's results never are."""
+    if cfg.task == "train" and hc.output_subdir and hc.output_subdir != ".hydra":
+        shutil.rmtree(run_dir / hc.output_subdir, ignore_errors=True)  # keep the run, drop this invocation's record
+    _remove_if_unused(run_dir)
 
 
 def _train(cfg: DictConfig, hc: Any, run_dir: Path) -> None:
@@ -186,7 +235,6 @@ def _train(cfg: DictConfig, hc: Any, run_dir: Path) -> None:
             f"{display_path(run_dir)} already holds a run: continue it with: {resume_command(run_dir)}, "
             f"or give the new run another {'hydra.sweep.dir' if hc.mode is not None and hc.mode.name == 'MULTIRUN' else 'hydra.run.dir'}"
         )
-    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
         result = train(cfg, run_dir, overrides=list(hc.overrides.task), choices=dict(hc.runtime.choices))
         if _RANK != 0:
@@ -199,7 +247,7 @@ def _train(cfg: DictConfig, hc: Any, run_dir: Path) -> None:
             f"interrupted at step {r.step}; checkpoint {display_path(r.last_checkpoint) if r.last_checkpoint else '-'}. "
             f"Resume with: {resume_command(r.run_dir)}"
         )
-        sys.exit(143 if _TERMINATED else 130)  # 128 + SIGTERM, 128 + SIGINT: the shell's convention
+        sys.exit(interrupts.exit_code())  # 143 after SIGTERM, 130 after Ctrl-C: the shell's convention
     rows = {
         "run folder": display_path(r_dir := result.run_dir),
         "steps": str(result.step),
@@ -408,4 +456,9 @@ def main() -> None:
     sys.argv[1:] = _expand_home(sys.argv[1:])
     _check_no_empty_values(sys.argv[1:])
     _install_one_line_errors()
+    from hydra._internal.utils import run_and_report
+
+    from gantrain.sweep_check import check_sweep
+
+    run_and_report(lambda: check_sweep(sys.argv[1:], _conf_dir()))  # a -m sweep: every job checked first
     _app()

@@ -5,10 +5,10 @@ import re
 from collections.abc import Sequence
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from gantrain import console
 import gantrain.config  # noqa: F401  (registers the resolvers conf/ uses, for runs started without the CLI)
@@ -85,6 +85,52 @@ def _train(
         check_stored_config(stored, checkpoint, allowed=config_targets(cfg))  # the user's own conf/ is trusted
         cfg = resumed_config(stored, state.get("choices", {}), overrides, choices)
         choices = state.get("choices", choices)
+    parts = assemble(cfg, choices)
+    settings, device, seed, data, nets, objective, prior, make_optimizer, resolved = (
+        parts.settings, parts.device, parts.seed, parts.data, parts.nets, parts.objective, parts.prior, parts.make_optimizer, parts.resolved,
+    )  # fmt: skip
+    world = world_from_env()  # torchrun's processes; one process otherwise
+    if world.distributed and device.type == "cuda":
+        device = torch.device("cuda", world.local_rank)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes every step: let cuDNN time its algorithms once
+    eval_settings = parts.eval_settings
+    setup = Setup(cfg, data=data, nets=nets, objective=objective, prior=prior, settings=settings, eval_settings=eval_settings, device=device, seed=seed)
+    evaluate = objective.evaluator(setup)
+    picture_inputs = objective.picture_inputs(setup)
+
+    start(world, device.type)
+    try:
+        trainer = Trainer(
+            networks=nets, objective=objective, prior=prior, data=data, make_optimizer=make_optimizer, settings=settings,
+            run_dir=run_dir, device=device, seed=seed, metadata={"config": OmegaConf.to_yaml(cfg), "choices": choices},
+            hparams={**choices, **resolved}, show_progress=show_progress, evaluate=evaluate, eval_settings=eval_settings,
+            picture_inputs=picture_inputs, world=world,
+        )  # fmt: skip
+        return _fit(trainer, choices=choices, state=state, checkpoint=checkpoint)
+    finally:
+        stop(world)
+
+
+class Parts(NamedTuple):
+    """What a config builds before any training (assemble)."""
+
+    settings: TrainSettings
+    eval_settings: EvalSettings
+    device: torch.device
+    seed: int
+    data: Any
+    nets: dict[str, torch.nn.Module]
+    objective: Objective
+    prior: Any
+    make_optimizer: Any
+    resolved: dict[str, Any]
+
+
+def assemble(cfg: DictConfig, choices: dict[str, str]) -> Parts:
+    """Build the objects `cfg` describes and check that they fit together, writing nothing: every mistake
+    of a config that can be known without training is raised here as a ConfigError (a -m sweep runs this
+    for each of its jobs before the first one starts)."""
     try:
         resolved = OmegaConf.to_container(cfg, resolve=True)
     except Exception as e:  # an interpolation pointing nowhere
@@ -102,11 +148,6 @@ def _train(
     except TypeError as e:  # a key added with +train.NAME=...
         raise ConfigError(f"train: {e}; `gantrain --cfg job` lists the train.* keys") from None
     device = resolve_device(cfg.device)
-    world = world_from_env()  # torchrun's processes; one process otherwise
-    if world.distributed and device.type == "cuda":
-        device = torch.device("cuda", world.local_rank)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed shapes every step: let cuDNN time its algorithms once
     seed = int(cfg.seed)
     torch.manual_seed(seed)
 
@@ -125,21 +166,24 @@ def _train(
     make_optimizer = build(cfg.optim, "optim")
     make_optimizer(torch.nn.Linear(1, 1).parameters())  # validates optim.* before any work
     eval_settings = EvalSettings(**resolved["eval"])
-    setup = Setup(cfg, data=data, nets=nets, objective=objective, prior=prior, settings=settings, eval_settings=eval_settings, device=device, seed=seed)
-    evaluate = objective.evaluator(setup)
-    picture_inputs = objective.picture_inputs(setup)
+    return Parts(settings, eval_settings, device, seed, data, nets, objective, prior, make_optimizer, resolved)
 
-    start(world, device.type)
-    try:
-        trainer = Trainer(
-            networks=nets, objective=objective, prior=prior, data=data, make_optimizer=make_optimizer, settings=settings,
-            run_dir=run_dir, device=device, seed=seed, metadata={"config": OmegaConf.to_yaml(cfg), "choices": choices},
-            hparams={**choices, **resolved}, show_progress=show_progress, evaluate=evaluate, eval_settings=eval_settings,
-            picture_inputs=picture_inputs, world=world,
-        )  # fmt: skip
-        return _fit(trainer, choices=choices, state=state, checkpoint=checkpoint)
-    finally:
-        stop(world)
+
+def check_job(cfg: DictConfig) -> None:
+    """A -m sweep's job, checked before any job of the sweep starts (gantrain/sweep_check.py)."""
+    from gantrain.config import check_task
+
+    check_task(cfg)
+    if cfg.task != "train":
+        return
+    if cfg.train.resume:
+        find_checkpoint(cfg.train.resume)
+        return
+    choices = {k: str(v) for k, v in cfg.hydra.runtime.choices.items() if not k.startswith("hydra")}
+    job = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
+    with open_dict(job):
+        del job["hydra"]
+    assemble(job, choices)
 
 
 def _fit(trainer: Trainer, *, choices: dict[str, str], state: dict | None, checkpoint: Path | None) -> TrainResult:

@@ -19,7 +19,7 @@ from gantrain import monitor
 from gantrain.checkpoint import LAST, TrainingState, link_checkpoint, save_checkpoint
 from gantrain.data.base import ImageDataset, sample_images
 from gantrain.errors import CheckpointError, GantrainError, OutputError
-from gantrain import files
+from gantrain import files, interrupts
 from gantrain.files import append_line, display_path, resume_command, save_png, write_text
 from gantrain.evaluation import Evaluator, live_metrics
 from gantrain.averaging import ParameterAverage
@@ -316,63 +316,64 @@ class Trainer:
                 log.hyperparameters(self.hparams, metrics)
             if s.nan_policy == "rollback" and not (self.run_dir / "checkpoints" / LAST).is_file():
                 last_ckpt = self.save()  # something to roll back to
-            try:
-                while self.step < s.steps:
-                    for terms in self.train_step():
-                        for name, value in terms.items():
-                            sums[name] = sums[name] + value if name in sums else value.clone()
-                            counts[name] = counts.get(name, 0) + 1
-                    self.step += 1
-                    last = self.step == s.steps
-                    # NaN/Inf: checked every step on one CPU process; on a GPU or under torchrun (a sync, a collective)
-                    # only where the loop synchronises anyway: logs and checkpoints
-                    every_step = self.device.type == "cpu" and not self.world.distributed
-                    if every_step or last or self.step % s.log_every == 0 or self.step % s.ckpt_every == 0:
-                        bad = _non_finite(self.world, {**sums, **self._weight_sums()})
-                        if bad is not None:
-                            if s.nan_policy != "rollback" or rollbacks >= s.nan_retries:
-                                raise NonFiniteLoss(self._nan_message(bad, checked, rollbacks))
-                            rollbacks += 1
-                            self.rollback(bad, checked, log)
-                            sums, counts, checked = {}, {}, self.step
-                            tick, tick_step = time.perf_counter(), self.step
-                            continue
-                        checked = self.step
-                    if self.evaluate is not None and self.eval_settings.every and (self.step % self.eval_settings.every == 0 or last):
-                        numbers: dict[str, float] = {}
-                        if main:  # rank 0 alone evaluates
-                            numbers = self.evaluate({**self.nets, **{n: a.average for n, a in self.averages.items()}})
-                            if self.averages:
-                                numbers.update(live_metrics(self.evaluate, self.nets))
-                            log.scalars(self.step, numbers)
-                            self.record_metrics(numbers)
-                        self._keep_best(numbers)  # on every rank: a checkpoint gathers every rank's state
-                    if self.step % s.log_every == 0 or last:
-                        means = log.scalars(self.step, mean_over_ranks(self.world, {n: sums[n] / counts[n] for n in sums}))  # the only GPU sync
-                        advice = self.objective.advise(self.step, means, self.run_dir / "samples")
-                        if advice is not None:
-                            log.warn(advice)
-                        sums, counts = {}, {}
-                        now = time.perf_counter()
-                        rate = (self.step - tick_step) / max(now - tick, 1e-9)
-                        tick, tick_step = now, self.step
-                        log.scalars(self.step, {"perf/steps_per_s": rate})
-                        if s.lr_decay:  # the schedule's rates, to read beside the losses
-                            log.scalars(self.step, {f"optim/lr_{name}": opt.param_groups[0]["lr"] for name, opt in self.optimizers.items()})
-                        reported_skips = self._report_skipped(log, reported_skips)
-                        if self.device.type == "cuda":
-                            log.scalars(self.step, {"perf/cuda_max_allocated_mib": torch.cuda.max_memory_allocated(self.device) / 2**20})
-                        log.advance(self.step, rate)
-                    if main and (self.step % s.sample_every == 0 or last):
-                        last_samples = self.write_samples(log)
-                    if self.step % s.ckpt_every == 0 or last:
-                        last_ckpt = self.save()
-            except KeyboardInterrupt:
-                interrupted = True
-                last_ckpt = self.save()
-            finally:
-                self.stream.close()
-                log.close()  # never raises: a failed TensorBoard write is kept in log.failure
+            with interrupts.checkpointing():  # a signal from here on: a checkpoint, then stop
+                try:
+                    while self.step < s.steps:
+                        for terms in self.train_step():
+                            for name, value in terms.items():
+                                sums[name] = sums[name] + value if name in sums else value.clone()
+                                counts[name] = counts.get(name, 0) + 1
+                        self.step += 1
+                        last = self.step == s.steps
+                        # NaN/Inf: checked every step on one CPU process; on a GPU or under torchrun (a sync, a collective)
+                        # only where the loop synchronises anyway: logs and checkpoints
+                        every_step = self.device.type == "cpu" and not self.world.distributed
+                        if every_step or last or self.step % s.log_every == 0 or self.step % s.ckpt_every == 0:
+                            bad = _non_finite(self.world, {**sums, **self._weight_sums()})
+                            if bad is not None:
+                                if s.nan_policy != "rollback" or rollbacks >= s.nan_retries:
+                                    raise NonFiniteLoss(self._nan_message(bad, checked, rollbacks))
+                                rollbacks += 1
+                                self.rollback(bad, checked, log)
+                                sums, counts, checked = {}, {}, self.step
+                                tick, tick_step = time.perf_counter(), self.step
+                                continue
+                            checked = self.step
+                        if self.evaluate is not None and self.eval_settings.every and (self.step % self.eval_settings.every == 0 or last):
+                            numbers: dict[str, float] = {}
+                            if main:  # rank 0 alone evaluates
+                                numbers = self.evaluate({**self.nets, **{n: a.average for n, a in self.averages.items()}})
+                                if self.averages:
+                                    numbers.update(live_metrics(self.evaluate, self.nets))
+                                log.scalars(self.step, numbers)
+                                self.record_metrics(numbers)
+                            self._keep_best(numbers)  # on every rank: a checkpoint gathers every rank's state
+                        if self.step % s.log_every == 0 or last:
+                            means = log.scalars(self.step, mean_over_ranks(self.world, {n: sums[n] / counts[n] for n in sums}))  # the only GPU sync
+                            advice = self.objective.advise(self.step, means, self.run_dir / "samples")
+                            if advice is not None:
+                                log.warn(advice)
+                            sums, counts = {}, {}
+                            now = time.perf_counter()
+                            rate = (self.step - tick_step) / max(now - tick, 1e-9)
+                            tick, tick_step = now, self.step
+                            log.scalars(self.step, {"perf/steps_per_s": rate})
+                            if s.lr_decay:  # the schedule's rates, to read beside the losses
+                                log.scalars(self.step, {f"optim/lr_{name}": opt.param_groups[0]["lr"] for name, opt in self.optimizers.items()})
+                            reported_skips = self._report_skipped(log, reported_skips)
+                            if self.device.type == "cuda":
+                                log.scalars(self.step, {"perf/cuda_max_allocated_mib": torch.cuda.max_memory_allocated(self.device) / 2**20})
+                            log.advance(self.step, rate)
+                        if main and (self.step % s.sample_every == 0 or last):
+                            last_samples = self.write_samples(log)
+                        if self.step % s.ckpt_every == 0 or last:
+                            last_ckpt = self.save()
+                except KeyboardInterrupt:
+                    interrupted = True
+                    last_ckpt = self.save()
+                finally:
+                    self.stream.close()
+                    log.close()  # never raises: a failed TensorBoard write is kept in log.failure
             if log.failure is not None:
                 raise log.failure
             result = TrainResult(self.step, dict(log.latest), self.run_dir, last_ckpt, last_samples, time.perf_counter() - start, self.best)

@@ -37,7 +37,7 @@ def _run_child(request: dict) -> None:
         # that names a resumed run's record, torchrun's RANK) must be this command's, not the server's
         for name in [m for m in sys.modules if m == "gantrain" or m.startswith("gantrain.")]:
             del sys.modules[name]
-        from gantrain.cli import main
+        from gantrain.entry import main
 
         try:
             main()
