@@ -11,6 +11,7 @@
   Pix2Pix's L1/PSNR/SSIM, sample scores; the moving average of weights they may score is in averaging.py.
 """
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -232,6 +233,9 @@ def laplacian_variance(images: Tensor) -> Tensor:
     return torch.nn.functional.conv2d(grey, kernel.view(1, 1, 3, 3)).flatten(1).var(dim=1)
 
 
+CHUNK_VALUES = 1 << 20  # pixel values per chunk of an evaluation over many images (SSIM keeps ~50 float copies of each)
+
+
 class TranslationMetrics(Evaluator):
     """How close G(source) comes to the target on held-out pairs: L1, PSNR and SSIM (torchmetrics), on
     the [0, 1] pixel scale, and the outputs' sharpness (variance of the Laplacian).
@@ -244,15 +248,27 @@ class TranslationMetrics(Evaluator):
         self.sources, self.targets, self.device, self.batch_size = sources, targets, device, batch_size
 
     def __call__(self, nets: Mapping[str, nn.Module]) -> dict[str, float]:
-        from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
+        from torchmetrics.functional.image import structural_similarity_index_measure
 
-        outputs = translate(nets["generator"], self.sources, device=self.device, batch_size=self.batch_size)
-        targets = self.targets.float().div(255)
+        # in chunks of about CHUNK_VALUES pixel values: SSIM's filtered copies of 1,000 pairs at 256 x 256
+        # would take gigabytes at once; sums in float64 make the chunked means the whole set's means
+        n, per_image = len(self.sources), self.targets[0].numel()
+        chunk = max(1, CHUNK_VALUES // per_image)
+        abs_err = sq_err = ssim = sharpness = 0.0
+        for start in range(0, n, chunk):
+            outputs = translate(nets["generator"], self.sources[start : start + chunk], device=self.device, batch_size=self.batch_size)
+            targets = self.targets[start : start + chunk].float().div(255)
+            m = len(targets)
+            abs_err += float((outputs - targets).abs().double().sum())
+            sq_err += float((outputs - targets).double().pow(2).sum())
+            ssim += m * float(structural_similarity_index_measure(outputs, targets, data_range=1.0))
+            sharpness += float(laplacian_variance(outputs).double().sum())
+        values = n * per_image
         return {
-            "eval/l1": float((outputs - targets).abs().mean()),
-            "eval/psnr": float(peak_signal_noise_ratio(outputs, targets, data_range=1.0)),
-            "eval/ssim": float(structural_similarity_index_measure(outputs, targets, data_range=1.0)),
-            "eval/sharpness": float(laplacian_variance(outputs).mean()),
+            "eval/l1": abs_err / values,
+            "eval/psnr": 10 * math.log10(1.0 / max(sq_err / values, 1e-20)),  # PSNR over all pixels at once, as torchmetrics'
+            "eval/ssim": ssim / n,
+            "eval/sharpness": sharpness / n,
         }
 
 

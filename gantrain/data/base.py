@@ -6,6 +6,7 @@ scaled to [-1, 1] in whole batches on the training device, never per sample.
 """
 
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -48,6 +49,11 @@ class ImageDataset(Dataset):
     def describe(self) -> str:
         """One line for the start-up log: what was loaded, from where."""
         return f"{type(self).__name__}: {len(self)} images, {self.channels}x{self.image_size}x{self.image_size}"
+
+    def in_memory(self) -> "ImageDataset | None":
+        """The data set whose `images` (and, for pairs, `sources`) batches are sliced from, when it is held
+        in memory; None when items are read one by one (through a DataLoader)."""
+        return None
 
     def skipped(self) -> dict[str, str]:
         """With on_error=skip: each unreadable file met so far, with why."""
@@ -139,6 +145,38 @@ class InMemoryImages(ImageDataset):
         label = UNLABELLED if self.labels is None else int(self.labels[index])
         return self.images[index], label
 
+    def in_memory(self) -> "InMemoryImages":
+        return self
+
+
+class Resized:
+    """uint8 images (N, C, s, s) kept at their own size s and handed out at `size`: indexing resizes only
+    the images asked for (a batch, one image), so that a data set at 256 x 256 takes the memory of its
+    28 x 28 originals. Each image is resized on its own (antialiased bilinear, as resize_square), so a
+    batch holds exactly the pixels that resizing the whole set at once would have given."""
+
+    dtype = torch.uint8
+
+    def __init__(self, images: Tensor, size: int) -> None:
+        self.native, self.size = images, size
+        self.shape = torch.Size((images.shape[0], images.shape[1], size, size))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index: Any) -> Tensor:
+        if isinstance(index, int):
+            return resize_square(self.native[index : index + 1], self.size)[0] if index != -1 else resize_square(self.native[-1:], self.size)[0]
+        if isinstance(index, tuple):  # e.g. [:, 0]: the images first, then the rest of the index
+            return self[index[0]][(slice(None), *index[1:])]
+        return resize_square(self.native[index], self.size)
+
+
+def at_size(images: Tensor, size: int) -> "Tensor | Resized":
+    """`images` (uint8 (N, C, s, s)) as a data set holds them for training at `size`: themselves when
+    s == size, else resized on access (Resized)."""
+    return images if images.shape[-1] == size else Resized(images, size)
+
 
 def fit_channels(images: Tensor, channels: int) -> Tensor:
     """uint8 (N, c, H, W) -> (N, channels, H, W): grey is repeated into RGB, RGB is mixed to luminance."""
@@ -153,11 +191,13 @@ def fit_channels(images: Tensor, channels: int) -> Tensor:
     raise ConfigError(f"data.channels must be 1 (grey) or 3 (RGB), got {channels}")
 
 
-def resize_square(images: Tensor, size: int, chunk: int = 4096) -> Tensor:
-    """uint8 (N, C, S, S) -> uint8 (N, C, size, size), antialiased bilinear, in chunks to bound memory."""
+def resize_square(images: Tensor, size: int) -> Tensor:
+    """uint8 (N, C, S, S) -> uint8 (N, C, size, size), antialiased bilinear, in chunks of about 64 MiB of
+    float pixels to bound memory."""
     if images.shape[-1] == size:
         return images
     out = torch.empty(images.shape[0], images.shape[1], size, size, dtype=torch.uint8)
+    chunk = max(1, (1 << 24) // (images.shape[1] * max(size, images.shape[-1]) ** 2))
     for start in range(0, len(images), chunk):
         part = images[start : start + chunk].float()
         part = F.interpolate(part, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
@@ -174,8 +214,9 @@ def sample_uint8(dataset: ImageDataset, n: int, seed: int) -> Tensor:
     """min(n, len) images drawn without replacement with `seed`, as stored: uint8 (n, C, H, W) on the CPU."""
     g = torch.Generator().manual_seed(seed)
     indices = torch.randperm(len(dataset), generator=g)[: min(n, len(dataset))]
-    if isinstance(dataset, InMemoryImages):
-        return dataset.images[indices]
+    store = dataset.in_memory()
+    if store is not None:
+        return store.images[indices]
     return torch.stack([torch.as_tensor(dataset[int(i)][0]) for i in indices])
 
 
@@ -250,11 +291,12 @@ class BatchStream:
         return batches if size == 1 else (idx[r * b : (r + 1) * b] for idx in batches)
 
     def _start(self) -> Iterator:
-        if isinstance(getattr(self.dataset, "sources", None), Tensor):  # in-memory pairs: (target, source)
-            targets, sources = self.dataset.images, self.dataset.sources
+        store = self.dataset.in_memory()
+        if store is not None and store.paired:  # in-memory pairs: (target, source)
+            targets, sources = store.images, store.sources  # type: ignore[attr-defined]
             return ((targets[idx], sources[idx]) for idx in self._batches())
-        if isinstance(self.dataset, InMemoryImages):
-            images, labels = self.dataset.images, self.dataset.labels
+        if isinstance(store, InMemoryImages):
+            images, labels = store.images, store.labels
             return ((images[idx], None if labels is None else labels[idx]) for idx in self._batches())
         loader = DataLoader(
             self.dataset,

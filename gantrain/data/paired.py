@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from gantrain.data.base import ImageDataset
+from gantrain.data.base import ImageDataset, Resized, at_size
 from gantrain.data.folder import EXTENSIONS, _image_files
 from gantrain.data.transforms import DECODE_ERRORS, _to_mode, load_square
 from gantrain.errors import ConfigError, DataError
@@ -45,7 +45,7 @@ class PairedDataset(ImageDataset):
 class InMemoryPairs(PairedDataset):
     """Pairs held as two uint8 tensors (N, C, S, S); batches are slices of them."""
 
-    def __init__(self, sources: Tensor, targets: Tensor) -> None:
+    def __init__(self, sources: "Tensor | Resized", targets: "Tensor | Resized") -> None:
         if sources.shape[0] != targets.shape[0] or sources.shape[2:] != targets.shape[2:]:
             raise ValueError(f"sources {tuple(sources.shape)} and targets {tuple(targets.shape)} do not pair up")
         self.sources, self.images = sources, targets
@@ -56,6 +56,9 @@ class InMemoryPairs(PairedDataset):
 
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
         return self.sources[index], self.images[index]
+
+    def in_memory(self) -> "InMemoryPairs":
+        return self
 
 
 def _check_direction(direction: str) -> None:
@@ -233,7 +236,6 @@ class Edges2X(PairedDataset):
         self.pairs: InMemoryPairs | None = None
         if self.root is None:
             self.pairs = self._bundled_digits(split)
-            self.images, self.sources = self.pairs.images, self.pairs.sources
             return
         if not self.root.is_dir():
             raise DataError(f"data.root={self.root} is not a folder: pass a folder of images to make edges from")
@@ -251,14 +253,17 @@ class Edges2X(PairedDataset):
         digits = np.pad(digits, ((0, 0), (2, 2), (2, 2)))  # 28 -> 32: the U-Net halves 32 down to 1x1
         edges = canny_edges(digits, self.sigma)
         targets, sources = torch.from_numpy(digits).unsqueeze(1), torch.from_numpy(edges).unsqueeze(1)
-        if self.image_size != 32:
-            sources, targets = (_resize(t, self.image_size) for t in (sources, targets))
         if self.channels == 3:
             targets = targets.expand(-1, 3, -1, -1).contiguous()
-        return InMemoryPairs(sources, targets)
+        # kept at 32 x 32 and resized batch by batch: at data.image_size=256 the pairs would otherwise take
+        # 64 times the memory, growing with the number of images
+        return InMemoryPairs(at_size(sources, self.image_size), at_size(targets, self.image_size))
 
     def __len__(self) -> int:
         return len(self.pairs) if self.pairs is not None else len(self._paths)
+
+    def in_memory(self) -> "InMemoryPairs | None":
+        return self.pairs
 
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
         if self.pairs is not None:
@@ -277,11 +282,6 @@ class Edges2X(PairedDataset):
     def describe(self) -> str:
         where = "the bundled MNIST digits (edges -> digit)" if self.root is None else str(self.root)
         return f"Edges2X: {len(self)} {self.split} pairs, Canny edges (sigma {self.sigma:g}) -> {self.channels}x{self.image_size}x{self.image_size}, from {where}"
-
-
-def _resize(images: Tensor, size: int) -> Tensor:
-    out = F.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    return out.round_().clamp_(0, 255).to(torch.uint8)
 
 
 def _luma(rgb: Tensor) -> Tensor:
