@@ -334,3 +334,24 @@ def hold_run(run_dir: Path, shown_as: str | None = None) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # (closing the descriptor releases the lock)
+
+
+def misfit(e: BaseException) -> str:
+    """Why a state dict does not fit a network, in one line that names the parameter: PyTorch's message
+    starts with "Error(s) in loading state_dict for X:" and says the useful part on the lines after it."""
+    text = str(e)
+    size = re.search(r"size mismatch for ([\w.]+): copying a param with shape torch\.Size\((\[[^\]]*\])\) from checkpoint, "
+                     r"the shape in current model is torch\.Size\((\[[^\]]*\])\)", text)  # fmt: skip
+    if size:
+        name, stored, here = size.groups()
+        return f"its {name} has shape {stored}, the network built here {here}"
+    missing = re.search(r'Missing key\(s\) in state_dict: "([^"]+)"', text)
+    unexpected = re.search(r'Unexpected key\(s\) in state_dict: "([^"]+)"', text)
+    if missing or unexpected:
+        parts = ([f"the network built here has {missing.group(1)}, which the checkpoint lacks"] if missing else []) + (
+            [f"the checkpoint has {unexpected.group(1)}, which the network built here lacks"] if unexpected else []
+        )
+        return "; ".join(parts)
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return " ".join(lines)[:300] if lines else type(e).__name__
+

@@ -402,6 +402,22 @@ def _one_line(ex: BaseException) -> str:
     return ": ".join(lines)
 
 
+def _unforeseen(ex: BaseException) -> str:
+    """The line for an error gantrain has no message for: what it was, and where its traceback was written."""
+    import traceback
+
+    cause = ex.__cause__ or ex
+    what = f"{type(cause).__name__}: {' '.join(str(cause).split())}"[:300]
+    try:
+        fd, path = tempfile.mkstemp(prefix="gantrain-error-", suffix=".txt")
+        with os.fdopen(fd, "w") as f:
+            f.write(f"gantrain {' '.join(sys.argv[1:])}\n\n{''.join(traceback.format_exception(ex))}")
+        where = f"the traceback is in {path}"
+    except OSError:
+        where = "run again with HYDRA_FULL_ERROR=1 for the traceback"
+    return f"unexpected error ({what}); {where}: please report it with that file"
+
+
 def _install_one_line_errors() -> None:
     """Make Hydra report configuration mistakes in one line (HYDRA_FULL_ERROR=1 still shows everything)."""
     import hydra._internal.utils as hydra_utils
@@ -418,13 +434,17 @@ def _install_one_line_errors() -> None:
                 raise
             console.error(_one_line(ex))
             sys.exit(2)
-        except Exception as ex:  # anything else: Hydra's own report, without running func again
-            failure = ex
+        except Exception as ex:  # a failure nobody foresaw (a bug): one line, and the traceback in a file
+            if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                failure = ex
 
-            def reraise() -> Any:
-                raise failure
+                def reraise() -> Any:
+                    raise failure
 
-            return original(reraise)
+                return original(reraise)
+            console.error(_unforeseen(ex))
+            remove_claimed_folders()
+            sys.exit(1)
 
     hydra_utils.run_and_report = run_and_report
 

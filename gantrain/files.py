@@ -100,7 +100,7 @@ def write_bytes(path: Path, data: bytes, what: str) -> None:
 
 
 def write_text(path: Path, text: str, what: str) -> None:
-    write_bytes(path, text.encode(), what)
+    write_bytes(path, text.encode("utf-8", "surrogateescape"), what)  # (a file name that is not UTF-8: its own bytes)
 
 
 def append_line(path: Path, line: str, what: str) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 
-from gantrain.errors import DataError
+from gantrain.errors import ConfigError, DataError
 from gantrain.files import write_text, write_with
 
 TRAINING_SCALARS = ("loss/d", "loss/g", "d/real", "d/fake")
@@ -61,10 +61,18 @@ def _number(value: float | None) -> str:
 
 
 def read_run(folder: Path) -> RunRow | None:
-    """One run folder's overrides and final numbers; None when it is not a run folder."""
+    """One run folder's overrides and final numbers; None when it is not a run folder; DataError naming
+    the file when one of its records cannot be read (a damaged overrides.yaml, summary.json, metrics line)."""
     overrides_file = folder / ".hydra" / "overrides.yaml"
     if not overrides_file.is_file():
         return None
+    try:
+        return _read_run(folder, overrides_file)
+    except Exception as e:  # noqa: BLE001 -- YAML, JSON, encoding, a file that is a folder: the run's records are unreadable
+        raise DataError(f"{folder}: cannot read its records ({' '.join(str(e).split()) or type(e).__name__})") from None
+
+
+def _read_run(folder: Path, overrides_file: Path) -> RunRow:
     from omegaconf import OmegaConf
 
     overrides: dict[str, str] = {}
@@ -86,13 +94,25 @@ def read_run(folder: Path) -> RunRow | None:
     return RunRow(folder, overrides, step, metrics, seconds)
 
 
-def sweep_report(folder: str | Path) -> SweepReport:
+def sweep_report(folder: str | Path | None) -> SweepReport:
     """The report of every run folder directly under `folder` (a multirun folder's 0/, 1/, ...)."""
+    if folder is None or str(folder).strip() == "":
+        raise ConfigError("task=report needs sweep=FOLDER: the folder of a -m sweep, e.g. sweep=multirun/DATE/TIME")
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise DataError(f"sweep={folder} is not a folder: pass a multirun folder, e.g. multirun/DATE/TIME")
     children = sorted((p for p in folder.iterdir() if p.is_dir()), key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0, p.name))
-    rows = [row for row in map(read_run, children) if row is not None]
+    rows = []
+    for child in children:
+        try:
+            row = read_run(child)
+        except DataError as e:
+            from gantrain import console
+
+            console.notice(f"{e}; that run is left out of the report")
+            continue
+        if row is not None:
+            rows.append(row)
     if not rows:
         raise DataError(f"no runs under {folder}: a run folder holds .hydra/overrides.yaml (made by gantrain -m ...)")
     keys = list(dict.fromkeys(k for row in rows for k in row.overrides))
@@ -186,7 +206,7 @@ def plot_report(report: SweepReport, metric: str | None = None) -> Path | None:
     return path
 
 
-def report_sweep(folder: str | Path, metric: str | None = None) -> SweepReport:
+def report_sweep(folder: str | Path | None, metric: str | None = None) -> SweepReport:
     """Build, print and write the report of one sweep folder (table and plot)."""
     from gantrain import console
 

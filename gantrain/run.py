@@ -16,7 +16,7 @@ from gantrain.checkpoint import check_stored_config, config_targets, find_checkp
 from gantrain.devices import resolve_device
 from gantrain.distributed import start, stop, world_from_env
 from gantrain.config import run_folder
-from gantrain.errors import ConfigError
+from gantrain.errors import CheckpointError, ConfigError
 from gantrain.files import display_path  # noqa: F401  (the CLI's import of it)
 from gantrain.objective import NetworksMismatch, Objective
 from gantrain.settings import EvalSettings, TrainSettings
@@ -107,7 +107,13 @@ def _train(
             hparams={**choices, **resolved}, show_progress=show_progress, evaluate=evaluate, eval_settings=eval_settings,
             picture_inputs=picture_inputs, world=world,
         )  # fmt: skip
-        return _fit(trainer, choices=choices, state=state, checkpoint=checkpoint)
+        shaping = [o for o in overrides if o.lstrip("+~").startswith(("model.", "data.image_size=", "data.channels="))] if state else []
+        try:
+            return _fit(trainer, choices=choices, state=state, checkpoint=checkpoint)
+        except CheckpointError as e:
+            if shaping and "does not fit" in str(e):  # the likely cause, named
+                raise CheckpointError(f"{e}; {' '.join(shaping)} changed the networks the run was built with: resume without it") from None
+            raise
     finally:
         stop(world)
 

@@ -7,13 +7,16 @@ model.discriminator for the GANs, model.encoder and model.decoder for the VAE, a
 from its own node, in the order the model's YAML file lists them, and named by its key.
 """
 
+import collections.abc
 from collections.abc import Mapping
+import types
+import typing
 from typing import Any
 
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import nn
 
 from gantrain import console
@@ -29,18 +32,81 @@ PROBE_IMAGES = 5000  # training images on which a clustering D's mutual informat
 HELD_OUT_PAIRS = 1000  # the most held-out pairs a translation run is scored on
 
 
+_SEQUENCES = (list, tuple, collections.abc.Sequence)
+
+
+def _described(annotation: Any) -> str | None:
+    """What a constructor's annotated parameter accepts, in words; None when not a plain value type."""
+    names = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+    if annotation in names:
+        return names[annotation]
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) in _SEQUENCES and len(args) == 1 and args[0] in names:
+        return f"a list of {names[args[0]].removeprefix('an ').removeprefix('a ')}s, e.g. [1,2]".replace("true or falses", "booleans")
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and args:
+        parts = [_described(a) for a in args if a is not type(None)]
+        if parts and all(parts):
+            return " or ".join(parts) + (" or null" if type(None) in args else "")
+    return None
+
+
+def _accepts(annotation: Any, value: Any) -> bool:
+    if value is None:
+        return annotation is type(None) or type(None) in typing.get_args(annotation)
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is str:
+        return isinstance(value, str)
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return any(_accepts(a, value) for a in args)
+    if typing.get_origin(annotation) in _SEQUENCES and len(args) == 1:
+        return isinstance(value, (ListConfig, list, tuple)) and all(_accepts(args[0], v) for v in value)
+    return True  # lists, modules, anything else: the constructor checks it
+
+
+def check_types(node: DictConfig, where: str) -> None:
+    """Each value of a config node against the annotation of the constructor parameter it feeds, when the
+    constructor failed without a message of its own: `model.z_dim=abc` is one line naming the key and what
+    it takes, not the message of whatever the string first met inside the constructor."""
+    from hydra._internal.utils import _locate
+
+    try:
+        target = _locate(node._target_)  # a class or a function (get_class would log the latter as an error)
+        hints = typing.get_type_hints(target.__init__ if isinstance(target, type) else target)
+    except Exception:  # noqa: BLE001 -- a target that cannot be read here is reported by instantiate itself
+        return
+    for key in node:
+        if key == "_target_" or key not in hints or _described(hints[key]) is None:
+            continue
+        value = node[key]
+        if not _accepts(hints[key], value):
+            raw = OmegaConf.to_container(node, resolve=False)[key]  # type: ignore[index]
+            named = f"{where}.{key}"
+            if isinstance(raw, str) and raw.startswith("${") and raw.endswith("}"):  # ${model.z_dim}, ${oc.select:model.beta,1.0}
+                named = raw[2:-1].removeprefix("oc.select:").split(",")[0]
+            raise ConfigError(f"{named} must be {_described(hints[key])} (got {value!r})")
+
+
 def build(node: DictConfig, where: str, **kwargs: Any) -> Any:
     """hydra.utils.instantiate, but a user's mistake surfaces as one ConfigError line, not a traceback."""
     try:
-        return instantiate(node, **kwargs)
+        built = instantiate(node, **kwargs)
     except InstantiationException as e:
         cause = e.__cause__
-        if isinstance(cause, GantrainError):
+        if isinstance(cause, GantrainError):  # the constructor's own message (it knows the ranges too)
             raise cause from None
+        check_types(node, where)  # a value of the wrong type that the constructor tripped over: named
         if isinstance(cause, TypeError):
             raise ConfigError(f"{where}: {cause}") from None
         detail = str(cause).strip().splitlines()[0] if cause is not None and str(cause).strip() else str(e).splitlines()[0]
         raise ConfigError(f"{where}: {detail}") from None
+    check_types(node, where)  # what the constructor took without complaint (a width of 1.5) is still refused
+    return built
 
 
 def network_keys(cfg: DictConfig) -> list[str]:

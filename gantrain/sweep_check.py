@@ -5,6 +5,7 @@ once instead of after three runs have trained.
 Done before Hydra runs the sweep, with Hydra's own composition and its basic sweeper's expansion of the
 swept values, so that each job checked is the job that would run."""
 
+import shutil
 from pathlib import Path
 
 from gantrain.errors import ConfigError, GantrainError
@@ -29,6 +30,12 @@ def check_sweep(argv: list[str], conf_dir: Path) -> None:
     if not any(arg in MULTIRUN_FLAGS for arg in argv) or any(arg.split("=")[0] in _OTHER_FLAGS for arg in argv):
         return
     overrides = [arg for arg in argv if not arg.startswith("-")]
+    launcher = next((o.split("=", 1)[1] for o in overrides if o.lstrip("+").startswith("hydra/launcher=")), None)
+    if launcher is not None and "slurm" in launcher and shutil.which("sbatch") is None and shutil.which("srun") is None:
+        raise ConfigError(
+            f"hydra/launcher={launcher} submits the jobs to SLURM, but this machine has no SLURM (no sbatch or srun on "
+            "PATH): start the sweep on the cluster's login node, or leave hydra/launcher out to run the jobs here"
+        )
     if any(o.split("=")[0].lstrip("+~").startswith("hydra/sweeper") or o.startswith("hydra.sweeper") for o in overrides):
         return  # another sweeper (optuna, ...) chooses its own jobs
     from hydra import compose, initialize_config_dir

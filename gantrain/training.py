@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from gantrain import monitor
-from gantrain.checkpoint import LAST, TrainingState, link_checkpoint, save_checkpoint
+from gantrain.checkpoint import LAST, TrainingState, link_checkpoint, misfit, save_checkpoint
 from gantrain.data.base import ImageDataset, sample_images
 from gantrain.errors import CheckpointError, GantrainError, OutputError
 from gantrain import files, interrupts
@@ -159,7 +159,10 @@ class Trainer:
         try:
             restored = TrainingState.from_checkpoint(state)
             for name, net in self.nets.items():
-                net.load_state_dict(restored.networks[name])
+                try:
+                    net.load_state_dict(restored.networks[name])
+                except (KeyError, RuntimeError) as e:
+                    raise CheckpointError(f"checkpoint {display_path(source)} does not fit this model and config: {name}: {misfit(e)}") from None
             for name, opt in self.optimizers.items():
                 opt.load_state_dict(restored.optimizers[name])
             self._keep_initial_lr()  # a checkpoint from before train.lr_decay existed has none stored
@@ -182,8 +185,7 @@ class Trainer:
             self.best = restored.best
             self._restored = True
         except (KeyError, RuntimeError, ValueError) as e:
-            first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-            raise CheckpointError(f"checkpoint {source} does not fit this model and config ({first})") from None
+            raise CheckpointError(f"checkpoint {display_path(source)} does not fit this model and config: {misfit(e)}") from None
 
     def _keep_initial_lr(self) -> None:
         """Each optimiser group's rate before any schedule ("initial_lr", as torch's schedulers name it;

@@ -76,6 +76,15 @@ BAD_INPUTS = {
     "unknown data error policy": (["data=folder", "data.root=.", "data.on_error=ignore"], "data.on_error must be skip or raise"),
     "a D setting that is not a number": (["model=catgan", "model.discriminator.slope=abc"], "model.discriminator.slope must be a number >= 0"),
     "negative noise in D": (["model=sgan", "data.labeled_per_class=10", "model.discriminator.hidden_noise=-1"], "model.discriminator.hidden_noise must be a number >= 0"),
+    # a value of the wrong type, checked against the constructor's annotation, named by the key the user typed
+    "latent size not a number": (["model.z_dim=abc"], "model.z_dim must be an integer (got 'abc')"),
+    "width not an integer": (["model.generator.width=1.5"], "model.generator.width must be an integer (got 1.5)"),
+    "image size not a number": (["data.image_size=abc"], "data.image_size must be an integer"),
+    "dropout not a number": (["model=gan", "model.discriminator.dropout=yes"], "model.discriminator.dropout must be a number (got 'yes')"),
+    "hidden sizes not a list": (["model=gan", "model.discriminator.hidden=abc"], "model.discriminator.hidden must be a list of integers"),
+    "hidden sizes with a word": (["model=gan", "model.generator.hidden=[1,x]"], "model.generator.hidden must be a list of integers"),
+    "report without a sweep": (["task=report"], "task=report needs sweep=FOLDER"),
+    "slurm without slurm": (["-m", "hydra/launcher=slurm", "train.k=1,2"], "hydra/launcher=slurm submits the jobs to SLURM, but this machine has no SLURM"),
 }
 
 

@@ -100,3 +100,54 @@ trainer.fit()
     assert [p.name for p in pictures] == ["step_0000003.png"]
     for picture in pictures:
         Image.open(picture).load()  # whole: a truncated PNG would raise here
+
+
+def test_a_resume_whose_networks_do_not_fit_names_the_parameter_and_the_override(finished_run: Path, tmp_path: Path) -> None:
+    subprocess.run(["cp", "-a", str(finished_run), str(tmp_path / "run")], check=True)
+    done = run_cli("train.resume=run", "model=gan", "model.generator.hidden=[64]", "train.steps=40", cwd=tmp_path)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "does not fit" in lines[0], done.stderr
+    assert "generator: its net.0.weight has shape [32, 100], the network built here [64, 100]" in lines[0]
+    assert "model.generator.hidden=[64] changed the networks the run was built with" in lines[0]
+
+
+def test_the_resume_hint_of_a_folder_with_spaces_and_brackets_can_be_pasted(tmp_path: Path) -> None:
+    """Ctrl-C a run in 'my run (2)', paste the line's command into a real shell: it resumes."""
+    env = {**os.environ, "COLUMNS": "200"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gantrain", *SHORT, "train.steps=100000", "train.ckpt_every=5", "hydra.run.dir='my run (2)'"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    for line in process.stdout:  # the first progress line: training has begun
+        if line.startswith("step "):
+            break
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    command = err.split("Resume with: ", 1)[1].strip()
+    assert command.startswith("gantrain ")
+    stopped = load_checkpoint(tmp_path / "my run (2)" / "checkpoints" / "last.pt")["step"]
+    python_command = command.replace("gantrain ", f"{sys.executable} -m gantrain ", 1) + f" train.steps={stopped + 3}"
+    resumed = subprocess.run(["bash", "-c", python_command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    assert resumed.returncode == 0, resumed.stderr
+    assert load_checkpoint(tmp_path / "my run (2)" / "checkpoints" / "last.pt")["step"] == stopped + 3
+
+
+def test_an_unreadable_image_whose_name_is_not_utf8_is_named_and_skipped(tmp_path: Path) -> None:
+    import numpy as np
+
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(20):
+        Image.fromarray((np.random.default_rng(i).random((32, 32, 3)) * 255).astype("uint8")).save(images / f"{i}.png")
+    with open(os.path.join(os.fsencode(images), b"bad\xff\xfe.png"), "wb") as f:  # a name from a Latin-1 system, say
+        f.write(b"not a png")
+    common = [*TINY_GAN, "data=folder", f"data.root={images}", "data.image_size=32", "eval.every=0", "train.batch_size=8"]
+    raised = run_cli(*common, "train.steps=4", cwd=tmp_path)
+    assert raised.returncode == 2 and "Traceback" not in raised.stderr
+    assert raised.stderr.strip().startswith("error: cannot read image") and "bad\\xff\\xfe.png" in raised.stderr
+    skipped = run_cli(*common, "data.on_error=skip", "train.steps=6", "hydra.run.dir=run", cwd=tmp_path)
+    assert skipped.returncode == 0, skipped.stderr
+    assert "bad\\xff\\xfe.png" in (tmp_path / "run" / "skipped_images.txt").read_text()

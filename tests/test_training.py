@@ -1,5 +1,7 @@
 """A short real training run, its run folder and TensorBoard events, and exact resume on CPU."""
 
+import errno
+import os
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -128,11 +130,11 @@ def test_interrupted_write_leaves_the_previous_checkpoint(tmp_path: Path, monkey
     path = tmp_path / "last.pt"
     save_checkpoint({"step": 1}, path)
 
-    def boom(*args, **kwargs):
-        raise OSError("disk full")
+    def boom(*args, **kwargs):  # the file write fails (the checkpoint's bytes are made in memory first)
+        raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(torch, "save", boom)
-    with pytest.raises(CheckpointError, match=r"cannot write checkpoint .*last.pt \(disk full\); the previous checkpoint .* is intact"):
+    monkeypatch.setattr(os, "write", boom)
+    with pytest.raises(CheckpointError, match=r"cannot write checkpoint .*last.pt \(No space left on device\); the previous checkpoint .* is intact"):
         save_checkpoint({"step": 2}, path)
     monkeypatch.undo()
     assert load_checkpoint(path)["step"] == 1

@@ -5,18 +5,38 @@ the configured size and channel count, label an int (-1 when the data set has no
 scaled to [-1, 1] in whole batches on the training device, never per sample.
 """
 
+import os
 from collections.abc import Iterator
-from typing import Any
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+if TYPE_CHECKING:
+    from PIL import Image
+
 from gantrain.errors import ConfigError, DataError, GantrainError
 from gantrain.objective import Batch
 
 UNLABELLED = -1
+
+
+def shown(path: "str | os.PathLike") -> str:
+    """A file name as it can be printed: bytes that are not UTF-8 (a name from another system) as \\xNN."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+@contextmanager
+def open_image(path: "str | os.PathLike") -> "Iterator[Image.Image]":
+    """PIL's Image.open for any file name the file system holds: opened by its bytes, since PIL encodes a
+    str name as UTF-8 and fails on one that is not (UnicodeEncodeError instead of reading the file)."""
+    from PIL import Image
+
+    with open(os.fsencode(path), "rb") as f, Image.open(f) as image:
+        yield image
 
 
 class ImageDataset(Dataset):

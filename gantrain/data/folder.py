@@ -20,6 +20,7 @@ from torch import Tensor
 from gantrain.data.base import streamed_labels, UNLABELLED, ImageDataset
 from gantrain.data.transforms import DECODE_ERRORS, check_shape, load_square
 from gantrain.errors import ConfigError, DataError
+from gantrain.data.base import open_image, shown
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -81,13 +82,13 @@ class ImageFolder(ImageDataset):
         for attempt in range(len(self)):  # skip: the next readable image takes an unreadable one's place
             path = self.root / os.fsdecode(self._paths[(index + attempt) % len(self)])
             try:
-                with Image.open(path) as image:
+                with open_image(path) as image:
                     return load_square(image, self.image_size, self.channels), UNLABELLED
             except DECODE_ERRORS as e:
                 if self._skip_log is None:
-                    raise DataError(f"cannot read image {path} ({e}); delete or replace the file, or set data.on_error=skip") from e
+                    raise DataError(f"cannot read image {shown(path)} ({e}); delete or replace the file, or set data.on_error=skip") from e
                 with open(self._skip_log, "a") as log:
-                    log.write(f"{path}\t{' '.join(str(e).split())}\n")
+                    log.write(f"{shown(path)}\t{' '.join(str(e).split())}\n")
         raise DataError(f"none of the {len(self)} images under {self.root} can be read")
 
     def skipped(self) -> dict[str, str]:
@@ -107,7 +108,7 @@ def _grey_notice(first: str, channels: int) -> str | None:
     if channels != 3:
         return None
     try:
-        with Image.open(first) as image:
+        with open_image(first) as image:
             mode = image.mode
     except DECODE_ERRORS:
         return None

@@ -28,6 +28,7 @@ from gantrain.data.base import ImageDataset, Resized, at_size
 from gantrain.data.folder import EXTENSIONS, _image_files
 from gantrain.data.transforms import DECODE_ERRORS, _to_mode, load_square
 from gantrain.errors import ConfigError, DataError
+from gantrain.data.base import open_image
 
 DIRECTIONS = ("AtoB", "BtoA")
 
@@ -93,7 +94,7 @@ def jitter(source: Tensor, target: Tensor, load_size: int, crop: int, flip: bool
 def _read(path: Path, channels: int) -> Tensor:
     """An image file -> uint8 (channels, H, W) at its own size."""
     try:
-        with Image.open(path) as image:
+        with open_image(path) as image:
             image = _to_mode(image, "RGB" if channels == 3 else "L")
             pixels = torch.from_numpy(np.array(image, dtype=np.uint8))
     except DECODE_ERRORS as e:
@@ -270,7 +271,7 @@ class Edges2X(PairedDataset):
             return self.pairs[index]
         path = self._paths[index]
         try:
-            with Image.open(path) as image:
+            with open_image(path) as image:
                 target = load_square(image, self.image_size, self.channels)  # (C, S, S)
         except DECODE_ERRORS as e:
             raise DataError(f"cannot read image {path} ({e}); delete or replace the file") from e

@@ -33,6 +33,7 @@ from gantrain.data.folder import EXTENSIONS, _grey_notice, _image_files
 from gantrain.data.transforms import DECODE_ERRORS, check_shape, load_square
 from gantrain.errors import ConfigError, DataError, GantrainError
 from gantrain.objective import Batch
+from gantrain.data.base import open_image
 
 DIRECTIONS = ("AtoB", "BtoA")
 SPLITS = ("train", "test")
@@ -59,7 +60,7 @@ class ImageFiles(Dataset):
     def __getitem__(self, index: int) -> Tensor:
         path = self.folder / os.fsdecode(self._paths[index])
         try:
-            with Image.open(path) as image:
+            with open_image(path) as image:
                 return load_square(image, self.size, self.channels)
         except DECODE_ERRORS as e:
             raise DataError(f"cannot read image {path} ({e}); delete or replace the file") from e

@@ -11,11 +11,12 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from gantrain.checkpoint import TrainingState, check_stored_config, find_checkpoint, load_checkpoint
+from gantrain.checkpoint import TrainingState, check_stored_config, find_checkpoint, load_checkpoint, misfit
 from gantrain.config import run_folder
 from gantrain.errors import CheckpointError, ConfigError
 from gantrain.objective import Objective
 from gantrain.setup import build, build_networks
+from gantrain.data.base import open_image
 
 
 @dataclass
@@ -63,8 +64,7 @@ def load_run(run: str | os.PathLike, device: torch.device, only: NetworkChoice =
         for name, average in averages.items():
             average.load_state_dict(restored.averages[name])
     except (KeyError, RuntimeError) as e:
-        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"checkpoint {checkpoint} does not fit the networks of its own config ({first})") from None
+        raise CheckpointError(f"checkpoint {checkpoint} does not fit the networks of its own config: {misfit(e)}") from None
     return TrainedRun(
         run_folder(checkpoint), checkpoint, restored.step, cfg, objective,
         {name: net.to(device) for name, net in nets.items()}, {name: a.to(device).eval() for name, a in averages.items()},
@@ -116,7 +116,7 @@ def read_rgb(path: Path) -> torch.Tensor:
     import numpy as np
     from PIL import Image
 
-    with Image.open(path) as image:
+    with open_image(path) as image:
         return torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.float32) / 255).permute(2, 0, 1)
 
 

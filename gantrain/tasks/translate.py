@@ -11,6 +11,7 @@ from gantrain.config import task_output
 from gantrain.errors import ConfigError, DataError
 from gantrain.tasks.trained import load_run
 from gantrain.files import save_png
+from gantrain.data.base import open_image
 
 INPUT_FORMS = ("image", "aligned", "edges")
 
@@ -111,7 +112,7 @@ def _source_maker(form: str, size: int, channels: int, source_channels: int, dir
         if source_channels != 1:
             raise ConfigError(f"input_form=edges makes one-channel edge maps, but this generator takes {source_channels} channels")
         try:
-            with Image.open(path) as image:
+            with open_image(path) as image:
                 target = load_square(image, size, channels)
         except DECODE_ERRORS as e:
             raise DataError(f"cannot read image {path} ({e}); delete or replace the file") from e
