@@ -522,3 +522,43 @@ def test_fully_labelled_and_unsupervised_batches():
     assert full.y is not None and full.x_lab is full.x and full.y_lab is full.y
     none = next(BatchStream(MNIST(labeled_per_class=0), 16, seed=0, device=torch.device("cpu")))
     assert none.y is None and none.x_lab is None and none.y_lab is None
+
+
+def test_a_gzip_bomb_behind_a_valid_idx_header_is_refused_without_inflating_it(tmp_path: Path) -> None:
+    """A 2 MB .gz holding a valid 2-image header and then 2 GB of zeros: refused after reading one byte past
+    what the header promises, in a process whose peak memory stays far below what inflating it would take."""
+    import resource
+    import subprocess
+    import sys
+    import zlib
+
+    bomb = tmp_path / "train-images-idx3-ubyte.gz"
+    header = (2051).to_bytes(4, "big") + (2).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: a gzip container
+    with open(bomb, "wb") as f:
+        f.write(compressor.compress(header + bytes(2 * 784)))
+        chunk = bytes(1 << 24)
+        for _ in range(128):  # 2 GiB of zeros, a few MB compressed
+            f.write(compressor.compress(chunk))
+        f.write(compressor.flush())
+    assert bomb.stat().st_size < 4 << 20
+    script = (
+        "import resource, sys; from pathlib import Path; from gantrain.data.mnist import read_idx, IMAGES_MAGIC\n"
+        "from gantrain.errors import DataError\n"
+        f"try:\n    read_idx(Path({str(bomb)!r}), IMAGES_MAGIC)\nexcept DataError as e:\n    print('refused:', e)\n"
+        "print('peak MiB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert "refused:" in done.stdout and "truncated or corrupt" in done.stdout and "more than 1,568" in done.stdout, done.stdout + done.stderr
+    assert int(done.stdout.split("peak MiB")[1]) < 1024  # inflating it whole would take 2 GiB
+
+
+def test_an_idx_header_promising_more_than_its_gzip_can_hold_is_refused(tmp_path: Path) -> None:
+    import gzip
+
+    fake = tmp_path / "train-images-idx3-ubyte.gz"
+    fake.write_bytes(gzip.compress((2051).to_bytes(4, "big") + (1_000_000_000).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2))
+    from gantrain.data.mnist import IMAGES_MAGIC, read_idx
+
+    with pytest.raises(DataError, match=r"header promises 784,000,000,000 bytes .* more than a \d+-byte file can hold"):
+        read_idx(fake, IMAGES_MAGIC)

@@ -11,6 +11,7 @@ so training and tests work offline.
 """
 
 import gzip
+import zlib
 from importlib import resources
 from pathlib import Path
 
@@ -142,25 +143,43 @@ def read_idx_pair(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.
     return images, labels
 
 
+GZIP_MAX_RATIO = 1100  # deflate inflates at most ~1032:1: a header promising more than this is a corrupt file or a bomb
+
+
 def read_idx(path: Path, magic: int) -> np.ndarray:
-    """Parse one uint8 IDX file (gzipped if its name ends in .gz) into an array of its dimensions."""
-    try:
-        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError) as e:  # gzip.BadGzipFile is an OSError; a cut-off .gz is an EOFError
-        raise DataError(f"cannot read {path} ({e}); download it again") from e
+    """Parse one uint8 IDX file (gzipped if its name ends in .gz) into an array of its dimensions.
+
+    Read as a stream and never past what the header promises: a small .gz that inflates to gigabytes
+    behind a valid header is refused after reading one byte more than the header's size, not inflated
+    whole; a header promising more than its file could hold is refused before anything is read."""
     ndim = 3 if magic == IMAGES_MAGIC else 1
     header = 4 + 4 * ndim  # magic, then one big-endian int32 per dimension
-    if len(raw) < header or int.from_bytes(raw[:4], "big") != magic:
-        found = int.from_bytes(raw[:4], "big") if len(raw) >= 4 else None
-        raise DataError(f"{path} is not an MNIST IDX file (magic number {found}, expected {magic}); download it again")
-    shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">i4", count=ndim, offset=4))
-    expected = int(np.prod(shape))
-    if len(raw) - header != expected:
+    gz = path.suffix == ".gz"
+    try:
+        with (gzip.open(path, "rb") if gz else open(path, "rb")) as f:
+            head = f.read(header)
+            if len(head) < header or int.from_bytes(head[:4], "big") != magic:
+                found = int.from_bytes(head[:4], "big") if len(head) >= 4 else None
+                raise DataError(f"{path} is not an MNIST IDX file (magic number {found}, expected {magic}); download it again")
+            shape = tuple(int(d) for d in np.frombuffer(head, dtype=">i4", count=ndim, offset=4))
+            expected = int(np.prod(shape, dtype=np.int64))
+            size = path.stat().st_size
+            if min(shape) < 0 or (gz and expected > GZIP_MAX_RATIO * size):  # (a plain file's read ends at its size)
+                raise DataError(
+                    f"{path} is corrupt: its header promises {expected:,} bytes of data for shape {shape}, more than a "
+                    f"{size:,}-byte file can hold; download it again"
+                )
+            data = f.read(expected)
+            extra = f.read(1)
+    except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError; a cut-off .gz is an EOFError
+        raise DataError(f"cannot read {path} ({e}); download it again") from e
+    if len(data) != expected or extra:
+        held = f"{len(data):,}" if not extra else f"more than {expected:,}"
         raise DataError(
             f"{path} is truncated or corrupt: its header promises {expected:,} bytes of data for shape {shape}, "
-            f"the file holds {len(raw) - header:,}; download it again"
+            f"the file holds {held}; download it again"
         )
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy()  # copy: writable, owns its memory
+    return np.frombuffer(data, dtype=np.uint8).reshape(shape).copy()  # copy: writable, owns its memory
 
 
 def _download(folder: Path, split: str) -> None:
