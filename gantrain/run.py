@@ -158,8 +158,9 @@ def assemble(cfg: DictConfig, choices: dict[str, str]) -> Parts:
     torch.manual_seed(seed)
 
     data = build(cfg.data, "data")
-    nets = build_networks(cfg)
     objective: Objective = build(cfg.loss, "loss")
+    _check_memory(cfg, data, objective, settings, device, choices)  # before the networks take any
+    nets = build_networks(cfg)
     try:
         objective.check(nets, data, settings.k)  # model, loss and data fit together (e.g. labels for a conditional GAN)
     except NetworksMismatch as e:
@@ -173,6 +174,27 @@ def assemble(cfg: DictConfig, choices: dict[str, str]) -> Parts:
     make_optimizer(torch.nn.Linear(1, 1).parameters())  # validates optim.* before any work
     eval_settings = EvalSettings(**resolved["eval"])
     return Parts(settings, eval_settings, device, seed, data, nets, objective, prior, make_optimizer, resolved)
+
+
+def _check_memory(cfg: DictConfig, data: Any, objective: Objective, settings: TrainSettings, device: torch.device, choices: dict[str, str]) -> None:
+    """One line, before anything large is allocated, when the run cannot fit in the device's memory
+    (gantrain/memory.py), naming the keys that shrink it."""
+    from gantrain import memory
+
+    try:
+        with torch.device("meta"):
+            nets = build_networks(cfg)
+        prior = build_prior(cfg, objective, nets)
+        batch = memory.on_meta(next(iter(data.stream(settings.batch_size, seed=0, device=torch.device("cpu")))))
+    except Exception:  # noqa: BLE001 -- whatever fails here fails again, with its own message, when built for real
+        return
+    needed = memory.training_bytes(nets, objective, prior, batch, settings.k)
+    size = f" at data.image_size={cfg.data.image_size}" if "image_size" in cfg.data else ""
+    memory.check_fits(
+        needed, device, f"model={choices.get('model', '?')}{size} with train.batch_size={settings.batch_size}",
+        "lower train.batch_size or data.image_size, or narrow the networks (model.*.width; DCGAN's model.generator.max_channels "
+        "and model.discriminator.max_channels cap the channels of every layer, as ProGAN caps them at 512)",
+    )  # fmt: skip
 
 
 def check_job(cfg: DictConfig) -> None:

@@ -12,6 +12,8 @@ One class serves every image size of the form base * 2**n with base in 4..7 (28 
 64 = 4*16, 128 = 4*32, 96 = 6*16): the number of stride-2 layers n is derived from the size.
 """
 
+from collections.abc import Callable
+
 from torch import Tensor, nn
 
 from gantrain.models.base import Network
@@ -53,26 +55,34 @@ def _check_width(width: int) -> int:
     return int(width)
 
 
+def _channels(width: int, max_channels: int | None) -> "Callable[[int], int]":
+    """Layer k's channels: width * 2**k, capped at max_channels (ProGAN caps its layers at 512, so that a
+    network for large images does not double its widths into the thousands); None: no cap."""
+    if max_channels is not None and (isinstance(max_channels, bool) or not isinstance(max_channels, int) or max_channels < 1):
+        raise ConfigError(f"max_channels must be an integer >= 1, or null for no cap (got {max_channels!r})")
+    return lambda k: width * 2**k if max_channels is None else min(width * 2**k, max_channels)
+
+
 class DCGANGenerator(Network):
     """z (B, z_dim) -> image (B, channels, image_size, image_size) in [-1, 1].
 
     Channels halve as the side doubles: width * 2**(n-1) at base x base, ..., width at image_size / 2.
     """
 
-    def __init__(self, *, z_dim: int = 100, image_size: int = 64, channels: int = 3, width: int = 64) -> None:
+    def __init__(
+        self, *, z_dim: int = 100, image_size: int = 64, channels: int = 3, width: int = 64, max_channels: int | None = None
+    ) -> None:
         super().__init__()
         base, n = dcgan_layout(image_size)
-        width = _check_width(width)
-        ch = width * 2 ** (n - 1)
-        layers: list[nn.Module] = [  # project: (B, z_dim, 1, 1) -> (B, ch, base, base)
-            nn.ConvTranspose2d(z_dim, ch, base, 1, 0, bias=False),
-            nn.BatchNorm2d(ch),
+        ch = _channels(_check_width(width), max_channels)
+        layers: list[nn.Module] = [  # project: (B, z_dim, 1, 1) -> (B, ch(n-1), base, base)
+            nn.ConvTranspose2d(z_dim, ch(n - 1), base, 1, 0, bias=False),
+            nn.BatchNorm2d(ch(n - 1)),
             nn.ReLU(inplace=True),
         ]
-        for _ in range(n - 1):  # (B, ch, s, s) -> (B, ch/2, 2s, 2s)
-            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2), nn.ReLU(inplace=True)]
-            ch //= 2
-        layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1, bias=False), nn.Tanh()]  # no BN on the output
+        for k in range(n - 1, 0, -1):  # (B, ch(k), s, s) -> (B, ch(k-1), 2s, 2s)
+            layers += [nn.ConvTranspose2d(ch(k), ch(k - 1), 4, 2, 1, bias=False), nn.BatchNorm2d(ch(k - 1)), nn.ReLU(inplace=True)]
+        layers += [nn.ConvTranspose2d(ch(0), channels, 4, 2, 1, bias=False), nn.Tanh()]  # no BN on the output
         self.net = nn.Sequential(*layers)
         self.z_dim = z_dim
         self.apply(init_dcgan_weights)
@@ -95,19 +105,18 @@ class DCGANDiscriminator(Network):
         width: int = 64,
         num_classes: int | None = None,
         fake_class: bool = False,
+        max_channels: int | None = None,
     ) -> None:
         super().__init__()
         self.num_classes, self.fake_class = num_classes, bool(fake_class)
         outputs = head_outputs(num_classes, fake_class)
         base, n = dcgan_layout(image_size)
-        width = _check_width(width)
-        ch = width
-        layers: list[nn.Module] = [nn.Conv2d(channels, ch, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True)]  # no BN on the input
-        for _ in range(n - 1):  # (B, ch, s, s) -> (B, 2ch, s/2, s/2)
-            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch * 2), nn.LeakyReLU(0.2, inplace=True)]
-            ch *= 2
-        self.features = nn.Sequential(*layers)  # (B, width * 2**(n-1), base, base)
-        self.head = nn.Conv2d(ch, outputs, base, 1, 0, bias=False)  # (B, outputs, 1, 1)
+        ch = _channels(_check_width(width), max_channels)
+        layers: list[nn.Module] = [nn.Conv2d(channels, ch(0), 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True)]  # no BN on the input
+        for k in range(n - 1):  # (B, ch(k), s, s) -> (B, ch(k+1), s/2, s/2)
+            layers += [nn.Conv2d(ch(k), ch(k + 1), 4, 2, 1, bias=False), nn.BatchNorm2d(ch(k + 1)), nn.LeakyReLU(0.2, inplace=True)]
+        self.features = nn.Sequential(*layers)  # (B, ch(n-1), base, base)
+        self.head = nn.Conv2d(ch(n - 1), outputs, base, 1, 0, bias=False)  # (B, outputs, 1, 1)
         self.apply(init_dcgan_weights)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -1,6 +1,7 @@
 """task=eval: FID, KID, IS and class coverage of a trained generator's samples, offline."""
 
 import os
+from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +48,7 @@ def evaluate_run(
         fidelity._inception_path(inception_weights)  # before any work
     trained = load_run(run, device)
     prior = latent_prior(trained)
+    _check_fits(n, trained.config, device)
     train, held_out = run_data(trained.config)
     real = sample_uint8(held_out if held_out is not None else train, n, seed)
     classifier, data_share, described = None, None, "Inception-v3 (torch-fidelity weights)"
@@ -99,3 +101,18 @@ def class_histogram_chart(histogram: torch.Tensor, data_share: torch.Tensor | No
     return path
 
 
+def _check_fits(n: int, config: Any, device: torch.device) -> None:
+    """task=eval holds its n samples, their float copies and their features at once: refuse an n that
+    cannot fit, in one line, before generating any."""
+    from gantrain.memory import available_bytes
+
+    data = config.data
+    per_image = int(data.get("channels", 3)) * int(data.get("image_size", 64)) ** 2
+    needed = n * per_image * 9  # uint8 samples, a float32 copy, the extractor's resized float input
+    free = available_bytes(device)
+    if free is not None and needed > free:
+        most = max(2, free // (per_image * 9))
+        raise ConfigError(
+            f"task=eval n={n:,} needs about {needed / 2**30:.1f} GiB for its samples, more than the {free / 2**30:.1f} GiB "
+            f"free on {device}: use n of at most {most:,} (10,000 is the usual)"
+        )

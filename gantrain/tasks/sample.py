@@ -1,6 +1,7 @@
 """task=sample: a grid of samples from a trained generator (and the images themselves as .npy)."""
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -9,6 +10,10 @@ from gantrain.errors import ConfigError
 from gantrain.inference import generate_images
 from gantrain.tasks.trained import Written, latent_prior, load_run, picture_to_tensorboard
 from gantrain.files import save_png, write_with
+
+
+GRID_MAX = 1024  # the most images one sample grid shows (32 x 32 of them)
+CHUNK = 1024  # images generated at a time beyond the grid (npy=true)
 
 
 def sample(
@@ -20,21 +25,57 @@ def sample(
 
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ConfigError(f"n must be an integer >= 1, the number of images (got {n!r})")
+    if n > GRID_MAX and not npy:
+        raise ConfigError(
+            f"n={n:,} images would not fit one grid (it shows at most {GRID_MAX:,}): lower n, or add npy=true to write "
+            f"all of them to a .npy file (made in chunks; the grid then shows the first {GRID_MAX:,})"
+        )
     trained = load_run(run, device)
     prior = latent_prior(trained)
-    latent, row = prior.grid(n, device=device, generator=torch.Generator().manual_seed(seed))
+    generator = torch.Generator().manual_seed(seed)
+    latent, row = prior.grid(min(n, GRID_MAX), device=device, generator=generator)
     images = generate_images(trained.G, latent)
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
-    grid = out / f"samples_n{len(images)}_seed{seed}.png"
+    total = n if n > GRID_MAX else len(images)  # (a conditional grid rounds n down to whole rows)
+    grid = out / f"samples_n{total}_seed{seed}.png"
     save_png(grid, make_grid(images.float() / 255, nrow=row, pad_value=1.0), "sample grid")
     files = [grid]
     if npy:
-        import numpy as np
-
         files.append(grid.with_suffix(".npy"))
-        write_with(files[-1], "images", lambda f: np.save(f, images.numpy()))
+        if n <= GRID_MAX:
+            import numpy as np
+
+            write_with(files[-1], "images", lambda f: np.save(f, images.numpy()))
+        else:  # the grid's images, then the rest in chunks straight into the file: memory flat in n
+            _write_npy_in_chunks(files[-1], images, n, lambda k: generate_images(trained.G, prior.sample(k, device=device, generator=generator)))
     picture_to_tensorboard(trained, "task/sample", grid)
-    return Written(files, len(images), trained.step)
+    return Written(files, total, trained.step)
 
 
+def _write_npy_in_chunks(path: Path, first: torch.Tensor, n: int, more: "Callable[[int], torch.Tensor]") -> None:
+    """uint8 (n, C, H, W) into a .npy at `path`: `first`, then `more(k)` chunk by chunk, written to a
+    temporary file that becomes `path` only when whole."""
+    import numpy as np
+
+    from gantrain.errors import OutputError
+    from gantrain.files import display_path, reason
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, *first.shape[1:]))
+        array[: len(first)] = first.numpy()
+        done = len(first)
+        while done < n:
+            chunk = more(min(CHUNK, n - done)).numpy()
+            array[done : done + len(chunk)] = chunk
+            done += len(chunk)
+        array.flush()
+        del array
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write images {display_path(path)} ({reason(e)})") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
