@@ -1,0 +1,116 @@
+"""Memory without surprises: measured on the real process tree (every child's RSS summed, sampled while
+it runs, killed above a ceiling), and the pieces that keep it flat checked against the whole-at-once results."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import TINY_GAN, run_cli
+from gantrain.data.base import Resized, resize_square
+
+
+def _tree_rss(pid: int) -> int:
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/status") as f:
+                total += next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                todo += [int(c) for c in f.read().split()]
+        except (OSError, StopIteration):
+            continue
+    return total
+
+
+def peak_memory(args: list[str], cwd: Path, ceiling: int, timeout: float = 600) -> tuple[subprocess.CompletedProcess, int]:
+    """Run `python -m gantrain ARGS`; the peak RSS of its process tree, sampled every 50 ms; killed (and
+    the test failed) above `ceiling` bytes."""
+    process = subprocess.Popen([sys.executable, "-m", "gantrain", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak, started = 0, time.monotonic()
+    while process.poll() is None:
+        peak = max(peak, _tree_rss(process.pid))
+        if peak > ceiling or time.monotonic() - started > timeout:
+            process.kill()
+            out, err = process.communicate()
+            pytest.fail(f"{' '.join(args)}: {peak / 2**30:.2f} GiB after {time.monotonic() - started:.0f} s, over the {ceiling / 2**30:.1f} GiB ceiling\n{err[-2000:]}")
+        time.sleep(0.05)
+    out, err = process.communicate()
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err), peak
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+def test_a_run_too_big_for_the_machine_is_refused_before_it_allocates(tmp_path: Path) -> None:
+    # DCGAN at 512 x 512 with batch 512: about 42 GiB of activations a step
+    done, peak = peak_memory(["data.image_size=512", "train.batch_size=512", "eval.every=0", "hydra.run.dir=run"], tmp_path, ceiling=4 << 30)
+    assert done.returncode == 2, done.stderr
+    line = done.stderr.strip()
+    assert line.startswith("error: model=dcgan at data.image_size=512 with train.batch_size=512 needs about") and "GiB free" in line
+    assert "train.batch_size" in line and "max_channels" in line and len(line.splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+def test_many_samples_are_written_in_chunks_with_flat_memory(tmp_path: Path) -> None:
+    assert run_cli(*TINY_GAN, "train.steps=2", "eval.every=0", "hydra.run.dir=run", cwd=tmp_path).returncode == 0
+    refused = run_cli("task=sample", "run=run", "n=100000", cwd=tmp_path)
+    assert refused.returncode == 2 and "add npy=true" in refused.stderr
+    done, peak = peak_memory(["task=sample", "run=run", "n=200000", "npy=true"], tmp_path, ceiling=2 << 30)
+    assert done.returncode == 0, done.stderr
+    import numpy as np
+
+    images = np.load(tmp_path / "run" / "sample" / "samples_n200000_seed0.npy", mmap_mode="r")
+    assert images.shape == (200000, 1, 28, 28) and images.dtype == np.uint8
+    assert images[-1].any() and images[100000].any()  # every chunk written, not left at zero
+
+
+def test_eval_refuses_an_n_it_cannot_hold(tmp_path: Path) -> None:
+    assert run_cli(*TINY_GAN, "train.steps=2", "eval.every=0", "hydra.run.dir=run", cwd=tmp_path).returncode == 0
+    done = run_cli("task=eval", "run=run", "n=1000000000", cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr.startswith("error: task=eval n=1,000,000,000 needs about") and "use n of at most" in done.stderr
+
+
+def test_lazily_resized_images_are_the_images_resized_at_once() -> None:
+    images = torch.randint(0, 256, (37, 2, 28, 28), dtype=torch.uint8)
+    whole = resize_square(images, 96)
+    lazy = Resized(images, 96)
+    assert lazy.shape == whole.shape and len(lazy) == 37
+    assert torch.equal(lazy[torch.tensor([3, 0, 36])], whole[[3, 0, 36]])
+    assert torch.equal(lazy[5], whole[5]) and torch.equal(lazy[-1], whole[-1])
+    assert torch.equal(lazy[10:20], whole[10:20]) and torch.equal(lazy[:, 0], whole[:, 0])
+
+
+def test_chunked_translation_metrics_equal_the_whole_set_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
+
+    import gantrain.evaluation as evaluation
+    from gantrain.inference import translate
+
+    torch.manual_seed(0)
+    G = torch.nn.Sequential(torch.nn.Conv2d(1, 1, 3, padding=1), torch.nn.Tanh())
+    sources = torch.randint(0, 256, (23, 1, 16, 16), dtype=torch.uint8)
+    targets = torch.randint(0, 256, (23, 1, 16, 16), dtype=torch.uint8)
+    monkeypatch.setattr(evaluation, "CHUNK_VALUES", 5 * 256)  # chunks of 5 images: 23 = 5 + 5 + 5 + 5 + 3
+    chunked = evaluation.TranslationMetrics(sources, targets, device=torch.device("cpu"))({"generator": G})
+    outputs, t = translate(G, sources, device=torch.device("cpu")), targets.float() / 255
+    assert chunked["eval/l1"] == pytest.approx(float((outputs - t).abs().mean()), rel=1e-6)
+    assert chunked["eval/psnr"] == pytest.approx(float(peak_signal_noise_ratio(outputs, t, data_range=1.0)), rel=1e-5)
+    assert chunked["eval/ssim"] == pytest.approx(float(structural_similarity_index_measure(outputs, t, data_range=1.0)), rel=1e-5)
+    assert chunked["eval/sharpness"] == pytest.approx(float(evaluation.laplacian_variance(outputs).mean()), rel=1e-5)
+
+
+def test_max_channels_caps_every_dcgan_layer() -> None:
+    from gantrain.models.dcgan import DCGANDiscriminator, DCGANGenerator
+
+    G = DCGANGenerator(z_dim=8, image_size=256, channels=3, width=8, max_channels=32)
+    D = DCGANDiscriminator(image_size=256, channels=3, width=8, max_channels=32)
+    widths = [m.out_channels for net in (G, D) for m in net.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    assert max(widths) == 32 and widths[:3] == [32, 32, 32]  # G's first layers would be 8 * 2**5 = 256 wide uncapped
+    assert G(torch.zeros(2, 8)).shape == (2, 3, 256, 256) and D(torch.zeros(2, 3, 256, 256)).shape == (2,)
+    uncapped = DCGANGenerator(z_dim=8, image_size=256, channels=3, width=8)
+    assert max(m.out_channels for m in uncapped.modules() if isinstance(m, torch.nn.ConvTranspose2d)) == 256
