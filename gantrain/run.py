@@ -182,6 +182,7 @@ def _check_memory(cfg: DictConfig, data: Any, objective: Objective, settings: Tr
     from gantrain import memory
 
     try:
+        objective = build(cfg.loss, "loss")  # its own copy: running phases changes an objective's state (image pools)
         with torch.device("meta"):
             nets = build_networks(cfg)
         prior = build_prior(cfg, objective, nets)

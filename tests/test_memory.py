@@ -114,3 +114,20 @@ def test_max_channels_caps_every_dcgan_layer() -> None:
     assert G(torch.zeros(2, 8)).shape == (2, 3, 256, 256) and D(torch.zeros(2, 3, 256, 256)).shape == (2,)
     uncapped = DCGANGenerator(z_dim=8, image_size=256, channels=3, width=8)
     assert max(m.out_channels for m in uncapped.modules() if isinstance(m, torch.nn.ConvTranspose2d)) == 256
+
+
+def test_the_memory_estimate_leaves_the_objective_as_it_was() -> None:
+    """The estimate runs a batch through every phase on the meta device; CycleGAN's image pools must not
+    keep those meta tensors (the real run then failed at its first step)."""
+    from hydra import compose, initialize_config_dir
+
+    from conftest import ROOT
+    from gantrain.config import register_schema
+    from gantrain.run import assemble
+
+    register_schema()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=["model=cyclegan", "model.generator_ab.width=4", "model.discriminator_a.width=4", "model.generator_ab.blocks=1"])
+    parts = assemble(cfg, {"model": "cyclegan", "loss": "cyclegan", "data": "mnist_uci"})
+    state = parts.objective.state_dict()  # raised "Cannot copy out of meta tensor" when the estimate used this objective
+    assert state["pool_a"]["count"] == state["pool_b"]["count"] == 0
