@@ -5,6 +5,7 @@ and the one-line error reports together.
 """
 
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -195,6 +196,13 @@ def _app(cfg: DictConfig) -> None:
         console.error(str(e))
         _drop_this_invocation(cfg, hc, run_dir)
         sys.exit(1 if isinstance(e, OutputError) else 2)  # a file that cannot be written is no mistake of the config
+    except Exception as e:  # the machine failed (memory, a folder), or gantrain did: one line, said here so that
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":  # Hydra adds no "Error executing job" line of its own
+            raise
+        said = _environment_failure(e)
+        console.error(said[0] if said is not None else _unforeseen(e))
+        _drop_this_invocation(cfg, hc, run_dir)
+        sys.exit(said[1] if said is not None else 1)
     except KeyboardInterrupt:  # (gantrain.cli.main called without gantrain.entry: Python's own Ctrl-C)
         interrupts.say(_interrupted(cfg, hc, run_dir))
         sys.exit(interrupts.exit_code())
@@ -402,6 +410,28 @@ def _one_line(ex: BaseException) -> str:
     return ": ".join(lines)
 
 
+def _environment_failure(ex: BaseException) -> tuple[str, int] | None:
+    """(the line, the exit code) for failures of the machine rather than of gantrain: a folder that cannot
+    be made or written (a file in the way, /proc, a read-only disk), memory that ran out."""
+    import torch
+
+    cause = ex.__cause__ if isinstance(ex.__cause__, Exception) else ex
+    if isinstance(cause, OSError) and cause.errno is not None:
+        where = f" {cause.filename}" if cause.filename else ""
+        return (
+            f"cannot create or write{where} ({os.strerror(cause.errno)}): choose another folder (hydra.run.dir=, output=) "
+            "or free or fix that one", 2 if cause.errno in (17, 20, 21, 30, 13, 1, 2) else 1,
+        )  # fmt: skip
+    if isinstance(cause, (MemoryError, torch.OutOfMemoryError)) or "can't allocate memory" in str(cause):
+        asked = re.search(r"allocate (\d+) bytes", str(cause))
+        amount = f" {int(asked.group(1)) / 2**30:.1f} GiB at once" if asked else ""
+        return (
+            f"out of memory: this asked for{amount}, more than the machine has free; lower the sizes that scale it "
+            "(train.batch_size, data.image_size, eval.n, a task's n or length)", 1,
+        )  # fmt: skip
+    return None
+
+
 def _unforeseen(ex: BaseException) -> str:
     """The line for an error gantrain has no message for: what it was, and where its traceback was written."""
     import traceback
@@ -435,6 +465,11 @@ def _install_one_line_errors() -> None:
             console.error(_one_line(ex))
             sys.exit(2)
         except Exception as ex:  # a failure nobody foresaw (a bug): one line, and the traceback in a file
+            said = _environment_failure(ex)
+            if said is not None and os.environ.get("HYDRA_FULL_ERROR") != "1":
+                console.error(said[0])
+                remove_claimed_folders()
+                sys.exit(said[1])
             if os.environ.get("HYDRA_FULL_ERROR") == "1":
                 failure = ex
 
@@ -473,6 +508,10 @@ def _check_no_empty_values(argv: list[str]) -> None:
 
 
 def main() -> None:
+    import logging
+
+    # Hydra logs "Error executing job with overrides: [...]" before the one line gantrain says instead
+    logging.getLogger("hydra.core.utils").setLevel(logging.CRITICAL)
     sys.argv[1:] = _expand_home(sys.argv[1:])
     _check_no_empty_values(sys.argv[1:])
     _install_one_line_errors()

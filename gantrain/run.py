@@ -155,12 +155,19 @@ def assemble(cfg: DictConfig, choices: dict[str, str]) -> Parts:
         raise ConfigError(f"train: {e}; `gantrain --cfg job` lists the train.* keys") from None
     device = resolve_device(cfg.device)
     seed = int(cfg.seed)
+    if not 0 <= seed < 2**63:  # torch.manual_seed and numpy's generators take 64-bit seeds
+        raise ConfigError(f"seed must be an integer from 0 to 2^63 - 1 (got {seed})")
     torch.manual_seed(seed)
 
     data = build(cfg.data, "data")
     objective: Objective = build(cfg.loss, "loss")
     _check_memory(cfg, data, objective, settings, device, choices)  # before the networks take any
     nets = build_networks(cfg)
+    if settings.batch_size < 2 and any(isinstance(m, torch.nn.BatchNorm1d) for net in nets.values() for m in net.modules()):
+        raise ConfigError(
+            f"train.batch_size={settings.batch_size}, but model={choices.get('model', '?')}'s networks use batch norm over "
+            "features, which needs at least 2 images a batch: use train.batch_size >= 2"
+        )
     try:
         objective.check(nets, data, settings.k)  # model, loss and data fit together (e.g. labels for a conditional GAN)
     except NetworksMismatch as e:

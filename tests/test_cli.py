@@ -85,6 +85,8 @@ BAD_INPUTS = {
     "hidden sizes with a word": (["model=gan", "model.generator.hidden=[1,x]"], "model.generator.hidden must be a list of integers"),
     "report without a sweep": (["task=report"], "task=report needs sweep=FOLDER"),
     "slurm without slurm": (["-m", "hydra/launcher=slurm", "train.k=1,2"], "hydra/launcher=slurm submits the jobs to SLURM, but this machine has no SLURM"),
+    "seed out of range": (["seed=99999999999999999999999"], "seed must be an integer from 0 to 2^63 - 1"),
+    "batch norm over one image": (["model=sgan", "data.labeled_per_class=10", "train.batch_size=1"], "needs at least 2 images a batch"),
 }
 
 

@@ -131,3 +131,18 @@ def test_the_memory_estimate_leaves_the_objective_as_it_was() -> None:
     parts = assemble(cfg, {"model": "cyclegan", "loss": "cyclegan", "data": "mnist_uci"})
     state = parts.objective.state_dict()  # raised "Cannot copy out of meta tensor" when the estimate used this objective
     assert state["pool_a"]["count"] == state["pool_b"]["count"] == 0
+
+
+def test_an_allocation_the_machine_cannot_make_is_one_line(tmp_path: Path) -> None:
+    assert run_cli(*TINY_GAN, "train.steps=2", "eval.every=0", "hydra.run.dir=run", cwd=tmp_path).returncode == 0
+    done = run_cli("task=interpolate", "run=run", "length=100000000", cwd=tmp_path)  # about 300 GiB of latents at once
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: out of memory: this asked for") and "length" in lines[0], done.stderr
+
+
+def test_an_output_folder_that_is_a_file_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "precious.txt").write_text("keep me")
+    done = run_cli(*TINY_GAN, "train.steps=2", "hydra.run.dir=precious.txt", cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr.startswith("error: cannot create or write") and "precious.txt" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and (tmp_path / "precious.txt").read_text() == "keep me"
