@@ -83,7 +83,16 @@ def on_interrupt(tidy: Callable[[], str]) -> None:
 
 
 def installed() -> bool:
-    return signal.getsignal(signal.SIGINT) in (_exit_now, _raise)
+    return signal.getsignal(signal.SIGINT) in (_exit_now, _raise, _note)
+
+
+def hold_further() -> None:
+    """After the first interruption, while the loop writes its checkpoint and the summary: further signals
+    are noted (for the exit code), not acted on, so a second Ctrl-C cannot cut the checkpoint short or
+    make the command say twice what happened."""
+    if installed():
+        signal.signal(signal.SIGINT, _note)
+        signal.signal(signal.SIGTERM, _note)
 
 
 @contextmanager
@@ -98,5 +107,6 @@ def checkpointing() -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous[0])
-        signal.signal(signal.SIGTERM, previous[1])
+        if signal.getsignal(signal.SIGINT) is _raise:  # (after hold_further, signals stay noted until the exit)
+            signal.signal(signal.SIGINT, previous[0])
+            signal.signal(signal.SIGTERM, previous[1])

@@ -372,6 +372,7 @@ class Trainer:
                             last_ckpt = self.save()
                 except KeyboardInterrupt:
                     interrupted = True
+                    interrupts.hold_further()  # a second Ctrl-C must not cut this checkpoint short
                     last_ckpt = self.save()
                 finally:
                     self.stream.close()

@@ -62,3 +62,22 @@ def test_signals_at_random_moments_of_start_up_end_in_one_line(tmp_path: Path) -
             assert "Resume with: gantrain train.resume=" in err, said
         if not (cwd / "outputs").exists():
             assert "nothing was" in lines[0], said
+
+
+def test_a_second_ctrl_c_while_the_checkpoint_is_written_neither_cuts_it_nor_says_twice(tmp_path: Path) -> None:
+    process = _start(tmp_path)
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith("gantrain "):
+            break
+    time.sleep(3)  # training
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.06)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert process.returncode == 130 and len(lines) == 1 and lines[0].startswith("error: interrupted at step"), err
+    runs = list((tmp_path / "outputs").glob("*/*"))
+    assert len(runs) == 1 and (runs[0] / "checkpoints" / "last.pt").is_file() and (runs[0] / "summary.json").is_file()
