@@ -255,7 +255,11 @@ def _train(cfg: DictConfig, hc: Any, run_dir: Path) -> None:
             f"interrupted at step {r.step}; checkpoint {display_path(r.last_checkpoint) if r.last_checkpoint else '-'}. "
             f"Resume with: {resume_command(r.run_dir)}"
         )
-        sys.exit(interrupts.exit_code())  # 143 after SIGTERM, 130 after Ctrl-C: the shell's convention
+        # 143 after SIGTERM, 130 after Ctrl-C: the shell's convention. os._exit: the checkpoint and the summary are
+        # written and the loop's files closed; a further Ctrl-C during the interpreter's shutdown would otherwise kill it
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(interrupts.exit_code())
     rows = {
         "run folder": display_path(r_dir := result.run_dir),
         "steps": str(result.step),
