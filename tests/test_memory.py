@@ -10,22 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import TINY_GAN, run_cli
+from conftest import TINY_GAN, bench_module, run_cli
 from gantrain.data.base import Resized, resize_square
-
-
-def _tree_rss(pid: int) -> int:
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            with open(f"/proc/{p}/status") as f:
-                total += next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
-            with open(f"/proc/{p}/task/{p}/children") as f:
-                todo += [int(c) for c in f.read().split()]
-        except (OSError, StopIteration):
-            continue
-    return total
 
 
 def peak_memory(args: list[str], cwd: Path, ceiling: int, timeout: float = 600) -> tuple[subprocess.CompletedProcess, int]:
@@ -34,7 +20,7 @@ def peak_memory(args: list[str], cwd: Path, ceiling: int, timeout: float = 600) 
     process = subprocess.Popen([sys.executable, "-m", "gantrain", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak, started = 0, time.monotonic()
     while process.poll() is None:
-        peak = max(peak, _tree_rss(process.pid))
+        peak = max(peak, bench_module("memory").tree_rss(process.pid))  # (bench/memory.py's measurement)
         if peak > ceiling or time.monotonic() - started > timeout:
             process.kill()
             out, err = process.communicate()
