@@ -18,7 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from gantrain import console, interrupts
-from gantrain.config import RUN_TASKS, check_switches, check_task, register_schema, resumes_in_place, run_folder, task_output
+from gantrain.config import RUN_TASKS, check_finite, check_switches, check_task, register_schema, resumes_in_place, run_folder, task_output
 from gantrain.errors import ConfigError, GantrainError, OutputError
 
 
@@ -42,6 +42,16 @@ def _scratch() -> str:
 
 
 _CLAIMED: dict[str, str] = {}
+_MADE_HERE: set[Path] = set()  # folders above a run folder that did not exist before this process chose it
+
+
+def _note_new_parents(folder: str) -> None:
+    """Remember which folders above `folder` do not exist yet (outputs/, outputs/DATE/): only those may be
+    removed with a run folder that is dropped. Never the working folder or anything the user made."""
+    for parent in Path(folder).absolute().parents:
+        if parent.exists():
+            break
+        _MADE_HERE.add(parent)
 
 
 def _claim(fresh: str) -> str:
@@ -50,6 +60,7 @@ def _claim(fresh: str) -> str:
     if fresh not in _CLAIMED:
         for n in range(1000):
             candidate = fresh if n == 0 else f"{fresh}-{n}"
+            _note_new_parents(candidate)
             try:
                 os.makedirs(candidate)
             except FileExistsError:
@@ -105,6 +116,8 @@ def _sweep_dir(fresh: str, mode: Any) -> str:
 def _output_subdir(*, _root_: Any) -> str | None:
     """Hydra's record of this invocation; a resumed run keeps the original .hydra/ and adds one beside
     it; the other tasks write into folders that are not runs, so they leave no record."""
+    if not Path(str(_root_.hydra.run.dir)).exists():  # (read before Hydra makes the folder)
+        _note_new_parents(str(_root_.hydra.run.dir))
     if _root_.get("task", "train") != "train" or _RANK != 0:
         return None
     if _root_.train.resume in (None, "", "null"):
@@ -131,26 +144,33 @@ OmegaConf.register_new_resolver("gantrain_sweep_dir", _sweep_dir, replace=True, 
 register_schema()
 
 
-def _unused(entry: Path) -> bool:
+def _unused(entry: Path, *, failed_run: bool = False) -> bool:
     """What a run folder holds before its first step: Hydra's record and logs, the disk reserve, the
-    TensorBoard file of a run that logged nothing yet (tb/ with its header alone), an empty checkpoints/."""
+    TensorBoard file of a run that logged nothing yet (tb/ with its header alone), an empty checkpoints/.
+    failed_run: a new run that failed before its first checkpoint, whose curves, sample grids and summary
+    cannot be resumed from and would make its folder look like a run."""
     from gantrain.files import RESERVE
 
     if entry.name in (".hydra", RESERVE) or entry.suffix == ".log":
         return True
     if entry.name == "checkpoints" and entry.is_dir():
         return not any(entry.iterdir())
+    if failed_run and entry.name in ("tb", "samples", "summary.json", "metrics.jsonl", "skipped_images.txt"):
+        return True
     if entry.name == "tb" and entry.is_dir():
         return all(f.name.startswith("events.out.tfevents.") and f.stat().st_size < 16384 for f in entry.iterdir())
     return False
 
 
-def _remove_if_unused(run_dir: Path) -> None:
+def _remove_if_unused(run_dir: Path, *, failed_run: bool = False) -> None:
     """After a failure or an interruption before any work, drop the folder made for the run if it holds
-    nothing a run made (see _unused), and the date folder above it (outputs/DATE/) if that is left empty."""
-    if run_dir.is_dir() and all(_unused(p) for p in run_dir.iterdir()):
+    nothing a run made (see _unused), and the folders above it that this process made (outputs/DATE/) if
+    they are left empty."""
+    if run_dir.is_dir() and all(_unused(p, failed_run=failed_run) for p in run_dir.iterdir()):
         shutil.rmtree(run_dir, ignore_errors=True)
-        for parent in list(run_dir.parents)[:2]:
+        for parent in run_dir.absolute().parents:
+            if parent not in _MADE_HERE:
+                break
             try:
                 parent.rmdir()  # only succeeds when empty
             except OSError:
@@ -183,6 +203,7 @@ def _app(cfg: DictConfig) -> None:
     interrupts.on_interrupt(lambda: _interrupted(cfg, hc, run_dir))
     try:
         check_switches(list(hc.overrides.task))
+        check_finite(cfg)
         check_task(cfg)
         if cfg.task in RUN_TASKS_TABLE:
             _on_trained_run(cfg, run_dir)
@@ -224,11 +245,12 @@ def _interrupted(cfg: DictConfig, hc: Any, run_dir: Path) -> str:
 
 
 def _drop_this_invocation(cfg: DictConfig, hc: Any, run_dir: Path) -> None:
-    """After a failure or an interruption before any work: this invocation's own record in a resumed run's
-    .hydra/, and a folder that holds nothing but Hydra's record, are removed; a run's results never are."""
+    """After a failure or an interruption: this invocation's own record in a resumed run's .hydra/, a folder
+    that holds nothing but Hydra's record, and a new run's folder with no checkpoint in it (nothing in it
+    can be resumed) are removed; a checkpointed run's results never are."""
     if cfg.task == "train" and hc.output_subdir and hc.output_subdir != ".hydra":
         shutil.rmtree(run_dir / hc.output_subdir, ignore_errors=True)  # keep the run, drop this invocation's record
-    _remove_if_unused(run_dir)
+    _remove_if_unused(run_dir, failed_run=cfg.task == "train")  # (kept whenever checkpoints/ holds a file)
 
 
 def _train(cfg: DictConfig, hc: Any, run_dir: Path) -> None:
@@ -398,9 +420,14 @@ def _on_trained_run(cfg: DictConfig, out: Path) -> None:
 
 def _one_line(ex: BaseException) -> str:
     """Hydra's multi-line composition errors, said in one line."""
-    from hydra.errors import MissingConfigException
+    from hydra.errors import MissingConfigException, OverrideParseException
     from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
+    if isinstance(ex, OverrideParseException):
+        return (
+            f"cannot read the override {ex.override} ({ex.message.strip().splitlines()[0]}): write key=value, and quote "
+            "the whole override for the shell when its value has brackets, commas or spaces, e.g. 'model.generator.hidden=[256,256]'"
+        )
     if isinstance(ex, MissingConfigException) and ex.options and ex.missing_cfg_file:
         group, _, name = ex.missing_cfg_file.rpartition("/")
         return f"unknown {group} '{name}': choose one of {', '.join(sorted(ex.options))}"
@@ -411,21 +438,52 @@ def _one_line(ex: BaseException) -> str:
     lines = [str(ex).strip().splitlines()[0]] if str(ex).strip() else [type(ex).__name__]
     if cause is not None and str(cause).strip():
         lines.append(str(cause).strip().splitlines()[0])
-    return ": ".join(lines)
+    said = ": ".join(lines)
+    # "Error merging override seed=abc: Value 'abc' of type 'str' could not be converted to Integer"
+    typed = re.match(r"Error merging override ([^=\s]+)=(.*?): Value '.*' of type '\w+' could not be converted to (\w+)", said)
+    if typed:
+        kind = {"Integer": "an integer", "Float": "a number", "Boolean": "true or false"}.get(typed.group(3), typed.group(3))
+        return f"{typed.group(1)} must be {kind} (got {typed.group(2)})"
+    switch = re.match(r"Error merging override ([^=\s]+)=(.*?): Value '.*' is not a valid bool", said)
+    if switch:
+        return f"{switch.group(1)} must be true or false (got {switch.group(2)})"
+    return said
 
 
-def _environment_failure(ex: BaseException) -> tuple[str, int] | None:
+def _within(ex: BaseException, kind: type | tuple[type, ...], *, wrapped: bool = False) -> BaseException | None:
+    """The first exception of `kind` in ex's chain of causes (`raise ... from`). wrapped: ex is Hydra's or
+    OmegaConf's wrapper of an error met while resolving an interpolation (a folder that cannot be made),
+    which OmegaConf raises without `from`, so its __context__ is followed too; otherwise not, since an
+    error raised while handling an OSError on purpose is not that OSError."""
+    seen: set[int] = set()
+    while ex is not None and id(ex) not in seen:
+        if isinstance(ex, kind):
+            return ex
+        seen.add(id(ex))
+        ex = ex.__cause__ or (ex.__context__ if wrapped else None)  # type: ignore[assignment]
+    return None
+
+
+def _environment_failure(ex: BaseException, *, wrapped: bool = False) -> tuple[str, int] | None:
     """(the line, the exit code) for failures of the machine rather than of gantrain: a folder that cannot
     be made or written (a file in the way, /proc, a read-only disk), memory that ran out."""
     import torch
 
-    cause = ex.__cause__ if isinstance(ex.__cause__, Exception) else ex
+    cause = _within(ex, OSError, wrapped=wrapped)
     if isinstance(cause, OSError) and cause.errno is not None:
         where = f" {cause.filename}" if cause.filename else ""
-        return (
-            f"cannot create or write{where} ({os.strerror(cause.errno)}): choose another folder (hydra.run.dir=, output=) "
-            "or free or fix that one", 2 if cause.errno in (17, 20, 21, 30, 13, 1, 2) else 1,
-        )  # fmt: skip
+        fix = "choose another folder (hydra.run.dir=, output=) or free or fix that one"
+        if cause.filename is not None:
+            from gantrain.fidelity import cache_dir
+
+            name = os.path.abspath(os.fsdecode(cause.filename))
+            if name == str(cache_dir().absolute()) or name.startswith(str(cache_dir().absolute()) + os.sep):
+                fix = "set GANTRAIN_CACHE to a folder you can write (it keeps the trained feature extractors), or fix that one"
+            elif not os.path.isabs(os.fsdecode(cause.filename)) and not os.access(os.getcwd(), os.W_OK):
+                fix = f"this folder ({os.getcwd()}) cannot be written: run gantrain from another, or set hydra.run.dir= (output= for a task) to a folder you can write"
+        code = 2 if cause.errno in (17, 20, 21, 30, 13, 1, 2) else 1
+        return f"cannot create or write{where} ({os.strerror(cause.errno)}): {fix}", code
+    cause = _within(ex, (MemoryError, torch.OutOfMemoryError)) or ex
     if isinstance(cause, (MemoryError, torch.OutOfMemoryError)) or "can't allocate memory" in str(cause):
         asked = re.search(r"allocate (\d+) bytes", str(cause))
         amount = f" {int(asked.group(1)) / 2**30:.1f} GiB at once" if asked else ""
@@ -466,8 +524,11 @@ def _install_one_line_errors() -> None:
         except (CompactHydraException, OmegaConfBaseException, GantrainError) as ex:
             if os.environ.get("HYDRA_FULL_ERROR") == "1":
                 raise
-            console.error(_one_line(ex))
-            sys.exit(2)
+            # a folder Hydra could not make (a read-only working folder): the machine's failure, not the config's
+            said = _environment_failure(ex, wrapped=True) if not isinstance(ex, GantrainError) else None
+            console.error(said[0] if said is not None else _one_line(ex))
+            remove_claimed_folders()
+            sys.exit(said[1] if said is not None else 2)
         except Exception as ex:  # a failure nobody foresaw (a bug): one line, and the traceback in a file
             said = _environment_failure(ex)
             if said is not None and os.environ.get("HYDRA_FULL_ERROR") != "1":
@@ -499,14 +560,40 @@ def _expand_home(argv: list[str]) -> list[str]:
     return out
 
 
+REQUIRED_GROUPS = ("model", "data", "loss", "optim")  # conf/config.yaml's defaults: a run cannot do without one
+
+
 def _check_no_empty_values(argv: list[str]) -> None:
     """`train.resume=$RUN` with RUN unset reaches us as `train.resume=`, which Hydra reads as an empty string
     and gantrain as "not set": a silent new default run. Every override must give a value."""
     for arg in argv:
         key, eq, value = arg.partition("=")
+        if arg.startswith("~") and key.lstrip("~") in REQUIRED_GROUPS:
+            console.error(f"{key} removes the {key.lstrip('~')} group, which every run needs: choose another with {key.lstrip('~')}=NAME")
+            sys.exit(2)
         if eq and not arg.startswith(("-", "~")) and not value.strip():  # (~key= deletes a key: no value needed)
             console.error(
                 f"{key}= has no value (an unset shell variable?): give it one, or leave {key.lstrip('+')} out to keep its default"
+            )
+            sys.exit(2)
+
+
+# Hydra's command-line flags (hydra/_internal/utils.py's parser); anything else beginning with "-" is a typo
+_HYDRA_FLAGS = {
+    "-h", "--help", "--hydra-help", "--version", "-c", "--cfg", "-p", "--package", "-r", "--resolve", "-i", "--info",
+    "-sc", "--shell-completion", "-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-dir",
+    "--experimental-rerun", "-m", "--multirun",
+}  # fmt: skip
+
+
+def _check_flags(argv: list[str]) -> None:
+    """`gantrain --steps 10`: argparse would print its usage and a second line; one line says what gantrain takes."""
+    for arg in argv:
+        flag = arg.split("=", 1)[0]
+        if arg.startswith("-") and flag not in _HYDRA_FLAGS:
+            console.error(
+                f"unknown option {flag}: gantrain takes key=value overrides (e.g. train.steps=1000, model=dcgan; "
+                "`gantrain --cfg job` lists every key) and Hydra's flags (-m to sweep, --help)"
             )
             sys.exit(2)
 
@@ -518,6 +605,7 @@ def main() -> None:
     logging.getLogger("hydra.core.utils").setLevel(logging.CRITICAL)
     sys.argv[1:] = _expand_home(sys.argv[1:])
     _check_no_empty_values(sys.argv[1:])
+    _check_flags(sys.argv[1:])
     _install_one_line_errors()
     from hydra._internal.utils import run_and_report
 

@@ -90,6 +90,26 @@ def check_switches(overrides: list[str]) -> None:
                 raise ConfigError(f"train.{name} must be true or false (got {value})")
 
 
+def check_finite(cfg: Any) -> None:
+    """Every number of the config must be finite: optim.lr=inf or loss.lambda_l1=nan would pass the
+    constructors' range checks (inf > 0) and wreck the run at its first step, after its folder was made."""
+    import math
+
+    from gantrain.errors import ConfigError
+
+    def walk(node: Any, key: str) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, f"{key}.{k}" if key else str(k))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, f"{key}[{i}]")
+        elif isinstance(node, float) and not math.isfinite(node):
+            raise ConfigError(f"{key}={node}: every number must be finite; give {key} a finite value")
+
+    walk(OmegaConf.to_container(cfg, resolve=False), "")
+
+
 def if_unlabelled(labeled_per_class: Any, then: Any, otherwise: Any) -> Any:
     """`then` for a run without labels (data.labeled_per_class=0), else `otherwise`: conf/ uses it as
     ${gantrain_if_unlabelled:${data.labeled_per_class},A,B} where a default depends on whether labels exist."""

@@ -13,7 +13,7 @@
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -244,20 +244,25 @@ class TranslationMetrics(Evaluator):
 
     name = "eval/l1"
 
-    def __init__(self, sources: Tensor, targets: Tensor, *, device: torch.device, batch_size: int = 1) -> None:
-        self.sources, self.targets, self.device, self.batch_size = sources, targets, device, batch_size
+    def __init__(self, pairs: Sequence[tuple[Tensor, Tensor]], *, device: torch.device, batch_size: int = 1) -> None:
+        """pairs: any indexable of (source, target) uint8 (C, S, S) pairs, read a chunk at a time, so that the
+        memory of an evaluation does not grow with the number of held-out pairs (a folder's are decoded
+        anew at each evaluation)."""
+        self.pairs, self.device, self.batch_size = pairs, device, batch_size
 
     def __call__(self, nets: Mapping[str, nn.Module]) -> dict[str, float]:
         from torchmetrics.functional.image import structural_similarity_index_measure
 
         # in chunks of about CHUNK_VALUES pixel values: SSIM's filtered copies of 1,000 pairs at 256 x 256
         # would take gigabytes at once; sums in float64 make the chunked means the whole set's means
-        n, per_image = len(self.sources), self.targets[0].numel()
+        n = len(self.pairs)
+        per_image = self.pairs[0][1].numel()
         chunk = max(1, CHUNK_VALUES // per_image)
         abs_err = sq_err = ssim = sharpness = 0.0
         for start in range(0, n, chunk):
-            outputs = translate(nets["generator"], self.sources[start : start + chunk], device=self.device, batch_size=self.batch_size)
-            targets = self.targets[start : start + chunk].float().div(255)
+            sources, targets_uint8 = (torch.stack(side) for side in zip(*(self.pairs[i] for i in range(start, min(n, start + chunk)))))
+            outputs = translate(nets["generator"], sources, device=self.device, batch_size=self.batch_size)
+            targets = targets_uint8.float().div(255)
             m = len(targets)
             abs_err += float((outputs - targets).abs().double().sum())
             sq_err += float((outputs - targets).double().pow(2).sum())

@@ -178,6 +178,22 @@ def data_classifier(name: str, train: tuple[Tensor, Tensor], held_out: tuple[Ten
     return Extractor(model, path, test_accuracy, True)
 
 
+def check_scoring_fits(n: int, per_image: int, device: torch.device, key: str) -> None:
+    """Scoring n samples holds them, their float copies and the extractor's resized input at once (with as
+    many real images): refuse an n that cannot fit, in one line, before generating any. `key` names the
+    setting (task=eval n, eval.n)."""
+    from gantrain.memory import available_bytes
+
+    needed = n * per_image * 9  # uint8 samples, a float32 copy, the extractor's resized float input
+    free = available_bytes(device)
+    if free is not None and needed > free:
+        most = max(2, free // (per_image * 9))
+        raise ConfigError(
+            f"{key}={n:,} needs about {needed / 2**30:.1f} GiB for its samples, more than the {free / 2**30:.1f} GiB "
+            f"free on {device}: use {key.split()[-1]} of at most {most:,} (10,000 is the usual)"
+        )
+
+
 def _inception_path(weights: str | None) -> str:
     if weights in (None, ""):
         raise ConfigError(
@@ -186,8 +202,22 @@ def _inception_path(weights: str | None) -> str:
         )
     path = Path(os.path.expanduser(str(weights)))
     if not path.is_file():
-        raise ConfigError(f"eval.inception_weights={weights} does not exist: it must be the file {INCEPTION_FILE} ({INCEPTION_URL})")
+        what = "is a folder" if path.is_dir() else "does not exist"
+        raise ConfigError(f"eval.inception_weights={weights} {what}: it must be the file {INCEPTION_FILE} ({INCEPTION_URL})")
     return str(path)
+
+
+def _inception(weights: str, features: str) -> nn.Module:
+    """torchmetrics' FID Inception (the TF port) with the weights file at `weights`, returning `features`."""
+    from torchmetrics.image.fid import NoTrainInceptionV3
+
+    try:
+        return NoTrainInceptionV3(name="inception-v3-compat", features_list=[features], feature_extractor_weights_path=weights)
+    except Exception as e:  # noqa: BLE001 -- pickle, zip, torch's and the state dict's errors alike: the file is not the weights
+        raise ConfigError(
+            f"eval.inception_weights={weights} is not the weights file {INCEPTION_FILE} ({type(e).__name__}: {' '.join(str(e).split())[:120]}): "
+            f"fetch it again from {INCEPTION_URL}"
+        ) from None
 
 
 def class_coverage(logits: Tensor, data_share: Tensor) -> dict[str, float]:
@@ -240,11 +270,8 @@ class Scorer:
             self.features: nn.Module = _Uint8Input(classifier, "features")
             self.logits: nn.Module = _Uint8Input(classifier, "logits")
         else:
-            from torchmetrics.image.fid import NoTrainInceptionV3
-
             weights = _inception_path(inception_weights)
-            self.features = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=weights)
-            self.logits = NoTrainInceptionV3(name="inception-v3-compat", features_list=["logits_unbiased"], feature_extractor_weights_path=weights)
+            self.features, self.logits = _inception(weights, "2048"), _inception(weights, "logits_unbiased")
         self.features, self.logits = _LastBatch(self.features), _LastBatch(self.logits)
         self.coverage = extractor == "classifier"
         self.data_share, self.batch_size = data_share, batch_size

@@ -167,3 +167,11 @@ def fsync_dir(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def byte_size(n: float) -> str:
+    """A size in words: 812 KiB, 3.4 MiB, 1.25 GiB."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:,.{2 if unit == 'GiB' else 1 if unit == 'MiB' else 0}f} {unit}"
+    return f"{int(n)} bytes"

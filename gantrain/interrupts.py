@@ -1,4 +1,4 @@
-"""Ctrl-C and SIGTERM, from a process's first line to its last.
+"""Ctrl-C, SIGTERM and SIGHUP, from a process's first line to its last.
 
 Two modes. Outside the training loop (importing torch, composing the config, loading data, building the
 networks, writing the summary) a signal ends the process at once: the command's `tidy` function removes
@@ -21,13 +21,15 @@ from contextlib import contextmanager
 from typing import Any
 
 SIGNALLED: list[int] = []  # the signals received, in order
+# Ctrl-C, `kill` (and a scheduler's stop), the terminal closing (ssh dropped, the window shut)
+HANDLED = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 NOTHING_WRITTEN = "interrupted while starting, before any training: nothing was written"
 _tidy: list[Callable[[], str]] = []  # the command's current way to tidy up and say what happened
 
 
 def exit_code() -> int:
-    """128 + the signal's number, the shell's convention: 143 after SIGTERM, 130 after Ctrl-C."""
-    return 143 if signal.SIGTERM in SIGNALLED else 130
+    """128 + the first signal's number, the shell's convention: 130 after Ctrl-C, 143 after SIGTERM, 129 after SIGHUP."""
+    return 128 + int(SIGNALLED[0]) if SIGNALLED else 130
 
 
 def say(line: str) -> None:
@@ -46,7 +48,7 @@ def _note(signum: int, frame: Any) -> None:
 
 def _exit_now(signum: int, frame: Any) -> None:
     SIGNALLED.append(signum)
-    for each in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C while tidying up: noted, not acted on
+    for each in HANDLED:  # a second Ctrl-C while tidying up: noted, not acted on
         signal.signal(each, _note)
     line = NOTHING_WRITTEN
     if _tidy:
@@ -70,11 +72,11 @@ def _raise(signum: int, frame: Any) -> None:
 
 
 def install(tidy: Callable[[], str] | None = None) -> None:
-    """Make both signals end the process with one line (and `tidy`'s work) from now on."""
+    """Make the HANDLED signals end the process with one line (and `tidy`'s work) from now on."""
     if tidy is not None:
         _tidy.append(tidy)
-    signal.signal(signal.SIGINT, _exit_now)
-    signal.signal(signal.SIGTERM, _exit_now)
+    for each in HANDLED:
+        signal.signal(each, _exit_now)
 
 
 def on_interrupt(tidy: Callable[[], str]) -> None:
@@ -91,8 +93,8 @@ def hold_further() -> None:
     are noted (for the exit code), not acted on, so a second Ctrl-C cannot cut the checkpoint short or
     make the command say twice what happened."""
     if installed():
-        signal.signal(signal.SIGINT, _note)
-        signal.signal(signal.SIGTERM, _note)
+        for each in HANDLED:
+            signal.signal(each, _note)
 
 
 @contextmanager
@@ -101,12 +103,12 @@ def checkpointing() -> Iterator[None]:
     if not installed():
         yield
         return
-    previous = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGINT, _raise)
-    signal.signal(signal.SIGTERM, _raise)
+    previous = {each: signal.getsignal(each) for each in HANDLED}
+    for each in HANDLED:
+        signal.signal(each, _raise)
     try:
         yield
     finally:
         if signal.getsignal(signal.SIGINT) is _raise:  # (after hold_further, signals stay noted until the exit)
-            signal.signal(signal.SIGINT, previous[0])
-            signal.signal(signal.SIGTERM, previous[1])
+            for each, handler in previous.items():
+                signal.signal(each, handler)

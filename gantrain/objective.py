@@ -67,6 +67,24 @@ class Phase:
             raise ValueError(f"phase {self.name!r} must train at least one network, at least once")
 
 
+DATA_KINDS = {
+    "images": "one set of images (data=mnist, cifar10, folder, lsun)",
+    "pairs": "pairs of images (data=paired, edges2x)",
+    "domains": "two unpaired domains (data=unpaired, mnist_uci)",
+}
+TRAINED_BY = {"images": "model=gan, dcgan, vae or another image model", "pairs": "model=pix2pix", "domains": "model=cyclegan"}
+USE = {
+    "images": "use data=mnist, cifar10, folder or lsun",
+    "pairs": "use data=paired or data=edges2x (model=pix2pix sets one)",
+    "domains": "use data=unpaired (trainA/, trainB/) or data=mnist_uci (model=cyclegan sets one)",
+}
+
+
+def data_kind(data: Any) -> str:
+    """Which of DATA_KINDS a data set is."""
+    return "pairs" if data.paired else "domains" if data.channels_b is not None else "images"
+
+
 class NetworksMismatch(ConfigError):
     """The model builds other networks than the objective trains (a GAN's loss for a VAE, say)."""
 
@@ -83,6 +101,9 @@ class Objective(ABC):
     trains_what: str = "this loss trains a generator and a discriminator"
     # the scalars shown in TensorBoard's HParams tab beside the run's settings
     metrics: tuple[str, ...] = ()
+    # the data it trains on: "images" (one set, maybe labelled), "pairs" (source -> target, data.paired)
+    # or "domains" (two unpaired sets, data.channels_b); other data is refused before any work
+    trains_on: str = "images"
 
     @abstractmethod
     def phases(self, k: int) -> list[Phase]:
@@ -94,6 +115,12 @@ class Objective(ABC):
         any work. This base checks that the model built exactly the networks the objective trains."""
         if set(nets) != set(self.networks):
             raise NetworksMismatch(f"{self.trains_what} ({', '.join(self.networks)}), but the model builds {', '.join(nets)}")
+        if data is not None and data_kind(data) != self.trains_on:
+            given = data_kind(data)
+            raise ConfigError(
+                f"the data are {DATA_KINDS[given]}, which {TRAINED_BY[given]} trains, but {self.trains_what} on "
+                f"{DATA_KINDS[self.trains_on].split(' (')[0]}: {USE[self.trains_on]}, or {TRAINED_BY[given]}"
+            )
 
     def state_dict(self) -> dict[str, Any]:
         """State that must survive a resume (plain data: tensors, numbers); most objectives have none."""

@@ -207,9 +207,10 @@ def _check_memory(cfg: DictConfig, data: Any, objective: Objective, settings: Tr
 
 def check_job(cfg: DictConfig) -> None:
     """A -m sweep's job, checked before any job of the sweep starts (gantrain/sweep_check.py)."""
-    from gantrain.config import check_task
+    from gantrain.config import check_finite, check_task
 
     check_task(cfg)
+    check_finite(cfg)
     if cfg.task != "train":
         return
     if cfg.train.resume:

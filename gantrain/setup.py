@@ -18,6 +18,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import nn
+from torch.utils.data import Subset
 
 from gantrain import console
 from gantrain.errors import ConfigError, DataError, GantrainError
@@ -117,6 +118,9 @@ def network_keys(cfg: DictConfig) -> list[str]:
 def build_networks(cfg: DictConfig, only: tuple[str, ...] | None = None) -> dict[str, nn.Module]:
     """Each network of the run from its own model.<name> node (`only`: just those)."""
     keys = network_keys(cfg)
+    z_dim = cfg.model.get("z_dim")
+    if isinstance(z_dim, int) and not isinstance(z_dim, bool) and z_dim < 1:  # (the networks would fail on it in torch's words)
+        raise ConfigError(f"model.z_dim must be at least 1, the size of the latent z (got {z_dim})")
     return {key: build(cfg.model[key], f"model.{key}") for key in keys if only is None or key in only}
 
 
@@ -230,14 +234,13 @@ class Setup:
 
     def translation_metrics(self) -> TranslationMetrics | None:
         """Paired data: L1 / PSNR / SSIM / sharpness on the held-out pairs (at most HELD_OUT_PAIRS of them,
-        spread evenly, held in memory for every evaluation), which training never reads."""
+        spread evenly and read a chunk at a time at each evaluation), which training never reads."""
         held_out = self.held_out("val")
         if held_out is None:
             return None
-        chosen = torch.linspace(0, len(held_out) - 1, min(len(held_out), HELD_OUT_PAIRS)).round().long().unique()
-        sources, targets = zip(*(held_out[int(i)] for i in chosen))
+        chosen = torch.linspace(0, len(held_out) - 1, min(len(held_out), HELD_OUT_PAIRS)).round().long().unique().tolist()
         # batches of the training batch size: batch norm then normalises as it did in training
-        return TranslationMetrics(torch.stack(sources), torch.stack(targets), device=self.device, batch_size=self.settings.batch_size)
+        return TranslationMetrics(Subset(held_out, chosen), device=self.device, batch_size=self.settings.batch_size)
 
     def sample_scores(self) -> GeneratedScores | None:
         """eval.n > 0: FID / KID / IS / coverage of eval.n samples from a fixed z at every evaluation, against
@@ -249,6 +252,7 @@ class Setup:
         if settings.n == 0 or settings.every == 0 or self.prior is None or self.objective.generator is None:
             return None
         train, held_out = run_data(self.cfg)
+        fidelity.check_scoring_fits(settings.n, train.channels * train.image_size**2, self.device, "eval.n")
         classifier, data_share = None, None
         if settings.extractor == "classifier":
             classifier, data_share, described = run_classifier(self.cfg, train, held_out, self.device)

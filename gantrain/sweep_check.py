@@ -24,6 +24,17 @@ def sweep_jobs(overrides: list[str]) -> list[list[str]]:
     return [list(job) for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
 
 
+def _sweeps_nothing(override: str) -> bool:
+    """An override whose sweep has no value (e.g. range(5,1), or choice() of nothing)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        parsed = OverridesParser.create().parse_overrides([override])[0]
+    except Exception:  # noqa: BLE001 -- a malformed override is Hydra's to report
+        return False
+    return parsed.is_sweep_override() and not list(parsed.sweep_string_iterator())
+
+
 def check_sweep(argv: list[str], conf_dir: Path) -> None:
     """Raise ConfigError naming the first job of the sweep in `argv` that cannot run (none when `argv` is
     not a sweep of the basic sweeper, or names another config)."""
@@ -44,6 +55,9 @@ def check_sweep(argv: list[str], conf_dir: Path) -> None:
     from gantrain.run import check_job
 
     jobs = sweep_jobs(overrides)
+    if not jobs:
+        empty = next((o for o in overrides if _sweeps_nothing(o)), " ".join(overrides))
+        raise ConfigError(f"{empty} sweeps over no values, so the sweep would run no job: give it at least one value")
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):

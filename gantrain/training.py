@@ -435,9 +435,9 @@ class Trainer:
     def _nan_message(self, bad: str, checked: int, rollbacks: int) -> str:
         when = f"step {self.step}" if checked == self.step - 1 else f"a step in {checked + 1}..{self.step}"
         last = self.run_dir / "checkpoints" / LAST
-        kept = f"the last good checkpoint {last} is kept" if last.is_file() else "no checkpoint had been written"
+        kept = f"the last good checkpoint {display_path(last)} is kept" if last.is_file() else "no checkpoint had been written"
         tried = f" after {rollbacks} rollbacks (train.nan_retries)" if rollbacks else ""
-        fix = "lower optim.lr" if rollbacks else "lower optim.lr, or set train.nan_policy=rollback"
+        fix = "lower optim.lr (or a loss weight you raised)" + ("" if rollbacks else ", or set train.nan_policy=rollback")
         return f"{bad} became NaN or Inf at {when}{tried}; {kept}; {fix}"
 
     def rollback(self, bad: str, checked: int, log: monitor.Monitor) -> None:

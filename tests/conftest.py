@@ -134,14 +134,16 @@ def workdir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def small_disk(tmp_path: Path):
-    """A real, small file system (tmpfs) to run into a full disk: small_disk(size_bytes) -> its mount point.
+    """A real, small file system (tmpfs) to run into a full disk: small_disk(size_bytes) -> its mount point
+    (small_disk(size, read_only=True): one that cannot be written at all, as a read-only share).
     Skipped where mounting is not allowed (not root, a container without the capability)."""
     mounted: list[Path] = []
 
-    def mount(size: int) -> Path:
+    def mount(size: int, *, read_only: bool = False) -> Path:
         point = tmp_path / f"disk{len(mounted)}"
         point.mkdir()
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)], capture_output=True, text=True)
+        options = f"size={size}" + (",ro" if read_only else "")
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)], capture_output=True, text=True)
         if done.returncode != 0:
             pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip() or done.returncode})")
         mounted.append(point)
@@ -167,3 +169,13 @@ def fill_disk(folder: Path) -> None:
                 if len(chunk) == 1:
                     break
                 chunk = chunk[: len(chunk) // 2]
+
+
+def task_file(folder: Path, name: str) -> Path:
+    """The one file of a task's output folder named `name` with the generator's step put in before the count
+    (tasks name their files by the step they used: samples_n4_seed0.png -> samples_step12_n4_seed0.png)."""
+    import re
+
+    found = sorted(folder.glob(re.sub(r"_n(\d)", r"_step*_n\1", name, count=1)))
+    assert len(found) == 1, f"{name}: {sorted(p.name for p in folder.iterdir()) if folder.is_dir() else 'no folder ' + str(folder)}"
+    return found[0]

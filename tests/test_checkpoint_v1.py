@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, run_cli, task_file
 from gantrain.checkpoint import find_checkpoint, load_checkpoint
 
 FIXTURES = ROOT / "tests" / "fixtures" / "v1"
@@ -55,7 +55,7 @@ def test_a_version_1_run_still_serves_task_sample(model: str, tmp_path: Path) ->
     run = _copy(model, tmp_path)
     done = run_cli("task=sample", f"run={run}", "n=4", cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert (run / "sample" / "samples_n4_seed0.png").is_file()
+    assert (task_file(run / "sample", "samples_n4_seed0.png")).is_file()
 
 
 def test_a_version_1_pix2pix_run_still_translates(tmp_path: Path) -> None:

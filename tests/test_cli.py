@@ -40,7 +40,7 @@ BAD_INPUTS = {
     "patch size too big for the image": (["model=pix2pix", "model.patch_size=286"], "choose one of 1, 16, 34, 70"),
     "misspelt direction": (["model=pix2pix", "data=paired", "data.root=.", "data.direction=AtoC"], "data.direction must be AtoB or BtoA"),
     "image size the U-Net cannot halve": (["model=pix2pix", "data.image_size=48"], "must be a power of 2"),
-    "paired data for a GAN": (["model=dcgan", "data=edges2x"], "use model=pix2pix"),
+    "paired data for a GAN": (["model=dcgan", "data=edges2x"], "which model=pix2pix trains, but this loss trains a generator and a discriminator on one set of images"),
     "paired data without root": (["model=pix2pix", "data=paired"], "data=paired needs data.root"),
     "nothing for G to learn": (["model=pix2pix", "loss.lambda_l1=0", "loss.gan_weight=0"], "leave G nothing to learn"),
     "labels from a data set without labels": (["model=catgan", "data=folder", "data.root=.", "data.labeled_per_class=10"], "data=folder has no labels"),
@@ -87,6 +87,26 @@ BAD_INPUTS = {
     "slurm without slurm": (["-m", "hydra/launcher=slurm", "train.k=1,2"], "hydra/launcher=slurm submits the jobs to SLURM, but this machine has no SLURM"),
     "seed out of range": (["seed=99999999999999999999999"], "seed must be an integer from 0 to 2^63 - 1"),
     "batch norm over one image": (["model=sgan", "data.labeled_per_class=10", "train.batch_size=1"], "needs at least 2 images a batch"),
+    # numbers that pass a range check (inf > 0) and would wreck the run at its first step
+    "infinite learning rate": (["optim.lr=inf"], "optim.lr=inf: every number must be finite"),
+    "a loss weight that is not a number": (["model=pix2pix", "loss.lambda_l1=nan"], "loss.lambda_l1=nan: every number must be finite"),
+    "a number too large for a float": (["model=vae", "model.beta=1e400"], "model.beta=inf: every number must be finite"),
+    "an infinite number in a list": (["model=gan", "model.generator.hidden=[64,inf]"], "model.generator.hidden[1]=inf"),
+    # data of another kind than the objective trains on
+    "unpaired domains for a GAN": (["model=gan", "data=mnist_uci"], "two unpaired domains (data=unpaired, mnist_uci), which model=cyclegan trains"),
+    "paired data for a VAE": (["model=vae", "data=edges2x"], "pairs of images (data=paired, edges2x), which model=pix2pix trains"),
+    "unpaired domains for Pix2Pix": (["model=pix2pix", "data=mnist_uci"], "model=pix2pix reads data.source_channels, which data=mnist_uci does not have"),
+    "a sweep over no values": (["-m", "train.k=range(5,1)"], "train.k=range(5,1) sweeps over no values"),
+    "scoring more samples than memory holds": (["eval.n=2000000000"], "eval.n=2,000,000,000 needs about"),
+    "a latent of no size": (["model.z_dim=0"], "model.z_dim must be at least 1"),
+    "a data set too large for memory at its size": (["model=gan", "data.image_size=8192"], "data=mnist holds its"),
+    "an unknown command-line flag": (["--steps", "10"], "unknown option --steps: gantrain takes key=value overrides"),
+    "an integer key given a float": (["train.steps=1e30"], "train.steps must be an integer (got 1e30)"),
+    "a seed that is a word": (["seed=abc"], "seed must be an integer (got abc)"),
+    "a switch that is a word": (["train.compile=maybe"], "train.compile must be true or false (got maybe)"),
+    "an override Hydra cannot parse": (["model.generator.hidden=[1,2"], "cannot read the override model.generator.hidden=[1,2"),
+    "a required group removed": (["~model"], "~model removes the model group"),
+    "Inception weights a folder": (["eval.extractor=inception", "eval.n=100", "eval.inception_weights=."], "eval.inception_weights=. is a folder"),
 }
 
 

@@ -199,7 +199,7 @@ def test_bad_input_is_one_line_before_any_work(tmp_path: Path) -> None:
         (["data.load_size=16"], "images too small for the crop"),
         (["train.k=2"], "leave train.k=1"),
         (["loss=non_saturating"], "model=cyclegan trains with its own loss"),
-        (["data=mnist"], "model=cyclegan trains on two unpaired domains"),
+        (["data=mnist"], "which model=gan, dcgan, vae or another image model trains, but CycleGAN's loss trains two generators and two discriminators on two unpaired domains: use data=unpaired"),
     ]
     for args, message in cases:
         done = run_cli(*TINY, *args, "hydra.run.dir=bad", cwd=tmp_path)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import TINY_GAN, run_cli
+from conftest import TINY_GAN, run_cli, task_file
 from gantrain import fidelity
 from gantrain.data.mnist import MNIST
 
@@ -101,10 +101,10 @@ def test_task_eval_writes_metrics_a_class_chart_and_curves(cache: Path, tmp_path
     result = run_cli("task=eval", "run=run", "n=200", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "cached" in result.stdout  # the fixture's classifier, not a new one
-    record = json.loads((tmp_path / "run" / "eval" / "metrics_classifier_n200_seed0.json").read_text())
+    record = json.loads((task_file(tmp_path / "run" / "eval", "metrics_classifier_n200_seed0.json")).read_text())
     assert record["n_fake"] == 200 and record["n_real"] == 200 and record["step"] == 3
     assert record["eval/fid"] > 0 and record["eval/is"] >= 1 and 1 <= record["eval/classes_covered"] <= 10
-    assert (tmp_path / "run" / "eval" / "classes_n200_seed0.png").is_file()
+    assert (task_file(tmp_path / "run" / "eval", "classes_n200_seed0.png")).is_file()
     events = EventAccumulator(str(tmp_path / "run" / "tb"))
     events.Reload()
     assert {"eval/fid", "eval/kid", "eval/is", "eval/classes_covered"} <= set(events.Tags()["scalars"])
@@ -121,8 +121,14 @@ def test_inception_without_its_weights_file_says_which_file(tmp_path: Path) -> N
     out = (failed.stdout + failed.stderr).strip()
     assert failed.returncode == 2 and len(out.splitlines()) == 1, out
     assert "needs its weights file pt_inception-2015-12-05-6726825d.pth" in out and fidelity.INCEPTION_URL in out
+    garbage, other_net = tmp_path / "garbage.pth", tmp_path / "other.pth"
+    garbage.write_bytes(bytes(range(256)) * 40)  # a download cut short, an HTML error page: not a torch file
+    torch.save(torch.nn.Linear(2, 2).state_dict(), other_net)  # a real weights file, of another network
     for kwargs, expected in (
         ({"extractor": "inception", "inception_weights": "nope.pth"}, "eval.inception_weights=nope.pth does not exist"),
+        ({"extractor": "inception", "inception_weights": str(tmp_path)}, "is a folder"),
+        ({"extractor": "inception", "inception_weights": str(garbage)}, "is not the weights file pt_inception-2015-12-05-6726825d.pth"),
+        ({"extractor": "inception", "inception_weights": str(other_net)}, "is not the weights file"),
         ({"extractor": "clip"}, "eval.extractor must be classifier or inception"),
         ({"n": 1}, "n must be an integer >= 2"),
     ):
@@ -168,9 +174,9 @@ def test_task_nearest_shows_pixel_and_feature_neighbours(cache: Path, tmp_path: 
     assert run_cli(*TINY_GAN, "train.steps=2", "device=cpu", "hydra.run.dir=run", cwd=tmp_path).returncode == 0
     result = run_cli("task=nearest", "run=run", "n=4", "neighbours=2", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
-    grid = Image.open(tmp_path / "run" / "nearest" / "nearest_n4_seed0.png")
+    grid = Image.open(task_file(tmp_path / "run" / "nearest", "nearest_n4_seed0.png"))
     assert grid.size == (5 * 28 + 6 * 2, 4 * 28 + 5 * 2)  # sample | 2 pixel | 2 feature neighbours, per row
-    record = json.loads((tmp_path / "run" / "nearest" / "nearest_n4_seed0.json").read_text())
+    record = json.loads((task_file(tmp_path / "run" / "nearest", "nearest_n4_seed0.json")).read_text())
     assert record["pool"] == len(digits[0]) and "classifier" in record["feature"]["extractor"]
     for space in ("pixel", "feature"):
         for row in record[space]["distance"]:

@@ -92,7 +92,8 @@ def test_a_full_disk_under_tensorboard_is_one_error_and_no_thread_traceback(smal
 
 def test_a_full_disk_before_any_checkpoint_through_the_command(small_disk) -> None:
     """The whole command on a disk too small for the first checkpoint: one line, exit 1, no traceback,
-    no advice to resume a run that cannot be resumed, summary.json saying where it stopped."""
+    no advice to resume a run that cannot be resumed, and no folder left that looks like a run but holds
+    nothing to resume."""
     disk = small_disk(600 << 10)
     run = disk / "my run (1)"
     done = run_cli(*TINY_GAN, "model.generator.hidden=[256,256]", "train.steps=4", "train.ckpt_every=4", "eval.every=0", f"hydra.run.dir='{run}'", cwd=disk)
@@ -101,8 +102,7 @@ def test_a_full_disk_before_any_checkpoint_through_the_command(small_disk) -> No
     assert len(errors) == 1 and errors[0].startswith("error: cannot write checkpoint"), done.stderr
     assert "No space left on device" in errors[0] and "cannot be resumed" in errors[0] and "train.resume" not in errors[0]
     assert "Traceback" not in done.stdout + done.stderr
-    assert json.loads((run / "summary.json").read_text())["finished"] is False
-    assert not list((run / "checkpoints").iterdir())
+    assert not run.exists(), list(run.rglob("*"))
 
 
 def test_a_task_on_a_full_disk_is_one_line(small_disk, tmp_path: Path) -> None:
@@ -115,3 +115,38 @@ def test_a_task_on_a_full_disk_is_one_line(small_disk, tmp_path: Path) -> None:
     assert done.stderr.strip().startswith("error: cannot write") and "No space left on device" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
     assert not [p for p in (run / "sample").rglob("*") if p.is_file()]  # no half-written picture
+
+
+def test_sample_npy_larger_than_the_disk_is_refused_before_writing(small_disk, tmp_path: Path) -> None:
+    """task=sample npy=true on a disk without room for the array: one line naming the sizes and output=,
+    exit 2, and neither the grid nor a partial .npy left behind."""
+    assert run_cli(*TINY_GAN, "train.steps=2", "eval.every=0", "hydra.run.dir=run", cwd=tmp_path).returncode == 0
+    disk = small_disk(1 << 20)
+    done = run_cli("task=sample", "run=run", "n=5000", "npy=true", f"output={disk / 'out'}", cwd=tmp_path)  # 5000 x 784 bytes
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error: npy=true: the images take 3.7 MiB, but "), done.stderr
+    assert "free: lower n, or write elsewhere with output=FOLDER" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not (disk / "out").exists()
+
+
+def test_a_read_only_working_folder_is_one_line_naming_the_fix(small_disk, tmp_path: Path) -> None:
+    """Started from a folder that cannot be written (a read-only share): the default outputs/ cannot be
+    made. One line that says so and names hydra.run.dir, not Hydra's "while resolving interpolation"."""
+    read_only = small_disk(1 << 20, read_only=True)
+    done = run_cli(*TINY_GAN, "train.steps=2", cwd=read_only)
+    assert done.returncode == 2, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "interpolation" not in lines[0], done.stderr
+    assert lines[0].startswith("error: cannot create or write outputs (Read-only file system)") and "hydra.run.dir=" in lines[0]
+
+
+def test_a_read_only_cache_names_gantrain_cache(small_disk, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scores need the offline classifier, trained once and kept in $GANTRAIN_CACHE: a cache that cannot
+    be written is named with the variable that moves it."""
+    read_only = small_disk(1 << 20, read_only=True)
+    monkeypatch.setenv("GANTRAIN_CACHE", str(read_only / "cache"))
+    done = run_cli(*TINY_GAN, "train.steps=2", "eval.n=100", "eval.every=2", "hydra.run.dir=run", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "set GANTRAIN_CACHE to a folder you can write" in lines[0], done.stderr
+    assert not (tmp_path / "run").exists()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import TINY_GAN, bench_module, run_cli
+from conftest import TINY_GAN, bench_module, run_cli, task_file
 from gantrain.data.base import Resized, resize_square
 
 
@@ -50,7 +50,7 @@ def test_many_samples_are_written_in_chunks_with_flat_memory(tmp_path: Path) -> 
     assert done.returncode == 0, done.stderr
     import numpy as np
 
-    images = np.load(tmp_path / "run" / "sample" / "samples_n200000_seed0.npy", mmap_mode="r")
+    images = np.load(task_file(tmp_path / "run" / "sample", "samples_n200000_seed0.npy"), mmap_mode="r")
     assert images.shape == (200000, 1, 28, 28) and images.dtype == np.uint8
     assert images[-1].any() and images[100000].any()  # every chunk written, not left at zero
 
@@ -82,7 +82,7 @@ def test_chunked_translation_metrics_equal_the_whole_set_at_once(monkeypatch: py
     sources = torch.randint(0, 256, (23, 1, 16, 16), dtype=torch.uint8)
     targets = torch.randint(0, 256, (23, 1, 16, 16), dtype=torch.uint8)
     monkeypatch.setattr(evaluation, "CHUNK_VALUES", 5 * 256)  # chunks of 5 images: 23 = 5 + 5 + 5 + 5 + 3
-    chunked = evaluation.TranslationMetrics(sources, targets, device=torch.device("cpu"))({"generator": G})
+    chunked = evaluation.TranslationMetrics(list(zip(sources, targets)), device=torch.device("cpu"))({"generator": G})
     outputs, t = translate(G, sources, device=torch.device("cpu")), targets.float() / 255
     assert chunked["eval/l1"] == pytest.approx(float((outputs - t).abs().mean()), rel=1e-6)
     assert chunked["eval/psnr"] == pytest.approx(float(peak_signal_noise_ratio(outputs, t, data_range=1.0)), rel=1e-5)

@@ -190,5 +190,5 @@ def test_held_out_pairs_are_capped_and_spread_over_the_split(tmp_path: Path, mon
     )
     metrics, preview = setup.translation_metrics(), setup.preview_pairs()
     assert metrics is not None
-    assert metrics.sources[:, 0, 0, 0].tolist() == [0, 40, 70, 110]  # 4 of the 12, first to last
+    assert [int(source[0, 0, 0]) for source, _ in metrics.pairs] == [0, 40, 70, 110]  # 4 of the 12, first to last
     assert preview[0].shape == (2, 1, 8, 8)

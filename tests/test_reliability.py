@@ -416,3 +416,43 @@ def test_a_checkpoint_whose_config_would_build_foreign_code_is_refused(tmp_path:
         assert result.returncode == 2, result.stdout
         assert "asks to build 'os.system' at model.generator; gantrain builds only its own classes" in result.stderr
     assert not marker.exists()
+
+
+def test_sighup_when_the_terminal_closes_checkpoints_and_exits_129(tmp_path: Path) -> None:
+    """The ssh session drops or the terminal window is shut: the run checkpoints as for Ctrl-C."""
+    process = _start(*LONG, "train.steps=1000000", "hydra.run.dir=run", cwd=tmp_path)
+    assert _wait_for_checkpoint_after(process, tmp_path / "run" / "checkpoints", 0) > 0
+    process.send_signal(signal.SIGHUP)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 129, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: interrupted at step") and "Traceback" not in err, err
+    step = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["step"]
+    assert f"interrupted at step {step};" in lines[0]
+
+
+def test_a_reader_that_goes_away_does_not_stop_the_run(tmp_path: Path) -> None:
+    """`gantrain ... | head -1`: the pipe closes after the first line; the run goes on to the end, quietly,
+    and its results are whole."""
+    reader = subprocess.Popen(["head", "-c", "1"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    env = {**os.environ, "COLUMNS": "200"}
+    args = [*LONG, "train.steps=60", "train.log_every=1", "hydra.run.dir=run"]
+    process = subprocess.Popen([sys.executable, "-m", "gantrain", *args], cwd=tmp_path, env=env, stdout=reader.stdin, stderr=subprocess.PIPE, text=True)
+    reader.stdin.close()  # (only the two processes hold the pipe; head exits after one byte)
+    _, err = process.communicate(timeout=300)
+    reader.wait(timeout=10)
+    assert process.returncode == 0, err
+    assert "Traceback" not in err and "BrokenPipe" not in err and not err.strip(), err
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["step"] == 60
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["finished"] is True
+
+
+def test_a_new_run_that_diverges_before_its_first_checkpoint_leaves_no_folder(tmp_path: Path) -> None:
+    """A finite but absurd learning rate: NaN within a few steps, before any checkpoint. One line, and no
+    folder that looks like a run (tb/, summary.json) but has nothing to resume."""
+    result = run_cli(*LONG, "optim.lr=1e30", "train.steps=50", "train.ckpt_every=50", "hydra.run.dir=out/run", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "became NaN or Inf" in lines[0] and "no checkpoint had been written" in lines[0], result.stderr
+    assert "lower optim.lr" in lines[0]
+    assert not (tmp_path / "out" / "run").exists(), list((tmp_path / "out").rglob("*"))

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import TINY_GAN, run_cli
+from conftest import TINY_GAN, run_cli, task_file
 from gantrain.config import task_output
 from gantrain.devices import resolve_device
 from gantrain.inference import generate_images, translate
@@ -221,9 +221,9 @@ def test_sample_writes_a_grid_and_the_images_a_rerun_repeats(cgan_run: Path) -> 
 
     result = run_cli("task=sample", f"run={cgan_run}", "n=20", "npy=true", "seed=5", cwd=cgan_run.parent)
     assert result.returncode == 0, result.stderr[-2000:]
-    images = np.load(cgan_run / "sample" / "samples_n20_seed5.npy")
+    images = np.load(task_file(cgan_run / "sample", "samples_n20_seed5.npy"))
     assert images.shape == (20, 1, 28, 28) and images.dtype == np.uint8
-    grid = Image.open(cgan_run / "sample" / "samples_n20_seed5.png")
+    grid = Image.open(task_file(cgan_run / "sample", "samples_n20_seed5.png"))
     assert grid.size == (2 * 28 + 3 * 2, 10 * 28 + 11 * 2)  # one row per class, 2 per row
     device = resolve_device("auto")  # the task ran where device=auto put it: a GPU's arithmetic differs in the last bits
     trained = load_run(cgan_run, device)
@@ -235,7 +235,7 @@ def test_sample_writes_a_grid_and_the_images_a_rerun_repeats(cgan_run: Path) -> 
 def test_interpolate_walks_one_row_per_pair(cgan_run: Path) -> None:
     result = run_cli("task=interpolate", f"run={cgan_run}", "n=3", "length=6", "mode=lerp", cwd=cgan_run.parent)
     assert result.returncode == 0, result.stderr[-2000:]
-    grid = Image.open(cgan_run / "interpolate" / "lerp_n3_seed0.png")
+    grid = Image.open(task_file(cgan_run / "interpolate", "lerp_n3_seed0.png"))
     assert grid.size == (6 * 28 + 7 * 2, 3 * 28 + 4 * 2)
     from gantrain.tasks import interpolate, sample
 
@@ -244,7 +244,7 @@ def test_interpolate_walks_one_row_per_pair(cgan_run: Path) -> None:
             interpolate(cgan_run, cgan_run / "interpolate", **kwargs)
     with pytest.raises(ConfigError, match="n must be an integer >= 1"):
         sample(cgan_run, cgan_run / "sample", n=0)
-    assert sorted(p.name for p in (cgan_run / "interpolate").iterdir()) == ["lerp_n3_seed0.png"]
+    assert sorted(p.name for p in (cgan_run / "interpolate").iterdir()) == [task_file(cgan_run / "interpolate", "lerp_n3_seed0.png").name]
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     events = EventAccumulator(str(cgan_run / "tb"))
@@ -274,7 +274,7 @@ def test_arithmetic_draws_the_mean_z_of_each_group_and_their_sum(tmp_path: Path)
     assert run_cli(*TINY_GAN, "train.steps=2", "device=cpu", "hydra.run.dir=run", cwd=tmp_path).returncode == 0
     result = run_cli("task=arithmetic", "run=run", "expression=3 7 12 - 1 4 + 9", "n=16", "seed=2", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
-    grid = np.asarray(Image.open(tmp_path / "run" / "arithmetic" / "arithmetic_n16_seed2_3-7-12_minus_1-4_plus_9.png").convert("L"))
+    grid = np.asarray(Image.open(task_file(tmp_path / "run" / "arithmetic", "arithmetic_n16_seed2_3-7-12_minus_1-4_plus_9.png")).convert("L"))
     assert grid.shape == (4 * 28 + 5 * 2, 8 * 28 + 9 * 2)  # a row per group, then the results; 8 columns
     cell = lambda row, col: grid[2 + row * 30 : 2 + row * 30 + 28, 2 + col * 30 : 2 + col * 30 + 28]  # noqa: E731
     trained = load_run(tmp_path / "run", torch.device("cpu"))
@@ -382,6 +382,6 @@ def test_a_task_started_elsewhere_finds_the_data_of_a_relative_data_root(tmp_pat
     run = tmp_path / "project" / "run"
     result = run_cli("task=nearest", f"run={run}", "n=2", "neighbours=1", cwd=tmp_path / "elsewhere")
     assert result.returncode == 0, result.stdout + result.stderr  # it read the 10 digits of project/digits
-    record = json.loads((run / "nearest" / "nearest_n2_seed0.json").read_text())
+    record = json.loads((task_file(run / "nearest", "nearest_n2_seed0.json")).read_text())
     assert record["pool"] == 10
     assert load_run(run, torch.device("cpu")).config.data.root == str(tmp_path / "project" / "digits")

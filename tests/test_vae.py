@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import run_cli
+from conftest import run_cli, task_file
 from gantrain.errors import ConfigError
 from gantrain.losses.base import Batch
 from gantrain.losses.elbo import ELBO
@@ -66,7 +66,7 @@ def test_a_short_vae_run_draws_grids_and_traversals_like_a_gan(tmp_path: Path, m
     assert (tmp_path / "run" / "samples" / "step_0000020.png").is_file()
     traversal = run_cli("task=interpolate", "run=run", "mode=traverse", "n=4", "length=5", cwd=tmp_path)
     assert traversal.returncode == 0, traversal.stderr[-2000:]
-    assert Image.open(tmp_path / "run" / "interpolate" / "traverse_n4_seed0.png").size == (5 * 28 + 6 * 2, 4 * 28 + 5 * 2)
+    assert Image.open(task_file(tmp_path / "run" / "interpolate", "traverse_n4_seed0.png")).size == (5 * 28 + 6 * 2, 4 * 28 + 5 * 2)
     too_many = run_cli("task=interpolate", "run=run", "mode=traverse", "n=5", cwd=tmp_path)
     assert too_many.returncode == 2 and "n must be <= model.z_dim=4" in too_many.stderr
     for args, expected in ((["loss=non_saturating"], "model=vae trains with its own loss"), (["model=gan", "loss=elbo"], "the ELBO trains a VAE")):

@@ -198,6 +198,22 @@ def at_size(images: Tensor, size: int) -> "Tensor | Resized":
     return images if images.shape[-1] == size else Resized(images, size)
 
 
+def check_room_for(n: int, channels: int, size: int, what: str) -> None:
+    """Refuse, before allocating, an in-memory data set of n uint8 images (channels, size, size) that would
+    not fit in half the memory free now (the other half is for the networks, their training and the
+    evaluation, which gantrain.memory checks once the data are known)."""
+    from gantrain.files import byte_size
+    from gantrain.memory import available_bytes
+
+    needed, free = n * channels * size * size, available_bytes(torch.device("cpu"))
+    if free is not None and needed > 0.5 * free:
+        raise ConfigError(
+            f"{what} holds its {n:,} images in memory at data.image_size={size}: {byte_size(needed)}, more than half "
+            f"the {byte_size(free)} free; lower data.image_size (or data.channels), or export the images "
+            "to a folder and use data=folder, which reads them batch by batch"
+        )
+
+
 def fit_channels(images: Tensor, channels: int) -> Tensor:
     """uint8 (N, c, H, W) -> (N, channels, H, W): grey is repeated into RGB, RGB is mixed to luminance."""
     have = images.shape[1]

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gantrain.data.base import InMemoryImages, fit_channels, resize_square
+from gantrain.data.base import InMemoryImages, check_room_for, fit_channels, resize_square
 from gantrain.data.transforms import check_shape
 from gantrain.errors import ConfigError, DataError
 
@@ -100,6 +100,7 @@ class CIFAR10(InMemoryImages):
             labels.append(y)
         # rows are R(1024) G(1024) B(1024) of a row-major 32x32 image: (N, 3072) -> (N, 3, 32, 32)
         pixels = torch.from_numpy(np.concatenate(images).reshape(-1, 3, 32, 32))
+        check_room_for(len(pixels), channels, image_size, "data=cifar10")
         pixels = fit_channels(resize_square(pixels, image_size), channels)
         self.source = str(folder)
         super().__init__(

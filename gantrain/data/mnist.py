@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gantrain.data.base import InMemoryImages, fit_channels, resize_square
+from gantrain.data.base import InMemoryImages, check_room_for, fit_channels, resize_square
 from gantrain.data.transforms import check_shape
 from gantrain.errors import ConfigError, DataError
 
@@ -74,6 +74,7 @@ class MNIST(InMemoryImages):
             images, labels = read_idx_pair(*found)
             self.source = str(found[0].parent)
         pixels = torch.from_numpy(images).unsqueeze(1)  # (N, 1, 28, 28)
+        check_room_for(len(pixels), channels, image_size, "data=mnist")
         pixels = fit_channels(resize_square(pixels, image_size), channels)
         super().__init__(
             pixels,

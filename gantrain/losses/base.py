@@ -138,8 +138,6 @@ class GANObjective(Objective):
 
     def check_pair(self, G: nn.Module, D: nn.Module, data: Any) -> None:
         """The GAN's own checks of G, D and the data: labels for a conditional GAN, class counts."""
-        if data is not None and data.paired:
-            raise ConfigError("paired data (data=paired, data=edges2x) trains an image translator: use model=pix2pix")
         if is_conditional(G) or is_conditional(D):
             if data is None or not data.fully_labelled:
                 raise ConfigError(

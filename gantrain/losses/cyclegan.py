@@ -33,6 +33,7 @@ class CycleGAN(Objective):
     networks = ("generator_ab", "generator_ba", "discriminator_a", "discriminator_b")
     generator = None  # translators, no latent space
     trains_what = "CycleGAN's loss trains two generators and two discriminators"
+    trains_on = "domains"
     metrics = ("loss/g", "loss/cycle_a", "loss/cycle_b", "loss/d_a", "loss/d_b")
 
     def __init__(
@@ -71,8 +72,6 @@ class CycleGAN(Objective):
         super().check(nets, data, k)
         if k != 1:
             raise ConfigError(f"train.k={k}: CycleGAN steps its discriminators once per step, on the fakes that step made; leave train.k=1")
-        if data is None or data.channels_b is None:
-            raise ConfigError("model=cyclegan trains on two unpaired domains: use data=unpaired (trainA/, trainB/) or data=mnist_uci")
         if self.lambda_identity > 0 and data.channels != data.channels_b:
             raise ConfigError(
                 f"loss.lambda_identity={self.lambda_identity} compares G_ab(b) with b, but domain A has {data.channels} channels and B "

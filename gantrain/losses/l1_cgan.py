@@ -28,6 +28,8 @@ class L1ConditionalGAN(GANObjective):
     """Pix2Pix's L1 + (c)GAN loss for a translator G(source) and a patch discriminator D(source, image)."""
 
     generator = None  # G translates a source image: no latent space, no z drawn
+    trains_on = "pairs"
+    trains_what = "Pix2Pix's loss (loss=l1_cgan) trains a translator and a patch discriminator"
 
     def __init__(
         self, lambda_l1: float = 100.0, gan_weight: float = 1.0, conditional: bool = True, criterion: Criterion | None = None
@@ -43,8 +45,6 @@ class L1ConditionalGAN(GANObjective):
         self.criterion = criterion if criterion is not None else NonSaturating()
 
     def check_pair(self, G: nn.Module, D: nn.Module, data: Any) -> None:
-        if data is None or not data.paired:
-            raise ConfigError("loss=l1_cgan trains on pairs of images: use data=paired or data=edges2x (model=pix2pix sets one)")
         if not isinstance(D, PatchGANDiscriminator):
             raise ConfigError("loss=l1_cgan needs a discriminator of image pairs: use model=pix2pix")
         if D.with_source != self.conditional:

@@ -74,7 +74,7 @@ def arithmetic(
     name = "-".join(map(str, terms[0][1]))
     for sign, group in terms[1:]:
         name += ("_plus_" if sign > 0 else "_minus_") + "-".join(map(str, group))
-    path = out / f"arithmetic_n{n}_seed{seed}_{name}.png"  # e.g. ..._3-7-12_minus_1-4-5_plus_9-10-11.png
+    path = out / f"arithmetic_step{trained.step}_n{n}_seed{seed}_{name}.png"  # e.g. ..._3-7-12_minus_1-4-5_plus_9-10-11.png
     save_png(path, make_grid(torch.stack(cells).float() / 255, nrow=width, pad_value=1.0), "arithmetic grid")
     picture_to_tensorboard(trained, "task/arithmetic", path)
     return Written([path], len(images), trained.step)

@@ -64,7 +64,7 @@ def evaluate_run(
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     record = {"step": trained.step, "n_fake": len(fake), "n_real": len(real), "extractor": described, "seed": seed, **numbers}
-    files = [out / f"metrics_{extractor}_n{n}_seed{seed}.json"]
+    files = [out / f"metrics_{extractor}_step{trained.step}_n{n}_seed{seed}.json"]
     write_text(files[0], json.dumps(record, indent=1) + "\n", "metrics")
     from gantrain.monitor import event_writer
 
@@ -72,7 +72,7 @@ def evaluate_run(
         for key, value in numbers.items():
             writer.add_scalar(key, value, trained.step)
         if histogram is not None:
-            chart = class_histogram_chart(histogram, data_share, out / f"classes_n{n}_seed{seed}.png")
+            chart = class_histogram_chart(histogram, data_share, out / f"classes_step{trained.step}_n{n}_seed{seed}.png")
             files.append(chart)
             writer.add_image("eval/class_histogram", read_rgb(chart), trained.step)
     return Evaluated(numbers, files, trained.step, described, len(real), len(fake))
@@ -104,15 +104,7 @@ def class_histogram_chart(histogram: torch.Tensor, data_share: torch.Tensor | No
 def _check_fits(n: int, config: Any, device: torch.device) -> None:
     """task=eval holds its n samples, their float copies and their features at once: refuse an n that
     cannot fit, in one line, before generating any."""
-    from gantrain.memory import available_bytes
+    from gantrain import fidelity
 
     data = config.data
-    per_image = int(data.get("channels", 3)) * int(data.get("image_size", 64)) ** 2
-    needed = n * per_image * 9  # uint8 samples, a float32 copy, the extractor's resized float input
-    free = available_bytes(device)
-    if free is not None and needed > free:
-        most = max(2, free // (per_image * 9))
-        raise ConfigError(
-            f"task=eval n={n:,} needs about {needed / 2**30:.1f} GiB for its samples, more than the {free / 2**30:.1f} GiB "
-            f"free on {device}: use n of at most {most:,} (10,000 is the usual)"
-        )
+    fidelity.check_scoring_fits(n, int(data.get("channels", 3)) * int(data.get("image_size", 64)) ** 2, device, "task=eval n")

@@ -74,7 +74,7 @@ def interpolate(
     images = generate_images(trained.G, Latent(z, y))
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{mode}_n{n}_seed{seed}.png"
+    path = out / f"{mode}_step{trained.step}_n{n}_seed{seed}.png"
     save_png(path, make_grid(images.float() / 255, nrow=length, pad_value=1.0), "interpolation grid")
     picture_to_tensorboard(trained, f"task/{mode}", path)
     return Written([path], len(images), trained.step)

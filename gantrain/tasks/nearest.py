@@ -59,7 +59,7 @@ def nearest(
     rows = torch.cat(columns, dim=1)  # (n, 1 + k [+ k], C, S, S)
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"nearest_n{n}_seed{seed}.png"
+    path = out / f"nearest_step{trained.step}_n{n}_seed{seed}.png"
     save_png(path, make_grid(rows.flatten(0, 1).float() / 255, nrow=rows.shape[1], pad_value=1.0), "neighbours grid")
     write_text(path.with_suffix(".json"), json.dumps(record) + "\n", "record")
     picture_to_tensorboard(trained, "task/nearest", path)

@@ -36,9 +36,11 @@ def sample(
     latent, row = prior.grid(min(n, GRID_MAX), device=device, generator=generator)
     images = generate_images(trained.G, latent)
     out = Path(output)
+    if npy:
+        _check_room(out, n * images[0].numel())
     out.mkdir(parents=True, exist_ok=True)
     total = n if n > GRID_MAX else len(images)  # (a conditional grid rounds n down to whole rows)
-    grid = out / f"samples_n{total}_seed{seed}.png"
+    grid = out / f"samples_step{trained.step}_n{total}_seed{seed}.png"
     save_png(grid, make_grid(images.float() / 255, nrow=row, pad_value=1.0), "sample grid")
     files = [grid]
     if npy:
@@ -51,6 +53,21 @@ def sample(
             _write_npy_in_chunks(files[-1], images, n, lambda k: generate_images(trained.G, prior.sample(k, device=device, generator=generator)))
     picture_to_tensorboard(trained, "task/sample", grid)
     return Written(files, total, trained.step)
+
+
+def _check_room(out: Path, size: int) -> None:
+    """Refuse, before anything is written, a .npy of `size` bytes that the disk under `out` has no room for."""
+    import shutil
+
+    from gantrain.files import byte_size, display_path
+
+    existing = next(p for p in (out.absolute(), *out.absolute().parents) if p.exists())
+    free = shutil.disk_usage(existing).free
+    if size > free:
+        raise ConfigError(
+            f"npy=true: the images take {byte_size(size)}, but {display_path(out)} has {byte_size(free)} free: "
+            "lower n, or write elsewhere with output=FOLDER on a larger disk"
+        )
 
 
 def _write_npy_in_chunks(path: Path, first: torch.Tensor, n: int, more: "Callable[[int], torch.Tensor]") -> None:
