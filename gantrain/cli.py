@@ -606,6 +606,10 @@ def main() -> None:
     sys.argv[1:] = _expand_home(sys.argv[1:])
     _check_no_empty_values(sys.argv[1:])
     _check_flags(sys.argv[1:])
+    for arg in sys.argv[1:]:  # a folder named on the command line: which of its parents are made for it
+        key, _, value = arg.partition("=")
+        if key.lstrip("+") in ("hydra.run.dir", "hydra.sweep.dir") and value and "$" not in value:
+            _note_new_parents(os.path.join(value.strip("'\""), "_"))
     _install_one_line_errors()
     from hydra._internal.utils import run_and_report
 

@@ -341,3 +341,14 @@ def test_the_readme_names_every_task_and_group_option() -> None:
     for group in ("model", "data", "loss", "optim"):
         for option in sorted(p.stem for p in (ROOT / "conf" / group).glob("*.yaml")):
             assert f"`{option}`" in rows[f"`{group}`"], f"README's {group} row does not name {option}"
+
+
+def test_a_refused_run_never_removes_the_folders_above_its_own(tmp_path: Path) -> None:
+    """A bad config started in an empty folder (hydra.run.dir=run inside it): the run's folder goes, the
+    empty working folder and the empty folder above it stay (only folders this process made are removed)."""
+    cwd = tmp_path / "empty" / "project"
+    cwd.mkdir(parents=True)
+    for args in (["optim.lr=-1", "hydra.run.dir=run"], ["optim.lr=-1", "hydra.run.dir=deeper/run"], ["optim.lr=-1"]):
+        result = run_cli(*args, cwd=cwd)
+        assert result.returncode == 2, result.stderr
+        assert cwd.is_dir() and sorted(p.name for p in cwd.iterdir()) == [], (args, list(cwd.rglob("*")))
