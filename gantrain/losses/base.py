@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from gantrain.errors import ConfigError
-from gantrain.losses.functional import discriminator_loss, real_fake_logit, supervised_loss
+from gantrain.losses.functional import discriminator_loss, r1_penalty, real_fake_logit, supervised_loss
 from gantrain.models.base import declared
 from gantrain.models.layers import running_batch_norms
 from gantrain import monitor
@@ -177,10 +177,46 @@ class AdversarialObjective(GANObjective):
     (lambda = 0.5); a binary D has only the unsupervised term, and lambda merely scales it.
     """
 
-    def __init__(self, unsupervised_weight: float = 1.0) -> None:
+    def __init__(self, unsupervised_weight: float = 1.0, r1_gamma: float = 0.0, r1_every: int = 16) -> None:
         if isinstance(unsupervised_weight, bool) or not float(unsupervised_weight) >= 0:
             raise ConfigError(f"loss.unsupervised_weight must be a number >= 0 (got {unsupervised_weight!r})")
+        if isinstance(r1_gamma, bool) or not isinstance(r1_gamma, (int, float)) or not 0 <= r1_gamma < float("inf"):
+            raise ConfigError(f"loss.r1_gamma must be a number >= 0, R1's weight gamma (0: no penalty; got {r1_gamma!r})")
+        if isinstance(r1_every, bool) or not isinstance(r1_every, int) or r1_every < 1:
+            raise ConfigError(f"loss.r1_every must be an integer >= 1, the D steps between R1 penalties (got {r1_every!r})")
         self.unsupervised_weight = float(unsupervised_weight)
+        self.r1_gamma, self.r1_every = float(r1_gamma), r1_every
+        self.d_steps = 0  # D steps taken: R1's lazy schedule (kept in the checkpoint)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"d_steps": self.d_steps}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        unknown = set(state) - {"d_steps"}
+        if unknown:
+            raise ValueError(f"{type(self).__name__} keeps only d_steps, but was given {sorted(unknown)}")
+        self.d_steps = int(state.get("d_steps", 0))  # (checkpoints made before R1 existed keep no state)
+
+    def unsupervised_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        """D's real-vs-fake loss from its scores on real (B,) and generated (B,) images; the logistic one here."""
+        return discriminator_loss(real_logits, fake_logits)
+
+    def judged_real(self, logits: Tensor) -> Tensor:
+        """The number logged as d/real and d/fake (about 1 for real, 0 for fake): here mean D(x)."""
+        return torch.sigmoid(logits).mean()
+
+    def penalties(self, D: nn.Module, batch: Batch, fake: Tensor, latent: Latent) -> dict[str, tuple[Tensor, float]]:
+        """Regularisers D's step adds: name -> (value, weight). Here R1 on the real batch every r1_every-th
+        D step, weighted gamma / 2 times r1_every (the lazy regularisation of Karras et al. 2020, StyleGAN2
+        appendix B: the same expected strength as every step, at 1/r1_every of the cost)."""
+        if self.r1_gamma == 0 or self.d_steps % self.r1_every != 0:
+            return {}
+        fake_class = declared(D).fake_class
+
+        def critic(x: Tensor) -> Tensor:  # (the batch-norm statistics are left to the main pass on real data)
+            return real_fake_logit(discriminate_fake(D, x, batch.y), fake_class)
+
+        return {"loss/r1": (r1_penalty(critic, batch.x), self.r1_gamma / 2 * self.r1_every)}
 
     def check_pair(self, G: nn.Module, D: nn.Module, data: Any) -> None:
         super().check_pair(G, D, data)
@@ -201,12 +237,16 @@ class AdversarialObjective(GANObjective):
             fake = generate(G, latent)  # D's step never needs gradients through G
         out_real, out_fake, out_lab = discriminate_step(D, batch, fake, latent, is_classifier(D) and batch.y_lab is not None)
         real_logits, fake_logits = real_fake_logit(out_real, fake_class), real_fake_logit(out_fake, fake_class)
-        unsupervised = self.unsupervised_weight * discriminator_loss(real_logits, fake_logits)
+        unsupervised = self.unsupervised_weight * self.unsupervised_loss(real_logits, fake_logits)
         logs = {
-            "d/real": torch.sigmoid(real_logits.detach()).mean(),  # mean D(x)
-            "d/fake": torch.sigmoid(fake_logits.detach()).mean(),  # mean D(G(z))
+            "d/real": self.judged_real(real_logits.detach()),  # mean D(x)
+            "d/fake": self.judged_real(fake_logits.detach()),  # mean D(G(z))
         }
+        self.d_steps += 1
         loss = unsupervised
+        for name, (value, weight) in self.penalties(D, batch, fake, latent).items():
+            loss = loss + weight * value
+            logs[name] = value.detach()
         if out_lab is not None:
             supervised = supervised_loss(out_lab, batch.y_lab, fake_class)
             loss = unsupervised + supervised

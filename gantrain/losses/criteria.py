@@ -1,9 +1,13 @@
 """Adversarial criteria: how a discriminator's raw outputs (one per image, or one per patch) become D's and
-G's losses. An image translator's objective (Pix2Pix, CycleGAN) takes one as a value, chosen in the
-config by `loss/criterion=...`:
+G's losses. Every GAN objective takes one as a value (a GAN's loss=hinge|lsgan|wgan_gp, an image translator's
+`loss/criterion=...`):
 
   * non_saturating: D is a logistic classifier, -[log D(x) + log(1 - D(G(z)))]; G maximises log D(G(z))
     (Goodfellow et al. 2014), written with logits (softplus) for stability; Pix2Pix's default.
+  * hinge: Lim & Ye (2017), Miyato et al. (2018): D descends E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))],
+    G descends -E[D(G(z))].
+  * wasserstein: the critic of Arjovsky et al. (2017), D descends E[D(G(z))] - E[D(x)]; with the
+    gradient penalty of Gulrajani et al. (2017) it is WGAN-GP (loss=wgan_gp).
   * least_squares: LSGAN (Mao et al. 2017) with targets 1 for real and 0 for fake: D descends
     E[(D(x) - 1)^2] + E[D(G(z))^2], G descends E[(D(G(z)) - 1)^2]; CycleGAN's default (Zhu et al. 2017,
     section 4: "more stable ... higher quality"). Mao et al. write each term with a factor 1/2, a constant
@@ -16,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from gantrain.losses import functional as fn
 from gantrain.losses.functional import discriminator_loss, non_saturating_generator_loss
 
 
@@ -52,10 +57,37 @@ class LeastSquares(Criterion):
     """LSGAN's squared distances to the targets 1 (real) and 0 (fake); D's outputs are scores."""
 
     def discriminator_loss(self, real: Tensor, fake: Tensor) -> Tensor:
-        return F.mse_loss(real, torch.ones_like(real)) + F.mse_loss(fake, torch.zeros_like(fake))
+        return fn.least_squares_discriminator_loss(real, fake)
 
     def generator_loss(self, fake: Tensor) -> Tensor:
-        return F.mse_loss(fake, torch.ones_like(fake))
+        return fn.least_squares_generator_loss(fake)
 
     def judged_real(self, outputs: Tensor) -> Tensor:
         return outputs.mean()  # the score itself, which D pulls towards 1 on real and 0 on fake
+
+
+class Hinge(Criterion):
+    """The hinge loss (Lim & Ye 2017; Miyato et al. 2018): D's scores pushed past +1 on real and -1 on fake."""
+
+    def discriminator_loss(self, real: Tensor, fake: Tensor) -> Tensor:
+        return fn.hinge_discriminator_loss(real, fake)
+
+    def generator_loss(self, fake: Tensor) -> Tensor:
+        return fn.hinge_generator_loss(fake)
+
+    def judged_real(self, outputs: Tensor) -> Tensor:
+        return (outputs > 0).float().mean()  # the share D puts on the real side of the margin's centre
+
+
+class Wasserstein(Criterion):
+    """The Wasserstein critic (Arjovsky et al. 2017): D's scores are unbounded, and only a Lipschitz
+    constraint (WGAN-GP's gradient penalty, loss.gp_lambda) makes them a distance."""
+
+    def discriminator_loss(self, real: Tensor, fake: Tensor) -> Tensor:
+        return fn.wasserstein_discriminator_loss(real, fake)
+
+    def generator_loss(self, fake: Tensor) -> Tensor:
+        return fn.wasserstein_generator_loss(fake)
+
+    def judged_real(self, outputs: Tensor) -> Tensor:
+        return (outputs > 0).float().mean()  # (the scores have no scale; their sign is what can be shown)

@@ -23,9 +23,15 @@ class FeatureMatching(AdversarialObjective):
     G matches the batch of D's last step."""
 
     def __init__(
-        self, layer: str = "features", unsupervised_weight: float = 1.0, reduction: str = "sum", fresh_batch: bool = False
+        self,
+        layer: str = "features",
+        unsupervised_weight: float = 1.0,
+        reduction: str = "sum",
+        fresh_batch: bool = False,
+        r1_gamma: float = 0.0,
+        r1_every: int = 16,
     ) -> None:
-        super().__init__(unsupervised_weight)
+        super().__init__(unsupervised_weight, r1_gamma, r1_every)
         if reduction not in REDUCTIONS:
             raise ConfigError(f"loss.reduction must be one of {', '.join(REDUCTIONS)} (got {reduction!r})")
         if not isinstance(fresh_batch, bool):

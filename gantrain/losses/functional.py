@@ -7,6 +7,7 @@ softplus never overflows or takes log(0), so these stay finite where sigmoid sat
 """
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -137,3 +138,57 @@ def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
 def bernoulli_nll(logits: Tensor, targets: Tensor) -> Tensor:
     """-log p(x|z) of pixels x in [0, 1] under Bernoulli(sigmoid(logits)), summed per image: (B, ...) -> (B,)."""
     return F.binary_cross_entropy_with_logits(logits, targets, reduction="none").flatten(1).sum(dim=1)
+
+
+# ----- the criteria the field settled on after the classic papers (D's outputs are unbounded scores) -----
+
+
+def hinge_discriminator_loss(real: Tensor, fake: Tensor) -> Tensor:
+    """E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))]: the hinge loss of Lim & Ye (2017) and Miyato et al.
+    (2018), SNGAN's; D stops pushing a score once it is past the margin."""
+    return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+
+
+def hinge_generator_loss(fake: Tensor) -> Tensor:
+    """-E[D(G(z))]: G raises its score without a margin (Miyato et al. 2018, eq. 17)."""
+    return -fake.mean()
+
+
+def wasserstein_discriminator_loss(real: Tensor, fake: Tensor) -> Tensor:
+    """E[D(G(z))] - E[D(x)]: the critic's side of the Kantorovich-Rubinstein dual (Arjovsky et al. 2017);
+    its negative estimates the Wasserstein-1 distance when D is 1-Lipschitz (which a penalty enforces)."""
+    return fake.mean() - real.mean()
+
+
+def wasserstein_generator_loss(fake: Tensor) -> Tensor:
+    """-E[D(G(z))]."""
+    return -fake.mean()
+
+
+def least_squares_discriminator_loss(real: Tensor, fake: Tensor) -> Tensor:
+    """E[(D(x) - 1)^2] + E[D(G(z))^2]: LSGAN with targets b = 1, a = 0 (Mao et al. 2017, eq. 2, whose
+    factor 1/2 is a constant scale left to the learning rate)."""
+    return (real - 1).pow(2).mean() + fake.pow(2).mean()
+
+
+def least_squares_generator_loss(fake: Tensor) -> Tensor:
+    """E[(D(G(z)) - 1)^2]: G's target c = 1."""
+    return (fake - 1).pow(2).mean()
+
+
+def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, epsilon: Tensor) -> Tensor:
+    """WGAN-GP's penalty (Gulrajani et al. 2017, eq. 3): E[(||grad_x D(x_hat)||_2 - 1)^2] at x_hat =
+    epsilon x + (1 - epsilon) x_tilde, points on straight lines between real (B, ...) and generated
+    (B, ...) images, epsilon (B, 1, ..., 1) ~ U[0, 1]. create_graph: D's step descends the penalty too."""
+    x_hat = (epsilon * real.detach() + (1 - epsilon) * fake.detach()).requires_grad_(True)
+    scores = critic(x_hat)
+    (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)  # (B, ...): each score's own gradient
+    return (grad.flatten(1).norm(2, dim=1) - 1).pow(2).mean()
+
+
+def r1_penalty(critic: Callable[[Tensor], Tensor], real: Tensor) -> Tensor:
+    """R1 (Mescheder et al. 2018, eq. 9) without its gamma / 2: E[||grad_x D(x)||^2] on real images x (B, ...),
+    pulling D's gradient to zero on the data, where an equilibrium of the game has it."""
+    x = real.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x).sum(), x, create_graph=True)
+    return grad.flatten(1).pow(2).sum(dim=1).mean()

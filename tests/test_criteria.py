@@ -1,0 +1,120 @@
+"""The criteria and penalties of issue 32 as small pure functions: hand-computed values, and the gradient
+penalty and R1 against finite differences on a tiny network (float64)."""
+
+import pytest
+import torch
+from torch import nn
+
+from gantrain.losses import functional as fn
+from gantrain.losses.criteria import Hinge, LeastSquares, Wasserstein
+
+REAL = torch.tensor([2.0, 0.5, -1.0])
+FAKE = torch.tensor([-2.0, 0.0, 1.5])
+
+
+def test_hinge_by_hand() -> None:
+    # D: mean(relu(1 - [2, .5, -1])) = mean(0, .5, 2) = 2.5/3; mean(relu(1 + [-2, 0, 1.5])) = mean(0, 1, 2.5) = 3.5/3
+    assert float(fn.hinge_discriminator_loss(REAL, FAKE)) == pytest.approx(6.0 / 3)
+    assert float(fn.hinge_generator_loss(FAKE)) == pytest.approx(-(-2.0 + 0.0 + 1.5) / 3)
+    assert float(Hinge().judged_real(REAL)) == pytest.approx(2 / 3)
+
+
+def test_wasserstein_by_hand() -> None:
+    # E[D(fake)] - E[D(real)] = (-0.5/3) - (1.5/3)
+    assert float(fn.wasserstein_discriminator_loss(REAL, FAKE)) == pytest.approx(-2.0 / 3)
+    assert float(fn.wasserstein_generator_loss(FAKE)) == pytest.approx(0.5 / 3)
+    assert float(Wasserstein().discriminator_loss(REAL, FAKE)) == pytest.approx(-2.0 / 3)
+
+
+def test_least_squares_by_hand() -> None:
+    # mean((2-1)^2, (.5-1)^2, (-1-1)^2) = (1 + .25 + 4)/3; mean(4, 0, 2.25) = 6.25/3
+    assert float(fn.least_squares_discriminator_loss(REAL, FAKE)) == pytest.approx(5.25 / 3 + 6.25 / 3)
+    assert float(fn.least_squares_generator_loss(FAKE)) == pytest.approx((9 + 1 + 0.25) / 3)
+    assert float(LeastSquares().generator_loss(FAKE)) == pytest.approx((9 + 1 + 0.25) / 3)
+
+
+def _tiny_critic() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Linear(5, 1), nn.Flatten(0)).double()
+
+
+def _numeric_input_gradient(critic: nn.Module, x: torch.Tensor, h: float = 1e-6) -> torch.Tensor:
+    """d critic(x_i) / d x_i for each row, by central differences."""
+    grad = torch.zeros_like(x)
+    with torch.no_grad():
+        for j in range(x.shape[1]):
+            step = torch.zeros_like(x)
+            step[:, j] = h
+            grad[:, j] = (critic(x + step) - critic(x - step)) / (2 * h)
+    return grad
+
+
+def test_gradient_penalty_against_finite_differences() -> None:
+    critic = _tiny_critic()
+    real, fake = torch.randn(4, 3, dtype=torch.float64), torch.randn(4, 3, dtype=torch.float64)
+    epsilon = torch.tensor([[0.0], [0.3], [0.7], [1.0]], dtype=torch.float64)
+    x_hat = epsilon * real + (1 - epsilon) * fake
+    expected = (_numeric_input_gradient(critic, x_hat).norm(dim=1) - 1).pow(2).mean()
+    assert float(fn.gradient_penalty(critic, real, fake, epsilon).detach()) == pytest.approx(float(expected), rel=1e-6)
+
+
+def test_r1_against_finite_differences() -> None:
+    critic = _tiny_critic()
+    real = torch.randn(6, 3, dtype=torch.float64)
+    expected = _numeric_input_gradient(critic, real).pow(2).sum(dim=1).mean()
+    assert float(fn.r1_penalty(critic, real).detach()) == pytest.approx(float(expected), rel=1e-6)
+
+
+@pytest.mark.parametrize("penalty", ["gp", "r1"])
+def test_the_penalties_gradients_reach_the_critics_weights(penalty: str) -> None:
+    """D's step descends the penalty: its gradient with respect to D's weights (a double backward) matches
+    finite differences of the penalty over one weight."""
+    critic = _tiny_critic()
+    real, fake = torch.randn(4, 3, dtype=torch.float64), torch.randn(4, 3, dtype=torch.float64)
+    epsilon = torch.rand(4, 1, dtype=torch.float64)
+
+    def value() -> torch.Tensor:
+        return fn.gradient_penalty(critic, real, fake, epsilon) if penalty == "gp" else fn.r1_penalty(critic, real)
+
+    weight = critic[0].weight
+    (analytic,) = torch.autograd.grad(value(), weight)
+    h = 1e-6
+    with torch.no_grad():
+        weight[1, 2] += h
+    up = float(value().detach())
+    with torch.no_grad():
+        weight[1, 2] -= 2 * h
+    down = float(value().detach())
+    assert float(analytic[1, 2]) == pytest.approx((up - down) / (2 * h), rel=1e-5, abs=1e-9)
+
+
+def test_r1_is_lazy_every_r1_every_steps_with_the_weight_scaled() -> None:
+    from gantrain.losses.non_saturating import NonSaturating
+    from gantrain.objective import Batch
+    from gantrain.priors import Latent
+
+    objective = NonSaturating(r1_gamma=2.0, r1_every=3)
+    G = nn.Sequential(nn.Linear(2, 3))
+    D = nn.Sequential(nn.Linear(3, 1), nn.Flatten(0))
+    batch = Batch(x=torch.randn(4, 3))
+    seen = []
+    for _ in range(7):
+        terms = objective.discriminator_step(G, D, batch, Latent(torch.randn(4, 2)))
+        seen.append("loss/r1" in terms.logs)
+    assert seen == [False, False, True, False, False, True, False]
+    assert objective.state_dict() == {"d_steps": 7}
+    # on a penalised step the loss is the logistic loss + gamma / 2 * r1_every * R1
+    objective.load_state_dict({"d_steps": 2})
+    latent = Latent(torch.randn(4, 2))
+    terms = objective.discriminator_step(G, D, batch, latent)
+    plain = NonSaturating().discriminator_step(G, D, batch, latent)
+    assert float(terms.loss) == pytest.approx(float(plain.loss) + 2.0 / 2 * 3 * float(terms.logs["loss/r1"]), rel=1e-6)
+
+
+@pytest.mark.parametrize("value", [-1.0, float("nan"), "x", True])
+def test_r1_gamma_must_be_a_number_at_least_zero(value: object) -> None:
+    from gantrain.errors import ConfigError
+    from gantrain.losses.non_saturating import NonSaturating
+
+    with pytest.raises(ConfigError, match="loss.r1_gamma must be a number >= 0"):
+        NonSaturating(r1_gamma=value)  # type: ignore[arg-type]
