@@ -118,3 +118,25 @@ def test_r1_gamma_must_be_a_number_at_least_zero(value: object) -> None:
 
     with pytest.raises(ConfigError, match="loss.r1_gamma must be a number >= 0"):
         NonSaturating(r1_gamma=value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("target", ["dcgan", "patchgan"])
+def test_spectral_norm_holds_every_weight_to_a_largest_singular_value_of_one(target: str) -> None:
+    from gantrain.models.dcgan import DCGANDiscriminator
+    from gantrain.models.pix2pix import PatchGANDiscriminator
+
+    torch.manual_seed(0)
+    if target == "dcgan":
+        D, inputs = DCGANDiscriminator(image_size=32, channels=1, width=8, norm="none", spectral_norm=True), (torch.randn(4, 1, 32, 32),)
+    else:
+        D, inputs = PatchGANDiscriminator(image_size=32, in_channels=1, out_channels=1, patch_size=16, width=8, spectral_norm=True), (torch.randn(4, 1, 32, 32),) * 2
+    layers = [m for m in D.modules() if isinstance(m, nn.Conv2d)]
+    assert layers and all(hasattr(m, "parametrizations") for m in layers)
+    with torch.no_grad():
+        for _ in range(30):  # each training forward takes one step of power iteration
+            D(*inputs)
+        D.eval()
+        sigmas = [float(torch.linalg.matrix_norm(m.weight.flatten(1), ord=2)) for m in layers]
+    assert all(abs(s - 1) < 0.02 for s in sigmas), sigmas
+    # (the raw weights, N(0, 0.02) at initialisation, are far from it: the normalisation is what holds them at 1)
+    assert all(abs(float(torch.linalg.matrix_norm(m.parametrizations.weight.original.flatten(1), ord=2)) - 1) > 0.1 for m in layers)

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from gantrain.models.base import Network
 
 from gantrain.errors import ConfigError
+from gantrain.models.layers import check_switch, spectrally_normalised
 from gantrain.models.dcgan import init_dcgan_weights
 from gantrain.models.pix2pix import check_norm, norm_2d, patch_size_layers, patchgan_layers, patchgan_output_size
 
@@ -135,6 +136,7 @@ class PatchDiscriminator(Network):
         width: int = 64,
         norm: str = "instance",
         name: str = "model.discriminator",
+        spectral_norm: bool = False,
     ) -> None:
         """`name`: the config key of this discriminator, the prefix of the keys named in errors. The
         patch size is checked as Pix2Pix's is, and named `model.patch_size` as there."""
@@ -146,6 +148,8 @@ class PatchDiscriminator(Network):
         self.patch_size, self.image_size, self.norm = int(patch_size), int(image_size), norm
         self.net = nn.Sequential(*patchgan_layers(c, n, w, norm=norm))
         self.apply(init_dcgan_weights)
+        if check_switch(f"{name}.spectral_norm", spectral_norm):
+            spectrally_normalised(self)
 
     @property
     def output_size(self) -> int:

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from gantrain.models.base import Network
 
 from gantrain.errors import ConfigError
+from gantrain.models.layers import check_switch, spectrally_normalised
 from gantrain.models.gan import head_outputs
 
 
@@ -106,18 +107,29 @@ class DCGANDiscriminator(Network):
         num_classes: int | None = None,
         fake_class: bool = False,
         max_channels: int | None = None,
+        norm: str = "batch",
+        spectral_norm: bool = False,
     ) -> None:
+        """norm: batch (DCGAN's) | layer | none, after every convolution but the first; spectral_norm:
+        Miyato et al.'s normalisation of every weight (their SN-DCGAN has no batch norm: norm=none)."""
+        from gantrain.models.pix2pix import check_norm, norm_2d
+
         super().__init__()
         self.num_classes, self.fake_class = num_classes, bool(fake_class)
         outputs = head_outputs(num_classes, fake_class)
         base, n = dcgan_layout(image_size)
         ch = _channels(_check_width(width), max_channels)
+        norm = check_norm("model.discriminator.norm", norm)
+        if norm == "instance":
+            raise ConfigError("model.discriminator.norm=instance is CycleGAN's; DCGAN's D takes batch, layer or none")
         layers: list[nn.Module] = [nn.Conv2d(channels, ch(0), 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True)]  # no BN on the input
         for k in range(n - 1):  # (B, ch(k), s, s) -> (B, ch(k+1), s/2, s/2)
-            layers += [nn.Conv2d(ch(k), ch(k + 1), 4, 2, 1, bias=False), nn.BatchNorm2d(ch(k + 1)), nn.LeakyReLU(0.2, inplace=True)]
+            layers += [nn.Conv2d(ch(k), ch(k + 1), 4, 2, 1, bias=norm == "none"), norm_2d(norm, ch(k + 1)), nn.LeakyReLU(0.2, inplace=True)]
         self.features = nn.Sequential(*layers)  # (B, ch(n-1), base, base)
         self.head = nn.Conv2d(ch(n - 1), outputs, base, 1, 0, bias=False)  # (B, outputs, 1, 1)
         self.apply(init_dcgan_weights)
+        if check_switch("model.discriminator.spectral_norm", spectral_norm):
+            spectrally_normalised(self)
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.head(self.features(x)).flatten(1)  # (B, outputs)

@@ -71,3 +71,23 @@ class WeightNormLinear(nn.Module):
         mean, sd = t.mean(0), t.std(0, unbiased=False).clamp_min(1e-6)
         self.g.copy_(1.0 / sd)
         self.b.copy_(-mean / sd)
+
+
+def check_switch(key: str, value: object) -> bool:
+    """`value` if it is true or false, else a ConfigError naming `key`."""
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key} must be true or false (got {value!r})")
+    return value
+
+
+def spectrally_normalised(module: nn.Module) -> nn.Module:
+    """Spectral normalisation (Miyato et al. 2018) of every convolution and linear layer in `module`: each
+    weight W is used as W / sigma(W), sigma its largest singular value, estimated by one step of power
+    iteration per training forward pass (u, v kept as buffers, so in the checkpoint). Applied after
+    initialisation. Returns `module`."""
+    from torch.nn.utils.parametrizations import spectral_norm
+
+    for layer in list(module.modules()):
+        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            spectral_norm(layer)
+    return module

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from gantrain.models.base import Network
 
 from gantrain.errors import ConfigError
+from gantrain.models.layers import check_switch, spectrally_normalised
 from gantrain.models.dcgan import init_dcgan_weights
 
 MAX_STRIDED = 8  # PatchGANs up to 8 stride-2 layers (receptive field 4606) are offered
@@ -70,7 +71,7 @@ def patchgan_output_size(image_size: int, patch_size: int) -> int:
     return side - 2  # two 4x4 stride-1 layers with padding 1 each take 1 off
 
 
-NORMS = ("batch", "instance")
+NORMS = ("batch", "instance", "layer", "none")
 
 
 def check_norm(key: str, norm: object) -> str:
@@ -81,12 +82,17 @@ def check_norm(key: str, norm: object) -> str:
 
 
 def norm_2d(norm: str, channels: int) -> nn.Module:
-    """Batch norm (learned scale and shift, running statistics for eval mode), or instance norm with
-    neither -- CycleGAN's: each image normalised by its own statistics, at training and at test time."""
+    """Batch norm (learned scale and shift, running statistics for eval mode), instance norm with neither
+    -- CycleGAN's: each image normalised by its own statistics, at training and at test time --, layer
+    norm (each image over all its channels), or none."""
     if norm == "batch":
         return nn.BatchNorm2d(channels)
     if norm == "instance":
         return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+    if norm == "layer":  # each image's whole feature map (C, H, W), with a learned scale and shift per channel
+        return nn.GroupNorm(1, channels)
+    if norm == "none":  # e.g. with spectral normalisation, or WGAN-GP's critic (a per-image gradient penalty)
+        return nn.Identity()
     raise ValueError(f"unknown norm {norm!r}; expected one of {NORMS}")
 
 
@@ -98,7 +104,7 @@ def patchgan_layers(channels: int, n_strided: int, width: int, norm: str = "batc
     if n_strided == 0:  # PixelGAN: 1x1 convolutions, each pixel judged on its own
         return [
             nn.Conv2d(channels, width, 1), nn.LeakyReLU(0.2),
-            nn.Conv2d(width, 2 * width, 1, bias=False), norm_2d(norm, 2 * width), nn.LeakyReLU(0.2),
+            nn.Conv2d(width, 2 * width, 1, bias=norm == "none"), norm_2d(norm, 2 * width), nn.LeakyReLU(0.2),
             nn.Conv2d(2 * width, 1, 1),
         ]  # fmt: skip
     layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2)]  # no norm on the input layer
@@ -106,7 +112,7 @@ def patchgan_layers(channels: int, n_strided: int, width: int, norm: str = "batc
     for i in range(1, n_strided + 1):  # n-1 more stride-2 layers, then one stride-1 layer
         c_next = width * min(2**i, 8)
         stride = 2 if i < n_strided else 1
-        layers += [nn.Conv2d(c_prev, c_next, 4, stride, 1, bias=False), norm_2d(norm, c_next), nn.LeakyReLU(0.2)]
+        layers += [nn.Conv2d(c_prev, c_next, 4, stride, 1, bias=norm == "none"), norm_2d(norm, c_next), nn.LeakyReLU(0.2)]
         c_prev = c_next
     layers.append(nn.Conv2d(c_prev, 1, 4, 1, 1))  # one logit per patch
     return layers
@@ -199,6 +205,8 @@ class PatchGANDiscriminator(Network):
         patch_size: int = 70,
         width: int = 64,
         conditional: bool = True,
+        norm: str = "batch",
+        spectral_norm: bool = False,
     ) -> None:
         super().__init__()
         if int(width) < 1:
@@ -207,8 +215,10 @@ class PatchGANDiscriminator(Network):
         self.patch_size, self.image_size = int(patch_size), int(image_size)
         self.with_source = bool(conditional)  # (named apart from a label-conditional net's `conditional`)
         c = out_channels + (in_channels if self.with_source else 0)
-        self.net = nn.Sequential(*patchgan_layers(c, n, width, norm="batch"))
+        self.net = nn.Sequential(*patchgan_layers(c, n, width, norm=check_norm("model.discriminator.norm", norm)))
         self.apply(init_dcgan_weights)
+        if check_switch("model.discriminator.spectral_norm", spectral_norm):
+            spectrally_normalised(self)
 
     @property
     def output_size(self) -> int:
