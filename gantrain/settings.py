@@ -32,6 +32,9 @@ class TrainSettings:
     # the last fraction of train.steps over which both learning rates fall linearly towards zero (Isola et
     # al.'s and Salimans et al.'s schedule; 0.5: constant for the first half); 0: constant throughout
     lr_decay: float = 0.0
+    # keep an exponential moving average of G's weights with this decay (e.g. 0.999; ProGAN's): sample grids,
+    # evaluation and every task=... then use it; null: none. Kept in the checkpoint.
+    g_ema: float | None = None
 
     def __post_init__(self) -> None:
         positive = {
@@ -65,6 +68,8 @@ class TrainSettings:
                 f"train.lr_decay must be a number in [0, 1], the last fraction of the steps over which the learning "
                 f"rates fall to zero (got {self.lr_decay!r})"
             )
+        if self.g_ema is not None and (isinstance(self.g_ema, bool) or not 0.0 <= float(self.g_ema) < 1.0):
+            raise ConfigError(f"train.g_ema must be in [0, 1) (e.g. 0.999) or null for none (got {self.g_ema!r})")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"train.precision must be one of {', '.join(PRECISIONS)} (got {self.precision!r})")
 

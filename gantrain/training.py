@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from gantrain import monitor
 from gantrain.checkpoint import LAST, TrainingState, link_checkpoint, misfit, save_checkpoint
 from gantrain.data.base import ImageDataset, sample_images
-from gantrain.errors import CheckpointError, GantrainError, OutputError
+from gantrain.errors import CheckpointError, ConfigError, GantrainError, OutputError
 from gantrain import files, interrupts
 from gantrain.files import append_line, display_path, resume_command, save_png, write_text
 from gantrain.evaluation import Evaluator, live_metrics
@@ -120,8 +120,14 @@ class Trainer:
         self.eval_settings = eval_settings or EvalSettings()
         ema = self.eval_settings.ema
         averaged = evaluate.averaged if evaluate is not None and ema is not None else None
-        # name -> the moving average of that network's weights which evaluations score (eval.ema)
+        # name -> the moving average of that network's weights which evaluations score (eval.ema), and G's
+        # (train.g_ema), which the pictures, the evaluations and the tasks use in G's place
         self.averages = {averaged: ParameterAverage(self.nets[averaged], ema)} if averaged is not None else {}
+        generator = objective.generator
+        if settings.g_ema is not None and generator is not None:
+            if generator in self.averages:
+                raise ConfigError(f"eval.ema and train.g_ema both average {generator}: keep one of them")
+            self.averages[generator] = ParameterAverage(self.nets[generator], settings.g_ema)
         self.best: dict[str, float] | None = None  # see TrainResult.best
         # The loop's own torch RNG stream (dropout and any other torch.rand* inside the networks): seeded
         # from `seed`, saved in checkpoints, and swapped in only while fit() runs, so a run does not depend
@@ -221,9 +227,13 @@ class Trainer:
                 old.unlink(missing_ok=True)
         return folder / LAST
 
+    def averaged_nets(self) -> dict[str, nn.Module]:
+        """The networks, each moving average of weights in its network's place (eval.ema, train.g_ema)."""
+        return {**self.nets, **{name: average.average for name, average in self.averages.items()}}
+
     def write_samples(self, log: monitor.Monitor) -> Path:
         """Draw the objective's pictures: the first to samples/step_N.png, all to TensorBoard."""
-        pictures = self.objective.pictures(self.nets, self.picture_inputs)
+        pictures = self.objective.pictures(self.averaged_nets(), self.picture_inputs)
         first = next(iter(pictures))
         path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
         save_png(path, pictures[first], "samples")
@@ -344,7 +354,7 @@ class Trainer:
                         if self.evaluate is not None and self.eval_settings.every and (self.step % self.eval_settings.every == 0 or last):
                             numbers: dict[str, float] = {}
                             if main:  # rank 0 alone evaluates
-                                numbers = self.evaluate({**self.nets, **{n: a.average for n, a in self.averages.items()}})
+                                numbers = self.evaluate(self.averaged_nets())
                                 if self.averages:
                                     numbers.update(live_metrics(self.evaluate, self.nets))
                                 log.scalars(self.step, numbers)

@@ -22,6 +22,7 @@ MODELS = {
     "vae": ["model=vae", "model.decoder.hidden=[16]", "model.encoder.hidden=[16]", "train.batch_size=8"],
     # the stabilisers of issue 32: spectral norm's u and v, the penalties' randomness and R1's lazy count resume too
     "dcgan_hinge_sn": ["loss=hinge", "model.discriminator.spectral_norm=true", "model.discriminator.norm=none", "model.generator.width=4", "model.discriminator.width=4", "train.batch_size=8"],
+    "dcgan_g_ema": ["train.g_ema=0.9", "model.generator.width=4", "model.discriminator.width=4", "train.batch_size=8"],
     "gan_wgan_gp_r1": ["model=gan", "loss=wgan_gp", "loss.r1_gamma=1", "loss.r1_every=3", "train.k=2", "model.generator.hidden=[16]", "model.discriminator.hidden=[8]", "train.batch_size=8"],
     "cyclegan": ["model=cyclegan", "model.generator_ab.width=4", "model.discriminator_a.width=4", "model.generator_ab.blocks=1", "loss.pool_size=3"],
 }

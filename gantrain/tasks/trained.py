@@ -29,15 +29,17 @@ class TrainedRun:
     config: DictConfig  # the run's own composed config
     objective: Objective  # built from the run's loss config (its declarations say which network does what)
     nets: dict[str, nn.Module]  # the networks loaded, by name, in eval-ready form on the device
-    # name -> the moving average of that network's weights that evaluations scored (eval.ema)
+    # name -> the moving average of that network's weights that evaluations scored (eval.ema, train.g_ema)
     averages: dict[str, nn.Module] = field(default_factory=dict)
 
     @property
     def G(self) -> nn.Module:
-        """The network that draws images from the prior's z (a GAN's G, a VAE's decoder)."""
-        if self.objective.generator is None:
+        """The network that draws images from the prior's z (a GAN's G, a VAE's decoder): the moving average
+        of its weights when the run kept one (train.g_ema), as its pictures and evaluations used."""
+        name = self.objective.generator
+        if name is None:
             raise ConfigError(f"run={self.run_dir} has no latent space (a translation run): use task=translate")
-        return self.nets[self.objective.generator]
+        return self.averages.get(name, self.nets[name])
 
 
 NetworkChoice = tuple[str, ...] | Callable[[Objective], tuple[str, ...]] | None

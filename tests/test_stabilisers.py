@@ -1,5 +1,6 @@
-"""The criteria and penalties of issue 32 as small pure functions: hand-computed values, and the gradient
-penalty and R1 against finite differences on a tiny network (float64)."""
+"""The criteria and stabilisers of issue 32: each criterion and penalty as a small pure function (hand-computed
+values; the gradient penalty and R1 against finite differences on a tiny network, float64), spectral
+normalisation, and the moving average of G."""
 
 import pytest
 import torch
@@ -140,3 +141,33 @@ def test_spectral_norm_holds_every_weight_to_a_largest_singular_value_of_one(tar
     assert all(abs(s - 1) < 0.02 for s in sigmas), sigmas
     # (the raw weights, N(0, 0.02) at initialisation, are far from it: the normalisation is what holds them at 1)
     assert all(abs(float(torch.linalg.matrix_norm(m.parametrizations.weight.original.flatten(1), ord=2)) - 1) > 0.1 for m in layers)
+
+
+def test_g_ema_is_kept_in_the_checkpoint_and_draws_the_tasks_pictures(tmp_path) -> None:
+    import numpy as np
+
+    from conftest import TINY_GAN, run_cli, task_file
+    from gantrain.checkpoint import load_checkpoint
+    from gantrain.inference import generate_images
+    from gantrain.tasks.trained import latent_prior, load_run
+
+    done = run_cli(*TINY_GAN, "train.steps=6", "train.g_ema=0.5", "eval.every=0", "device=cpu", "hydra.run.dir=run", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    state = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    live, average = state["networks"]["generator"], state["averages"]["generator"]
+    assert live.keys() == average.keys() and any(not torch.equal(live[k], average[k]) for k in live)
+    trained = load_run(tmp_path / "run", torch.device("cpu"))
+    assert trained.G is trained.averages["generator"]  # the tasks draw with the average
+    assert run_cli("task=sample", "run=run", "n=8", "npy=true", "device=cpu", cwd=tmp_path).returncode == 0
+    drawn = np.load(task_file(tmp_path / "run" / "sample", "samples_n8_seed0.npy"))
+    latent, _ = latent_prior(trained).grid(8, device=torch.device("cpu"), generator=torch.Generator().manual_seed(0))
+    assert np.array_equal(drawn, generate_images(trained.averages["generator"], latent).numpy())
+    assert not np.array_equal(drawn, generate_images(trained.nets["generator"], latent).numpy())
+
+
+@pytest.mark.parametrize(("value", "said"), [("1.0", "must be in [0, 1)"), ("-0.1", "must be in [0, 1)"), ("true", "must be a number (got true)")])
+def test_g_ema_out_of_range_is_refused(value: str, said: str, tmp_path) -> None:
+    from conftest import TINY_GAN, run_cli
+
+    done = run_cli(*TINY_GAN, f"train.g_ema={value}", "hydra.run.dir=run", cwd=tmp_path)
+    assert done.returncode == 2 and f"train.g_ema {said}" in done.stderr, done.stderr
