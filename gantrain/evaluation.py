@@ -285,6 +285,8 @@ class GeneratedScores(Evaluator):
 
     def __init__(self, scorer: Any, latent: Any, device: torch.device, generator: str = "generator") -> None:
         self.scorer, self.latent, self.device, self.generator = scorer, latent, device, generator
+        if not scorer.networks:  # eval.extractor=none: the sliced Wasserstein distance is the headline
+            self.name = "eval/swd"
 
     def __call__(self, nets: Mapping[str, nn.Module]) -> dict[str, float]:
         numbers, _ = self.scorer(generate_images(nets[self.generator], self.latent).to(self.device))

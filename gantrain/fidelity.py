@@ -34,7 +34,7 @@ from gantrain.errors import ConfigError
 VERSION = 1  # of the classifier extractor's architecture and training recipe: a change retrains
 INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
 INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_FILE}"
-EXTRACTORS = ("classifier", "inception")
+EXTRACTORS = ("classifier", "inception", "none")  # none: the sliced Wasserstein distance alone (no network)
 TRAIN_STEPS = 1500  # the classifier's training recipe: steps of batch 64, Adam 1e-3, seed 0
 COVERED_SHARE = 0.1  # a class is covered when it gets at least 10% of the samples a uniform share would give it
 
@@ -246,7 +246,8 @@ def precision_recall(fake_features: Tensor, real_features: Tensor, k: int = 3) -
 
 class Scorer:
     """Scores sets of generated images against one set of real ones, whose features are computed once:
-    FID, KID (mean over subsets of up to 1,000), IS and, with the classifier, class coverage."""
+    FID, KID (mean over subsets of up to 1,000), IS and, with the classifier, class coverage; and the
+    sliced Wasserstein distance (gantrain/swd.py), which needs no network (extractor="none": SWD alone)."""
 
     def __init__(
         self,
@@ -261,8 +262,16 @@ class Scorer:
         from torchmetrics.image.fid import FrechetInceptionDistance
         from torchmetrics.image.kid import KernelInceptionDistance
 
+        from gantrain import swd
+
         if extractor not in EXTRACTORS:
-            raise ConfigError(f"eval.extractor must be classifier or inception (got {extractor!r})")
+            raise ConfigError(f"eval.extractor must be classifier, inception or none (got {extractor!r})")
+        # the sliced Wasserstein distance's real side: its descriptors, drawn once (SWD needs no network)
+        self.swd_real = swd.descriptors(real.cpu())
+        self.networks = extractor != "none"
+        if not self.networks:
+            self.coverage = False
+            return
         self.rgb = extractor == "inception"  # Inception reads RGB: grey images are repeated to 3 channels
         if extractor == "classifier":
             if classifier is None:
@@ -301,6 +310,12 @@ class Scorer:
         """The numbers for uint8 fakes (N, C, S, S), and their class histogram under the classifier."""
         from torchmetrics.image.inception import InceptionScore
 
+        from gantrain import swd
+
+        sliced = swd.swd(self.swd_real, fake.cpu())
+        if not self.networks:
+            return sliced, None
+
         self.fid.reset()  # the fakes' statistics only: the real ones stay
         self.kid.reset()
         self.kid.subset_size = min(1000, len(fake), self.kid.subset_size)
@@ -319,7 +334,7 @@ class Scorer:
         self.logits.forget()
         kid_mean, _ = self.kid.compute()
         is_mean, _ = inception_score.compute()
-        numbers = {"eval/fid": float(self.fid.compute()), "eval/kid": float(kid_mean), "eval/is": float(is_mean)}
+        numbers = {"eval/fid": float(self.fid.compute()), "eval/kid": float(kid_mean), "eval/is": float(is_mean), **sliced}
         numbers.update(precision_recall(torch.cat(fake_features), self.real_features))
         histogram = None
         if fake_logits:

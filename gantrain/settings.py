@@ -98,7 +98,7 @@ class EvalSettings:
     bn_images: int = 5000  # real training images on which a batch-norm D's statistics are re-estimated for each test error; 0: its running ones
     cluster_match: str = "one_to_one"  # trained without labels: clusters -> classes one_to_one (Hungarian) | majority (each its most common class)
     n: int = 0  # samples scored (FID, KID, IS, class coverage) at every evaluation during training; 0: none
-    extractor: str = "classifier"  # what FID/KID/IS see (task=eval): classifier (gantrain's, offline) | inception
+    extractor: str = "classifier"  # what FID/KID/IS see (task=eval): classifier (gantrain's, offline) | inception | none (SWD alone, for unlabelled data)
     inception_weights: str | None = None  # eval.extractor=inception: the file pt_inception-2015-12-05-6726825d.pth
 
     def __post_init__(self) -> None:
@@ -108,8 +108,8 @@ class EvalSettings:
             raise ConfigError(f"eval.n must be 0 (no sample scores) or an integer >= 2, the samples scored (got {self.n})")
         if self.cluster_match not in ("one_to_one", "majority"):
             raise ConfigError(f"eval.cluster_match must be one_to_one or majority (got {self.cluster_match!r})")
-        if self.extractor not in ("classifier", "inception"):
-            raise ConfigError(f"eval.extractor must be classifier or inception (got {self.extractor!r})")
+        if self.extractor not in ("classifier", "inception", "none"):
+            raise ConfigError(f"eval.extractor must be classifier, inception or none (got {self.extractor!r})")
         if isinstance(self.bn_images, bool) or not isinstance(self.bn_images, int) or self.bn_images < 0:
             raise ConfigError(f"eval.bn_images must be an integer >= 0, the real images that re-estimate batch-norm statistics (got {self.bn_images})")
         if self.ema is not None and not 0.0 <= float(self.ema) < 1.0:

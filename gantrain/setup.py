@@ -256,7 +256,7 @@ class Setup:
         classifier, data_share = None, None
         if settings.extractor == "classifier":
             classifier, data_share, described = run_classifier(self.cfg, train, held_out, self.device)
-            console.info(f"eval.n={settings.n}: FID, KID, IS and class coverage every {settings.every} steps, features of {described}")
+            console.info(f"eval.n={settings.n}: FID, KID, IS, class coverage and SWD every {settings.every} steps, features of {described}")
         real = sample_uint8(held_out if held_out is not None else train, settings.n, self.seed).to(self.device)
         scorer = fidelity.Scorer(
             real, extractor=settings.extractor, classifier=classifier, data_share=data_share, inception_weights=settings.inception_weights

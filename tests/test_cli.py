@@ -62,7 +62,7 @@ BAD_INPUTS = {
     "negative evaluation interval": (["eval.every=-1"], "eval.every must be an integer >= 0"),
     "beta not a number": (["model=vae", "model.beta=abc"], "model.beta must be a number >= 0"),
     "one sample to score": (["eval.n=1"], "eval.n must be 0 (no sample scores) or an integer >= 2"),
-    "unknown feature extractor": (["eval.extractor=clip"], "eval.extractor must be classifier or inception"),
+    "unknown feature extractor": (["eval.extractor=clip"], "eval.extractor must be classifier, inception or none"),
     "batch size 0": (["train.batch_size=0"], "train.batch_size must be an integer >= 1"),
     "learning rate 0": (["optim.lr=0"], "optim.lr must be > 0"),
     "a switch that is not a boolean": (["train.compile=3"], "train.compile must be true or false (got 3)"),

@@ -129,7 +129,7 @@ def test_inception_without_its_weights_file_says_which_file(tmp_path: Path) -> N
         ({"extractor": "inception", "inception_weights": str(tmp_path)}, "is a folder"),
         ({"extractor": "inception", "inception_weights": str(garbage)}, "is not the weights file pt_inception-2015-12-05-6726825d.pth"),
         ({"extractor": "inception", "inception_weights": str(other_net)}, "is not the weights file"),
-        ({"extractor": "clip"}, "eval.extractor must be classifier or inception"),
+        ({"extractor": "clip"}, "eval.extractor must be classifier, inception or none"),
         ({"n": 1}, "n must be an integer >= 2"),
     ):
         with pytest.raises(ConfigError, match=expected):

@@ -43,7 +43,7 @@ def evaluate_run(
     if isinstance(n, bool) or not isinstance(n, int) or n < 2:
         raise ConfigError(f"n must be an integer >= 2, the number of samples to score (got {n!r})")
     if extractor not in fidelity.EXTRACTORS:
-        raise ConfigError(f"eval.extractor must be classifier or inception (got {extractor!r})")
+        raise ConfigError(f"eval.extractor must be classifier, inception or none (got {extractor!r})")
     if extractor == "inception":
         fidelity._inception_path(inception_weights)  # before any work
     trained = load_run(run, device)
@@ -51,7 +51,8 @@ def evaluate_run(
     _check_fits(n, trained.config, device)
     train, held_out = run_data(trained.config)
     real = sample_uint8(held_out if held_out is not None else train, n, seed)
-    classifier, data_share, described = None, None, "Inception-v3 (torch-fidelity weights)"
+    classifier, data_share = None, None
+    described = "Inception-v3 (torch-fidelity weights)" if extractor == "inception" else "none (the sliced Wasserstein distance alone)"
     if extractor == "classifier":
         classifier, data_share, described = run_classifier(trained.config, train, held_out, device)
 
