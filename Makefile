@@ -18,11 +18,13 @@ $(STAMP): pyproject.toml
 train: install  ## train the default model (DCGAN on MNIST) into outputs/DATE/TIME
 	$(BIN)/gantrain $(ARGS)
 
+# one worker per CPU core (pytest-xdist), each with one torch thread: two torch processes of two threads
+# each on two cores slow each other far more than twofold
 test: install  ## the test suite (slow tests skipped; `make test-all` runs them too)
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n auto $(PYTEST_ARGS)
 
 test-all: install
-	$(BIN)/python -m pytest -q -m "slow or not slow" $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n auto -m "slow or not slow" $(PYTEST_ARGS)
 
 MNIST ?= ../shared/data/mnist
 # Semi-supervised MNIST with 100 labels (resumable; see bench/semi_supervised.py): make bench-semi STEPS=30000

@@ -80,8 +80,8 @@ def test_generator_norms_and_initialisation() -> None:
         (dict(image_size=32, width=0), "model.generator.width=0 must be a whole number of at least 1; the paper's is 64"),
         (dict(image_size=32, blocks=-1), "model.generator.blocks=-1 must be a whole number of at least 0"),
         (
-            dict(image_size=32, norm="layer"),
-            "model.generator.norm='layer' is not a normalisation gantrain builds; set it to one of batch, instance",
+            dict(image_size=32, norm="group"),
+            "model.generator.norm='group' is not a normalisation gantrain builds; set it to one of batch, instance, layer, none",
         ),
         (dict(image_size=32, dropout=1.0), "model.generator.dropout=1.0 must be a probability in [0, 1)"),
         (dict(image_size=32, dropout=-0.1), "model.generator.dropout=-0.1 must be a probability in [0, 1)"),

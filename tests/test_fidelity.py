@@ -187,7 +187,7 @@ def test_eval_n_scores_samples_during_training(cache: Path, tmp_path: Path, monk
     monkeypatch.setenv("GANTRAIN_CACHE", str(cache))
     result = run_cli(*TINY_GAN, "train.steps=4", "eval.every=2", "eval.n=100", "device=cpu", "hydra.run.dir=run", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "eval.n=100: FID, KID, IS and class coverage every 2 steps" in result.stdout
+    assert "eval.n=100: FID, KID, IS, class coverage and SWD every 2 steps" in result.stdout
     lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [line["step"] for line in lines] == [2, 4]
     assert all(line["eval/fid"] > 0 and 1 <= line["eval/classes_covered"] <= 10 for line in lines)
