@@ -85,6 +85,13 @@ def data_kind(data: Any) -> str:
     return "pairs" if data.paired else "domains" if data.channels_b is not None else "images"
 
 
+class StepEvents(NamedTuple):
+    """What an objective asks of the loop after a step (Objective.after_step)."""
+
+    restart_optimisers: bool = False  # clear every optimiser's state (Adam's moments) before the next step
+    keep_checkpoint: str | None = None  # write a checkpoint now and keep it as checkpoints/<name>.pt
+
+
 class NetworksMismatch(ConfigError):
     """The model builds other networks than the objective trains (a GAN's loss for a VAE, say)."""
 
@@ -121,6 +128,11 @@ class Objective(ABC):
                 f"the data are {DATA_KINDS[given]}, which {TRAINED_BY[given]} trains, but {self.trains_what} on "
                 f"{DATA_KINDS[self.trains_on].split(' (')[0]}: {USE[self.trains_on]}, or {TRAINED_BY[given]}"
             )
+
+    def after_step(self) -> StepEvents:
+        """Called by the loop once after every training step (a schedule's say: progressive growing resets
+        the optimisers at each new phase and keeps a checkpoint per resolution); nothing by default."""
+        return StepEvents()
 
     def state_dict(self) -> dict[str, Any]:
         """State that must survive a resume (plain data: tensors, numbers); most objectives have none."""

@@ -213,7 +213,9 @@ class Trainer:
         return {"torch": torch.Generator().manual_seed(base + 3).get_state(), "z": torch.Generator().manual_seed(base + 1).get_state()}
 
     # ----- outputs -----------------------------------------------------------------------------
-    def save(self) -> Path:
+    def save(self, keep_as: str | None = None) -> Path:
+        """A checkpoint: step_N.pt (the newest keep_ckpts of them are kept), last.pt, and with `keep_as`
+        a copy kept for good as <keep_as>.pt (e.g. resolution_16.pt, a finished resolution of ProGAN)."""
         folder = self.run_dir / "checkpoints"
         periodic = folder / f"step_{self.step:07d}.pt"
         state = self.state_dict()  # on every rank: it gathers their random states
@@ -221,6 +223,8 @@ class Trainer:
             return folder / LAST
         save_checkpoint(state, periodic)
         link_checkpoint(periodic, folder / LAST)
+        if keep_as is not None:
+            link_checkpoint(periodic, folder / f"{keep_as}.pt")
         keep = self.settings.keep_ckpts
         if keep > 0:
             for old in sorted(folder.glob("step_*.pt"))[:-keep]:
@@ -337,6 +341,10 @@ class Trainer:
                                 counts[name] = counts.get(name, 0) + 1
                         self.step += 1
                         last = self.step == s.steps
+                        events = self.objective.after_step()
+                        if events.restart_optimisers:
+                            for optimizer in self.optimizers.values():
+                                optimizer.state.clear()  # Adam's moments start again (the step counts too)
                         # NaN/Inf: checked every step on one CPU process; on a GPU or under torchrun (a sync, a collective)
                         # only where the loop synchronises anyway: logs and checkpoints
                         every_step = self.device.type == "cpu" and not self.world.distributed
@@ -378,8 +386,8 @@ class Trainer:
                             log.advance(self.step, rate)
                         if main and (self.step % s.sample_every == 0 or last):
                             last_samples = self.write_samples(log)
-                        if self.step % s.ckpt_every == 0 or last:
-                            last_ckpt = self.save()
+                        if self.step % s.ckpt_every == 0 or last or events.keep_checkpoint:
+                            last_ckpt = self.save(keep_as=events.keep_checkpoint)
                 except KeyboardInterrupt:
                     interrupted = True
                     interrupts.hold_further()  # a second Ctrl-C must not cut this checkpoint short

@@ -24,6 +24,8 @@ MODELS = {
     "dcgan_hinge_sn": ["loss=hinge", "model.discriminator.spectral_norm=true", "model.discriminator.norm=none", "model.generator.width=4", "model.discriminator.width=4", "train.batch_size=8"],
     "dcgan_g_ema": ["train.g_ema=0.9", "model.generator.width=4", "model.discriminator.width=4", "train.batch_size=8"],
     "gan_wgan_gp_r1": ["model=gan", "loss=wgan_gp", "loss.r1_gamma=1", "loss.r1_every=3", "train.k=2", "model.generator.hidden=[16]", "model.discriminator.hidden=[8]", "train.batch_size=8"],
+    # progressive growing, stopped at step 2 in the middle of the 4 -> 8 fade-in (16 images of 12 + 12) and resumed
+    "progan": ["model=progan", "data.image_size=16", "model.phase_images=12", "model.fmap_base=32", "model.fmap_max=8", "model.z_dim=8", "train.batch_size=8"],
     "cyclegan": ["model=cyclegan", "model.generator_ab.width=4", "model.discriminator_a.width=4", "model.generator_ab.blocks=1", "loss.pool_size=3"],
 }
 
