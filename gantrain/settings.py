@@ -35,6 +35,9 @@ class TrainSettings:
     # keep an exponential moving average of G's weights with this decay (e.g. 0.999; ProGAN's): sample grids,
     # evaluation and every task=... then use it; null: none. Kept in the checkpoint.
     g_ema: float | None = None
+    # stop after this many seconds of training (a checkpoint and the samples are written as at the last
+    # step): a benchmark's equal wall-clock budget, or a cluster job's time limit; null: train.steps decides
+    time_limit: float | None = None
 
     def __post_init__(self) -> None:
         positive = {
@@ -68,6 +71,8 @@ class TrainSettings:
                 f"train.lr_decay must be a number in [0, 1], the last fraction of the steps over which the learning "
                 f"rates fall to zero (got {self.lr_decay!r})"
             )
+        if self.time_limit is not None and (isinstance(self.time_limit, bool) or not 0 < float(self.time_limit) < float("inf")):
+            raise ConfigError(f"train.time_limit must be a number of seconds > 0, or null (got {self.time_limit!r})")
         if self.g_ema is not None and (isinstance(self.g_ema, bool) or not 0.0 <= float(self.g_ema) < 1.0):
             raise ConfigError(f"train.g_ema must be in [0, 1) (e.g. 0.999) or null for none (got {self.g_ema!r})")
         if self.precision not in PRECISIONS:

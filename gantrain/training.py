@@ -334,13 +334,15 @@ class Trainer:
                 last_ckpt = self.save()  # something to roll back to
             with interrupts.checkpointing():  # a signal from here on: a checkpoint, then stop
                 try:
-                    while self.step < s.steps:
+                    out_of_time = False
+                    while self.step < s.steps and not out_of_time:
                         for terms in self.train_step():
                             for name, value in terms.items():
                                 sums[name] = sums[name] + value if name in sums else value.clone()
                                 counts[name] = counts.get(name, 0) + 1
                         self.step += 1
-                        last = self.step == s.steps
+                        out_of_time = s.time_limit is not None and time.perf_counter() - start >= s.time_limit
+                        last = self.step == s.steps or out_of_time
                         events = self.objective.after_step()
                         if events.restart_optimisers:
                             for optimizer in self.optimizers.values():

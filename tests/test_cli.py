@@ -106,6 +106,9 @@ BAD_INPUTS = {
     "a switch that is a word": (["train.compile=maybe"], "train.compile must be true or false (got maybe)"),
     "an override Hydra cannot parse": (["model.generator.hidden=[1,2"], "cannot read the override model.generator.hidden=[1,2"),
     "a required group removed": (["~model"], "~model removes the model group"),
+    "a criterion the model cannot use": (["model=sgan", "data.labeled_per_class=10", "loss=wgan_gp"], "loss=wgan_gp scores each image with one number, but this discriminator outputs 10 class logits"),
+    "a negative R1 weight": (["loss.r1_gamma=-1"], "loss.r1_gamma must be a number >= 0"),
+    "a negative gradient penalty": (["loss=wgan_gp", "loss.gp_lambda=-1"], "loss.gp_lambda must be a number >= 0"),
     "Inception weights a folder": (["eval.extractor=inception", "eval.n=100", "eval.inception_weights=."], "eval.inception_weights=. is a folder"),
 }
 
@@ -352,3 +355,15 @@ def test_a_refused_run_never_removes_the_folders_above_its_own(tmp_path: Path) -
         result = run_cli(*args, cwd=cwd)
         assert result.returncode == 2, result.stderr
         assert cwd.is_dir() and sorted(p.name for p in cwd.iterdir()) == [], (args, list(cwd.rglob("*")))
+
+
+def test_a_time_limit_stops_the_run_with_a_checkpoint(tmp_path: Path) -> None:
+    """train.time_limit: the run stops after that many seconds of training, checkpointed like a last step."""
+    import json
+
+    result = run_cli(*FAST, "train.steps=1000000", "train.time_limit=2", "hydra.run.dir=run", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert 0 < summary["step"] < 1000000 and summary["seconds"] < 30
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["step"] == summary["step"]
+    assert (tmp_path / "run" / "samples" / f"step_{summary['step']:07d}.png").is_file()

@@ -48,6 +48,8 @@ def test_every_model_instantiates_for_the_data_size(model: str, size: int) -> No
 
     from gantrain.setup import build_networks
 
+    if model == "progan" and size == 28:
+        size = 16  # progressive growing doubles from 4: 4 x 2^n (28 is refused, tests/test_progan.py)
     cfg = _compose(f"model={model}", f"data.image_size={size}")
     nets, objective = build_networks(cfg), instantiate(cfg.loss)
     assert set(nets) == set(objective.networks)  # the model builds what its default loss trains

@@ -20,8 +20,8 @@ def _fill_after_first_save(trainer, disk: Path) -> None:
     """The disk fills right after the trainer's first checkpoint."""
     save = trainer.save
 
-    def save_then_fill():
-        path = save()
+    def save_then_fill(keep_as=None):
+        path = save(keep_as=keep_as)
         if not (disk / ".filler").exists():
             fill_disk(disk)
         return path

@@ -47,7 +47,7 @@ class ProgressiveGAN(CriterionGAN):
         name: str = "model=progan's loss",
     ) -> None:
         super().__init__(criterion, gp_lambda, drift, r1_gamma, r1_every, name)
-        self.sizes = resolutions(start_size, image_size)
+        self.start_size = start_size
         if isinstance(phase_images, bool) or not isinstance(phase_images, int) or phase_images < 1:
             raise ConfigError(f"model.phase_images must be an integer >= 1, the images of each fade-in and each stable phase (got {phase_images!r}); the paper's is 800000")
         if not isinstance(grow, bool):
@@ -55,14 +55,27 @@ class ProgressiveGAN(CriterionGAN):
         self.image_size, self.phase_images, self.grow = image_size, phase_images, grow
         self.batch_sizes: dict[int, int] = {}
         for size, b in dict(batch_sizes or {}).items():
-            if int(size) not in self.sizes:
-                raise ConfigError(f"model.batch_sizes names resolution {size}, which this run does not grow through ({', '.join(map(str, self.sizes))})")
             if isinstance(b, bool) or not isinstance(b, int) or b < 1 or (max_batch_size is not None and b > max_batch_size):
                 raise ConfigError(f"model.batch_sizes.{size}={b!r} must be an integer from 1 to train.batch_size ({max_batch_size}): each is a share of train.batch_size's batch")
             self.batch_sizes[int(size)] = b
         self.images_seen = 0  # real images D has been shown: the schedule's clock
         self.images_reported = 0  # ... at the end of the step before (after_step compares the two)
         self._step_stage = (0, 1.0)  # the stage of this step's D phases, which its G phase trains at
+
+    def check_pair(self, G: nn.Module, D: nn.Module, data: object) -> None:
+        super().check_pair(G, D, data)
+        from gantrain.models.progan import ProGANDiscriminator, ProGANGenerator
+
+        if not isinstance(unwrap(G), ProGANGenerator) or not isinstance(unwrap(D), ProGANDiscriminator):
+            raise ConfigError("loss=progan grows the networks of model=progan, which this model does not build: use model=progan (it sets loss=progan)")
+        for size in self.batch_sizes:
+            if size not in self.sizes:
+                raise ConfigError(f"model.batch_sizes names resolution {size}, which this run does not grow through ({', '.join(map(str, self.sizes))})")
+
+    @property
+    def sizes(self) -> list[int]:
+        """The resolutions grown through: start_size, 2 start_size, ..., image_size."""
+        return resolutions(self.start_size, self.image_size)
 
     # ----- the schedule ------------------------------------------------------------------------
     def stage(self, images: int | None = None) -> tuple[int, float]:
