@@ -22,9 +22,10 @@ from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results" / "progan"
 # A small ProGAN for a CPU: channels capped at 128 (fmap_base 1024: 128 up to 16 px, 64 at 32), z of 128,
-# each fade-in and stable phase 10,000 images, batch 32: at about 8 steps (256 images) a second at 4 x 4
-# (one thread, AMD EPYC, measured), slower above, the growth to 32 x 32 (seven phases, 70,000 images)
-# should end within a 10-minute budget (to be checked against the runs' grow/resolution curves).
+# each fade-in and stable phase 10,000 images, batch 32. NOT YET TUNED: a 3-minute probe (one thread, AMD
+# EPYC family 25, 2026-12-03) ran 8.6 steps/s at 4 x 4 but 2.0 at 8 x 8, so these settings do not reach
+# 32 x 32 within 10 minutes; find where the time goes at 8 x 8 (the gradient penalty's double backward?)
+# and choose the widths, phase_images and budget so that the growth ends in the first half of the budget.
 PROGAN = ["model=progan", "model.fmap_base=1024", "model.fmap_max=128", "model.z_dim=128", "model.phase_images=10000", "train.batch_size=32"]
 DCGAN = ["model=dcgan", "data.image_size=32", "train.batch_size=64"]
 RUNS = {  # name -> (overrides, what it is)
