@@ -171,3 +171,24 @@ def test_g_ema_out_of_range_is_refused(value: str, said: str, tmp_path) -> None:
 
     done = run_cli(*TINY_GAN, f"train.g_ema={value}", "hydra.run.dir=run", cwd=tmp_path)
     assert done.returncode == 2 and f"train.g_ema {said}" in done.stderr, done.stderr
+
+
+def test_r1_stays_in_a_classifier_ds_loss_beside_the_supervised_term() -> None:
+    """A semi-supervised D (K class logits, labelled batch): its loss is supervised + unsupervised + R1."""
+    from gantrain.losses.non_saturating import NonSaturating
+    from gantrain.models.sgan import SemiSupervisedMLPDiscriminator
+    from gantrain.objective import Batch
+    from gantrain.priors import Latent
+
+    torch.manual_seed(0)
+    G = nn.Sequential(nn.Linear(2, 16), nn.Unflatten(1, (1, 4, 4)))
+    D = SemiSupervisedMLPDiscriminator(image_size=4, channels=1, num_classes=3, hidden=[8])
+    x, y = torch.randn(6, 1, 4, 4), torch.randint(0, 3, (6,))
+    batch, latent = Batch(x=x, x_lab=x, y_lab=y), Latent(torch.randn(6, 2))
+    torch.manual_seed(1)  # (D's noise layers draw from torch's RNG: the same draws for both)
+    with_r1 = NonSaturating(r1_gamma=4.0, r1_every=1).discriminator_step(G, D, batch, latent)
+    torch.manual_seed(1)
+    plain = NonSaturating().discriminator_step(G, D, batch, latent)
+    assert "loss/d_supervised" in with_r1.logs and "loss/r1" in with_r1.logs
+    expected = float(plain.loss.detach()) + 4.0 / 2 * float(with_r1.logs["loss/r1"])
+    assert float(with_r1.loss.detach()) == pytest.approx(expected, rel=1e-5)

@@ -249,7 +249,7 @@ class AdversarialObjective(GANObjective):
             logs[name] = value.detach()
         if out_lab is not None:
             supervised = supervised_loss(out_lab, batch.y_lab, fake_class)
-            loss = unsupervised + supervised
+            loss = loss + supervised  # (after the penalties: they stay in)
             logs["loss/d_supervised"] = supervised.detach()
             logs["loss/d_unsupervised"] = unsupervised.detach()
         logs["loss/d"] = loss.detach()
