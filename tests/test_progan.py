@@ -104,3 +104,18 @@ def test_bad_progan_input_is_one_line_before_any_work(args: list[str], said: str
     done = run_cli(*TINY, *args, "hydra.run.dir=run", cwd=tmp_path)
     assert done.returncode == 2 and said in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_the_stage_follows_the_buffers_however_they_change() -> None:
+    """The networks read their stage from a cache kept by grow_to (no GPU sync per forward); a checkpoint
+    loaded or the moving average's buffer copy must still be seen."""
+    G = ProGANGenerator(z_dim=4, image_size=16, channels=1, fmap_base=16, fmap_max=8)
+    G.grow_to(1, 0.25)
+    assert G.stage() == (1, 0.25)
+    other = ProGANGenerator(z_dim=4, image_size=16, channels=1, fmap_base=16, fmap_max=8)
+    other.load_state_dict(G.state_dict())
+    assert other.stage() == (1, 0.25) and other.resolution == 8
+    other.alpha.copy_(torch.tensor(0.75))  # as ParameterAverage copies buffers
+    assert other.stage() == (1, 0.75)
+    other.to(torch.float64)
+    assert other.stage() == (1, 0.75)

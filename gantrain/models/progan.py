@@ -103,6 +103,7 @@ class _Staged(Network):
         self.sizes = sizes
         self.register_buffer("level", torch.tensor(len(sizes) - 1))
         self.register_buffer("alpha", torch.tensor(1.0))
+        self._known: tuple[Tensor, int, Tensor, int, int, float] | None = None  # see stage()
 
     def grow_to(self, level: int, alpha: float) -> None:
         """Use the layers up to `level` (0: start_size), the last faded in with weight alpha in [0, 1]."""
@@ -110,10 +111,21 @@ class _Staged(Network):
             raise ValueError(f"stage ({level}, {alpha}) outside 0..{len(self.sizes) - 1}, [0, 1]")
         self.level.fill_(level)
         self.alpha.fill_(alpha)
+        self._known = (self.level, self.level._version, self.alpha, self.alpha._version, level, float(alpha))
+
+    def stage(self) -> tuple[int, float]:
+        """(level, alpha) as Python numbers. Read from the buffers only when they changed otherwise than by
+        grow_to (a checkpoint loaded, the moving average's copy, a move to another device): reading a GPU
+        tensor waits for the GPU, which every forward pass of a training step must not do."""
+        known = self._known
+        if known is None or known[0] is not self.level or known[2] is not self.alpha or (known[1], known[3]) != (self.level._version, self.alpha._version):
+            known = (self.level, self.level._version, self.alpha, self.alpha._version, int(self.level), float(self.alpha))
+            self._known = known
+        return known[4], known[5]
 
     @property
     def resolution(self) -> int:
-        return self.sizes[int(self.level)]
+        return self.sizes[self.stage()[0]]
 
 
 def channels_at(resolution: int, fmap_base: int, fmap_max: int) -> int:
@@ -157,7 +169,7 @@ class ProGANGenerator(_Staged):
         return pixel_norm(x) if self.use_pixel_norm else x
 
     def forward(self, z: Tensor) -> Tensor:
-        level, alpha = int(self.level), float(self.alpha)
+        level, alpha = self.stage()
         x = pixel_norm(z) if self.use_pixel_norm else z
         x = self._act(self.dense(x).view(len(z), -1, self.start_size, self.start_size))  # (B, nf0, s, s)
         x = self._act(self.first(x))
@@ -210,7 +222,7 @@ class ProGANDiscriminator(_Staged):
         self.out = EqualizedLinear(nf[0], 1, gain=1.0, equalized=eq)
 
     def forward(self, images: Tensor) -> Tensor:
-        level, alpha = int(self.level), float(self.alpha)
+        level, alpha = self.stage()
         factor = self.image_size // self.sizes[level]
         x_in = F.avg_pool2d(images, factor) if factor > 1 else images  # (B, C, r, r): what G drew at this level
         x = F.leaky_relu(self.from_rgb[level](x_in), SLOPE)
