@@ -97,6 +97,7 @@ def test_progan_grows_through_every_resolution_on_the_bundled_mnist(tmp_path: Pa
         (["model.start_size=64", "data.image_size=32"], "model.start_size=64 is larger than data.image_size=32"),
         (["model.batch_sizes={4:32}"], "model.batch_sizes.4=32 must be an integer from 1 to train.batch_size (16)"),
         (["model.batch_sizes={5:8}"], "model.batch_sizes names resolution 5"),
+        (["model.batch_sizes=[8,8]"], "model.batch_sizes must map resolutions to batch sizes"),
         (["model.discriminator.minibatch_stddev=sometimes"], "model.discriminator.minibatch_stddev must be true or false"),
     ],
 )

@@ -13,6 +13,7 @@ train.batch_size, which must hold the largest); grow=false trains at the final r
 the "no growing" ablation.
 """
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -54,6 +55,8 @@ class ProgressiveGAN(CriterionGAN):
             raise ConfigError(f"model.grow must be true or false (got {grow!r})")
         self.image_size, self.phase_images, self.grow = image_size, phase_images, grow
         self.batch_sizes: dict[int, int] = {}
+        if batch_sizes is not None and not isinstance(batch_sizes, Mapping):
+            raise ConfigError(f"model.batch_sizes must map resolutions to batch sizes, e.g. '{{4: 64, 8: 64, 16: 32}}', or be null (got {batch_sizes!r})")
         for size, b in dict(batch_sizes or {}).items():
             if isinstance(b, bool) or not isinstance(b, int) or b < 1 or (max_batch_size is not None and b > max_batch_size):
                 raise ConfigError(f"model.batch_sizes.{size}={b!r} must be an integer from 1 to train.batch_size ({max_batch_size}): each is a share of train.batch_size's batch")
