@@ -4,7 +4,7 @@ learning rate, pixel norm). Each run is a real `gantrain` run; each is scored by
 10,000 samples against the 10,000 test digits: FID in gantrain's offline classifier's features, SWD,
 classes covered, recall.
 
-    python bench/progan.py --mnist ../shared/data/mnist --minutes 10 --seeds 0 1 2 --runs progan dcgan
+    python bench/progan.py --mnist ../shared/data/mnist --minutes 8 --seeds 0 1 2 --runs progan dcgan
     python bench/progan.py --report            # the table of what has run
 
 A finished run is not run again. Run it alone (or with OMP_NUM_THREADS=1 per process and --jobs 2): the
@@ -21,14 +21,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results" / "progan"
-# A small ProGAN for a CPU: channels capped at 128 (fmap_base 1024: 128 up to 16 px, 64 at 32), z of 128,
-# each fade-in and stable phase 10,000 images, batch 32. NOT YET TUNED: a 3-minute probe (one thread, AMD
-# EPYC family 25, 2026-12-03) ran 8.6 steps/s at 4 x 4 but 2.0 at 8 x 8, so these settings do not reach
-# 32 x 32 within 10 minutes. One D step (fakes + reals, batch 32, one thread), without / with the gradient
-# penalty: 31 / 59 ms at 4 x 4, 166 / 287 ms at 8, 624 / 1349 ms at 16, 1749 / 2993 ms at 32 -- the
-# convolutions' arithmetic at 128 and 64 channels, the penalty doubling it. Narrower networks (fmap_base
-# 256) or a longer budget are needed; choose them so that the growth ends in the first half of the budget.
-PROGAN = ["model=progan", "model.fmap_base=1024", "model.fmap_max=128", "model.z_dim=128", "model.phase_images=10000", "train.batch_size=32"]
+# A small ProGAN for a CPU: fmap_base 256 (channels 128 at 4 x 4, 64 at 8, 32 at 16, 16 at 32), z of 128,
+# batch 32, each fade-in and stable phase 3,000 images. Chosen from one training step (D with the penalty,
+# then G; one thread, AMD EPYC family 25, 2026-12-03): 81 / 212 / 366 / 590 ms at 4 / 8 / 16 / 32 px
+# (fmap_base 1024 took 81 / 389 / 982 / 1605 ms); a 1-minute probe of the whole loop saw 8,400 images (the
+# 4 px phase and most of the 8 px fade-in), so the growth to 32 x 32 ends near the middle of an 8-minute budget. DCGAN 32 x 32 at batch 64 took 483 ms a step on the same thread.
+PROGAN = ["model=progan", "model.fmap_base=256", "model.fmap_max=128", "model.z_dim=128", "model.phase_images=3000", "train.batch_size=32"]
 DCGAN = ["model=dcgan", "data.image_size=32", "train.batch_size=64"]
 RUNS = {  # name -> (overrides, what it is)
     "progan": (PROGAN, "ProGAN (growing 4 -> 32, WGAN-GP + drift, EMA of G)"),
@@ -90,7 +88,7 @@ def report() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mnist", default="../shared/data/mnist")
-    parser.add_argument("--minutes", type=float, default=10.0, help="wall-clock training budget of each run")
+    parser.add_argument("--minutes", type=float, default=8.0, help="wall-clock training budget of each run")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS))
     parser.add_argument("--jobs", type=int, default=1, help="runs side by side (each with one thread)")
