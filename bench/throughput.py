@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from ceilings import cpu_description
+
 RESULTS = Path(__file__).resolve().parent / "results" / "throughput"
 
 # gantrain's side of the side-by-side: the reference's network, batch and data
@@ -45,6 +47,8 @@ MODELS = {
     "catgan": ["model=catgan", "data=mnist", "data.labeled_per_class=10"],
     "pix2pix": ["model=pix2pix"],
     "vae": ["model=vae", "data=mnist"],
+    "cyclegan": ["model=cyclegan"],
+    "progan": ["model=progan", "data=mnist"],
 }
 
 
@@ -67,9 +71,11 @@ def run_gantrain(model: str, precision: str, steps: int, warmup: int, mnist: str
         if mnist and "data=mnist" in args:
             args.append(f"data.root={mnist}")
         launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"] if processes > 1 else [sys.executable]
+        started = time.perf_counter()
         process = subprocess.Popen([*launcher, "-m", "gantrain", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         stderr = process.stderr.read()
         rss = _wait(process)
+        seconds_whole = time.perf_counter() - started
         summary = Path(tmp) / "run" / "summary.json"
         if not summary.is_file():
             raise SystemExit(f"gantrain {' '.join(args)} failed:\n{stderr[-2000:]}")
@@ -84,8 +90,28 @@ def run_gantrain(model: str, precision: str, steps: int, warmup: int, mnist: str
     windows = [step for step in rates if step - log_every >= warmup]
     seconds = sum(log_every / rates[step] for step in windows)
     batch_size = _batch_size(args) * processes  # the global batch
-    return {"images_per_s": batch_size * log_every * len(windows) / seconds, "rss_mib": rss,
-            "cuda_max_allocated_mib": max(cuda.values()) if cuda else None, "steps": batch["step"]}
+    return {"images_per_s": batch_size * log_every * len(windows) / seconds if windows else None, "rss_mib": rss,
+            "cuda_max_allocated_mib": max(cuda.values()) if cuda else None, "steps": batch["step"],
+            "process_seconds": seconds_whole, "batch_size": batch_size}
+
+
+def outside(model: str, precision: str, short: int, long: int, rounds: int, mnist: str | None, device: str, extra: list[str]) -> dict:
+    """The per-step cost timed from outside: whole `gantrain` processes of `short` and `long` steps (after
+    one priming run, which fills the disk cache and any compile cache), alternating; the difference of
+    their wall-clock times over long - short steps cancels start-up, data loading and the final
+    checkpoint. Beside it, the loop's own counters of the long runs (the windows after 10 steps)."""
+    run_gantrain(model, precision, short, 0, mnist, device, extra)  # priming
+    times: dict[int, list[float]] = {short: [], long: []}
+    inside: list[float] = []
+    for _ in range(rounds):
+        for steps in (short, long):
+            result = run_gantrain(model, precision, steps, 10, mnist, device, extra)
+            times[steps].append(result["process_seconds"])
+            if steps == long:
+                inside.append(result["images_per_s"])
+    per_step = (statistics.median(times[long]) - statistics.median(times[short])) / (long - short)
+    return {"outside_images_per_s": result["batch_size"] / per_step, "inside_images_per_s": statistics.median(inside),
+            "process_seconds": times}
 
 
 def _batch_size(args: list[str]) -> int:
@@ -149,8 +175,12 @@ def main() -> None:
     parser.add_argument("--processes", nargs="+", type=int, default=[1], help="data-parallel processes (torchrun), same global batch")
     parser.add_argument("--variants", nargs="+", default=[""],
                         help="sets of gantrain overrides timed A B A B as separate rows, e.g. '' 'train.channels_last=true'")
+    parser.add_argument("--outside", nargs=2, type=int, metavar=("N", "M"),
+                        help="also time whole processes of N and M steps (after a priming run) and compare with the loop's counters")
     parser.add_argument("extra", nargs="*", help="more gantrain overrides for every run, e.g. train.channels_last=false")
     args = parser.parse_args()
+    cpu = cpu_description()
+    print(f"CPU: {cpu['model']}; {' '.join(cpu['isa'])}; torch {cpu['torch']}", flush=True)
 
     results: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -176,8 +206,19 @@ def main() -> None:
         ratio = f"{rate / reference:.2f}x" if reference else "-"
         cuda = max((r["cuda_max_allocated_mib"] or 0) for r in runs)
         print(f"| {name} | {rate:.1f} | {each} | {ratio} | {max(r['rss_mib'] for r in runs):.0f} | {f'{cuda:.0f}' if cuda else '-'} |")
+    timed_outside = {}
+    if args.outside:
+        short, long = args.outside
+        print(f"\n| run | images/s from outside ({long} - {short} steps, whole processes) | images/s from the loop's counters | outside / inside |")
+        print("| --- | --- | --- | --- |")
+        for model, precision in itertools.product(args.models, args.precision):
+            found = outside(model, precision, short, long, args.rounds, args.mnist, args.device, list(args.extra))
+            timed_outside[f"{model} {precision}"] = found
+            ratio = found["outside_images_per_s"] / found["inside_images_per_s"]
+            print(f"| gantrain {model} {precision} | {found['outside_images_per_s']:.1f} | {found['inside_images_per_s']:.1f} | {ratio:.2f} |", flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps({"args": vars(args), "results": results}, indent=1))
+    record = {"cpu": cpu_description(), "args": vars(args), "results": results, "outside": timed_outside}
+    (RESULTS / f"{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(record, indent=1))
 
 
 if __name__ == "__main__":
