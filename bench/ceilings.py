@@ -22,19 +22,22 @@ RESULTS = Path(__file__).resolve().parent / "results" / "ceilings"
 
 def cpu_description() -> dict:
     """The CPU's model name and the instruction sets that decide which kernels are fast."""
-    model = platform.processor() or "unknown"
-    flags: set[str] = set()
+    name, family, number, flags = "", "", "", set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and model in ("unknown", "", platform.machine()):
-                model = line.split(":", 1)[1].strip()
-            if line.startswith(("cpu family", "model\t")):
-                model += f", {line.split(':')[0].strip()} {line.split(':', 1)[1].strip()}"
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
+            key, _, value = (part.strip() for part in line.partition(":"))
+            if key == "model name" and not name:
+                name = value
+            elif key == "cpu family" and not family:
+                family = value
+            elif key == "model" and not number:
+                number = value
+            elif key == "flags":
+                flags = set(value.split())
                 break
     except OSError:
         pass
+    model = (name or platform.processor() or platform.machine()) + (f", family {family} model {number}" if family else "")
     wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "avx_vnni", "avx512_vnni")
     return {"model": model, "isa": [f for f in wanted if f in flags], "torch": torch.__version__,
             "torch_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads()}
@@ -96,7 +99,7 @@ def main() -> None:
                 rows.append((f"{name} convolution {layout}, {which}", convolution(dtype, channels_last, which)))
     print("\n| operation | GFLOP/s |\n| --- | --- |")
     for what, gflops in rows:
-        print(f"| {what} | {gflops:.0f} |")
+        print(f"| {what} | {gflops:.3g} |")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps({"cpu": cpu, "gflops": dict(rows)}, indent=1))
 

@@ -34,6 +34,10 @@ RUNS = {  # name -> (overrides, what it is)
     "progan_no_stddev": ([*PROGAN, "model.discriminator.minibatch_stddev=false"], "ProGAN without minibatch stddev"),
     "progan_no_eqlr": ([*PROGAN, "model.generator.equalized_lr=false", "model.discriminator.equalized_lr=false"], "ProGAN without equalised lr"),
     "progan_no_pixnorm": ([*PROGAN, "model.generator.pixel_norm=false"], "ProGAN without pixel norm"),
+    # the EMA of G at 0.999 has a time constant of 1,000 steps, longer than this whole schedule (the paper's
+    # phases are 50,000 steps): these two rows ask how much of the gap its lag makes
+    "progan_ema99": ([*PROGAN, "train.g_ema=0.99"], "ProGAN, EMA of G 0.99"),
+    "progan_no_growing_ema99": ([*PROGAN, "model.grow=false", "train.g_ema=0.99"], "ProGAN without growing, EMA of G 0.99"),
     "dcgan": (DCGAN, "DCGAN, non-saturating"),
     "dcgan_hinge_sn": ([*DCGAN, "loss=hinge", "model.discriminator.spectral_norm=true", "model.discriminator.norm=none"], "DCGAN, hinge + spectral norm"),
     "dcgan_g_ema": ([*DCGAN, "train.g_ema=0.999"], "DCGAN, non-saturating, EMA of G"),

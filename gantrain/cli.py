@@ -366,6 +366,29 @@ def _confusion(cfg: DictConfig, out: Path, device: Any) -> dict[str, str]:
     }
 
 
+def _probe(cfg: DictConfig, out: Path, device: Any) -> dict[str, str]:
+    from gantrain.files import display_path
+    from gantrain.tasks import probe
+    from gantrain.tasks.probe import mean_sd
+
+    run = _trained(cfg)
+    done = probe(cfg.run, out, labels=[100, 1000] if cfg.labels is None else cfg.labels, draws=cfg.draws, seed=int(cfg.seed), device=device)
+    rows = {"discriminator": f"{run} at step {done.step}", "test error (%)": f"on {done.test_images:,} test images, mean ± sd over {done.draws} label draws"}
+    for name, found in done.rows.items():
+        for row in found:
+            rows[f"{name}: {row.name}" if len(done.rows) > 1 else row.name] = ", ".join(f"{b} labels {mean_sd(row.errors[b])}" for b in done.budgets)
+    return {**rows, **{f.suffix[1:]: display_path(f) for f in done.files}}
+
+
+def _dfilters(cfg: DictConfig, out: Path, device: Any) -> dict[str, str]:
+    from gantrain.files import display_path
+    from gantrain.tasks import dfilters
+
+    run = _trained(cfg)
+    done = dfilters(cfg.run, out, n=8 if cfg.n is None else cfg.n, seed=int(cfg.seed), device=device)
+    return {"discriminator": f"{run} at step {done.step}", **{f.stem.split("_step")[0]: display_path(f) for f in done.files}}
+
+
 def _eval(cfg: DictConfig, out: Path, device: Any) -> dict[str, str]:
     from gantrain.files import display_path
     from gantrain.tasks import evaluate_run
@@ -405,6 +428,8 @@ RUN_TASKS_TABLE = {
     "eval": (_eval, "gantrain: eval"),
     "nearest": (_nearest, "gantrain: nearest"),
     "confusion": (_confusion, "gantrain: confusion"),
+    "probe": (_probe, "gantrain: linear probe of D's features"),
+    "dfilters": (_dfilters, "gantrain: what D's filters respond to"),
     "translate": (_translate, "gantrain: translated"),
 }
 
@@ -586,6 +611,20 @@ _HYDRA_FLAGS = {
 }  # fmt: skip
 
 
+def _label_lists(argv: list[str]) -> list[str]:
+    """`labels=1000,all` (task=probe's several budgets) outside a -m sweep: Hydra would refuse the comma as an
+    ambiguous sweep, so it is read as the list it means, labels=[1000,all]. Under -m it stays a sweep."""
+    if any(arg in ("-m", "--multirun") for arg in argv):
+        return argv
+    out = []
+    for arg in argv:
+        key, eq, value = arg.partition("=")
+        if eq and key == "labels" and "," in value and not value.lstrip().startswith(("[", "'", '"')):
+            arg = f"labels=[{value}]"
+        out.append(arg)
+    return out
+
+
 def _check_flags(argv: list[str]) -> None:
     """`gantrain --steps 10`: argparse would print its usage and a second line; one line says what gantrain takes."""
     for arg in argv:
@@ -603,7 +642,7 @@ def main() -> None:
 
     # Hydra logs "Error executing job with overrides: [...]" before the one line gantrain says instead
     logging.getLogger("hydra.core.utils").setLevel(logging.CRITICAL)
-    sys.argv[1:] = _expand_home(sys.argv[1:])
+    sys.argv[1:] = _label_lists(_expand_home(sys.argv[1:]))
     _check_no_empty_values(sys.argv[1:])
     _check_flags(sys.argv[1:])
     for arg in sys.argv[1:]:  # a folder named on the command line: which of its parents are made for it

@@ -26,10 +26,12 @@ class GantrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     seed: int = 0  # seeds weights, z and data order: a CPU run with the same seed repeats exactly
     # What the command does (gantrain/tasks.py, gantrain/report.py); the keys below belong to the tasks.
-    task: str = "train"  # train | sample | interpolate | arithmetic | eval | nearest | confusion | translate | report
+    task: str = "train"  # train | sample | interpolate | arithmetic | eval | nearest | confusion | probe | dfilters | translate | report
     run: str | None = None  # sample, interpolate, eval, translate: the trained run, a run folder or a checkpoint .pt
     output: str | None = None  # sample, interpolate, eval, translate: where files go (default RUN/<task>/)
-    n: int | None = None  # sample: images (64); interpolate: walks, one per row (8); eval: samples scored (10000); nearest: samples (8); confusion: images per mistake (16)
+    n: int | None = None  # sample: images (64); interpolate: walks, one per row (8); eval: samples scored (10000); nearest: samples (8); confusion: images per mistake (16); dfilters: filters shown (8)
+    labels: Any = None  # probe: labelled training images per budget, e.g. 100, all, or several: 100,1000,all (default 100,1000)
+    draws: int = 3  # probe: class-balanced draws of the labelled images per budget (one for all)
     neighbours: int = 3  # nearest: training images shown beside each sample, per space
     npy: bool = False  # sample: also save the images as uint8 (n, C, H, W) in a .npy file
     mode: str = "slerp"  # interpolate: lerp | slerp | traverse (one latent coordinate swept per row)
@@ -42,12 +44,14 @@ class GantrainConfig:
     metric: str | None = None  # report: the metric plotted against the swept parameter (default: the first column)
 
 
-TASKS = ("train", "sample", "interpolate", "arithmetic", "eval", "nearest", "confusion", "translate", "report")
-RUN_TASKS = ("sample", "interpolate", "arithmetic", "eval", "nearest", "confusion", "translate")  # the tasks that load a trained run
+TASKS = ("train", "sample", "interpolate", "arithmetic", "eval", "nearest", "confusion", "probe", "dfilters", "translate", "report")
+RUN_TASKS = ("sample", "interpolate", "arithmetic", "eval", "nearest", "confusion", "probe", "dfilters", "translate")  # the tasks that load a trained run
 TASK_KEYS = {
     "run": RUN_TASKS,
     "output": RUN_TASKS,
-    "n": ("sample", "interpolate", "arithmetic", "eval", "nearest", "confusion"),
+    "n": ("sample", "interpolate", "arithmetic", "eval", "nearest", "confusion", "dfilters"),
+    "labels": ("probe",),
+    "draws": ("probe",),
     "expression": ("arithmetic",),
     "neighbours": ("nearest",),
     "npy": ("sample",),

@@ -111,6 +111,9 @@ class Objective(ABC):
     # the data it trains on: "images" (one set, maybe labelled), "pairs" (source -> target, data.paired)
     # or "domains" (two unpaired sets, data.channels_b); other data is refused before any work
     trains_on: str = "images"
+    # the real images each discriminator judges, by network name: "images" (a one-domain data set), or the
+    # domain "A" or "B" of a two-domain one; read by the tasks that take D as a representation (task=probe)
+    judges: tuple[tuple[str, str], ...] = (("discriminator", "images"),)
 
     @abstractmethod
     def phases(self, k: int) -> list[Phase]:

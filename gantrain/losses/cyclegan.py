@@ -31,6 +31,7 @@ from gantrain.objective import Batch, LossTerms, Networks, Objective, Phase
 
 class CycleGAN(Objective):
     networks = ("generator_ab", "generator_ba", "discriminator_a", "discriminator_b")
+    judges = (("discriminator_a", "A"), ("discriminator_b", "B"))
     generator = None  # translators, no latent space
     trains_what = "CycleGAN's loss trains two generators and two discriminators"
     trains_on = "domains"

@@ -15,6 +15,7 @@ class ELBO(Objective):
     (the reparameterisation z = mu + sigma * eps), averaged over the batch; in nats per image."""
 
     networks = ("encoder", "decoder")
+    judges = ()
     generator = "decoder"  # p(x|z): samples, grids and task=eval draw from the prior through it
     trains_what = "the ELBO trains a VAE, an encoder and a decoder"
     metrics = ("loss/g", "loss/reconstruction", "loss/kl")

@@ -29,6 +29,7 @@ class L1ConditionalGAN(GANObjective):
 
     generator = None  # G translates a source image: no latent space, no z drawn
     trains_on = "pairs"
+    judges = (("discriminator", "B"),)  # the targets (given their sources)
     trains_what = "Pix2Pix's loss (loss=l1_cgan) trains a translator and a patch discriminator"
 
     def __init__(

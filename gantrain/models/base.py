@@ -1,9 +1,11 @@
 """What every network of gantrain declares about itself, so that the objectives and evaluations read
 typed attributes instead of probing for them."""
 
+import abc
+
 import torch
 import torch._dynamo
-from torch import nn
+from torch import Tensor, nn
 
 
 class Network(nn.Module):
@@ -33,3 +35,28 @@ def declared(module: nn.Module) -> Network:
 
 
 _PLAIN = Network()
+
+
+class Representation(abc.ABC):
+    """A convolutional discriminator whose layers are read as a representation of images: DCGAN's use of
+    D as a feature extractor (Radford et al. 2016, section 5.1; gantrain task=probe) and the pictures of
+    what its filters respond to (task=dfilters). A discriminator that declares this class says which of
+    its activations those are; the tasks refuse every other network in one line."""
+
+    @abc.abstractmethod
+    def layer_features(self, images: Tensor) -> list[Tensor]:
+        """images (B, C, H, W) in [-1, 1], as D reads real ones -> the activations after each of D's
+        convolutional layers, first to last, each (B, C_l, H_l, W_l); the score's own layer is left out.
+        A discriminator told a class or a source image as well reads zeros in its place."""
+
+
+def activations(layers: nn.Sequential, x: Tensor) -> list[Tensor]:
+    """x through `layers`, keeping every 4-d output of a leaky ReLU: the activations of a convolutional
+    stack built as conv -> [norm] -> leaky ReLU blocks (an in-place ReLU's output is kept as it is: no later
+    layer writes into it)."""
+    kept = []
+    for layer in layers:
+        x = layer(x)
+        if isinstance(layer, nn.LeakyReLU) and x.dim() == 4:
+            kept.append(x)
+    return kept

@@ -18,7 +18,7 @@ pools; with 100 MNIST labels CatGAN's test error went from about 3% with the DCG
 
 from torch import Tensor, nn
 
-from gantrain.models.base import Network
+from gantrain.models.base import Network, Representation, activations
 
 from gantrain.errors import ConfigError
 from gantrain.models.gan import head_outputs
@@ -35,7 +35,7 @@ def _pooled(size: int) -> int:
     return (size - 1) // 2 + 1
 
 
-class ConvPoolDiscriminator(Network):
+class ConvPoolDiscriminator(Network, Representation):
     """image (B, C, H, H) -> class logits (B, K), or (B, K+1) with a learned fake class."""
 
     def __init__(
@@ -76,6 +76,9 @@ class ConvPoolDiscriminator(Network):
             nn.LeakyReLU(slope, inplace=True),  # (B, 4w): the layer feature matching reads
         )
         self.head = nn.Linear(4 * w, outputs)
+
+    def layer_features(self, images: Tensor) -> list[Tensor]:
+        return activations(self.features, images)  # the five conv blocks: (B, w, H, H) ... (B, K, H/4, H/4)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x))

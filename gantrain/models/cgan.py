@@ -98,6 +98,11 @@ class ConditionalDCGANDiscriminator(DCGANDiscriminator):
         super().__init__(image_size=image_size, channels=channels + classes, width=width)
         self.label_classes = classes  # num_classes stays None: D's output is one real/fake logit
 
+    def layer_features(self, images: Tensor) -> list[Tensor]:
+        """D's layers without its label input: the K label maps all zero."""
+        b, _, h, w = images.shape
+        return super().layer_features(torch.cat([images, images.new_zeros(b, self.label_classes, h, w)], dim=1))
+
     def forward(self, x: Tensor, y: Tensor) -> Tensor:  # type: ignore[override]
         b, _, h, w = x.shape
         maps = F.one_hot(y, self.label_classes).to(x.dtype).view(b, -1, 1, 1).expand(b, self.label_classes, h, w)

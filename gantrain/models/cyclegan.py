@@ -18,7 +18,7 @@ N(0, 0.02), as in the paper.
 
 from torch import Tensor, nn
 
-from gantrain.models.base import Network
+from gantrain.models.base import Network, Representation, activations
 
 from gantrain.errors import ConfigError
 from gantrain.models.layers import check_switch, spectrally_normalised
@@ -124,7 +124,7 @@ class ResNetGenerator(Network):
         return self.head(self.up(self.residual(self.down(self.stem(x)))))
 
 
-class PatchDiscriminator(Network):
+class PatchDiscriminator(Network, Representation):
     """image (B, channels, S, S) -> real/fake logits (B, N, N), one per patch of `patch_size` pixels."""
 
     def __init__(
@@ -159,6 +159,9 @@ class PatchDiscriminator(Network):
         """For the start-up log: the receptive field, the grid of decisions and the norm."""
         p, n = self.patch_size, self.output_size
         return f"PatchGAN {p}x{p} receptive field, {n}x{n} real/fake decisions per image, {self.norm} norm"
+
+    def layer_features(self, images: Tensor) -> list[Tensor]:
+        return activations(self.net, images)  # each conv block's output, the logits' layer left out
 
     def forward(self, image: Tensor) -> Tensor:
         return self.net(image).squeeze(1)  # (B, 1, N, N) -> (B, N, N)

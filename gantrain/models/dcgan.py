@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from torch import Tensor, nn
 
-from gantrain.models.base import Network
+from gantrain.models.base import Network, Representation, activations
 
 from gantrain.errors import ConfigError
 from gantrain.models.layers import check_switch, spectrally_normalised
@@ -92,7 +92,7 @@ class DCGANGenerator(Network):
         return self.net(z.view(z.shape[0], self.z_dim, 1, 1))
 
 
-class DCGANDiscriminator(Network):
+class DCGANDiscriminator(Network, Representation):
     """image (B, channels, image_size, image_size) -> logit (B,). The mirror image of the generator.
 
     With num_classes it outputs class logits (B, K), or (B, K+1) with a learned fake class: the
@@ -130,6 +130,9 @@ class DCGANDiscriminator(Network):
         self.apply(init_dcgan_weights)
         if check_switch("model.discriminator.spectral_norm", spectral_norm):
             spectrally_normalised(self)
+
+    def layer_features(self, images: Tensor) -> list[Tensor]:
+        return activations(self.features, images)  # (B, ch(k), S/2^(k+1), S/2^(k+1)) for each layer k
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.head(self.features(x)).flatten(1)  # (B, outputs)

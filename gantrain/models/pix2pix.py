@@ -20,7 +20,7 @@ with either norm; CycleGAN's discriminator (models/cyclegan.py) is the same stac
 import torch
 from torch import Tensor, nn
 
-from gantrain.models.base import Network
+from gantrain.models.base import Network, Representation, activations
 
 from gantrain.errors import ConfigError
 from gantrain.models.layers import check_switch, spectrally_normalised
@@ -192,7 +192,7 @@ class UNetGenerator(Network):
         return h
 
 
-class PatchGANDiscriminator(Network):
+class PatchGANDiscriminator(Network, Representation):
     """(source (B, in_channels, S, S), image (B, out_channels, S, S)) -> real/fake logits (B, N, N),
     one per patch of `patch_size` pixels; with conditional=False the source is ignored."""
 
@@ -214,6 +214,7 @@ class PatchGANDiscriminator(Network):
         n = patch_size_layers(int(patch_size), int(image_size))
         self.patch_size, self.image_size = int(patch_size), int(image_size)
         self.with_source = bool(conditional)  # (named apart from a label-conditional net's `conditional`)
+        self.in_channels = int(in_channels)
         c = out_channels + (in_channels if self.with_source else 0)
         self.net = nn.Sequential(*patchgan_layers(c, n, width, norm=check_norm("model.discriminator.norm", norm)))
         self.apply(init_dcgan_weights)
@@ -228,6 +229,13 @@ class PatchGANDiscriminator(Network):
         """For the start-up log: the receptive field and the grid of decisions."""
         n = self.output_size
         return f"PatchGAN {self.patch_size}x{self.patch_size} receptive field, {n}x{n} real/fake decisions per image"
+
+    def layer_features(self, images: Tensor) -> list[Tensor]:
+        """The layers of D judging `images` alone: a conditional D's source channels read zeros."""
+        if self.with_source:
+            b, _, h, w = images.shape
+            images = torch.cat([images.new_zeros(b, self.in_channels, h, w), images], dim=1)
+        return activations(self.net, images)
 
     def forward(self, source: Tensor, image: Tensor) -> Tensor:
         x = torch.cat([source, image], dim=1) if self.with_source else image

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gantrain.errors import ConfigError
-from gantrain.models.base import Network
+from gantrain.models.base import Network, Representation
 from gantrain.models.layers import check_switch
 
 SLOPE = 0.2  # leaky ReLU, throughout
@@ -96,7 +96,7 @@ def minibatch_stddev(x: Tensor, group_size: int = 4, eps: float = 1e-8) -> Tenso
     return torch.cat([x, std.repeat(g).view(b, 1, 1, 1).expand(b, 1, h, w).to(x.dtype)], dim=1)
 
 
-class _Staged(Network):
+class Staged(Network):
     """The stage both networks keep: level and alpha, in buffers (checkpoint, moving average)."""
 
     def _init_stage(self, sizes: list[int]) -> None:
@@ -133,7 +133,7 @@ def channels_at(resolution: int, fmap_base: int, fmap_max: int) -> int:
     return max(1, min(2 * fmap_base // resolution, fmap_max))
 
 
-class ProGANGenerator(_Staged):
+class ProGANGenerator(Staged):
     """z (B, z_dim) -> images (B, channels, image_size, image_size), drawn at the current resolution."""
 
     def __init__(
@@ -186,7 +186,7 @@ class ProGANGenerator(_Staged):
         return F.interpolate(rgb, scale_factor=factor, mode="nearest") if factor > 1 else rgb  # linear output, final size
 
 
-class ProGANDiscriminator(_Staged):
+class ProGANDiscriminator(Staged, Representation):
     """images (B, channels, image_size, image_size) -> scores (B,), judged at the current resolution."""
 
     def __init__(
@@ -220,21 +220,39 @@ class ProGANDiscriminator(_Staged):
         self.last_conv = EqualizedConv2d(nf[0] + extra, nf[0], 3, padding=1, equalized=eq)
         self.last_dense = EqualizedLinear(nf[0] * start_size * start_size, nf[0], equalized=eq)  # the paper's 4x4 conv
         self.out = EqualizedLinear(nf[0], 1, gain=1.0, equalized=eq)
+        self.act = nn.LeakyReLU(SLOPE)  # a module, not F.leaky_relu: guided backpropagation hooks it (task=dfilters)
 
     def forward(self, images: Tensor) -> Tensor:
+        return self._judge(images, None)
+
+    def layer_features(self, images: Tensor) -> list[Tensor]:
+        """Every convolution's activations at the current stage, but the last one when minibatch stddev is on:
+        that layer reads the spread of the whole batch, so an image's features there would not be its own."""
+        kept: list[Tensor] = []
+        self._judge(images, kept)  # (the score's dense layers run too: a small cost, one code path)
+        return kept[:-1] if self.use_stddev else kept
+
+    def _judge(self, images: Tensor, kept: list[Tensor] | None) -> Tensor:
+        """The scores; with `kept`, each convolution's activations appended to it, first to last."""
+        keep = kept.append if kept is not None else lambda x: None
         level, alpha = self.stage()
         factor = self.image_size // self.sizes[level]
         x_in = F.avg_pool2d(images, factor) if factor > 1 else images  # (B, C, r, r): what G drew at this level
-        x = F.leaky_relu(self.from_rgb[level](x_in), SLOPE)
+        x = self.act(self.from_rgb[level](x_in))
+        keep(x)
         for i in range(level, 0, -1):
             block = self.blocks[i - 1]
-            x = F.leaky_relu(block[1](F.leaky_relu(block[0](x), SLOPE)), SLOPE)
+            x = self.act(block[0](x))
+            keep(x)
+            x = self.act(block[1](x))
+            keep(x)
             x = F.avg_pool2d(x, 2)
             if i == level and alpha < 1.0:  # the fade-in: the previous level's input path gives way
-                old = F.leaky_relu(self.from_rgb[level - 1](F.avg_pool2d(x_in, 2)), SLOPE)
+                old = self.act(self.from_rgb[level - 1](F.avg_pool2d(x_in, 2)))
                 x = torch.lerp(old, x, alpha)
         if self.use_stddev:
             x = minibatch_stddev(x, self.group_size)
-        x = F.leaky_relu(self.last_conv(x), SLOPE)
-        x = F.leaky_relu(self.last_dense(x.flatten(1)), SLOPE)
+        x = self.act(self.last_conv(x))
+        keep(x)
+        x = self.act(self.last_dense(x.flatten(1)))
         return self.out(x).squeeze(1)  # (B,): a linear score (WGAN-GP's critic)
