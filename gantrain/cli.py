@@ -620,6 +620,9 @@ def _label_lists(argv: list[str]) -> list[str]:
     for arg in argv:
         key, eq, value = arg.partition("=")
         if eq and key == "labels" and "," in value and not value.lstrip().startswith(("[", "'", '"')):
+            if any(not budget.strip() for budget in value.split(",")):
+                console.error(f"{arg} has an empty label budget: give budgets between the commas, e.g. labels=100,1000,all")
+                sys.exit(2)
             arg = f"labels=[{value}]"
         out.append(arg)
     return out

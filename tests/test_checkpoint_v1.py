@@ -12,6 +12,9 @@ from gantrain.checkpoint import find_checkpoint, load_checkpoint
 
 FIXTURES = ROOT / "tests" / "fixtures" / "v1"
 MODELS = ("dcgan", "vae", "pix2pix", "sgan")
+# A bias just before batch norm has a zero gradient up to rounding, and Adam turns that rounding noise into
+# steps of up to lr each: across CPUs such a bias may differ by up to (steps resumed) x lr. SGAN's lr is 3e-3.
+ZERO_GRADIENT_ATOL = {("sgan", "generator", "net.0.bias"): 4 * 3e-3}
 
 
 def _copy(model: str, tmp_path: Path) -> Path:
@@ -47,7 +50,8 @@ def test_a_version_1_run_resumes_to_the_weights_that_version_reached(model: str,
         assert tensors.keys() == expected[part].keys(), part
         for key, value in tensors.items():
             # bit-identical on the CPU the fixture was made on; other instruction sets round differently
-            torch.testing.assert_close(value, expected[part][key], rtol=1e-5, atol=1e-6, msg=f"{part}.{key}")
+            atol = ZERO_GRADIENT_ATOL.get((model, part, key), 1e-6)
+            torch.testing.assert_close(value, expected[part][key], rtol=1e-5, atol=atol, msg=f"{part}.{key}")
 
 
 @pytest.mark.parametrize("model", ("dcgan", "vae"))
