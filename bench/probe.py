@@ -20,7 +20,7 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results" / "probe"
 RUNS = {  # name -> (overrides, what it is)
     "dcgan": (["model=dcgan", "train.steps=3000"], "DCGAN (the default: width 32, 28 x 28), 3,000 steps of 64, no labels"),
-    "catgan_unsupervised": (["model=catgan", "data.labeled_per_class=0", "train.steps=300"], "CatGAN, no labels, 300 steps of 100 (half an epoch)"),
+    "catgan_unsupervised": (["model=catgan", "data.labeled_per_class=0", "train.steps=1200"], "CatGAN (its defaults: 28 x 28), 1,200 steps of 100 (two epochs), no labels"),
 }
 BUDGETS = "100,1000,all"
 

@@ -21,6 +21,8 @@ import math
 import os
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,19 +161,50 @@ def data_classifier(name: str, train: tuple[Tensor, Tensor], held_out: tuple[Ten
     time and checked on `held_out`; a cache file of another VERSION or a damaged one is replaced."""
     images, labels = train
     path = cache_dir() / "extractors" / f"{name}-classifier-v{VERSION}-{fingerprint(images, labels)}.pt"
-    if path.is_file():
+    cached = _load_cached(path)
+    if cached is not None:
+        return cached
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # the jobs of a sweep started together: one trains the classifier, the others wait for it and load it
+    with _exclusive(path.with_suffix(".lock")):
+        cached = _load_cached(path)
+        if cached is not None:
+            return cached
+        return _train_and_cache(path, images, labels, held_out, num_classes)
+
+
+def _load_cached(path: Path) -> "Extractor | None":
+    """The extractor in `path`; None when there is none, or one of another VERSION, or a damaged one."""
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if state.get("version") != VERSION:
+            return None
+        model = DataClassifier(**state["shape"])
+        model.load_state_dict(state["weights"])
+        return Extractor(model.eval().requires_grad_(False), path, float(state["test_accuracy"]), False)
+    except Exception:  # noqa: BLE001 -- a damaged cache file: train again and overwrite it
+        return None
+
+
+@contextmanager
+def _exclusive(lock: Path) -> Iterator[None]:
+    """An advisory lock on `lock` for as long as the block runs (none where the file system has no locks)."""
+    import fcntl
+
+    with open(lock, "a") as f:
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            if state.get("version") == VERSION:
-                model = DataClassifier(**state["shape"])
-                model.load_state_dict(state["weights"])
-                return Extractor(model.eval().requires_grad_(False), path, float(state["test_accuracy"]), False)
-        except Exception:  # a damaged cache file: train again and overwrite it
+            fcntl.flock(f, fcntl.LOCK_EX)
+        except OSError:  # a file system without locks (some network ones): at worst two processes train it
             pass
+        yield  # the lock goes with the file's closing, also when the block raises
+
+
+def _train_and_cache(path: Path, images: Tensor, labels: Tensor, held_out: tuple[Tensor, Tensor], num_classes: int) -> "Extractor":
     model = train_classifier(images, labels, num_classes)
     test_accuracy = accuracy(model, *held_out)
     shape = {"channels": images.shape[1], "image_size": images.shape[2], "num_classes": num_classes}
-    path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(f".{os.getpid()}.tmp")
     torch.save({"version": VERSION, "shape": shape, "weights": model.state_dict(), "test_accuracy": test_accuracy, "made": time.time()}, partial)
     os.replace(partial, path)  # atomic: two processes training at once both leave a whole file
@@ -258,6 +291,7 @@ class Scorer:
         data_share: Tensor | None = None,
         inception_weights: str | None = None,
         batch_size: int = 250,
+        sliced: bool = True,
     ) -> None:
         from torchmetrics.image.fid import FrechetInceptionDistance
         from torchmetrics.image.kid import KernelInceptionDistance
@@ -266,8 +300,11 @@ class Scorer:
 
         if extractor not in EXTRACTORS:
             raise ConfigError(f"eval.extractor must be classifier, inception or none (got {extractor!r})")
-        # the sliced Wasserstein distance's real side: its descriptors, drawn once (SWD needs no network)
-        self.swd_real = swd.descriptors(real.cpu())
+        if extractor == "none" and not sliced:
+            raise ValueError("a Scorer with extractor='none' scores SWD alone: it needs sliced=True")
+        # the sliced Wasserstein distance's real side: its descriptors, drawn once (SWD needs no network).
+        # sliced=False leaves SWD out: a caller that reports FID/KID alone saves its sorts (seconds a call)
+        self.swd_real = swd.descriptors(real.cpu()) if sliced else None
         self.networks = extractor != "none"
         if not self.networks:
             self.coverage = False
@@ -312,7 +349,7 @@ class Scorer:
 
         from gantrain import swd
 
-        sliced = swd.swd(self.swd_real, fake.cpu())
+        sliced = swd.swd(self.swd_real, fake.cpu()) if self.swd_real is not None else {}
         if not self.networks:
             return sliced, None
 

@@ -24,7 +24,12 @@ from gantrain.training import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 # the offline feature extractor's cache: never the user's ~/.cache while testing
-os.environ["GANTRAIN_CACHE"] = tempfile.mkdtemp(prefix="gantrain-test-cache-")
+# one cache for the whole run, shared by pytest-xdist's workers: the offline classifiers the scores need (a
+# minute or two each on a CPU) are trained once per run, not once per worker (gantrain locks while it trains)
+_RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+os.environ["GANTRAIN_CACHE"] = (
+    os.path.join(tempfile.gettempdir(), f"gantrain-test-cache-{_RUN}") if _RUN else tempfile.mkdtemp(prefix="gantrain-test-cache-")
+)
 TINY_GAN = ["model=gan", "model.generator.hidden=[32]", "model.discriminator.hidden=[16]", "train.batch_size=16"]
 
 

@@ -2,6 +2,9 @@
 
 import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -64,6 +67,29 @@ def test_the_extractor_is_cached_reused_and_retrained_for_a_new_version(
     newer.path.write_bytes(b"damaged")  # a broken cache file is replaced, not fatal
     repaired = fidelity.data_classifier("mnist", *args)
     assert repaired.trained_now and torch.load(repaired.path, weights_only=True)["version"] == fidelity.VERSION
+
+
+_TRAIN_ONCE = """
+import sys, torch
+from gantrain import fidelity
+fidelity.TRAIN_STEPS = 300  # long enough that the second process asks while the first trains
+g = torch.Generator().manual_seed(0)
+images, labels = torch.randint(0, 256, (400, 1, 16, 16), generator=g, dtype=torch.uint8), torch.arange(400) % 10
+found = fidelity.data_classifier("noise", (images, labels), (images[:50], labels[:50]), 10)
+print("trained" if found.trained_now else "cached", found.path)
+"""
+
+
+def test_runs_started_together_train_the_classifier_once(tmp_path: Path) -> None:
+    # the jobs of a sweep start at once and each needs the classifier: one trains it, the others wait and load it
+    env = {**os.environ, "GANTRAIN_CACHE": str(tmp_path), "OMP_NUM_THREADS": "1"}
+    started = [subprocess.Popen([sys.executable, "-c", _TRAIN_ONCE], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    said = [p.communicate(timeout=300) for p in started]
+    assert all(p.returncode == 0 for p in started), [err[-1000:] for _, err in said]
+    outcomes = sorted(out.split()[0] for out, _ in said)
+    assert outcomes == ["cached", "cached", "trained"], said
+    assert len({out.split()[1] for out, _ in said}) == 1
+    assert [p.name for p in (tmp_path / "extractors").glob("*.pt")] == [Path(said[0][0].split()[1]).name]
 
 
 def test_coverage_of_a_one_class_generator_is_one_class() -> None:
@@ -216,3 +242,9 @@ def test_each_batch_goes_through_the_extractor_once(digits: tuple[MNIST, MNIST],
     again, _ = plain(fake)
     assert len(seen) == 10  # 2 batches x (FID, KID, precision/recall, IS, coverage)
     assert again == pytest.approx(numbers, rel=1e-5, abs=1e-7)
+    # sliced=False (CycleGAN's scorer, which reports FID and KID): the same numbers without SWD's
+    without = fidelity.Scorer(real, classifier=extractor, batch_size=100, sliced=False)
+    torch.manual_seed(1)
+    unsliced, _ = without(fake)
+    assert "eval/swd" in numbers and not any(key.startswith("eval/swd") for key in unsliced)
+    assert unsliced == pytest.approx({k: v for k, v in numbers.items() if not k.startswith("eval/swd")}, rel=1e-5, abs=1e-7)

@@ -2,6 +2,7 @@
 it runs, killed above a ceiling), and the pieces that keep it flat checked against the whole-at-once results."""
 
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -119,12 +120,29 @@ def test_the_memory_estimate_leaves_the_objective_as_it_was() -> None:
     assert state["pool_a"]["count"] == state["pool_b"]["count"] == 0
 
 
-def test_an_allocation_the_machine_cannot_make_is_one_line(tmp_path: Path) -> None:
+def test_a_walk_too_long_for_one_picture_is_refused_before_any_work(tmp_path: Path) -> None:
     assert run_cli(*TINY_GAN, "train.steps=2", "eval.every=0", "hydra.run.dir=run", cwd=tmp_path).returncode == 0
-    done = run_cli("task=interpolate", "run=run", "length=100000000", cwd=tmp_path)  # about 300 GiB of latents at once
+    done = run_cli("task=interpolate", "run=run", "length=100000000", cwd=tmp_path)  # 800 million images in one grid
+    assert done.returncode == 2 and done.stderr.strip() == (
+        "error: n x length = 8 x 100,000,000 images would not fit one grid (it shows at most 1,024): lower n or length"
+    ), done.stderr
+    assert not (tmp_path / "run" / "interpolate").exists()
+
+
+@pytest.mark.skipif(not hasattr(resource, "RLIMIT_AS") or sys.platform != "linux", reason="an address-space limit")
+def test_an_allocation_the_machine_cannot_make_is_one_line(tmp_path: Path) -> None:
+    # a real failed allocation: the process may map 6 GiB (torch's imports take about 3), and a step of DCGAN
+    # at 128 x 128 with batch 2,048 asks for more, though the machine's free memory passes the estimate
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    args = ["data.image_size=128", "train.batch_size=2048", "eval.every=0", "train.steps=2", "hydra.run.dir=run"]
+    done = subprocess.run([sys.executable, "-m", "gantrain", *args], cwd=tmp_path, env=env, preexec_fn=limit, capture_output=True, text=True, timeout=300)
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: out of memory: this asked for") and "length" in lines[0], done.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: out of memory: this asked for") and "train.batch_size" in lines[0], done.stderr
+    assert not (tmp_path / "run").exists()  # nothing in it could be resumed
 
 
 def test_an_output_folder_that_is_a_file_is_one_line(tmp_path: Path) -> None:

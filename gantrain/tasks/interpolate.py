@@ -7,7 +7,7 @@ import torch
 
 from gantrain.errors import ConfigError
 from gantrain.inference import generate_images
-from gantrain.tasks.trained import Written, latent_prior, load_run, picture_to_tensorboard
+from gantrain.tasks.trained import GRID_MAX, Written, latent_prior, load_run, picture_to_tensorboard
 from gantrain.files import save_png
 
 INTERPOLATIONS = ("lerp", "slerp", "traverse")
@@ -56,6 +56,8 @@ def interpolate(
     for name, value, least in (("n", n, 1), ("length", length, 2)):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise ConfigError(f"{name} must be an integer >= {least} (got {value!r})")
+    if n * length > GRID_MAX:  # one picture: refused before the walks are computed, not after gigabytes of them
+        raise ConfigError(f"n x length = {n:,} x {length:,} images would not fit one grid (it shows at most {GRID_MAX:,}): lower n or length")
     trained = load_run(run, device)
     prior = latent_prior(trained)
     generator = torch.Generator().manual_seed(seed)

@@ -8,11 +8,10 @@ import torch
 
 from gantrain.errors import ConfigError
 from gantrain.inference import generate_images
-from gantrain.tasks.trained import Written, latent_prior, load_run, picture_to_tensorboard
+from gantrain.tasks.trained import GRID_MAX, Written, latent_prior, load_run, picture_to_tensorboard
 from gantrain.files import save_png, write_with
 
 
-GRID_MAX = 1024  # the most images one sample grid shows (32 x 32 of them)
 CHUNK = 1024  # images generated at a time beyond the grid (npy=true)
 
 

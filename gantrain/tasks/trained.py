@@ -97,6 +97,8 @@ def latent_prior(trained: TrainedRun) -> Any:
     return LatentPrior(int(model.z_dim), str(model.z_dist), G.num_classes if is_conditional(G) else None)
 
 
+GRID_MAX = 1024  # the most images one picture of a task shows (32 x 32 of them)
+
 
 @dataclass
 class Written:
