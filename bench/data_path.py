@@ -70,9 +70,10 @@ def decode_rate(root: Path, batch: int, workers: int, batches: int) -> float:
     return batch * batches / (time.perf_counter() - start)
 
 
-def train_rate(root: Path, batch: int, workers: int, steps: int) -> tuple[float, float]:
+def train_rate(root: Path, batch: int, workers: int, steps: int) -> tuple[float, float] | str:
     """Images/s of CycleGAN training at 256x256 from the loop's counters (steps after the 5th), and the
-    peak PSS (MiB) of the process tree, sampled every 0.1 s."""
+    peak PSS (MiB) of the process tree, sampled every 0.1 s; or, when gantrain refuses the run (a batch
+    that cannot fit in this machine's memory), its one line."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -84,6 +85,8 @@ def train_rate(root: Path, batch: int, workers: int, steps: int) -> tuple[float,
         while process.poll() is None:
             peak = max(peak, _pss_mib(_tree(process.pid)))
             time.sleep(0.1)
+        if process.returncode == 2:  # refused before any work, in one line
+            return process.stderr.read().strip().removeprefix("error: ")
         if process.returncode != 0:
             raise SystemExit(f"gantrain {' '.join(args[3:])} failed:\n{process.stderr.read()[-2000:]}")
         events = EventAccumulator(f"{tmp}/run/tb", size_guidance={"scalars": 0})
@@ -108,13 +111,16 @@ def main() -> None:
     print("| --- | --- | --- | --- |")
     for batch in args.batches:
         decoded = decode_rate(first, batch, args.workers, batches=max(4, 64 // batch))
-        trained, peak = train_rate(first, batch, args.workers, args.steps)
-        print(f"| {batch} | {decoded:.1f} | {trained:.2f} | {peak:.0f} |", flush=True)
+        trained = train_rate(first, batch, args.workers, args.steps)
+        if isinstance(trained, str):
+            print(f"| {batch} | {decoded:.1f} | refused: {trained[:160]} | - |", flush=True)
+        else:
+            print(f"| {batch} | {decoded:.1f} | {trained[0]:.2f} | {trained[1]:.0f} |", flush=True)
     if len(args.sizes) > 1:
         print(f"\n| photos per domain | peak PSS MiB, CycleGAN 256 batch {args.batches[0]} |\n| --- | --- |")
         for n, root in folders.items():
-            _, peak = train_rate(root, args.batches[0], args.workers, args.steps)
-            print(f"| {n:,} | {peak:.0f} |", flush=True)
+            measured = train_rate(root, args.batches[0], args.workers, args.steps)
+            print(f"| {n:,} | {measured if isinstance(measured, str) else f'{measured[1]:.0f}'} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,12 @@ def cpu_has_native_bf16() -> bool:
     return bool(found.get("avx512_bf16") or found.get("amx_bf16"))
 
 
+def cpu_has_avx512() -> bool:
+    """Whether this CPU has AVX-512 (on which oneDNN's channels-last float32 convolutions beat NCHW's)."""
+    capabilities = getattr(torch.cpu, "get_capabilities", None)
+    return capabilities is not None and bool(capabilities().get("avx512_f"))
+
+
 def _to_float32(output: Any) -> Any:
     """A network's output with every reduced-precision tensor in it cast to float32 (tuples too: the
     VAE's encoder returns (mu, logvar))."""

@@ -4,7 +4,7 @@ vector per image; a linear classifier trained on a few labelled images on top of
 gantrain task=probe); and guided backpropagation (Springenberg et al. 2015), which shows what in an image
 drives one of D's filters (task=dfilters). Importable without the CLI."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
@@ -29,10 +29,10 @@ def pool_to_grid(activation: Tensor) -> Tensor:
     return activation.flatten(1)
 
 
-def pooled_features(D: Representation, images: Tensor, *, device: torch.device, batch_size: int = 250) -> Tensor:
-    """uint8 images (N, C, H, W) -> their features (N, F) float32 on the CPU: D's layers, each pooled to the
-    grid, concatenated. D runs in eval mode (batch norm with its running statistics; no input noise), so an
-    image's features do not depend on the others in its batch."""
+def over_batches(D: Representation, images: Tensor, summary: Callable[[list[Tensor]], Tensor], *, device: torch.device, batch_size: int = 250) -> Tensor:
+    """summary(D's layer activations) for uint8 images (N, C, H, W) a batch at a time, concatenated on the CPU
+    as float32. D runs in eval mode (batch norm with its running statistics; no input noise), so an image's
+    result does not depend on the others in its batch; its mode comes back as it was."""
     assert isinstance(D, nn.Module)
     was_training = D.training
     D.eval()
@@ -41,10 +41,16 @@ def pooled_features(D: Representation, images: Tensor, *, device: torch.device, 
         with torch.no_grad():
             for start in range(0, len(images), batch_size):
                 x = to_unit_range(images[start : start + batch_size].to(device))  # (b, C, H, W) in [-1, 1]
-                chunks.append(torch.cat([pool_to_grid(a) for a in D.layer_features(x)], dim=1).float().cpu())
+                chunks.append(summary(D.layer_features(x)).float().cpu())
     finally:
         D.train(was_training)
     return torch.cat(chunks)
+
+
+def pooled_features(D: Representation, images: Tensor, *, device: torch.device, batch_size: int = 250) -> Tensor:
+    """uint8 images (N, C, H, W) -> their features (N, F) float32 on the CPU: D's layers, each pooled to the
+    grid, concatenated (D in eval mode: see over_batches)."""
+    return over_batches(D, images, lambda layers: torch.cat([pool_to_grid(a) for a in layers], dim=1), device=device, batch_size=batch_size)
 
 
 def feature_size(D: Representation, image: Tensor, device: torch.device) -> int:

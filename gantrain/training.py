@@ -85,7 +85,7 @@ class Trainer:
         unknown = {n for phase in self.phases for n in phase.trains} - set(self.nets)
         if unknown or len(set(names)) != len(names):
             raise ValueError(f"the objective's phases {names} train {sorted(unknown)}, which the run does not have, or repeat a name")
-        if settings.nhwc:
+        if settings.nhwc(device):
             to_channels_last(*self.nets.values())
         self.precision = MixedPrecision(settings.precision, device)
         self.precision.attach(*self.nets.values())

@@ -72,10 +72,27 @@ def test_bf16_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path: Pa
 def test_channels_last_follows_the_precision_unless_set(tmp_path: Path) -> None:
     conv_weight = lambda t: t.nets["generator"].net[0].weight  # noqa: E731  (B, C, H, W) weights: the memory format shows
     nhwc = lambda w: w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()  # noqa: E731
-    assert not nhwc(conv_weight(make_trainer(tmp_path / "a")))
+    from gantrain.precision import cpu_has_avx512
+
+    assert nhwc(conv_weight(make_trainer(tmp_path / "a"))) == cpu_has_avx512()  # float32: the faster layout of this CPU
     assert nhwc(conv_weight(make_trainer(tmp_path / "b", precision="bf16")))
     assert not nhwc(conv_weight(make_trainer(tmp_path / "c", precision="bf16", channels_last=False)))
     assert nhwc(conv_weight(make_trainer(tmp_path / "d", channels_last=True)))
+
+
+@pytest.mark.parametrize("avx512", [True, False])
+def test_the_default_layout_is_the_faster_one_of_each_kind_of_machine(avx512: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gantrain import precision
+    from gantrain.settings import TrainSettings
+
+    # the CPU's kind cannot change under a test: what it reports can
+    monkeypatch.setattr(precision, "cpu_has_avx512", lambda: avx512)
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert TrainSettings().nhwc(cpu) is avx512  # float32: channels-last with AVX-512, NCHW on AVX2 alone
+    assert TrainSettings().nhwc(gpu) is False  # cuDNN's float32 NCHW
+    assert TrainSettings(precision="bf16").nhwc(cpu) and TrainSettings(precision="fp16").nhwc(gpu)
+    assert TrainSettings(channels_last=False, precision="bf16").nhwc(cpu) is False
+    assert TrainSettings(channels_last=True).nhwc(gpu) is True
 
 
 def test_channels_last_in_float32_gives_the_same_training_up_to_rounding(tmp_path: Path) -> None:

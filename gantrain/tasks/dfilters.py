@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from gantrain.data.base import to_unit_range
 from gantrain.errors import ConfigError
 from gantrain.models.base import Representation
-from gantrain.representation import guided_gradients
+from gantrain.representation import guided_gradients, over_batches
 from gantrain.tasks.confusion import captioned_rows
 from gantrain.tasks.probe import random_twin, representations
 from gantrain.tasks.trained import load_run, picture_to_tensorboard
@@ -31,18 +31,7 @@ class Filters:
 
 def strongest(D: Representation, images: Tensor, device: torch.device, batch_size: int = 250) -> Tensor:
     """Each image's strongest response of each filter of D's last convolutional layer: (N, C_last)."""
-    assert isinstance(D, nn.Module)
-    was_training = D.training
-    D.eval()
-    out = []
-    try:
-        with torch.no_grad():
-            for start in range(0, len(images), batch_size):
-                last = D.layer_features(to_unit_range(images[start : start + batch_size].to(device)))[-1]  # (b, C, h, w)
-                out.append(last.flatten(2).amax(dim=2).float().cpu())
-    finally:
-        D.train(was_training)
-    return torch.cat(out)
+    return over_batches(D, images, lambda layers: layers[-1].flatten(2).amax(dim=2), device=device, batch_size=batch_size)  # (b, C, h, w) -> (b, C)
 
 
 def visible(gradient: Tensor) -> Tensor:

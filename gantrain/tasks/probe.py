@@ -1,6 +1,6 @@
 """task=probe: DCGAN's question of a trained discriminator (Radford et al. 2016, section 5.1) -- are its
 convolutional features a good representation? Each layer max-pooled to 4x4 and concatenated
-(gantrain/representation.py), a linear SVM trained on N class-balanced labelled training images (several
+(gantrain/representation.py), a linear classifier (logistic regression) trained on N class-balanced labelled training images (several
 seeded draws) and scored on the whole test split; beside it, the same architecture with random weights,
 the raw pixels, and a classifier D's own test error. The labels are the probe's, whether or not the run
 trained with any."""
