@@ -119,12 +119,12 @@ def test_class_balanced_draws() -> None:
         class_balanced(torch.tensor([0] * 3 + [1] * 100), 20, 2, seed=0)
 
 
-@pytest.mark.parametrize("given,expected", [(100, [100]), ("all", [None]), ("100,all", [100, None]), ([1000, "all", 1000], [1000, None]), ("ALL", [None])])
+@pytest.mark.parametrize("given,expected", [(100, [100]), ("all", [None]), ("100,all", [100, None]), ([1000, "all", 1000], [1000, None]), ("ALL", [None]), (1e3, [1000])])
 def test_label_budgets(given, expected) -> None:
     assert parse_budgets(given) == expected
 
 
-@pytest.mark.parametrize("given", [0, -5, "abc", 1.5, "100,0", True])
+@pytest.mark.parametrize("given", [0, -5, "abc", 1.5, "100,0", True, float("inf"), float("nan")])
 def test_bad_label_budgets(given) -> None:
     with pytest.raises(ConfigError, match="labels="):
         parse_budgets(given)

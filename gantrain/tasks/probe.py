@@ -66,12 +66,14 @@ def parse_budgets(labels: Any) -> list[int | None]:
     for item in items:
         if isinstance(item, str) and item.strip().lower() == ALL:
             budget = None
+        elif isinstance(item, bool) or isinstance(item, float) and not item.is_integer():
+            raise ConfigError(f"labels={item!r}: a label budget must be a whole number >= 1 (or 'all')")
         else:
             try:
-                budget = int(str(item).strip())
-            except ValueError:
+                budget = int(item) if isinstance(item, float) else int(str(item).strip())  # labels=1e3 reads as 1000.0
+            except (ValueError, OverflowError):
                 raise ConfigError(f"labels={item!r}: give a number of labelled images (e.g. labels=100), 'all', or several: labels=100,1000,all") from None
-            if isinstance(item, float) and item != budget or isinstance(item, bool) or budget <= 0:
+            if budget <= 0:
                 raise ConfigError(f"labels={item!r}: a label budget must be a whole number >= 1 (or 'all')")
         if budget not in budgets:
             budgets.append(budget)
