@@ -20,21 +20,26 @@ from gantrain.errors import ConfigError
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
+def cpu_capabilities() -> dict[str, bool] | None:
+    """The instruction sets torch found on this CPU (avx512_f, avx512_bf16, amx_bf16, ...); None where this
+    torch cannot tell (torch.cpu.get_capabilities is newer than the oldest torch gantrain admits)."""
+    capabilities = getattr(torch.cpu, "get_capabilities", None)
+    return None if capabilities is None else dict(capabilities())
+
+
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU computes in bfloat16 itself (AVX512-BF16 or AMX). Without either, oneDNN emulates
     bfloat16 in float32 and a bf16 run is several times slower than a float32 one (a CatGAN step on a
     2-core AVX2-only EPYC: 0.1 steps/s in bf16, 1.0 in float32, one thread each). True where torch cannot tell."""
-    capabilities = getattr(torch.cpu, "get_capabilities", None)
-    if capabilities is None:
-        return True
-    found = capabilities()
-    return bool(found.get("avx512_bf16") or found.get("amx_bf16"))
+    found = cpu_capabilities()
+    return found is None or bool(found.get("avx512_bf16") or found.get("amx_bf16"))
 
 
 def cpu_has_avx512() -> bool:
-    """Whether this CPU has AVX-512 (on which oneDNN's channels-last float32 convolutions beat NCHW's)."""
-    capabilities = getattr(torch.cpu, "get_capabilities", None)
-    return capabilities is not None and bool(capabilities().get("avx512_f"))
+    """Whether this CPU has AVX-512 (on which oneDNN's channels-last float32 convolutions beat NCHW's);
+    False where torch cannot tell, which keeps float32 in NCHW, the layout every CPU runs well."""
+    found = cpu_capabilities()
+    return found is not None and bool(found.get("avx512_f"))
 
 
 def _to_float32(output: Any) -> Any:
