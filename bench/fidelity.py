@@ -7,6 +7,8 @@ of batch 64) and scored with `gantrain task=eval` on 10,000 samples against the 
     python bench/fidelity.py --report                                # the table of what has been scored
     python bench/fidelity.py --mnist ../shared/data/mnist --runs dcgan_non_saturating dcgan_non_saturating_seed1 dcgan_bf16 dcgan_bf16_seed1
                                                                      # float32 against train.precision=bf16, seeds 0 and 1
+    python bench/fidelity.py --mnist ../shared/data/mnist --runs dcgan32_fp32_seed0 dcgan32_fp32_seed1 dcgan32_fp32_seed2 \
+        dcgan32_bf16_seed0 dcgan32_bf16_seed1 dcgan32_bf16_seed2      # the same at 32x32, where bf16 takes the 4x4 GEMMs
 
 Runs go to bench/results/fidelity/<name>/; a finished run is not trained again.
 """
@@ -28,6 +30,15 @@ RUNS = {  # name -> (the overrides, what it is)
     "dcgan_non_saturating_seed1": (["model=dcgan", "loss=non_saturating", "seed=1"], "DCGAN (width 32), non-saturating loss, seed 1"),
     "dcgan_bf16": (["model=dcgan", "loss=non_saturating", "train.precision=bf16"], "DCGAN (width 32), non-saturating loss, bf16"),
     "dcgan_bf16_seed1": (["model=dcgan", "loss=non_saturating", "train.precision=bf16", "seed=1"], "DCGAN (width 32), non-saturating loss, bf16, seed 1"),
+    # at 32x32 the 4x4 layers take gantrain/gemm_conv.py's GEMMs in bf16 (every pass): three seeds each (issue 33)
+    **{
+        f"dcgan32_{precision}_seed{seed}": (
+            ["model=dcgan", "loss=non_saturating", "data.image_size=32", f"train.precision={precision}", f"seed={seed}"],
+            f"DCGAN (width 32) at 32x32, non-saturating loss, {precision}, seed {seed}",
+        )
+        for precision in ("fp32", "bf16")
+        for seed in (0, 1, 2)
+    },
 }
 METRICS = ("eval/fid", "eval/kid", "eval/is", "eval/precision", "eval/recall", "eval/classes_covered", "eval/class_kl")
 

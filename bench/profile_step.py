@@ -3,7 +3,7 @@ their input shapes (so each layer's convolutions show apart).
 
     python bench/profile_step.py --mnist ../shared/data/mnist train.precision=bf16
     python bench/profile_step.py --mnist ../shared/data/mnist --steps 5 train.precision=fp32 train.channels_last=true
-    python bench/profile_step.py --mnist ../shared/data/mnist --native-weight-grads train.precision=bf16   # A/B of gemm_conv
+    python bench/profile_step.py --mnist ../shared/data/mnist --gemm weight train.precision=bf16   # A/B of gemm_conv
     python bench/profile_step.py --mnist ../shared/data/mnist --model pix2pix --flops-only
 
 --model names one of bench/throughput.py's models (default dcgan64: the side-by-side network, DCGAN at
@@ -23,6 +23,7 @@ from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
 import gantrain.cli  # noqa: F401  (the config schema and resolvers)
+import gantrain.gemm_conv
 import gantrain.training
 from gantrain.run import assemble
 from gantrain.training import Trainer
@@ -57,12 +58,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3, help="profiled steps (after 3 unprofiled ones)")
     parser.add_argument("--rows", type=int, default=15)
     parser.add_argument("--flops-only", action="store_true", help="count a step's operations and time it; no profile")
-    parser.add_argument("--native-weight-grads", action="store_true",
-                        help="bf16: keep oneDNN's weight gradient for every layer (gantrain/gemm_conv.py off), for an A/B")
+    parser.add_argument("--gemm", choices=["all", "weight", "off"], default="all",
+                        help="bf16, for an A/B of gantrain/gemm_conv.py: every pass it takes (the default), "
+                             "the weight gradient alone (as before 2026-12-03), or none (oneDNN's kernels)")
     parser.add_argument("overrides", nargs="*", help="gantrain overrides, e.g. train.precision=bf16")
     args = parser.parse_args()
-    if args.native_weight_grads:
-        gantrain.training.use_gemm_weight_gradients = lambda *networks: 0
+    planned = gantrain.gemm_conv.plan
+    if args.gemm == "weight":
+        gantrain.gemm_conv.plan = lambda module, x: planned(module, x)._replace(io=False)
+    elif args.gemm == "off":
+        gantrain.gemm_conv.plan = lambda module, x: gantrain.gemm_conv.NATIVE
     overrides = [*MODELS[args.model], "device=cpu", *args.overrides]
     if "data=mnist" in overrides:
         overrides.append(f"data.root={args.mnist}")
@@ -80,7 +85,7 @@ def main() -> None:
             with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
                 for _ in range(args.steps):
                     trainer.train_step()
-    native = ", native weight gradients" if args.native_weight_grads else ""
+    native = f", gemm {args.gemm}" if args.gemm != "all" else ""
     print(f"{args.model} ({' '.join(args.overrides) or 'fp32'}{native}): {batch / seconds:.1f} images/s unprofiled, "
           f"{flops / batch / 1e9:.3f} GFLOP per image per step, {flops / seconds / 1e9:.1f} GFLOP/s")
     if not args.flops_only:

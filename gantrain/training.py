@@ -27,7 +27,7 @@ from gantrain.objective import Objective
 from gantrain.pictures import fixed_latent
 from gantrain.priors import LatentPrior
 from gantrain.distributed import World, gather, mean_over_ranks, wrap
-from gantrain.gemm_conv import use_gemm_weight_gradients
+from gantrain.gemm_conv import use_gemm_convolutions
 from gantrain.precision import MixedPrecision, compiled, descend, to_channels_last
 from gantrain.settings import EvalSettings, TrainSettings
 
@@ -90,7 +90,7 @@ class Trainer:
         self.precision = MixedPrecision(settings.precision, device)
         self.precision.attach(*self.nets.values())
         if self.precision.dtype is torch.bfloat16 and device.type == "cpu":
-            use_gemm_weight_gradients(*self.nets.values())  # oneDNN's bf16 weight gradient is slow for 4x4 layers
+            use_gemm_convolutions(*self.nets.values())  # oneDNN's bf16 kernels are slow for 4x4 and 8x8 layers
         self.scalers = {phase.name: self.precision.scaler() for phase in self.phases}
         # what the phases call: the networks themselves, or DDP replicas and torch.compile'd views of them
         # (sharing their parameters), each wrapped on its own; everything else (checkpoints, pictures,

@@ -120,68 +120,6 @@ def test_compiled_training_keeps_the_checkpoint_names(tmp_path: Path) -> None:
     assert not any(key.startswith("_orig_mod") for key in state["networks"]["generator"])
 
 
-@pytest.mark.parametrize(
-    "layer, shape",
-    [
-        (torch.nn.Conv2d(32, 48, 4, 2, 1), (5, 32, 8, 8)),  # output 4×4: D's 256→512 layer in small
-        (torch.nn.ConvTranspose2d(48, 32, 4, 2, 1), (5, 48, 4, 4)),  # input 4×4: G's mirror image
-        (torch.nn.ConvTranspose2d(20, 32, 4, 1, 0, bias=False), (5, 20, 1, 1)),  # G's first layer, z → 4×4
-    ],
-)
-def test_gemm_weight_gradient_matches_pytorchs_in_bf16(layer: torch.nn.Module, shape: tuple) -> None:
-    import copy
-
-    import gantrain.gemm_conv as gemm_conv
-
-    fast = copy.deepcopy(layer)
-    assert gemm_conv.use_gemm_weight_gradients(fast) == 1
-    assert list(fast.state_dict()) == list(layer.state_dict())  # checkpoints keep their names
-    torch.manual_seed(0)
-    x = torch.randn(shape, requires_grad=True)
-    x_fast = x.detach().clone().requires_grad_()
-    calls = []
-    original = gemm_conv._SmallConv.backward
-
-    def counted(ctx, gy):  # the GEMM path must be the one taken
-        calls.append(gy.shape)
-        return original(ctx, gy)
-
-    gemm_conv._SmallConv.backward = staticmethod(counted)
-    try:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            y, y_fast = layer(x), fast(x_fast)
-        g = torch.randn(y.shape)
-        (y.float() * g).sum().backward()
-        (y_fast.float() * g).sum().backward()
-    finally:
-        gemm_conv._SmallConv.backward = staticmethod(original)
-    assert len(calls) == 1
-    assert torch.equal(y, y_fast)  # the forward pass is PyTorch's own
-    pairs = [(x.grad, x_fast.grad), (layer.weight.grad, fast.weight.grad)]
-    if layer.bias is not None:
-        pairs.append((layer.bias.grad, fast.bias.grad))
-    for native, gemm in pairs:
-        assert gemm.dtype == torch.float32  # the parameters' own dtype, as autograd's cast gives back
-        assert (gemm - native).abs().max() <= 1e-2 * native.abs().max()  # bf16 rounding, nothing more
-
-
-def test_gemm_path_is_only_taken_under_cpu_bf16_autocast_for_small_layers() -> None:
-    from gantrain.gemm_conv import _gemm_fits, use_gemm_weight_gradients
-
-    small, large, narrow = torch.nn.Conv2d(32, 48, 4, 2, 1), torch.nn.Conv2d(32, 48, 4, 2, 1), torch.nn.Conv2d(512, 1, 4, 1, 0)
-    use_gemm_weight_gradients(small, large, narrow)
-    x8, x32, x4 = torch.randn(2, 32, 8, 8), torch.randn(2, 32, 32, 32), torch.randn(2, 512, 4, 4)
-    assert not _gemm_fits(small, x8)  # float32: PyTorch's kernels
-    with torch.autocast("cpu", dtype=torch.float16):
-        assert not _gemm_fits(small, x8)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert _gemm_fits(small, x8)
-        assert not _gemm_fits(large, x32)  # a 16×16 output: oneDNN is faster there
-        assert not _gemm_fits(narrow, x4)  # one output channel: oneDNN is faster there
-        with torch.no_grad():
-            assert not _gemm_fits(small, x8)
-
-
 def test_bf16_trainer_switches_convolutions_and_fp32_does_not(tmp_path: Path) -> None:
     from gantrain.gemm_conv import GemmConv2d, GemmConvTranspose2d
 
