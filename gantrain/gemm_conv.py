@@ -174,14 +174,15 @@ NATIVE = Plan(weight=False, io=False)
 
 
 def plan(module: nn.Module, x: Tensor) -> Plan:
-    """bfloat16 autocast on the CPU, gradients on, a plain convolution: by the size of its small side."""
+    """bfloat16 autocast on the CPU and a plain convolution: by the size of its small side (the weight
+    gradient only where gradients are on)."""
     if x.device.type != "cpu" or not torch.is_autocast_enabled("cpu") or torch.get_autocast_dtype("cpu") != torch.bfloat16:
         return NATIVE
     if x.dim() != 4 or min(module.in_channels, module.out_channels) < MIN_CHANNELS:
         return NATIVE
     if module.groups != 1 or module.dilation != (1, 1) or isinstance(module.padding, str) or module.padding_mode != "zeros":
         return NATIVE
-    if getattr(module, "output_padding", (0, 0)) != (0, 0):
+    if isinstance(module, nn.ConvTranspose2d) and module.output_padding != (0, 0):
         return NATIVE
     (kh, kw), (sh, sw), (ph, pw) = module.kernel_size, module.stride, module.padding
     if isinstance(module, nn.ConvTranspose2d):

@@ -12,10 +12,11 @@ import gantrain.gemm_conv as gemm_conv
 from gantrain.gemm_conv import NATIVE, Geometry, Plan, conv, conv_transposed, plan, use_gemm_convolutions, weight_grad
 
 # (N, C, O, H, kernel, stride, padding): DCGAN's 4/2/1, odd kernels, kernels smaller than or not a
-# multiple of the stride, padding up to and beyond the kernel's reach, stride 1
+# multiple of the stride, padding up to and beyond the kernel's reach, stride 1, a U-Net's 2×2 → 1×1
 GEOMETRIES = [
     (3, 5, 7, 8, 4, 2, 1), (2, 3, 4, 9, 3, 2, 1), (2, 3, 4, 7, 3, 1, 1), (2, 3, 4, 10, 5, 3, 2), (2, 3, 4, 4, 4, 1, 0),
     (2, 4, 3, 6, 1, 1, 0), (2, 3, 4, 8, 4, 2, 0), (2, 3, 4, 11, 4, 2, 3), (2, 3, 4, 9, 1, 2, 0), (2, 3, 4, 2, 4, 1, 3),
+    (2, 3, 4, 2, 4, 2, 1),
 ]  # fmt: skip
 
 
@@ -39,6 +40,8 @@ LAYERS = [
     (lambda: torch.nn.Conv2d(32, 48, 4, 2, 1), (5, 32, 8, 8), Plan(weight=True, io=True)),  # D's 256→512 layer in small
     (lambda: torch.nn.ConvTranspose2d(48, 32, 4, 2, 1), (5, 48, 4, 4), Plan(weight=True, io=True)),  # G's mirror image
     (lambda: torch.nn.ConvTranspose2d(48, 32, 3, 2, 1), (5, 48, 4, 3), Plan(weight=True, io=True)),  # odd kernel, not square
+    (lambda: torch.nn.Conv2d(32, 48, 4, 2, 1), (5, 32, 2, 2), Plan(weight=True, io=True)),  # a U-Net's bottleneck, 2×2 → 1×1
+    (lambda: torch.nn.ConvTranspose2d(48, 32, 4, 2, 1), (5, 48, 1, 1), Plan(weight=True, io=True)),  # and back
     (lambda: torch.nn.ConvTranspose2d(20, 32, 4, 1, 0, bias=False), (5, 20, 1, 1), Plan(weight=True, io=False)),  # z → 4×4
     (lambda: torch.nn.Conv2d(32, 48, 4, 2, 1), (5, 32, 16, 16), NATIVE),  # 8×8 out: oneDNN is as fast there
 ]
