@@ -189,8 +189,9 @@ def plan(module: nn.Module, x: Tensor) -> Plan:
         small = x.shape[-2] * x.shape[-1]  # its input is the small side
     else:
         small = ((x.shape[-2] + 2 * ph - kh) // sh + 1) * ((x.shape[-1] + 2 * pw - kw) // sw + 1)
+    fits = bool(small <= SMALL_SIDE)  # a plain bool under torch.compile's symbolic shapes too (a guard)
     # stride 1 (G's z → 4×4 layer): most of a phase's taps would fall in the padding
-    return Plan(weight=small <= SMALL_SIDE and torch.is_grad_enabled(), io=small <= SMALL_SIDE and min(sh, sw) > 1)
+    return Plan(weight=fits and torch.is_grad_enabled(), io=fits and min(sh, sw) > 1)
 
 
 def _forward(module: nn.Module, x: Tensor, how: Plan, transposed: bool) -> Tensor:
@@ -204,7 +205,7 @@ class GemmConv2d(nn.Conv2d):
 
     def forward(self, x: Tensor) -> Tensor:
         how = plan(self, x)
-        return _forward(self, x, how, transposed=False) if how != NATIVE else super().forward(x)
+        return _forward(self, x, how, transposed=False) if how.weight or how.io else super().forward(x)
 
 
 class GemmConvTranspose2d(nn.ConvTranspose2d):
@@ -212,7 +213,7 @@ class GemmConvTranspose2d(nn.ConvTranspose2d):
 
     def forward(self, x: Tensor, output_size: list[int] | None = None) -> Tensor:
         how = plan(self, x) if output_size is None else NATIVE
-        return _forward(self, x, how, transposed=True) if how != NATIVE else super().forward(x, output_size)
+        return _forward(self, x, how, transposed=True) if how.weight or how.io else super().forward(x, output_size)
 
 
 def use_gemm_convolutions(*networks: nn.Module) -> int:

@@ -121,3 +121,15 @@ def test_forward_without_gradients_matches_the_one_with() -> None:
             y_eval = layer(x)
         y_train = layer(x)
     assert torch.equal(y_eval, y_train.detach())
+
+
+@pytest.mark.slow  # compiling on a 2-core CPU takes minutes
+def test_bf16_training_compiles_with_the_gemm_layers(workdir) -> None:
+    """torch.compile recompiles with symbolic shapes: the plan must stay plain booleans there (a symbolic
+    comparison once reached the layer and stopped compilation), in G's forward pass without gradients too."""
+    from conftest import run_cli
+
+    args = ["model=dcgan", "data=mnist", "data.image_size=32", "train.precision=bf16", "train.compile=true", "train.steps=3", "device=cpu"]
+    result = run_cli(*args, "hydra.run.dir=run", cwd=workdir, timeout=900)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert (workdir / "run" / "checkpoints" / "last.pt").is_file()
