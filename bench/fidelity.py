@@ -53,9 +53,15 @@ def train_and_score(name: str, mnist: str, steps: int, n: int) -> None:
             args = [f"train.resume={folder}", f"train.steps={steps}"]
         if subprocess.run([sys.executable, "-m", "gantrain", *args]).returncode != 0:
             raise SystemExit(f"training {name} failed")
-    if not (folder / "eval" / f"metrics_classifier_n{n}_seed0.json").is_file():
+    if scores(name, n) is None:
         if subprocess.run([sys.executable, "-m", "gantrain", "task=eval", f"run={folder}", f"n={n}"]).returncode != 0:
             raise SystemExit(f"scoring {name} failed")
+
+
+def scores(name: str, n: int) -> Path | None:
+    """The run's newest `task=eval` record of n samples (its name carries the step it scored)."""
+    found = sorted((RESULTS / name / "eval").glob(f"metrics_classifier_step*_n{n}_seed0.json"), key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else None
 
 
 def report(n: int) -> str:
@@ -65,8 +71,8 @@ def report(n: int) -> str:
     ]
     extractor = ""
     for name, (_, meaning) in RUNS.items():
-        path = RESULTS / name / "eval" / f"metrics_classifier_n{n}_seed0.json"
-        if not path.is_file():
+        path = scores(name, n)
+        if path is None:
             continue
         record = json.loads(path.read_text())
         extractor = record["extractor"]
