@@ -14,7 +14,6 @@ as such (and `load_resumable` falls back to the one before it); loaded with
 
 import errno
 import hashlib
-import io
 import os
 import pickle
 import re
@@ -27,7 +26,7 @@ from typing import Any
 import torch
 
 from gantrain.errors import CheckpointError, CheckpointWriteError, OutputError, RunBusy
-from gantrain.files import display_path, fsync_dir, reason, resume_command, write_bytes
+from gantrain.files import display_path, fsync_dir, reason, resume_command, write_streamed
 
 try:
     import fcntl
@@ -127,7 +126,7 @@ def digest(state: dict[str, Any]) -> str:
         if isinstance(value, torch.Tensor):
             t = value.detach().cpu().contiguous().reshape(-1)
             h.update(f"T{t.dtype}{tuple(value.shape)}".encode())
-            h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+            h.update(t.view(torch.uint8).numpy() if t.numel() else b"")  # the array's own buffer: no copy
         elif isinstance(value, dict):
             h.update(b"{")
             for key in sorted(value, key=repr):
@@ -154,10 +153,8 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
         stale.unlink(missing_ok=True)
     state = {"format_version": FORMAT_VERSION, **state}
     state["sha256"] = digest(state)
-    buffer = io.BytesIO()  # made in memory: torch's zip writer hides a full disk's ENOSPC (files.py)
-    torch.save(state, buffer)
-    try:
-        write_bytes(path, buffer.getbuffer(), "checkpoint")
+    try:  # streamed: a copy in memory would double the peak memory of a large model at each checkpoint
+        write_streamed(path, "checkpoint", lambda file: torch.save(state, file))
     except OutputError as e:
         raise CheckpointWriteError(f"{e}{_nothing_lost(path)}") from None
 

@@ -3,7 +3,9 @@ disk, a read-only folder, a quota) is one `OutputError` naming the file and the 
 
 Why bytes first: `torch.save` and PIL report a full disk in their own ways (PyTorch's zip writer raises
 `RuntimeError: unexpected pos ...`, which hides ENOSPC), so each file is made in memory and then written
-with plain `os.write`, whose failure carries the operating system's errno. Each file goes to a temporary
+with plain `os.write`, whose failure carries the operating system's errno. Checkpoints, the one kind of
+file as large as the model, are streamed instead (`write_streamed`): their writer's first OSError is
+kept and reported, whatever the zip writer turns it into, so a checkpoint never needs a copy in memory. Each file goes to a temporary
 name beside its target, is flushed and fsync'ed, then renamed over it: a kill or a full disk at any moment
 leaves the previous file (or none), never half of one.
 """
@@ -93,6 +95,60 @@ def write_bytes(path: Path, data: bytes, what: str) -> None:
             Path(tmp).unlink(missing_ok=True)
         raise OutputError(f"cannot write {what} {display_path(path)} ({reason(e)})") from None
     except BaseException:  # Ctrl-C half-way: no temporary file left behind
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+class _Sink:
+    """A file object over a descriptor that keeps the first OSError of its writes (the caller's own
+    library may swallow or rename it)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd, self.error = fd, None
+
+    def write(self, data: bytes) -> int:
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self.fd, view) :]
+        except OSError as e:
+            self.error = self.error or e
+            raise
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+def write_streamed(path: Path, what: str, make: Callable[[BinaryIO], Any]) -> None:
+    """Write what `make(file)` writes (torch.save of a checkpoint) straight to a temporary file beside
+    `path`, then fsync and rename it over `path`, as write_bytes does, without first making it in memory.
+    A failed write is the OutputError of its OSError (ENOSPC, not the writer's own words for it); the
+    temporary file is removed and `path` keeps what it held."""
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        sink = _Sink(fd)
+        try:
+            os.fchmod(fd, _FILE_MODE)
+            try:
+                make(sink)
+            except Exception:
+                if sink.error is not None:
+                    raise sink.error from None
+                raise
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError as e:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        raise OutputError(f"cannot write {what} {display_path(path)} ({reason(e)})") from None
+    except BaseException:  # Ctrl-C half-way, or make() failing on its own: no temporary file left behind
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
         raise

@@ -205,16 +205,16 @@ sys.path.insert(0, {str(ROOT / 'tests')!r})
 from conftest import make_trainer
 trainer = make_trainer(Path({str(tmp_path / 'run')!r}), steps=6, ckpt_every=2)
 import gantrain.checkpoint
-real, calls = gantrain.checkpoint.write_bytes, []
-def dies_half_way(path, data, what):
+real, calls = gantrain.checkpoint.write_streamed, []
+def dies_half_way(path, what, make):
     calls.append(1)
     if len(calls) == 2:  # the second checkpoint: half of its bytes reach the file, then the process is killed
         write = os.write
         def half(fd, chunk):
             write(fd, bytes(chunk[: len(chunk) // 2])); os.kill(os.getpid(), signal.SIGKILL)
         os.write = half
-    return real(path, data, what)
-gantrain.checkpoint.write_bytes = dies_half_way
+    return real(path, what, make)
+gantrain.checkpoint.write_streamed = dies_half_way
 trainer.fit()
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
