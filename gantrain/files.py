@@ -74,33 +74,6 @@ def is_disk_full(e: BaseException) -> bool:
     return isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
-def write_bytes(path: Path, data: bytes, what: str) -> None:
-    """Write `data` to `path` atomically (temporary file, fsync, rename). On failure the temporary file
-    is removed, `path` keeps what it held, and OutputError says "cannot write WHAT PATH (REASON)"."""
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            os.fchmod(fd, _FILE_MODE)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except OSError as e:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        raise OutputError(f"cannot write {what} {display_path(path)} ({reason(e)})") from None
-    except BaseException:  # Ctrl-C half-way: no temporary file left behind
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-
-
 class _Sink:
     """A file object over a descriptor that keeps the first OSError of its writes (the caller's own
     library may swallow or rename it)."""
@@ -123,10 +96,10 @@ class _Sink:
 
 
 def write_streamed(path: Path, what: str, make: Callable[[BinaryIO], Any]) -> None:
-    """Write what `make(file)` writes (torch.save of a checkpoint) straight to a temporary file beside
-    `path`, then fsync and rename it over `path`, as write_bytes does, without first making it in memory.
-    A failed write is the OutputError of its OSError (ENOSPC, not the writer's own words for it); the
-    temporary file is removed and `path` keeps what it held."""
+    """Write what `make(file)` writes (torch.save of a checkpoint) to `path` atomically: straight to a
+    temporary file beside it (nothing made in memory first), fsync, rename. On failure the temporary file
+    is removed, `path` keeps what it held, and OutputError says "cannot write WHAT PATH (REASON)", REASON
+    from the first OSError of the writes (ENOSPC, not the writer's own words for it)."""
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -153,6 +126,11 @@ def write_streamed(path: Path, what: str, make: Callable[[BinaryIO], Any]) -> No
             Path(tmp).unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+def write_bytes(path: Path, data: bytes, what: str) -> None:
+    """Write `data` to `path` atomically, as write_streamed does."""
+    write_streamed(path, what, lambda file: file.write(data))
 
 
 def write_text(path: Path, text: str, what: str) -> None:
