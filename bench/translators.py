@@ -112,6 +112,10 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="more gantrain overrides, e.g. train.precision=bf16")
     args = parser.parse_args()
     n, m = args.iterations
+    if not (args.reference / "train.py").is_file():
+        parser.error(f"--reference {args.reference} has no train.py: give a checkout of junyanz/pytorch-CycleGAN-and-pix2pix")
+    if not 1 <= n < m:
+        parser.error(f"--iterations N M needs 1 <= N < M (got {n} {m}): the rate is (M - N) / (T_M - T_N)")
     cpu = cpu_description()
     print(f"CPU: {cpu['model']}; {' '.join(cpu['isa'])}; torch {cpu['torch']}; device {args.device}", flush=True)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (args.reference_path, os.environ.get("PYTHONPATH", "")) if p)}
