@@ -7,12 +7,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import Tensor
 
 from conftest import run_cli, scalars
 from gantrain.errors import ConfigError
+from gantrain.losses.base import Batch
 from gantrain.losses.criteria import Wasserstein
 from gantrain.losses.progan import ProgressiveGAN
 from gantrain.models.progan import ProGANDiscriminator, ProGANGenerator, EqualizedConv2d, minibatch_stddev, pixel_norm, resolutions
+from gantrain.priors import Latent
 
 TINY = ["model=progan", "model.fmap_base=32", "model.fmap_max=16", "model.z_dim=16", "device=cpu", "eval.every=0"]
 
@@ -120,3 +123,54 @@ def test_the_stage_follows_the_buffers_however_they_change() -> None:
     assert other.stage() == (1, 0.75)
     other.to(torch.float64)
     assert other.stage() == (1, 0.75)
+
+
+def _collapsed_generator() -> ProGANGenerator:
+    """A G that draws one picture whatever z is (its first layer's weights zero, its to_rgb's bias a
+    pattern): the collapse the minibatch stddev exists to show D."""
+    G = ProGANGenerator(z_dim=8, image_size=8, channels=1, fmap_base=16, fmap_max=8)
+    with torch.no_grad():
+        G.dense.weight.zero_()
+        for layer in G.to_rgb:
+            layer.bias.fill_(0.3)
+    return G
+
+
+def test_minibatch_stddev_sees_a_collapsed_g_through_the_objectives_own_path() -> None:
+    """D's minibatch-stddev feature, as D's step computes it: large on a varied real batch, near zero on a
+    collapsed fake batch. Calling D once on the concatenation of the two (what a samplewise D gets) put two
+    real and two fake images in every group, and the feature read the same for both."""
+    torch.manual_seed(0)
+    G = _collapsed_generator()
+    D = ProGANDiscriminator(image_size=8, channels=1, fmap_base=16, fmap_max=8)
+    objective = ProgressiveGAN(Wasserstein(), image_size=8, phase_images=10**6, gp_lambda=10.0, drift=0.001)
+    objective.images_seen = 3 * 10**6  # past the fade-in: 8 x 8 alone
+    seen: list[Tensor] = []  # the stddev map of each call to D's last block, (B,)
+    D.last_conv.register_forward_pre_hook(lambda _, inputs: seen.append(inputs[0][:, -1, 0, 0].detach()))
+    real = torch.rand(8, 1, 8, 8) * 2 - 1  # varied images
+    latent = Latent(torch.randn(8, 8))
+    with torch.no_grad():
+        assert G(latent.z).std(dim=0).max() < 1e-6  # collapsed indeed
+    terms = objective.discriminator_step(G, D, Batch(real), latent)
+    # the real batch, the fakes, the penalty's interpolates: three calls of 8, none mixing real with fake;
+    # the drift term reuses the real batch's scores instead of a fourth pass
+    assert [len(s) for s in seen] == [8, 8, 8]
+    real_feature, fake_feature = seen[0], seen[1]
+    assert float(real_feature.min()) > 0.1 and float(fake_feature.max()) < 1e-3, (real_feature, fake_feature)
+    with torch.no_grad():
+        D.zero_grad()
+        scores = D(real)
+    assert float(terms.logs["loss/drift"]) == pytest.approx(float(scores.pow(2).mean()), rel=1e-5)
+    seen.clear()
+    objective.generator_step(G, D, Batch(real), latent)
+    assert len(seen) == 1 and float(seen[0].max()) < 1e-3  # G's step: D on fakes alone, as D trained on them
+
+
+def test_a_batch_level_discriminator_is_never_called_on_real_and_fake_together() -> None:
+    from gantrain.losses.base import samplewise
+    from gantrain.models.base import declared
+
+    assert declared(ProGANDiscriminator(image_size=8, channels=1, fmap_base=16, fmap_max=8)).batch_level
+    assert not samplewise(ProGANDiscriminator(image_size=8, channels=1, fmap_base=16, fmap_max=8))
+    plain = ProGANDiscriminator(image_size=8, channels=1, fmap_base=16, fmap_max=8, minibatch_stddev=False)
+    assert not declared(plain).batch_level and samplewise(plain)  # without the layer one call is exact again

@@ -50,9 +50,13 @@ def discriminate(D: nn.Module, x: Tensor, y: Tensor | None) -> Tensor:
 
 
 def samplewise(D: nn.Module) -> bool:
-    """Whether D treats each sample on its own (no batch norm), so that D on a concatenation of batches
-    is D on each of them: the same numbers from one call with larger matrix products."""
-    return not is_conditional(D) and not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in D.modules())
+    """Whether D treats each sample on its own, so that D on a concatenation of batches is D on each of
+    them: the same numbers from one call with larger matrix products. Not so with batch norm, nor for a D
+    that declares itself batch-level (minibatch stddev: on a concatenation each group would hold real and
+    generated images alike, and the feature would read the same for both)."""
+    if is_conditional(D) or declared(D).batch_level:
+        return False
+    return not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in D.modules())
 
 
 @contextmanager
@@ -79,8 +83,8 @@ def discriminate_fake(D: nn.Module, x: Tensor, y: Tensor | None) -> Tensor:
 
 def discriminate_each(D: nn.Module, batches: list[tuple[Tensor, Tensor | None, bool]]) -> list[Tensor]:
     """D's outputs on several batches (x_i (B_i, C, H, W), labels y_i or None, whether x_i is real): one
-    call on their concatenation when D is samplewise, else one call each (batch norm must see real and
-    fake apart, and only real batches may update its running statistics)."""
+    call on their concatenation when D is samplewise, else one call each (batch norm and a batch-level
+    D must see real and fake apart, and only real batches may update batch norm's running statistics)."""
     if len(batches) > 1 and samplewise(D):
         return list(D(torch.cat([x for x, _, _ in batches])).split([len(x) for x, _, _ in batches]))
     return [discriminate(D, x, y) if real else discriminate_fake(D, x, y) for x, y, real in batches]
@@ -205,8 +209,10 @@ class AdversarialObjective(GANObjective):
         """The number logged as d/real and d/fake (about 1 for real, 0 for fake): here mean D(x)."""
         return torch.sigmoid(logits).mean()
 
-    def penalties(self, D: nn.Module, batch: Batch, fake: Tensor, latent: Latent) -> dict[str, tuple[Tensor, float]]:
-        """Regularisers D's step adds: name -> (value, weight). Here R1 on the real batch every r1_every-th
+    def penalties(self, D: nn.Module, batch: Batch, fake: Tensor, latent: Latent, real_logits: Tensor) -> dict[str, tuple[Tensor, float]]:
+        """Regularisers D's step adds: name -> (value, weight); `real_logits` (B,) are D's real/fake logits
+        on the real batch from the step's own pass (with their graph), for a penalty on them (ProGAN's
+        drift) to reuse instead of a second pass. Here R1 on the real batch every r1_every-th
         D step, weighted gamma / 2 times r1_every (the lazy regularisation of Karras et al. 2020, StyleGAN2
         appendix B: the same expected strength as every step, at 1/r1_every of the cost)."""
         if self.r1_gamma == 0 or self.d_steps % self.r1_every != 0:
@@ -244,7 +250,7 @@ class AdversarialObjective(GANObjective):
         }
         self.d_steps += 1
         loss = unsupervised
-        for name, (value, weight) in self.penalties(D, batch, fake, latent).items():
+        for name, (value, weight) in self.penalties(D, batch, fake, latent, real_logits).items():
             loss = loss + weight * value
             logs[name] = value.detach()
         if out_lab is not None:

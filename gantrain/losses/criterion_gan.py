@@ -57,14 +57,15 @@ class CriterionGAN(AdversarialObjective):
     def judged_real(self, logits: Tensor) -> Tensor:
         return self.criterion.judged_real(logits)
 
-    def penalties(self, D: nn.Module, batch: Batch, fake: Tensor, latent: Latent) -> dict[str, tuple[Tensor, float]]:
-        terms = super().penalties(D, batch, fake, latent)
+    def penalties(self, D: nn.Module, batch: Batch, fake: Tensor, latent: Latent, real_logits: Tensor) -> dict[str, tuple[Tensor, float]]:
+        terms = super().penalties(D, batch, fake, latent, real_logits)
         if self.gp_lambda > 0:
             epsilon = torch.rand(len(batch.x), *([1] * (batch.x.dim() - 1)), device=batch.x.device)  # (B, 1, 1, 1)
             # a conditional D scores each line's points with the real image's label
             terms["loss/gp"] = (gradient_penalty(lambda x: discriminate_fake(D, x, batch.y), batch.x, fake, epsilon), self.gp_lambda)
         if self.drift > 0:  # ProGAN's epsilon_drift: keeps the critic's scores near 0 (Karras et al. 2018, A.1)
-            terms["loss/drift"] = (discriminate_fake(D, batch.x, batch.y).float().pow(2).mean(), self.drift)
+            # on the step's own scores of the real batch, as tkarras' code: no second pass of D
+            terms["loss/drift"] = (real_logits.float().pow(2).mean(), self.drift)
         return terms
 
     def generator_loss(self, G: nn.Module, D: nn.Module, batch: Batch, latent: Latent) -> tuple[Tensor, dict[str, Tensor]]:

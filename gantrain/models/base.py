@@ -17,6 +17,11 @@ class Network(nn.Module):
     num_classes: int | None = None
     # a classifier D with a learned (K+1)-th "fake" output (Odena 2016); False: the fake logit fixed at 0
     fake_class: bool = False
+    # a discriminator whose score for one image depends on the other images of its batch (the minibatch
+    # standard deviation of Karras et al. 2018, minibatch discrimination of Salimans et al. 2016): it must be
+    # called on real and on generated images apart, or every group it reads mixes the two and it cannot
+    # see a collapsed G (gantrain/losses/base.py, discriminate_each)
+    batch_level: bool = False
 
 
 def unwrap(module: nn.Module) -> nn.Module:

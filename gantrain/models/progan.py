@@ -206,6 +206,7 @@ class ProGANDiscriminator(Staged, Representation):
         self._init_stage(sizes)
         eq = check_switch("model.discriminator.equalized_lr", equalized_lr)
         self.use_stddev = check_switch("model.discriminator.minibatch_stddev", minibatch_stddev)
+        self.batch_level = self.use_stddev  # each score reads its group's spread (Network.batch_level)
         if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 2:
             raise ConfigError(f"model.discriminator.group_size must be an integer >= 2 (got {group_size!r})")
         self.group_size, self.image_size = group_size, image_size
