@@ -33,8 +33,10 @@ class ParameterAverage:
         self._buffers = list(self.average.buffers())
 
     @torch.no_grad()
-    def update(self, module: nn.Module) -> None:
-        """Fold `module`'s current weights into the average; `module` must have the averaged module's structure."""
+    def update(self, module: nn.Module, decay: float | None = None) -> None:
+        """Fold `module`'s current weights into the average, with `decay` for this update (a schedule's:
+        train.g_ema_images) or the constructor's; `module` must have the averaged module's structure."""
+        decay = self.decay if decay is None else float(decay)
         averaged, copied = _split_parameters(module)
         buffers = list(module.buffers())
         if (len(averaged), len(copied), len(buffers)) != (len(self._averaged), len(self._copied), len(self._buffers)):
@@ -42,7 +44,7 @@ class ParameterAverage:
         if averaged:
             # lerp(avg, cur, w) = avg + w * (cur - avg) = decay * avg + (1 - decay) * cur, with w = 1 - decay;
             # one fused kernel per dtype/device group instead of one per tensor
-            torch._foreach_lerp_(self._averaged, [p.detach() for p in averaged], 1.0 - self.decay)
+            torch._foreach_lerp_(self._averaged, [p.detach() for p in averaged], 1.0 - decay)
         for mine, theirs in zip(self._copied + self._buffers, copied + buffers):
             mine.copy_(theirs)
 

@@ -39,6 +39,15 @@ class TrainSettings:
     # keep an exponential moving average of G's weights with this decay (e.g. 0.999; ProGAN's): sample grids,
     # evaluation and every task=... then use it; null: none. Kept in the checkpoint.
     g_ema: float | None = None
+    # or the average's half-life in images (StyleGAN2-ADA's ema_kimg x 1000): each update on a batch of B
+    # images weighs the average by 0.5 ** (B / half-life), so the memory is the same whatever the batch size;
+    # null: train.g_ema decides. Kept as a number of images, not steps, so a short run on a CPU and a long
+    # one on a GPU average over the same share of what G has seen.
+    g_ema_images: float | None = None
+    # with g_ema_images: the half-life is at most this fraction of the images seen so far (StyleGAN2-ADA's
+    # ema_rampup, 0.05), so an average early in training, or in a short run, does not lag behind on
+    # G's initial weights; null: the half-life from the first step
+    g_ema_rampup: float | None = None
     # stop after this many seconds of training (a checkpoint and the samples are written as at the last
     # step): a benchmark's equal wall-clock budget, or a cluster job's time limit; null: train.steps decides
     time_limit: float | None = None
@@ -79,6 +88,17 @@ class TrainSettings:
             raise ConfigError(f"train.time_limit must be a number of seconds > 0, or null (got {self.time_limit!r})")
         if self.g_ema is not None and (isinstance(self.g_ema, bool) or not 0.0 <= float(self.g_ema) < 1.0):
             raise ConfigError(f"train.g_ema must be in [0, 1) (e.g. 0.999) or null for none (got {self.g_ema!r})")
+        for name in ("g_ema_images", "g_ema_rampup"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf")):
+                raise ConfigError(f"train.{name} must be a number > 0 or null (got {value!r})")
+        if self.g_ema is not None and self.g_ema_images is not None:
+            raise ConfigError(
+                f"train.g_ema={self.g_ema:g} and train.g_ema_images={self.g_ema_images:g} both set the moving average of G: "
+                "keep one (train.g_ema=null to use the half-life in images)"
+            )
+        if self.g_ema_rampup is not None and self.g_ema_images is None:
+            raise ConfigError("train.g_ema_rampup ramps the half-life of train.g_ema_images: set that too, or train.g_ema_rampup=null")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"train.precision must be one of {', '.join(PRECISIONS)} (got {self.precision!r})")
 
@@ -90,6 +110,22 @@ class TrainSettings:
         if decaying == 0:
             return 1.0
         return min(1.0, max(0, self.steps - step + 1) / decaying)
+
+    @property
+    def averages_g(self) -> bool:
+        """Whether the loop keeps a moving average of G (train.g_ema or train.g_ema_images)."""
+        return self.g_ema is not None or self.g_ema_images is not None
+
+    def g_ema_decay(self, images_seen: int, batch_images: int) -> float:
+        """The decay of G's average for one update on `batch_images` images (all processes together) after
+        `images_seen` images: train.g_ema as set, or 0.5 ** (B / h) for the half-life h = train.g_ema_images,
+        at most train.g_ema_rampup * images_seen (0 at the first update: the average starts at G)."""
+        if self.g_ema_images is None:
+            return float(self.g_ema) if self.g_ema is not None else 0.0
+        half_life = float(self.g_ema_images)
+        if self.g_ema_rampup is not None:
+            half_life = min(half_life, float(self.g_ema_rampup) * images_seen)
+        return 0.5 ** (batch_images / half_life) if half_life > 0 else 0.0
 
     def nhwc(self, device: "torch.device") -> bool:
         """Whether the networks run channels-last on `device`: as set, or by default the faster layout there

@@ -124,10 +124,10 @@ class Trainer:
         # (train.g_ema), which the pictures, the evaluations and the tasks use in G's place
         self.averages = {averaged: ParameterAverage(self.nets[averaged], ema)} if averaged is not None else {}
         generator = objective.generator
-        if settings.g_ema is not None and generator is not None:
+        if settings.averages_g and generator is not None:
             if generator in self.averages:
                 raise ConfigError(f"eval.ema and train.g_ema both average {generator}: keep one of them")
-            self.averages[generator] = ParameterAverage(self.nets[generator], settings.g_ema)
+            self.averages[generator] = ParameterAverage(self.nets[generator], settings.g_ema_decay(0, settings.batch_size))
         self.best: dict[str, float] | None = None  # see TrainResult.best
         # The loop's own torch RNG stream (dropout and any other torch.rand* inside the networks): seeded
         # from `seed`, saved in checkpoints, and swapped in only while fit() runs, so a run does not depend
@@ -526,9 +526,18 @@ class Trainer:
                         net.requires_grad_(True)
                 for name in phase.trains:
                     if name in self.averages:
-                        self.averages[name].update(self.nets[name])
+                        self.averages[name].update(self.nets[name], self._decay(name, len(batch.x)))
                 logs.append(terms.logs)
         return logs
+
+
+    def _decay(self, name: str, batch_images: int) -> float | None:
+        """The decay of `name`'s average for this update: G's from train.g_ema / g_ema_images (a function of
+        the step, so a resumed run follows it exactly), None (the average's own) for eval.ema's."""
+        if name != self.objective.generator:
+            return None
+        world_batch = self.settings.batch_size * self.world.size  # images seen per step, all processes
+        return self.settings.g_ema_decay(self.step * world_batch, batch_images * self.world.size)
 
 
 def _non_finite(world: World, sums: dict[str, Tensor]) -> str | None:
