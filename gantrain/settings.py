@@ -95,7 +95,7 @@ class TrainSettings:
         if self.g_ema is not None and self.g_ema_images is not None:
             raise ConfigError(
                 f"train.g_ema={self.g_ema:g} and train.g_ema_images={self.g_ema_images:g} both set the moving average of G: "
-                "keep one (train.g_ema=null to use the half-life in images)"
+                "keep one: train.g_ema_images=null train.g_ema_rampup=null for a fixed decay per step, or train.g_ema=null for the half-life"
             )
         if self.g_ema_rampup is not None and self.g_ema_images is None:
             raise ConfigError("train.g_ema_rampup ramps the half-life of train.g_ema_images: set that too, or train.g_ema_rampup=null")

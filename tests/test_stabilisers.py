@@ -173,6 +173,61 @@ def test_g_ema_out_of_range_is_refused(value: str, said: str, tmp_path) -> None:
     assert done.returncode == 2 and f"train.g_ema {said}" in done.stderr, done.stderr
 
 
+def test_g_ema_half_life_is_counted_in_images_whatever_the_batch() -> None:
+    """train.g_ema_images: after h images the old weights weigh 1/2, at batch 50 or 25 alike; with the ramp
+    the half-life is at most g_ema_rampup x the images seen, and the first update copies G."""
+    from gantrain.settings import TrainSettings
+
+    plain = TrainSettings(g_ema_images=1000)
+    for batch in (50, 25, 7):
+        assert plain.g_ema_decay(10**9, batch) ** (1000 / batch) == pytest.approx(0.5)
+    ramped = TrainSettings(g_ema_images=1000, g_ema_rampup=0.1)
+    assert ramped.g_ema_decay(0, 50) == 0.0
+    assert ramped.g_ema_decay(5000, 50) == pytest.approx(0.5 ** (50 / 500))  # 10% of 5,000 images
+    assert ramped.g_ema_decay(10**6, 50) == pytest.approx(0.5 ** (50 / 1000))  # the cap
+    assert TrainSettings(g_ema=0.99).g_ema_decay(10**6, 50) == 0.99  # a fixed decay per step stays one
+
+
+def test_an_average_update_takes_the_schedules_decay() -> None:
+    from gantrain.averaging import ParameterAverage
+
+    net = torch.nn.Linear(2, 1)
+    average = ParameterAverage(net, decay=0.999)
+    before = average.average.weight.clone()
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    average.update(net, decay=0.25)
+    assert torch.allclose(average.average.weight, 0.25 * before + 0.75 * net.weight)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "said"),
+    [
+        (["train.g_ema=0.99", "train.g_ema_images=1000"], "both set the moving average of G"),
+        (["train.g_ema_rampup=0.05"], "train.g_ema_rampup ramps the half-life of train.g_ema_images"),
+        (["train.g_ema_images=0"], "train.g_ema_images must be a number > 0"),
+        (["train.g_ema_images=1000", "train.g_ema_rampup=-1"], "train.g_ema_rampup must be a number > 0"),
+    ],
+)
+def test_a_contradictory_or_wrong_ema_half_life_is_refused(overrides: list[str], said: str) -> None:
+    from gantrain.errors import ConfigError
+    from gantrain.settings import TrainSettings
+
+    values = {o.split("=")[0].removeprefix("train."): float(o.split("=")[1]) for o in overrides}
+    with pytest.raises(ConfigError, match=said):
+        TrainSettings(**values)
+
+
+def test_progan_refuses_a_fixed_g_ema_beside_its_half_life_in_one_line(tmp_path) -> None:
+    from conftest import run_cli
+
+    done = run_cli("model=progan", "train.g_ema=0.999", "device=cpu", "hydra.run.dir=run", cwd=tmp_path)
+    assert done.returncode == 2 and "train.g_ema_images=null" in done.stderr and not (tmp_path / "run" / "checkpoints").exists(), done.stderr
+    fixed = run_cli("model=progan", "train.g_ema=0.9", "train.g_ema_images=null", "train.g_ema_rampup=null", "train.steps=2",
+                    "model.fmap_base=32", "model.fmap_max=8", "eval.every=0", "device=cpu", "hydra.run.dir=fixed", cwd=tmp_path)  # fmt: skip
+    assert fixed.returncode == 0, fixed.stderr[-1500:]
+
+
 def test_r1_stays_in_a_classifier_ds_loss_beside_the_supervised_term() -> None:
     """A semi-supervised D (K class logits, labelled batch): its loss is supervised + unsupervised + R1."""
     from gantrain.losses.non_saturating import NonSaturating
