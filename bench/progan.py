@@ -39,6 +39,10 @@ RUNS = {  # name -> (overrides, what it is)
     # fixed 0.999 per step it replaced, whose time constant (1,000 steps) is longer than this whole run
     "progan_ema0999": ([*PROGAN, *FIXED_EMA], "ProGAN, EMA of G 0.999 per step"),
     "progan_no_growing_ema0999": ([*PROGAN, "model.grow=false", *FIXED_EMA], "ProGAN without growing, EMA of G 0.999 per step"),
+    # with 94 steps per phase Adam restarts every 94 steps (tkarras' reset, made for 50,000-step phases); and
+    # phases twice as long
+    "progan_no_reset": ([*PROGAN, "model.reset_optimizers=false"], "ProGAN, Adam's state kept across phases"),
+    "progan_phase6000": ([*PROGAN, "model.phase_images=6000"], "ProGAN, 6,000 images per phase"),
     "dcgan": (DCGAN, "DCGAN, non-saturating"),
     "dcgan_hinge_sn": ([*DCGAN, "loss=hinge", "model.discriminator.spectral_norm=true", "model.discriminator.norm=none"], "DCGAN, hinge + spectral norm"),
     "dcgan_g_ema": ([*DCGAN, "train.g_ema=0.999"], "DCGAN, non-saturating, EMA of G"),

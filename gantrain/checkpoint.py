@@ -201,6 +201,31 @@ def find_checkpoint(resume: str | os.PathLike, key: str = "train.resume") -> Pat
     raise CheckpointError(f"{key}={resume}: no such run folder or checkpoint file")
 
 
+def chosen_checkpoint(run: str | os.PathLike, which: str = "last") -> Path:
+    """The checkpoint a task on `run` uses: `which` = last (checkpoints/last.pt), best (checkpoints/best.pt,
+    kept by train.best_by), or the name of any other file in RUN/checkpoints/ (step_N, resolution_N),
+    .pt or not. `run` may name a .pt file itself, and then `which` must stay last."""
+    which = str(which).removesuffix(".pt")
+    if which in ("last", ""):
+        return find_checkpoint(run, key="run")
+    path = Path(os.path.expanduser(str(run)))
+    if path.is_file():
+        raise CheckpointError(f"run={run} names a checkpoint file already: drop checkpoint={which}, or pass the run folder")
+    if not path.is_dir():
+        return find_checkpoint(run, key="run")  # (the one line for a run that is not there)
+    folder = path / "checkpoints"
+    chosen = folder / f"{which}.pt"
+    if chosen.is_file():
+        return chosen
+    kept = sorted(p.stem for p in folder.glob("*.pt")) if folder.is_dir() else []
+    why = (
+        " (a run keeps best.pt when it evaluates during training: eval.every=N, by train.best_by)" if which == "best" else ""
+    )
+    raise CheckpointError(
+        f"checkpoint={which}: {run} has no checkpoints/{which}.pt{why}; it has {', '.join(kept) if kept else 'no checkpoints'}"
+    )
+
+
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a gantrain checkpoint safely, failing with one clear line on anything else."""
     try:

@@ -83,7 +83,7 @@ def _run_dir(fresh: str, *, _root_: Any) -> str:
         run = _root_.get("run")
         if run in (None, "") or not Path(os.path.expanduser(str(run))).exists():
             return _scratch()
-        return str(task_output(task, run, _root_.get("input"), _root_.get("output")))
+        return str(task_output(task, run, _root_.get("input"), _root_.get("output"), _root_.get("checkpoint", "last")))
     if task == "report":
         sweep = _root_.get("sweep")
         if sweep in (None, "") or not Path(os.path.expanduser(str(sweep))).is_dir():
@@ -256,7 +256,7 @@ def _drop_this_invocation(cfg: DictConfig, hc: Any, run_dir: Path) -> None:
 def _train(cfg: DictConfig, hc: Any, run_dir: Path) -> None:
     from gantrain.files import display_path, resume_command, shell_word
     from gantrain.run import train
-    from gantrain.training import TrainingInterrupted
+    from gantrain.training import BEST, TrainingInterrupted
 
     if hc.mode is not None and hc.mode.name == "MULTIRUN":
         console.info(f"[bold]job {hc.job.num}[/]: {' '.join(hc.overrides.task)}")
@@ -289,21 +289,22 @@ def _train(cfg: DictConfig, hc: Any, run_dir: Path) -> None:
         **{name: f"{value:.4g}" for name, value in sorted(result.metrics.items())},
         "samples": display_path(result.last_samples) if result.last_samples else "-",
         "checkpoint": display_path(result.last_checkpoint) if result.last_checkpoint else "-",
-        **({"best (no labels)": _best_line(result)} if result.best else {}),
+        **({f"best ({result.best_by})": _evaluation_line(result.best, result.best_by, result.run_dir / "checkpoints" / BEST)} if result.best else {}),
+        **({"last evaluation": _evaluation_line(result.last_evaluation, result.best_by)} if result.last_evaluation and result.best else {}),
         **({"mistakes": f"gantrain task=confusion run={shell_word(r_dir)}"} if {"eval/test_error", "eval/cluster_error"} & set(result.metrics) else {}),
         "curves": f"tensorboard --logdir {shell_word(r_dir / 'tb')}",
     }
     console.console.print(console.summary_table("gantrain: done", rows))
 
 
-def _best_line(result: Any) -> str:
-    """The summary's line for a run that kept a best checkpoint by a label-free score."""
+def _evaluation_line(evaluation: dict[str, float], by: str | None, checkpoint: Path | None = None) -> str:
+    """The summary's line for one evaluation ({"step", eval/*}): its step, the metric best.pt is kept by
+    first, then the others (not the live copies of eval.ema), and the checkpoint holding it."""
     from gantrain.files import display_path
-    from gantrain.training import BEST
 
-    best = result.best
-    scores = ", ".join(f"{k} {v:.4g}" for k, v in sorted(best.items()) if k.startswith("eval/") and not k.endswith("_live"))
-    return f"step {int(best['step'])}: {scores} ({display_path(result.run_dir / 'checkpoints' / BEST)})"
+    names = sorted((k for k in evaluation if k.startswith("eval/") and not k.endswith("_live") and not k[-1].isdigit()), key=lambda k: k != by)
+    scores = ", ".join(f"{k} {evaluation[k]:.4g}" for k in names[:4])
+    return f"step {int(evaluation['step'])}: {scores}" + (f" ({display_path(checkpoint)})" if checkpoint is not None else "")
 
 
 def _trained(cfg: DictConfig) -> str:
@@ -439,6 +440,11 @@ def _on_trained_run(cfg: DictConfig, out: Path) -> None:
     from gantrain.devices import resolve_device
 
     function, title = RUN_TASKS_TABLE[cfg.task]
+    if str(cfg.checkpoint).removesuffix(".pt") not in ("last", ""):  # checkpoint=best, step_N, ...: that file is the run
+        from gantrain.checkpoint import chosen_checkpoint
+
+        _trained(cfg)
+        cfg.run = str(chosen_checkpoint(cfg.run, cfg.checkpoint))
     rows = function(cfg, out, resolve_device(cfg.device))
     console.console.print(console.summary_table(title, rows))
 

@@ -29,6 +29,7 @@ class GantrainConfig:
     task: str = "train"  # train | sample | interpolate | arithmetic | eval | nearest | confusion | probe | dfilters | translate | report
     run: str | None = None  # sample, interpolate, eval, translate: the trained run, a run folder or a checkpoint .pt
     output: str | None = None  # sample, interpolate, eval, translate: where files go (default RUN/<task>/)
+    checkpoint: str = "last"  # every task on a run: last | best (RUN/checkpoints/best.pt, train.best_by) | step_N | resolution_N
     n: int | None = None  # sample: images (64); interpolate: walks, one per row (8); eval: samples scored (10000); nearest: samples (8); confusion: images per mistake (16); dfilters: filters shown (8)
     labels: Any = None  # probe: labelled training images per budget, e.g. 100, all, or several: 100,1000,all (default 100,1000)
     draws: int = 3  # probe: class-balanced draws of the labelled images per budget (one for all)
@@ -49,6 +50,7 @@ RUN_TASKS = ("sample", "interpolate", "arithmetic", "eval", "nearest", "confusio
 TASK_KEYS = {
     "run": RUN_TASKS,
     "output": RUN_TASKS,
+    "checkpoint": RUN_TASKS,
     "n": ("sample", "interpolate", "arithmetic", "eval", "nearest", "confusion", "dfilters"),
     "labels": ("probe",),
     "draws": ("probe",),
@@ -156,12 +158,18 @@ def resumes_in_place(path: str | os.PathLike) -> bool:
         return False
 
 
-def task_output(task: str, run: Any, input: Any, output: Any) -> Path:
+def task_output(task: str, run: Any, input: Any, output: Any, checkpoint: str | None = None) -> Path:
     """Where a task on a trained run writes: `output`, or by default RUN/<task>/ (task=translate:
-    RUN/translated/<name of the input folder>/)."""
+    RUN/translated/<name of the input folder>/, with _<checkpoint> after it for another checkpoint than
+    last.pt: its files are named as the input's, so best's would overwrite last's; the other tasks name
+    their files by the generator's step)."""
     if output not in (None, ""):
         return Path(os.path.expanduser(str(output)))
     if task == "translate":
         name = Path(os.path.expanduser(str(input))).resolve().name if input not in (None, "") else "images"
-        return run_folder(run) / "translated" / name
+        if checkpoint is None:  # run= a checkpoint file: its name (best.pt -> best)
+            path = Path(os.path.expanduser(str(run)))
+            checkpoint = path.stem if path.suffix == ".pt" else "last"
+        checkpoint = str(checkpoint).removesuffix(".pt")
+        return run_folder(run) / "translated" / (name if checkpoint in ("last", "") else f"{name}_{checkpoint}")
     return run_folder(run) / task

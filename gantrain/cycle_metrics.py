@@ -76,6 +76,7 @@ class CycleMetrics(Evaluator):
     The source-only baseline and each domain's real features for FID are computed once, here."""
 
     name = "eval/labels_ab"  # the headline: how much of A's digit survives translation to B
+    select_by = "eval/fid"  # best.pt: by the mean of both ways' FID
 
     def __init__(
         self,
@@ -146,6 +147,7 @@ class CycleMetrics(Evaluator):
             scored_ba, _ = self.scorer_a(fake_a.to(self.device))
         numbers.update({"eval/fid_ab": scored_ab["eval/fid"], "eval/kid_ab": scored_ab["eval/kid"]})
         numbers.update({"eval/fid_ba": scored_ba["eval/fid"], "eval/kid_ba": scored_ba["eval/kid"]})
+        numbers["eval/fid"] = (numbers["eval/fid_ab"] + numbers["eval/fid_ba"]) / 2  # both ways, for best.pt
         a, b = self.test_a.float().div(255), self.test_b.float().div(255)  # [0, 1], as the cycled images
         numbers["eval/cycle_l1_a"] = float((out["aba"] - a).abs().mean())
         numbers["eval/cycle_l1_b"] = float((out["bab"] - b).abs().mean())
@@ -187,6 +189,7 @@ class CycleConsistency(Evaluator):
     images both ways, `eval/cycle_l1_a` and `eval/cycle_l1_b`, on the [0, 1] pixel scale."""
 
     name = "eval/cycle_l1_a"
+    select_by = "eval/cycle_l1"  # best.pt: by the mean of both ways
 
     def __init__(self, test_a: Tensor, test_b: Tensor, device: torch.device, batch_size: int = 50) -> None:
         self.test_a, self.test_b, self.device, self.batch_size = test_a, test_b, device, batch_size
@@ -202,4 +205,5 @@ class CycleConsistency(Evaluator):
                     cycled = back(there(x).float().clamp(-1, 1)).float().clamp(-1, 1)
                     total += float((cycled - x).abs().sum()) / 2  # |.| on [0, 1] is half of it on [-1, 1]
                 numbers[f"eval/cycle_l1_{name}"] = total / images.numel()
+        numbers["eval/cycle_l1"] = (numbers["eval/cycle_l1_a"] + numbers["eval/cycle_l1_b"]) / 2
         return numbers

@@ -141,7 +141,8 @@ class Evaluator(ABC):
     """What scores a run every eval.every steps: the run's networks by name -> eval/* numbers."""
 
     name: str = "eval/score"  # the headline number (TensorBoard's HParams tab)
-    # a label-free score the run keeps its best checkpoint by (higher is better); None: no selection
+    # the metric the run keeps checkpoints/best.pt by unless train.best_by says otherwise (its direction is
+    # the metric's, gantrain/metrics.py); None: no best.pt by default
     select_by: str | None = None
     # the network whose moving average of weights eval.ema evaluates in its place; None: no average
     averaged: str | None = None
@@ -190,8 +191,9 @@ class TestError(Evaluator):
         self.statistics_images = statistics_images
         self.name = "eval/cluster_error" if clustering else "eval/test_error"
         self.probe_images = probe_images if clustering else None
-        # the label-free number a run keeps its best checkpoint by (higher is better); None: no selection
-        self.select_by = "eval/mutual_information" if self.probe_images is not None else None
+        # best.pt by default: without labels, by the label-free mutual information where there are probe
+        # images (the clusters' answer to "which weights?" that the test labels did not choose), else by the error
+        self.select_by = "eval/mutual_information" if self.probe_images is not None else self.name
         self.averaged = network  # the classifier: eval.ema scores the moving average of its weights
 
     def predict(self, D: nn.Module) -> tuple[Tensor, Tensor | None]:
@@ -243,6 +245,7 @@ class TranslationMetrics(Evaluator):
     G runs as Isola et al. run it at test time (see translate)."""
 
     name = "eval/l1"
+    select_by = "eval/l1"  # no FID for a translation: best.pt is the closest to the targets
 
     def __init__(self, pairs: Sequence[tuple[Tensor, Tensor]], *, device: torch.device, batch_size: int = 1) -> None:
         """pairs: any indexable of (source, target) uint8 (C, S, S) pairs, read a chunk at a time, so that the
@@ -287,6 +290,7 @@ class GeneratedScores(Evaluator):
         self.scorer, self.latent, self.device, self.generator = scorer, latent, device, generator
         if not scorer.networks:  # eval.extractor=none: the sliced Wasserstein distance is the headline
             self.name = "eval/swd"
+        self.select_by = self.name  # best.pt by FID (SWD without a feature network)
 
     def __call__(self, nets: Mapping[str, nn.Module]) -> dict[str, float]:
         numbers, _ = self.scorer(generate_images(nets[self.generator], self.latent).to(self.device))
@@ -299,7 +303,12 @@ class Evaluations(Evaluator):
 
     def __init__(self, *parts: Evaluator) -> None:
         self.parts = parts
-        self.name, self.select_by, self.averaged = parts[0].name, parts[0].select_by, parts[0].averaged
+        self.name, self.averaged = parts[0].name, parts[0].averaged
+        # best.pt by default: a label-free score where a part has one (an unlabelled CatGAN's), else FID where
+        # a part computes it, else the first part's choice
+        choices = [part.select_by for part in parts if part.select_by is not None]
+        preferred = [c for c in ("eval/mutual_information", "eval/fid") if c in choices]
+        self.select_by = preferred[0] if preferred else choices[0] if choices else None
 
     def __call__(self, nets: Mapping[str, nn.Module]) -> dict[str, float]:
         numbers: dict[str, float] = {}

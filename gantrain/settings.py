@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gantrain.errors import ConfigError
+from gantrain.metrics import metric
 
 if TYPE_CHECKING:
     import torch
@@ -48,6 +49,11 @@ class TrainSettings:
     # ema_rampup, 0.05), so an average early in training, or in a short run, does not lag behind on
     # G's initial weights; null: the half-life from the first step
     g_ema_rampup: float | None = None
+    # the evaluation (eval.every) whose checkpoint is kept as checkpoints/best.pt, by this metric (e.g.
+    # eval/fid; which way is better is the metric's own, gantrain/metrics.py); null: the evaluation's own
+    # choice (FID where it is computed, else the model's headline: L1 for Pix2Pix, D's mutual information
+    # for an unlabelled CatGAN); none: keep no best.pt
+    best_by: str | None = None
     # stop after this many seconds of training (a checkpoint and the samples are written as at the last
     # step): a benchmark's equal wall-clock budget, or a cluster job's time limit; null: train.steps decides
     time_limit: float | None = None
@@ -99,6 +105,8 @@ class TrainSettings:
             )
         if self.g_ema_rampup is not None and self.g_ema_images is None:
             raise ConfigError("train.g_ema_rampup ramps the half-life of train.g_ema_images: set that too, or train.g_ema_rampup=null")
+        if self.best_by is not None and self.best_by != "none":
+            metric(str(self.best_by))  # a name gantrain computes, or one line listing them
         if self.precision not in PRECISIONS:
             raise ConfigError(f"train.precision must be one of {', '.join(PRECISIONS)} (got {self.precision!r})")
 

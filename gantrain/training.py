@@ -19,7 +19,8 @@ from gantrain import monitor
 from gantrain.checkpoint import LAST, TrainingState, link_checkpoint, misfit, save_checkpoint
 from gantrain.data.base import ImageDataset, sample_images
 from gantrain.errors import CheckpointError, ConfigError, GantrainError, OutputError
-from gantrain import files, interrupts
+from gantrain import console, files, interrupts
+from gantrain.metrics import metric
 from gantrain.files import append_line, display_path, resume_command, save_png, write_text
 from gantrain.evaluation import Evaluator, live_metrics
 from gantrain.averaging import ParameterAverage
@@ -41,7 +42,7 @@ class DataInitialised(Protocol):
     def initialize_from_data(self, x: Tensor) -> None: ...
 
 
-BEST = "best.pt"  # checkpoints/best.pt: the evaluation with the best label-free score (Trainer._keep_best)
+BEST = "best.pt"  # checkpoints/best.pt: the evaluation with the best train.best_by (Trainer._keep_best)
 
 
 class TrainResult(NamedTuple):
@@ -51,9 +52,11 @@ class TrainResult(NamedTuple):
     last_checkpoint: Path | None
     last_samples: Path | None
     seconds: float
-    # the evaluation with the best label-free score ({"step", eval/*}), kept as checkpoints/best.pt; None:
-    # the run has no such score (only clustering runs have one: their classifier's mutual information)
+    # the evaluation with the best train.best_by ({"step", eval/*}), kept as checkpoints/best.pt; None: the
+    # run kept none (no evaluation during training, or train.best_by=none)
     best: dict[str, float] | None = None
+    last_evaluation: dict[str, float] | None = None  # the latest evaluation, {"step", eval/*}
+    best_by: str | None = None  # the metric best.pt was kept by
 
 
 class Trainer:
@@ -129,6 +132,8 @@ class Trainer:
                 raise ConfigError(f"eval.ema and train.g_ema both average {generator}: keep one of them")
             self.averages[generator] = ParameterAverage(self.nets[generator], settings.g_ema_decay(0, settings.batch_size))
         self.best: dict[str, float] | None = None  # see TrainResult.best
+        self.last_evaluation: dict[str, float] | None = None  # see TrainResult.last_evaluation
+        self._said_best_by_missing = False
         # The loop's own torch RNG stream (dropout and any other torch.rand* inside the networks): seeded
         # from `seed`, saved in checkpoints, and swapped in only while fit() runs, so a run does not depend
         # on what the caller drew from torch's global RNG before.
@@ -253,18 +258,23 @@ class Trainer:
 
     def _drop_metrics_after(self, step: int) -> None:
         """On resume: forget evaluations after the checkpoint's step (a run killed after evaluating but
-        before its next checkpoint evaluates those steps again), as TensorBoard's purge_step does."""
+        before its next checkpoint evaluates those steps again), as TensorBoard's purge_step does; the latest
+        kept is the run's last evaluation until it evaluates again."""
         path = self.run_dir / "metrics.jsonl"
         if path.is_file() and self.world.main:
             kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= step]
             write_text(path, "".join(line + "\n" for line in kept), "metrics")
+            if kept:
+                self.last_evaluation = {k: float(v) for k, v in json.loads(kept[-1]).items()}
 
     def write_summary(self, result: TrainResult, *, finished: bool) -> None:
         """run_dir/summary.json: where this invocation ended and the last value of every scalar (read by
         the sweep report)."""
         summary = {"step": result.step, "finished": finished, "seconds": round(result.seconds, 1), "metrics": result.metrics}
         if self.best is not None:
-            summary["best"] = {"by": self.evaluate.select_by, **self.best}  # type: ignore[union-attr]
+            summary["best"] = {"by": self.best_by(), **self.best}
+        if self.last_evaluation is not None:
+            summary["last"] = self.last_evaluation
         if self.world.main:
             write_text(self.run_dir / "summary.json", json.dumps(summary, indent=1) + "\n", "summary")
 
@@ -286,6 +296,12 @@ class Trainer:
 
     # ----- the loop ----------------------------------------------------------------------------
     def fit(self) -> TrainResult:
+        best_by = self.settings.best_by
+        if best_by not in (None, "none") and (self.evaluate is None or not self.eval_settings.every):
+            raise ConfigError(  # before any step
+                f"train.best_by={best_by} keeps the best evaluation during training, and this run evaluates none: "
+                "set eval.every=N (and eval.n > 0 for sample scores), or drop train.best_by"
+            )
         cuda = self.device.type == "cuda"
         with torch.random.fork_rng(devices=[self.device.index or 0] if cuda else []):
             torch.set_rng_state(self._torch_rng)
@@ -309,7 +325,7 @@ class Trainer:
         try:
             log = monitor.Monitor(self.run_dir / "tb" if main else None, total_steps=s.steps, start_step=self.step, show_progress=self.show_progress and main)
         except OutputError as failure:
-            raise self._cannot_write(failure, TrainResult(self.step, {}, self.run_dir, None, None, 0.0, self.best)) from None
+            raise self._cannot_write(failure, TrainResult(self.step, {}, self.run_dir, None, None, 0.0, self.best, self.last_evaluation, self.best_by())) from None
         sums: dict[str, Tensor] = {}
         counts: dict[str, int] = {}
         last_ckpt: Path | None = None
@@ -369,6 +385,7 @@ class Trainer:
                                     numbers.update(live_metrics(self.evaluate, self.nets))
                                 log.scalars(self.step, numbers)
                                 self.record_metrics(numbers)
+                                self.last_evaluation = {"step": self.step, **{k: float(v) for k, v in numbers.items()}}
                             self._keep_best(numbers)  # on every rank: a checkpoint gathers every rank's state
                         if self.step % s.log_every == 0 or last:
                             means = log.scalars(self.step, mean_over_ranks(self.world, {n: sums[n] / counts[n] for n in sums}))  # the only GPU sync
@@ -399,31 +416,46 @@ class Trainer:
                     log.close()  # never raises: a failed TensorBoard write is kept in log.failure
             if log.failure is not None:
                 raise log.failure
-            result = TrainResult(self.step, dict(log.latest), self.run_dir, last_ckpt, last_samples, time.perf_counter() - start, self.best)
+            result = TrainResult(self.step, dict(log.latest), self.run_dir, last_ckpt, last_samples, time.perf_counter() - start, self.best, self.last_evaluation, self.best_by())
             files.release(self.run_dir)
             self.write_summary(result, finished=not interrupted)
         except NonFiniteLoss:
             files.release(self.run_dir)
-            self.write_summary(TrainResult(self.step, dict(log.latest), self.run_dir, last_ckpt, last_samples, time.perf_counter() - start, self.best), finished=False)
+            self.write_summary(TrainResult(self.step, dict(log.latest), self.run_dir, last_ckpt, last_samples, time.perf_counter() - start, self.best, self.last_evaluation, self.best_by()), finished=False)
             raise
         except OutputError as failure:  # a full disk, a read-only folder: one line, and what is intact
-            stopped = TrainResult(self.step, dict(log.latest), self.run_dir, last_ckpt, last_samples, time.perf_counter() - start, self.best)
+            stopped = TrainResult(self.step, dict(log.latest), self.run_dir, last_ckpt, last_samples, time.perf_counter() - start, self.best, self.last_evaluation, self.best_by())
             raise self._cannot_write(failure, stopped) from None
         if interrupted:
             raise TrainingInterrupted(result)
         return result
 
+    def best_by(self) -> str | None:
+        """The metric best.pt is kept by: train.best_by, or the evaluation's own choice (FID where it is
+        computed); None: no best.pt (no evaluation, or train.best_by=none)."""
+        if self.settings.best_by == "none" or self.evaluate is None:
+            return None
+        return self.settings.best_by or self.evaluate.select_by
+
     def _keep_best(self, numbers: dict[str, float]) -> None:
-        """Where the evaluation has a label-free score (`evaluate.select_by`, higher is better: a clustering
-        classifier's mutual information on training images), keep the checkpoint of the best evaluation so
-        far as checkpoints/best.pt: the run's answer to "which weights?" that neither labels nor the test
-        split chose.
+        """Keep the checkpoint of the best evaluation so far by `best_by()` (lower or higher is better as the
+        metric declares, gantrain/metrics.py) as checkpoints/best.pt; a tie keeps the earlier one. Training
+        resumes from last.pt all the same: best.pt is for the tasks (checkpoint=best).
         Called on every rank at every evaluation: under torchrun rank 0 alone has the numbers and says
         whether they improved, and all ranks then build the checkpoint, which gathers each rank's state."""
-        key = self.evaluate.select_by if self.evaluate is not None else None
+        key = self.best_by()
         if key is None:
             return
-        improved = key in numbers and (self.best is None or numbers[key] > self.best[key])
+        if self.world.main and numbers and key not in numbers:  # a metric this evaluation does not compute:
+            # said once; training goes on (stopping here would lose the steps since the last checkpoint)
+            if not self._said_best_by_missing:
+                console.notice(
+                    f"train.best_by={key}: this run's evaluation reports {', '.join(sorted(numbers))}, not {key}, so no "
+                    "best.pt is kept; choose one of those next time (or train.best_by=none)"
+                )
+                self._said_best_by_missing = True
+        direction = metric(key)
+        improved = key in numbers and (self.best is None or key not in self.best or direction.better(numbers[key], self.best[key]))
         if self.world.distributed:
             improved = bool(gather(self.world, improved)[0])  # rank 0's verdict, on every rank
         if not improved:

@@ -16,7 +16,7 @@ from gantrain.cycle_metrics import CycleMetrics, domain_classifiers
 SIZE = 16
 KEYS = {
     "eval/labels_ab", "eval/labels_ba", "eval/source_only_ab", "eval/source_only_ba", "eval/fid_ab", "eval/fid_ba",
-    "eval/kid_ab", "eval/kid_ba", "eval/cycle_l1_a", "eval/cycle_l1_b",
+    "eval/kid_ab", "eval/kid_ba", "eval/cycle_l1_a", "eval/cycle_l1_b", "eval/fid",
 }  # fmt: skip
 
 

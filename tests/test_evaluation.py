@@ -365,4 +365,4 @@ def test_clustering_evaluation_scores_the_probe_images_without_labels() -> None:
     assert lop["eval/mutual_information"] == pytest.approx(-(7 / 8 * math.log(7 / 8) + 1 / 8 * math.log(1 / 8)), abs=1e-5)
     assert lop["eval/cluster_error"] == 0.0  # the test images decide the error, the probe images only the score
     supervised = TestError(images, labels, 4, clustering=False, device=CPU, probe_images=balanced)
-    assert supervised.select_by is None and "eval/mutual_information" not in supervised({"discriminator": _FixedClusters()})
+    assert supervised.select_by == "eval/test_error" and "eval/mutual_information" not in supervised({"discriminator": _FixedClusters()})

@@ -248,3 +248,51 @@ def test_each_batch_goes_through_the_extractor_once(digits: tuple[MNIST, MNIST],
     unsliced, _ = without(fake)
     assert "eval/swd" in numbers and not any(key.startswith("eval/swd") for key in unsliced)
     assert unsliced == pytest.approx({k: v for k, v in numbers.items() if not k.startswith("eval/swd")}, rel=1e-5, abs=1e-7)
+
+
+def test_a_real_run_keeps_its_best_fid_as_best_pt_and_every_task_can_take_it(cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A short real run whose FID improves and then gets worse (lr 0.2 throws the tiny GAN about after a few
+    steps; the CPU run repeats exactly): best.pt holds the evaluation with the lowest FID, the summary and
+    the final table show the best and the last with their steps, tasks take checkpoint=best, and a resume
+    still continues from last.pt."""
+    from gantrain.checkpoint import load_checkpoint
+
+    monkeypatch.setenv("GANTRAIN_CACHE", str(cache))
+    done = run_cli(*TINY_GAN, "train.steps=8", "optim.lr=0.2", "eval.every=1", "eval.n=100", "train.ckpt_every=4", "device=cpu", "hydra.run.dir=run", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    fids = [(line["step"], line["eval/fid"]) for line in map(json.loads, (tmp_path / "run" / "metrics.jsonl").read_text().splitlines())]
+    best_step, best_fid = min(fids, key=lambda point: point[1])
+    assert 1 < best_step < 8 and fids[-1][1] > best_fid and fids[0][1] > best_fid, fids  # improving, then worse
+    best = load_checkpoint(tmp_path / "run" / "checkpoints" / "best.pt")
+    assert best["step"] == best_step and best["best"]["eval/fid"] == pytest.approx(best_fid)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["best"]["by"] == "eval/fid" and summary["best"]["step"] == best_step
+    assert summary["last"]["step"] == 8 and summary["last"]["eval/fid"] == pytest.approx(fids[-1][1])
+    table = " ".join(done.stdout.split())
+    assert f"best (eval/fid) │ step {best_step}: eval/fid {best_fid:.4g}" in table and f"last evaluation │ step 8: eval/fid {fids[-1][1]:.4g}" in table, table
+
+    # every task on the run takes checkpoint=best: the generator of best.pt's step draws
+    sampled = run_cli("task=sample", "run=run", "checkpoint=best", "n=4", "device=cpu", cwd=tmp_path)
+    assert sampled.returncode == 0 and f"at step {best_step}" in sampled.stdout, sampled.stderr
+    assert (tmp_path / "run" / "sample" / f"samples_step{best_step}_n4_seed0.png").is_file()
+    scored = run_cli("task=eval", "run=run", "checkpoint=best", "n=100", "device=cpu", cwd=tmp_path)
+    assert scored.returncode == 0, scored.stderr[-1500:]
+    record = json.loads(next((tmp_path / "run" / "eval").glob(f"metrics_*step{best_step}*.json")).read_text())
+    assert record["eval/fid"] > 0
+    # a checkpoint the run does not have, or one named twice: one line each
+    missing = run_cli("task=sample", "run=run", "checkpoint=step_3", "device=cpu", cwd=tmp_path)
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "has no checkpoints/step_3.pt; it has best, last, step_0000004" in missing.stderr, missing.stderr
+    twice = run_cli("task=sample", "run=run/checkpoints/last.pt", "checkpoint=best", "device=cpu", cwd=tmp_path)
+    assert twice.returncode == 2 and "names a checkpoint file already" in twice.stderr, twice.stderr
+    # a resume continues from last.pt (step 8), not from best.pt
+    resumed = run_cli("train.resume=run", "train.steps=9", cwd=tmp_path)
+    assert resumed.returncode == 0 and "resumed from step 8" in resumed.stdout, resumed.stderr[-1500:]
+
+
+def test_checkpoint_best_on_a_run_that_evaluated_nothing_says_why(tmp_path: Path) -> None:
+    done = run_cli(*TINY_GAN, "train.steps=2", "eval.every=0", "device=cpu", "hydra.run.dir=run", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-1500:]
+    assert not (tmp_path / "run" / "checkpoints" / "best.pt").exists()
+    refused = run_cli("task=sample", "run=run", "checkpoint=best", "device=cpu", cwd=tmp_path)
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "eval.every=N" in refused.stderr, refused.stderr
+    assert not (tmp_path / "run" / "sample").exists()

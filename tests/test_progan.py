@@ -39,6 +39,16 @@ def test_after_step_resets_the_optimisers_at_each_phase_and_keeps_each_finished_
     assert [e.restart_optimisers for e in events] == [False, True, False, True, False, True, False, True, False]
     assert [e.keep_checkpoint for e in events] == [None, "resolution_4", None, None, None, "resolution_8", None, None, None]
 
+    kept = ProgressiveGAN(Wasserstein(), image_size=16, start_size=4, phase_images=10, reset_optimizers=False)
+    quiet = []
+    for _ in range(9):
+        kept.images_seen += 5
+        quiet.append(kept.after_step())
+    assert not any(e.restart_optimisers for e in quiet)  # model.reset_optimizers=false: Adam's state kept
+    assert [e.keep_checkpoint for e in quiet] == [e.keep_checkpoint for e in events]  # the schedule itself unchanged
+    with pytest.raises(ConfigError, match="model.reset_optimizers must be true or false"):
+        ProgressiveGAN(Wasserstein(), image_size=16, reset_optimizers=1)  # type: ignore[arg-type]
+
 
 def test_a_fade_in_starts_where_the_previous_resolution_left_off() -> None:
     """At alpha = 0 the new level contributes nothing: G draws (and D judges) exactly what the previous level
@@ -98,7 +108,7 @@ def test_progan_grows_through_every_resolution_on_the_bundled_mnist(tmp_path: Pa
         (["model.phase_images=0"], "model.phase_images must be an integer >= 1"),
         (["data.image_size=28"], "data.image_size=28 is not model.start_size x 2^n"),
         (["model.start_size=64", "data.image_size=32"], "model.start_size=64 is larger than data.image_size=32"),
-        (["model.batch_sizes={4:32}"], "model.batch_sizes.4=32 must be an integer from 1 to train.batch_size (16)"),
+        (["model.batch_sizes={4:64}"], "model.batch_sizes.4=64 must be an integer from 1 to train.batch_size (32)"),
         (["model.batch_sizes={5:8}"], "model.batch_sizes names resolution 5"),
         (["model.batch_sizes=[8,8]"], "model.batch_sizes must map resolutions to batch sizes"),
         (["model.discriminator.minibatch_stddev=sometimes"], "model.discriminator.minibatch_stddev must be true or false"),

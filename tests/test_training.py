@@ -340,36 +340,81 @@ def test_lr_decay_sets_each_steps_rate_and_a_resumed_run_follows_it(tmp_path: Pa
 
 
 class _ScriptedScore(Evaluator):
-    """An evaluation whose label-free score (select_by, higher is better) takes the given values in turn."""
+    """An evaluation whose selected score takes the given values in turn, beside a constant second number."""
 
-    def __init__(self, values: list[float], key: str = "eval/score", select: bool = True) -> None:
+    def __init__(self, values: list[float], key: str = "eval/mutual_information", select: bool = True) -> None:
         self.values, self.key = list(values), key
         self.select_by = key if select else None
 
     def __call__(self, nets: Mapping[str, torch.nn.Module]) -> dict[str, float]:
-        if self.key != "eval/score":
-            return {self.key: self.values.pop(0)}
-        return {"eval/score": self.values.pop(0), "eval/cluster_error": 0.5}
+        return {self.key: self.values.pop(0), "eval/cluster_error": 0.5}
 
 
-def test_the_best_evaluation_by_a_label_free_score_is_kept_as_best_pt_and_survives_resume(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("key", "values", "best_step"),
+    [
+        ("eval/mutual_information", [0.5, 0.9, 0.7], 4),  # higher is better: improves, then worse
+        ("eval/fid", [9.0, 4.0, 6.0], 4),  # lower is better: improves, then worse
+        ("eval/fid", [4.0, 4.0, 6.0], 2),  # a tie keeps the earlier checkpoint
+    ],
+)
+def test_the_best_evaluation_is_kept_as_best_pt_by_the_metrics_own_direction_and_survives_resume(
+    key: str, values: list[float], best_step: int, tmp_path: Path
+) -> None:
     from gantrain.settings import EvalSettings
 
     trainer = make_trainer(tmp_path / "run", steps=6, ckpt_every=2, keep_ckpts=0)
-    trainer.evaluate, trainer.eval_settings = _ScriptedScore([0.5, 0.9, 0.7]), EvalSettings(every=2)  # at steps 2, 4, 6
+    trainer.evaluate, trainer.eval_settings = _ScriptedScore(values, key), EvalSettings(every=2)  # at steps 2, 4, 6
     result = trainer.fit()
-    assert result.best == {"step": 4, "eval/score": 0.9, "eval/cluster_error": 0.5}
+    assert result.best == {"step": best_step, key: values[best_step // 2 - 1], "eval/cluster_error": 0.5}
+    assert result.last_evaluation == {"step": 6, key: values[2], "eval/cluster_error": 0.5} and result.best_by == key
     best = load_checkpoint(tmp_path / "run" / "checkpoints" / "best.pt")
-    assert best["step"] == 4 and best["best"]["eval/score"] == 0.9
-    _assert_same_state(best["networks"]["generator"], load_checkpoint(tmp_path / "run" / "checkpoints" / "step_0000004.pt")["networks"]["generator"])
+    assert best["step"] == best_step and best["best"][key] == values[best_step // 2 - 1]
+    _assert_same_state(best["networks"]["generator"], load_checkpoint(tmp_path / "run" / "checkpoints" / f"step_{best_step:07d}.pt")["networks"]["generator"])
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert summary["best"] == {"by": "eval/score", "step": 4, "eval/score": 0.9, "eval/cluster_error": 0.5}
+    assert summary["best"] == {"by": key, "step": best_step, key: values[best_step // 2 - 1], "eval/cluster_error": 0.5}
+    assert summary["last"] == {"step": 6, key: values[2], "eval/cluster_error": 0.5}
 
-    # resumed from step 4, the best so far comes back with the checkpoint: 0.7 at step 6 does not replace it
+    # resumed from step 4, the best so far comes back with the checkpoint: a worse number at step 6 does not
+    # replace it
     resumed = make_trainer(tmp_path / "run", steps=6, ckpt_every=2)
-    resumed.evaluate, resumed.eval_settings = _ScriptedScore([0.7]), EvalSettings(every=2)
+    resumed.evaluate, resumed.eval_settings = _ScriptedScore([values[2]], key), EvalSettings(every=2)
     resumed.load_state_dict(load_checkpoint(tmp_path / "run" / "checkpoints" / "step_0000004.pt"), tmp_path / "run")
-    assert resumed.fit().best["step"] == 4
+    again = resumed.fit()
+    assert again.best["step"] == best_step and again.last_evaluation == {"step": 6, key: values[2], "eval/cluster_error": 0.5}
+
+
+def test_train_best_by_chooses_another_metric_and_none_keeps_no_best_pt(tmp_path: Path) -> None:
+    from gantrain.settings import EvalSettings
+
+    trainer = make_trainer(tmp_path / "by", steps=4, ckpt_every=2, best_by="eval/cluster_error")
+    trainer.evaluate, trainer.eval_settings = _ScriptedScore([0.5, 0.9], "eval/mutual_information"), EvalSettings(every=2)
+    assert trainer.fit().best["step"] == 2  # the error (0.5, 0.5) ties: the first is kept; MI is not consulted
+    off = make_trainer(tmp_path / "off", steps=4, ckpt_every=2, best_by="none")
+    off.evaluate, off.eval_settings = _ScriptedScore([0.5, 0.9]), EvalSettings(every=2)
+    assert off.fit().best is None and not (tmp_path / "off" / "checkpoints" / "best.pt").exists()
+
+
+def test_a_best_by_the_evaluation_does_not_report_is_said_once_and_training_goes_on(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from gantrain.settings import EvalSettings
+
+    trainer = make_trainer(tmp_path / "run", steps=6, ckpt_every=2, best_by="eval/recall")
+    trainer.evaluate, trainer.eval_settings = _ScriptedScore([0.5, 0.9, 0.7]), EvalSettings(every=2)
+    result = trainer.fit()
+    assert result.step == 6 and result.best is None and not (tmp_path / "run" / "checkpoints" / "best.pt").exists()
+    said = " ".join(capsys.readouterr().out.split())
+    assert said.count("train.best_by=eval/recall: this run's evaluation reports eval/cluster_error, eval/mutual_information, not eval/recall") == 1, said
+
+
+def test_a_best_by_that_no_evaluation_can_give_is_refused_before_training(tmp_path: Path) -> None:
+    from gantrain.errors import ConfigError
+    from gantrain.settings import TrainSettings
+
+    with pytest.raises(ConfigError, match="train.best_by=eval/fidd is not a metric gantrain computes: choose one of .*eval/fid"):
+        TrainSettings(best_by="eval/fidd")
+    with pytest.raises(ConfigError, match="this run evaluates none: set eval.every=N"):
+        make_trainer(tmp_path / "run", steps=4, best_by="eval/fid").fit()
+    assert not (tmp_path / "run" / "checkpoints").exists()  # refused before the first step
 
 
 def test_without_a_label_free_score_no_best_checkpoint_is_kept(tmp_path: Path) -> None:

@@ -7,7 +7,9 @@ for `phase_images`; each later one is faded in over `phase_images` (alpha rising
 alone for as many (the paper: 800k + 800k). Before each step the stage is set on both networks and the
 real batch is shown at the current resolution, cross-faded as G's output is (the average of each 2x2
 block of the previous resolution, upsampled, gives way to the current one), at the final size. At the
-start of each fade and of each stable phase the optimisers' state is reset (tkarras' code), and a
+start of each fade and of each stable phase the optimisers' state is reset (tkarras' code;
+reset_optimizers=false keeps it throughout: with the short phases of a CPU budget a reset comes every
+hundred steps), and a
 checkpoint is kept for each finished resolution: both said to the loop by `after_step`. `batch_sizes` gives a batch size per resolution (a prefix of each batch of
 train.batch_size, which must hold the largest); grow=false trains at the final resolution throughout,
 the "no growing" ablation.
@@ -39,6 +41,7 @@ class ProgressiveGAN(CriterionGAN):
         start_size: int = 4,
         phase_images: int = 800_000,
         grow: bool = True,
+        reset_optimizers: bool = True,
         batch_sizes: dict[int, int] | None = None,
         max_batch_size: int | None = None,
         gp_lambda: float = 10.0,
@@ -53,6 +56,9 @@ class ProgressiveGAN(CriterionGAN):
             raise ConfigError(f"model.phase_images must be an integer >= 1, the images of each fade-in and each stable phase (got {phase_images!r}); the paper's is 800000")
         if not isinstance(grow, bool):
             raise ConfigError(f"model.grow must be true or false (got {grow!r})")
+        if not isinstance(reset_optimizers, bool):
+            raise ConfigError(f"model.reset_optimizers must be true or false (got {reset_optimizers!r})")
+        self.reset_optimizers = reset_optimizers  # tkarras' code: Adam restarts at each fade-in and stable phase
         self.image_size, self.phase_images, self.grow = image_size, phase_images, grow
         self.batch_sizes: dict[int, int] = {}
         if batch_sizes is not None and not isinstance(batch_sizes, Mapping):
@@ -109,7 +115,7 @@ class ProgressiveGAN(CriterionGAN):
         self.images_reported = now
         finished = self.stage(before)[0] < self.stage(now)[0]
         return StepEvents(
-            restart_optimisers=self._phase_of(before) != self._phase_of(now),
+            restart_optimisers=self.reset_optimizers and self._phase_of(before) != self._phase_of(now),
             keep_checkpoint=f"resolution_{self.sizes[self.stage(before)[0]]}" if finished else None,
         )
 
