@@ -151,6 +151,11 @@ class Evaluator(ABC):
     def __call__(self, nets: Mapping[str, nn.Module]) -> dict[str, float]:
         """The numbers for these networks (with eval.ema, `averaged` is the average)."""
 
+    def closing(self, nets: Mapping[str, nn.Module]) -> dict[str, float]:
+        """Numbers too costly for every evaluation (a classifier trained on translated images, say): computed
+        once, at the run's last step, and logged with its last evaluation. None by default."""
+        return {}
+
 
 class TestError(Evaluator):
     """Evaluate a classifier discriminator on held-out labelled images.
@@ -314,6 +319,12 @@ class Evaluations(Evaluator):
         numbers: dict[str, float] = {}
         for part in self.parts:
             numbers.update(part(nets))
+        return numbers
+
+    def closing(self, nets: Mapping[str, nn.Module]) -> dict[str, float]:
+        numbers: dict[str, float] = {}
+        for part in self.parts:
+            numbers.update(part.closing(nets))
         return numbers
 
 

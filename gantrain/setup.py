@@ -287,11 +287,12 @@ class Setup:
         return pick(len(data.images_a), data.image_a), pick(len(data.images_b), data.image_b)
 
     def cycle_metrics(self) -> Evaluator | None:
-        """Two unpaired domains: with labels on both sides (data=mnist_uci), label preservation both ways
-        against its source-only baseline, FID in each target domain's classifier features and the cycle L1
-        (gantrain/cycle_metrics.py; the two classifiers are trained once, then cached); without labels, the
-        cycle L1 alone. On the held-out split, which training never reads."""
-        from gantrain.cycle_metrics import CycleConsistency, CycleMetrics, domain_classifiers
+        """Two unpaired domains: with labels on both sides (data=mnist_uci, mnist_mnistm), label preservation
+        both ways by two judges against its source-only baseline, FID in each target domain's judge's
+        features and the cycle L1, and at the end CyCADA's transfer score (gantrain/cycle_metrics.py; each
+        domain's classifiers are trained once, then cached); without labels, the cycle L1 alone. On the
+        held-out split, which training never reads (the transfer classifiers train on translated training images)."""
+        from gantrain.cycle_metrics import CycleConsistency, CycleMetrics, Domains, domain_classifiers
 
         if self.eval_settings.every == 0:
             return None
@@ -307,12 +308,13 @@ class Setup:
         train_a = torch.stack([train.image_a(i) for i in range(len(train.images_a))])
         train_b = torch.stack([train.image_b(i) for i in range(len(train.images_b))])
         num_classes = int(max(train.labels_a.max(), train.labels_b.max())) + 1
-        classifier_a, classifier_b, described = domain_classifiers(
+        judges = domain_classifiers(
             train_a, train.labels_a, all_a, test.labels_a, train_b, train.labels_b, all_b, test.labels_b,
             num_classes=num_classes, names=tuple(f"{self.cfg.data._target_.rsplit('.', 1)[-1]}_{side}" for side in test.names), device=self.device,
         )  # fmt: skip
-        console.info(f"evaluation every {self.eval_settings.every} steps: label preservation both ways by {described}")
-        return CycleMetrics(all_a, test.labels_a, all_b, test.labels_b, classifier_a, classifier_b, self.device)
+        console.info(f"evaluation every {self.eval_settings.every} steps: label preservation both ways, judged by {judges.described}")
+        domains = Domains(train_a, train.labels_a, train_b, train.labels_b)  # CyCADA's transfer score, at the end
+        return CycleMetrics(all_a, test.labels_a, all_b, test.labels_b, *judges.robust, self.device, plain=judges.plain, domains=domains)
 
     def classifier_and_sample_scores(self) -> Evaluator | None:
         """A classifier D's held-out error (see test_error_evaluator) and, with eval.n > 0, sample scores."""

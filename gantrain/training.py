@@ -381,6 +381,8 @@ class Trainer:
                             numbers: dict[str, float] = {}
                             if main:  # rank 0 alone evaluates
                                 numbers = self.evaluate(self.averaged_nets())
+                                if last:  # the costly numbers, once (Evaluator.closing)
+                                    numbers.update(self.evaluate.closing(self.averaged_nets()))
                                 if self.averages:
                                     numbers.update(live_metrics(self.evaluate, self.nets))
                                 log.scalars(self.step, numbers)

@@ -384,6 +384,33 @@ def test_the_best_evaluation_is_kept_as_best_pt_by_the_metrics_own_direction_and
     assert again.best["step"] == best_step and again.last_evaluation == {"step": 6, key: values[2], "eval/cluster_error": 0.5}
 
 
+class _Closing(_ScriptedScore):
+    """A scripted evaluation with a costly number (Evaluator.closing) that counts its calls."""
+
+    def __init__(self, values: list[float]) -> None:
+        super().__init__(values, "eval/fid")
+        self.closings = 0
+
+    def closing(self, nets: Mapping[str, torch.nn.Module]) -> dict[str, float]:
+        self.closings += 1
+        return {"eval/transfer_ab": 0.25}
+
+
+def test_the_closing_numbers_are_computed_once_at_the_last_step_and_logged_with_the_last_evaluation(tmp_path: Path) -> None:
+    from gantrain.settings import EvalSettings
+
+    trainer = make_trainer(tmp_path / "run", steps=6, ckpt_every=2)
+    trainer.evaluate, trainer.eval_settings = _Closing([3.0, 2.0, 1.0]), EvalSettings(every=2)
+    result = trainer.fit()
+    assert trainer.evaluate.closings == 1
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [2, 4, 6]
+    assert [("eval/transfer_ab" in r) for r in records] == [False, False, True]
+    assert result.last_evaluation["eval/transfer_ab"] == 0.25
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["last"]["eval/transfer_ab"] == 0.25
+    assert scalars(tmp_path / "run", "eval/transfer_ab") == [(6, 0.25)]
+
+
 def test_train_best_by_chooses_another_metric_and_none_keeps_no_best_pt(tmp_path: Path) -> None:
     from gantrain.settings import EvalSettings
 
