@@ -70,13 +70,13 @@ class Phase:
 DATA_KINDS = {
     "images": "one set of images (data=mnist, cifar10, folder, lsun)",
     "pairs": "pairs of images (data=paired, edges2x)",
-    "domains": "two unpaired domains (data=unpaired, mnist_uci)",
+    "domains": "two unpaired domains (data=unpaired, mnist_uci, mnist_mnistm)",
 }
 TRAINED_BY = {"images": "model=gan, dcgan, vae or another image model", "pairs": "model=pix2pix", "domains": "model=cyclegan"}
 USE = {
     "images": "use data=mnist, cifar10, folder or lsun",
     "pairs": "use data=paired or data=edges2x (model=pix2pix sets one)",
-    "domains": "use data=unpaired (trainA/, trainB/) or data=mnist_uci (model=cyclegan sets one)",
+    "domains": "use data=unpaired (trainA/, trainB/), data=mnist_uci (model=cyclegan sets one) or data=mnist_mnistm",
 }
 
 

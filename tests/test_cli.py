@@ -93,7 +93,7 @@ BAD_INPUTS = {
     "a number too large for a float": (["model=vae", "model.beta=1e400"], "model.beta=inf: every number must be finite"),
     "an infinite number in a list": (["model=gan", "model.generator.hidden=[64,inf]"], "model.generator.hidden[1]=inf"),
     # data of another kind than the objective trains on
-    "unpaired domains for a GAN": (["model=gan", "data=mnist_uci"], "two unpaired domains (data=unpaired, mnist_uci), which model=cyclegan trains"),
+    "unpaired domains for a GAN": (["model=gan", "data=mnist_uci"], "two unpaired domains (data=unpaired, mnist_uci, mnist_mnistm), which model=cyclegan trains"),
     "paired data for a VAE": (["model=vae", "data=edges2x"], "pairs of images (data=paired, edges2x), which model=pix2pix trains"),
     "unpaired domains for Pix2Pix": (["model=pix2pix", "data=mnist_uci"], "model=pix2pix reads data.source_channels, which data=mnist_uci does not have"),
     "a sweep over no values": (["-m", "train.k=range(5,1)"], "train.k=range(5,1) sweeps over no values"),

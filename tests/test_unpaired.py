@@ -12,7 +12,8 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from PIL import Image
 
-from gantrain.data.unpaired import UnpairedImages, jitter, mnist_uci, uci_split, unpaired
+from gantrain.data.mnist import load_bundled
+from gantrain.data.unpaired import UnpairedImages, jitter, mnist_m, mnist_mnistm, mnist_uci, textures, uci_split, unpaired
 from gantrain.errors import ConfigError, DataError
 
 CPU = torch.device("cpu")
@@ -232,7 +233,7 @@ def test_bad_input_each_one_clear_line(horses: Path, tmp_path: Path) -> None:
     assert len(unpaired(str(horses), split="test", image_size=16).images_b) == 1  # the fixture itself is fine
 
 
-@pytest.mark.parametrize("option, factory", [("unpaired", unpaired), ("mnist_uci", mnist_uci)])
+@pytest.mark.parametrize("option, factory", [("unpaired", unpaired), ("mnist_uci", mnist_uci), ("mnist_mnistm", mnist_mnistm)])
 def test_config_documents_every_argument_and_instantiates(option: str, factory) -> None:
     text = (CONF / f"{option}.yaml").read_text()
     config = OmegaConf.load(CONF / f"{option}.yaml")
@@ -249,3 +250,44 @@ def test_config_documents_every_argument_and_instantiates(option: str, factory) 
     if option == "mnist_uci":
         data = instantiate(config, split="test")
         assert (len(data.images_a), len(data.images_b), data.image_size, data.channels) == (1000, 359, 32, 1)
+
+
+def test_the_mnist_m_pair_holds_disjoint_halves_of_the_digits_fixed_rgb_and_labelled() -> None:
+    """data=mnist_mnistm: A the even bundled digits, B the odd ones over textures; train and test apart."""
+    for split, count in (("train", 4000), ("test", 1000)):
+        data = mnist_mnistm(split=split)
+        assert (len(data.images_a), len(data.images_b)) == (count // 2, count // 2)
+        assert data.images_a.shape[1:] == data.images_b.shape[1:] == (3, 32, 32) and data.channels == data.channels_b == 3
+        assert (data.images_a[:, 0] == data.images_a[:, 1]).all() and (data.images_a[:, 1] == data.images_a[:, 2]).all()  # grey as RGB
+        assert not (data.images_b[:, 0] == data.images_b[:, 1]).all()  # coloured
+        digits, labels = load_bundled(split)
+        assert torch.equal(data.labels_a, torch.from_numpy(labels[0::2].astype(np.int64)))
+        assert torch.equal(data.labels_b, torch.from_numpy(labels[1::2].astype(np.int64)))
+        for side in (data.labels_a, data.labels_b):
+            assert (torch.bincount(side, minlength=10) == count // 20).all()  # every class, evenly
+        # B's digits are A's others: no A digit is under any B texture (B's strokes are A-shaped where a twin is)
+        a_digits = _image_set(data.images_a[:, :1])
+        b_sources = torch.from_numpy(np.pad(digits[1::2], ((0, 0), (2, 2), (2, 2)))).unsqueeze(1)
+        assert not a_digits & _image_set(b_sources)
+        again = mnist_mnistm(split=split)
+        assert torch.equal(again.images_b, data.images_b)  # the same textures for every run
+        assert data.notice is not None and "MNIST-M" in data.notice and "\n" not in data.notice
+    train, test = mnist_mnistm(), mnist_mnistm(split="test")
+    assert not _image_set(train.images_b) & _image_set(test.images_b)
+    swapped = mnist_mnistm(direction="BtoA")
+    assert torch.equal(swapped.images_a, train.images_b) and torch.equal(swapped.labels_b, train.labels_a)
+    grey = mnist_mnistm(channels=1, split="test")
+    assert grey.images_b.shape[1:] == (1, 32, 32)
+
+
+def test_mnist_m_blends_each_digit_over_its_own_texture_as_ganin_and_lempitsky() -> None:
+    ink = torch.zeros(3, 1, 8, 8, dtype=torch.uint8)
+    ink[:, :, 2:6, 3] = 255  # a vertical stroke
+    background = textures(3, 8, seed=5)
+    blended = mnist_m(ink, seed=5)
+    assert torch.equal(blended[:, :, 0, 0], background[:, :, 0, 0])  # no ink: the background as it is
+    assert torch.equal(blended[:, :, 3, 3], 255 - background[:, :, 3, 3])  # full ink: its colours inverted
+    assert not torch.equal(textures(3, 8, seed=5), textures(3, 8, seed=6))
+    assert torch.equal(textures(5000, 8, seed=1, chunk=2048)[:3], textures(5000, 8, seed=1, chunk=2048)[:3])
+    spread = textures(200, 32, seed=0).float().flatten(1).std(1)
+    assert (spread > 5).all()  # every background has structure, none is flat

@@ -8,9 +8,11 @@ batch). An epoch is max(|A|, |B|) images, as in the paper's code. Two sources:
   * a folder laid out as the paper's data sets are distributed (horse2zebra, monet2photo, ...):
     root/trainA/, root/trainB/, root/testA/, root/testB/, images of any format and size, grey or colour,
     read from disk per item (each converted to data.channels and cut to a centred square);
-  * with no root, the built-in offline task: A = the MNIST digits bundled with gantrain, B = the UCI
-    handwritten digits that scikit-learn ships (1,797 8x8 scans), both grey 32x32, labels kept on both
-    sides for evaluation (training never sees them).
+  * with no root, one of two built-in offline tasks, labels kept on both sides for evaluation (training
+    never sees them): data=mnist_uci, A = the MNIST digits bundled with gantrain, B = the UCI handwritten
+    digits that scikit-learn ships (1,797 8x8 scans), both grey 32x32; data=mnist_mnistm, A = half of
+    those MNIST digits (grey, as RGB), B = the other half composited over procedural colour textures as
+    MNIST-M is made (Ganin & Lempitsky 2015), both 32x32 RGB.
 
 Training images get the paper's jitter (section 7.1 and its code): resized to load_size, a random
 image_size crop, and a random left-right flip when data.flip is set. The randomness of each draw is a
@@ -43,6 +45,8 @@ MNIST_SIDE = 32  # the bundled 28x28 digits are padded to 32 (as data=edges2x do
 UCI_HOLDOUT = 0.2  # the share of each class of the UCI digits held out as the built-in test split
 UCI_SPLIT_SEED = 0  # fixed, not the run's seed: the held-out digits are the same for every run
 SECOND_SIDE_SEED = 1  # B's order is drawn with seed + 1, A's with seed: two independent permutations
+TEXTURE_SEEDS = {"train": 0, "test": 1}  # data=mnist_mnistm's backgrounds: fixed, the same for every run
+BUILTIN = ("mnist_uci", "mnist_mnistm")  # the built-in pairs (root None)
 
 
 class ImageFiles(Dataset):
@@ -303,7 +307,18 @@ def mnist_uci(
     """`data=mnist_uci`: the built-in offline task, MNIST digits (A) <-> the UCI digits (B), grey 32x32; A is the
     bundled MNIST subset, or the full MNIST from `root` (its IDX files, as data=mnist reads them)."""
     return _unpaired(None, split=split, direction=direction, image_size=image_size, load_size=load_size, flip=flip,
-                     channels=channels, mnist_root=root)  # fmt: skip
+                     channels=channels, mnist_root=root, pair="mnist_uci")  # fmt: skip
+
+
+def mnist_mnistm(
+    root: str | None = None, *, split: str = "train", direction: str = "AtoB", image_size: int = 32, load_size: int | None = 32,
+    flip: bool = False, channels: int = 3,
+) -> UnpairedImages:
+    """`data=mnist_mnistm`: the second built-in offline task, MNIST digits (A) <-> MNIST-M-like colour digits (B),
+    32x32 RGB; the two sides hold disjoint halves of the MNIST digits (the bundled subset, or the full MNIST
+    from `root`), so no image of A has its twin in B."""
+    return _unpaired(None, split=split, direction=direction, image_size=image_size, load_size=load_size, flip=flip,
+                     channels=channels, mnist_root=root, pair="mnist_mnistm")  # fmt: skip
 
 
 def _unpaired(
@@ -317,9 +332,10 @@ def _unpaired(
     channels: int,
     extensions: Sequence[str] = EXTENSIONS,
     mnist_root: str | None = None,
+    pair: str = "mnist_uci",
 ) -> UnpairedImages:
     """The unpaired data of `split`: root/<split>A/ and root/<split>B/, or (root None) the built-in
-    MNIST -> UCI digits task. Training images are held at load_size and cropped to image_size at random
+    task `pair` (BUILTIN). Training images are held at load_size and cropped to image_size at random
     (load_size None: image_size, no crop); held-out ones are resized to image_size."""
     check_shape(image_size, channels)
     if direction not in DIRECTIONS:
@@ -337,13 +353,7 @@ def _unpaired(
     train = split == "train"
     size = load if train else image_size  # held-out images: resized to image_size, no crop
     if root is None:
-        (images_a, labels_a), (images_b, labels_b) = _digits_mnist(split, size, channels, mnist_root), _digits_uci(split, size, channels)
-        origins = ("the bundled MNIST digits" if mnist_root is None else f"MNIST from {mnist_root}", "scikit-learn's UCI digits")
-        notice: str | None = (
-            f"data=mnist_uci: the built-in unpaired task, A = the MNIST digits {'bundled with gantrain' if mnist_root is None else 'of ' + str(mnist_root)} "
-            f"({len(images_a):,} {split}), B = the UCI handwritten digits scikit-learn ships ({len(images_b):,} {split}, "
-            "8x8 scans upsampled); data=unpaired data.root=FOLDER (trainA/, trainB/) trains on your own domains"
-        )
+        (images_a, labels_a), (images_b, labels_b), origins, notice = _builtin_pair(pair, split, size, channels, mnist_root)
     else:
         if isinstance(extensions, str):  # data.extensions=.png
             extensions = (extensions,)
@@ -430,3 +440,70 @@ def _digits_uci(split: str, size: int, channels: int) -> tuple[Tensor, Tensor]:
     framed = torch.nn.functional.pad(boxed, (pad, pad, pad, pad))  # (N, 1, 32, 32), the digit centred
     images = fit_channels(resize_square(framed, size), channels)
     return images, torch.from_numpy(targets[keep].astype(np.int64))
+
+
+def _builtin_pair(
+    pair: str, split: str, size: int, channels: int, mnist_root: str | None
+) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor], tuple[str, str], str]:
+    """The two labelled sides of a built-in task, each uint8 (N, channels, size, size) with labels int64,
+    where each side's images come from, and the line that says what the task is."""
+    mnist = "the bundled MNIST digits" if mnist_root is None else f"MNIST from {mnist_root}"
+    of = "bundled with gantrain" if mnist_root is None else "of " + str(mnist_root)
+    if pair == "mnist_uci":
+        a, b = _digits_mnist(split, size, channels, mnist_root), _digits_uci(split, size, channels)
+        notice = (
+            f"data=mnist_uci: the built-in unpaired task, A = the MNIST digits {of} ({len(a[0]):,} {split}), B = the UCI "
+            f"handwritten digits scikit-learn ships ({len(b[0]):,} {split}, 8x8 scans upsampled); data=unpaired data.root=FOLDER "
+            "(trainA/, trainB/) trains on your own domains"
+        )
+        return a, b, (mnist, "scikit-learn's UCI digits"), notice
+    if pair == "mnist_mnistm":
+        digits, labels = _digits_mnist(split, size, 1, mnist_root)  # (N, 1, S, S) grey
+        # disjoint halves, alternating so that each keeps the classes' shares: no digit on both sides
+        a = (fit_channels(digits[0::2], channels), labels[0::2])
+        b = (fit_channels(mnist_m(digits[1::2], seed=TEXTURE_SEEDS[split]), channels), labels[1::2])
+        notice = (
+            f"data=mnist_mnistm: the built-in unpaired task, A = half of the MNIST digits {of} ({len(a[0]):,} {split}), B = the "
+            f"other half drawn over procedural colour textures as MNIST-M is made ({len(b[0]):,} {split}); data=unpaired "
+            "data.root=FOLDER (trainA/, trainB/) trains on your own domains"
+        )
+        return a, b, (f"{mnist} (even images)", f"{mnist} (odd images) over procedural textures"), notice
+    raise ValueError(f"no built-in pair {pair!r}: one of {', '.join(BUILTIN)}")
+
+
+def textures(n: int, size: int, *, seed: int, chunk: int = 2048) -> Tensor:
+    """n procedural colour backgrounds uint8 (n, 3, size, size), the same for the same (n, size, seed):
+    fractal value noise (random knots on 2x2 to 16x16 grids, bicubic, each octave half the last's
+    weight) per channel, plus a sinusoidal grating of random direction, frequency and phase, stretched
+    between two random colours. They stand in for MNIST-M's crops of BSDS500 photos, which gantrain
+    cannot download."""
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    coords = torch.linspace(-1, 1, size)
+    yy, xx = torch.meshgrid(coords, coords, indexing="ij")  # (S, S) each
+    for start in range(0, n, chunk):
+        m = min(chunk, n - start)
+        field = torch.zeros(m, 3, size, size)
+        for octave, knots in enumerate((2, 4, 8, 16)):
+            noise = torch.rand(m, 3, knots, knots, generator=g)
+            field += 0.5**octave * torch.nn.functional.interpolate(noise, size=(size, size), mode="bicubic", align_corners=False)
+        angle = torch.rand(m, generator=g) * np.pi
+        frequency = 1 + 5 * torch.rand(m, generator=g)  # periods across the image
+        phase = torch.rand(m, generator=g) * 2 * np.pi
+        along = xx * angle.cos().view(m, 1, 1) + yy * angle.sin().view(m, 1, 1)  # (m, S, S)
+        grating = torch.sin(np.pi * frequency.view(m, 1, 1) * along + phase.view(m, 1, 1))
+        field += (0.5 * torch.rand(m, 3, 1, 1, generator=g)) * grating.unsqueeze(1)
+        low = field.amin(dim=(2, 3), keepdim=True)
+        high = field.amax(dim=(2, 3), keepdim=True)
+        t = (field - low) / (high - low).clamp_min(1e-6)  # (m, 3, S, S) in [0, 1]
+        dark, light = torch.rand(m, 3, 1, 1, generator=g), torch.rand(m, 3, 1, 1, generator=g)
+        out.append((255 * (dark + (light - dark) * t)).round().clamp(0, 255).to(torch.uint8))
+    return torch.cat(out) if out else torch.zeros(0, 3, size, size, dtype=torch.uint8)
+
+
+def mnist_m(digits: Tensor, *, seed: int) -> Tensor:
+    """Grey digits uint8 (N, 1, S, S), ink high, -> MNIST-M-like uint8 (N, 3, S, S): each over its own
+    procedural background, blended as Ganin & Lempitsky (2015) made MNIST-M, |background - digit| per
+    channel, so the strokes show as the background's colours inverted."""
+    background = textures(len(digits), digits.shape[-1], seed=seed).int()
+    return (background - digits.int()).abs().to(torch.uint8)
