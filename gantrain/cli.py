@@ -399,6 +399,11 @@ def _eval(cfg: DictConfig, out: Path, device: Any) -> dict[str, str]:
         cfg.run, out, n=10000 if cfg.n is None else cfg.n, extractor=cfg.eval.extractor,
         inception_weights=cfg.eval.inception_weights, seed=int(cfg.seed), device=device,
     )  # fmt: skip
+    if not scored.n_fake:  # a translation run: its own evaluation on its held-out split
+        return {
+            "run": f"{run} at step {scored.step}", "evaluation": scored.extractor,
+            **{name: f"{value:.4g}" for name, value in scored.numbers.items()}, **{f.suffix[1:]: display_path(f) for f in scored.files},
+        }  # fmt: skip
     return {
         "generator": f"{run} at step {scored.step}",
         "images": f"{scored.n_fake} samples against {scored.n_real} held-out images",

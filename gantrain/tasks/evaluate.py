@@ -1,4 +1,5 @@
-"""task=eval: FID, KID, IS and class coverage of a trained generator's samples, offline."""
+"""task=eval: FID, KID, IS and class coverage of a trained generator's samples, offline; a translation run
+(Pix2Pix, CycleGAN) gets the evaluation its training ran, with the numbers kept for a run's end."""
 
 import os
 from typing import Any
@@ -11,7 +12,7 @@ from gantrain.data.base import sample_uint8
 from gantrain.errors import ConfigError
 from gantrain.inference import generate_images
 from gantrain.setup import run_classifier, run_data
-from gantrain.tasks.trained import latent_prior, load_run, read_rgb
+from gantrain.tasks.trained import TrainedRun, latent_prior, load_run, read_rgb
 from gantrain.files import write_text, write_with
 @dataclass
 class Evaluated:
@@ -47,6 +48,8 @@ def evaluate_run(
     if extractor == "inception":
         fidelity._inception_path(inception_weights)  # before any work
     trained = load_run(run, device)
+    if trained.objective.generator is None:  # Pix2Pix, CycleGAN: nothing to sample, its own evaluation instead
+        return evaluate_translation(trained, output, seed=seed, device=device)
     prior = latent_prior(trained)
     _check_fits(n, trained.config, device)
     train, held_out = run_data(trained.config)
@@ -77,6 +80,45 @@ def evaluate_run(
             files.append(chart)
             writer.add_image("eval/class_histogram", read_rgb(chart), trained.step)
     return Evaluated(numbers, files, trained.step, described, len(real), len(fake))
+
+
+def evaluate_translation(trained: TrainedRun, output: str | os.PathLike, *, seed: int = 0, device: torch.device = torch.device("cpu")) -> Evaluated:
+    """A translation run (Pix2Pix, CycleGAN): the evaluation its training ran, on its held-out split, and the
+    numbers a run computes only at its end (Evaluator.closing: CycleGAN's transfer score), written to
+    OUTPUT/metrics_step<N>.json and logged beside the run's training curves (eval/* at its step)."""
+    import dataclasses
+    import json
+
+    from omegaconf import OmegaConf
+
+    from gantrain.monitor import event_writer
+    from gantrain.settings import EvalSettings, TrainSettings
+    from gantrain.setup import Setup, build
+
+    cfg = trained.config
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    settings = TrainSettings(**resolved["train"])
+    eval_settings = EvalSettings(**resolved["eval"])
+    eval_settings = dataclasses.replace(eval_settings, every=max(1, eval_settings.every))  # a run trained with eval.every=0 too
+    data = build(cfg.data, "data")
+    nets = {**trained.nets, **trained.averages}  # each moving average in its network's place, as training evaluated
+    setup = Setup(cfg, data=data, nets=nets, objective=trained.objective, prior=None, settings=settings, eval_settings=eval_settings, device=device, seed=seed)
+    evaluator = trained.objective.evaluator(setup)
+    if evaluator is None:
+        raise ConfigError(f"run={trained.run_dir} has no held-out images to score: its data set has no test or val split")
+    torch.manual_seed(seed)
+    numbers = evaluator(nets)
+    numbers.update(evaluator.closing(nets))
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    described = f"the run's own evaluation ({type(evaluator).__name__})"
+    record = {"step": trained.step, "checkpoint": str(trained.checkpoint), "evaluation": described, "seed": seed, **numbers}
+    files = [out / f"metrics_step{trained.step}_seed{seed}.json"]
+    write_text(files[0], json.dumps(record, indent=1) + "\n", "metrics")
+    with event_writer(trained.run_dir / "tb") as writer:
+        for key, value in numbers.items():
+            writer.add_scalar(key, value, trained.step)
+    return Evaluated(numbers, files, trained.step, described, 0, 0)
 
 
 def class_histogram_chart(histogram: torch.Tensor, data_share: torch.Tensor | None, path: Path) -> Path:
