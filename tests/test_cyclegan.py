@@ -1,6 +1,7 @@
 """CycleGAN: its losses against hand-computed values on tiny tensors, the criteria, exact resume (the image
 pools included), a short real run read back from TensorBoard, task=translate both ways, and its bad input."""
 
+import json
 import math
 from pathlib import Path
 
@@ -185,6 +186,26 @@ def test_translate_loads_only_the_generator_of_its_direction(cycle_run: Path, tm
     assert len(missing.stderr.strip().splitlines()) == 1
     misspelt = run_cli("task=translate", f"run={cycle_run}", f"input={folder}", "direction=AB", cwd=tmp_path)
     assert misspelt.returncode == 2 and "direction must be AtoB or BtoA (got 'AB')" in misspelt.stderr
+
+
+def test_eval_on_a_cyclegan_run_gives_both_judges_and_the_transfer_score(cycle_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """task=eval on a CycleGAN run trained with eval.every=0: label preservation by both judges, FID, cycle
+    L1 and CyCADA's transfer score with its two baselines, in RUN/eval/ and in its TensorBoard curves."""
+    from gantrain import fidelity
+    from gantrain.tasks import evaluate_run
+
+    monkeypatch.setattr(fidelity, "TRAIN_STEPS", 30)  # the judges' and transfer's recipes, in seconds
+    monkeypatch.setenv("GANTRAIN_CACHE", str(tmp_path / "cache"))
+    scored = evaluate_run(cycle_run, tmp_path / "eval", device=torch.device("cpu"))
+    assert scored.step == 4 and "CycleMetrics" in scored.extractor
+    for way in ("ab", "ba"):
+        for key in (f"eval/labels_{way}", f"eval/labels_{way}_plain", f"eval/source_only_{way}", f"eval/transfer_{way}",
+                    f"eval/transfer_source_only_{way}", f"eval/transfer_target_only_{way}"):  # fmt: skip
+            assert 0 <= scored.numbers[key] <= 1, key
+        assert scored.numbers[f"eval/fid_{way}"] >= 0
+    record = json.loads((tmp_path / "eval" / "metrics_step4_seed0.json").read_text())
+    assert record["eval/transfer_ab"] == scored.numbers["eval/transfer_ab"]
+    assert [step for step, _ in scalars(cycle_run, "eval/transfer_ba")] == [4]
 
 
 def test_bad_input_is_one_line_before_any_work(tmp_path: Path) -> None:

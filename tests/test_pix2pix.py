@@ -172,6 +172,14 @@ def test_short_run_of_the_built_in_task_logs_triplets_heat_map_and_metrics(tmp_p
     grid = Image.open(tmp_path / "run" / "samples" / "step_0000004.png")
     assert grid.size[0] == 3 * 32 + 4 * 2  # three columns: source | output | target
 
+    # task=eval on the run: its own evaluation again, on the same held-out pairs, the same numbers
+    scored = run_cli("task=eval", "run=run", cwd=tmp_path)
+    assert scored.returncode == 0, scored.stderr[-2000:]
+    assert "the run's own evaluation (TranslationMetrics)" in " ".join(scored.stdout.split())
+    record = json.loads((tmp_path / "run" / "eval" / "metrics_step4_seed0.json").read_text())
+    for key in ("eval/l1", "eval/psnr", "eval/ssim"):
+        assert record[key] == pytest.approx(lines[-1][key], rel=0.05, abs=0.01), key  # its dropout draws differ from training's
+
 
 def test_held_out_pairs_are_capped_and_spread_over_the_split(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from omegaconf import OmegaConf
