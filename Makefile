@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install train test test-all bench-semi bench-pix2pix clean
+.PHONY: install train test test-all lint format bench-semi bench-pix2pix clean
 
 install: $(STAMP)
 
@@ -25,6 +25,16 @@ test: install  ## the test suite (slow tests skipped; `make test-all` runs them 
 
 test-all: install
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n auto -m "slow or not slow" $(PYTEST_ARGS)
+
+# ruff (configured in pyproject.toml): `make lint` fails on an unformatted file or a lint finding (CI runs it);
+# `make format` formats the tree and applies the safe fixes
+lint: install
+	$(BIN)/ruff format --check --quiet .
+	$(BIN)/ruff check --quiet .
+
+format: install
+	$(BIN)/ruff format --quiet .
+	$(BIN)/ruff check --quiet --fix .
 
 MNIST ?= ../shared/data/mnist
 # Semi-supervised MNIST with 100 labels (resumable; see bench/semi_supervised.py): make bench-semi STEPS=30000

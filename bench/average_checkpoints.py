@@ -27,10 +27,10 @@ import torch
 from omegaconf import OmegaConf
 from torch import Tensor, nn
 
-from gantrain.checkpoint import load_checkpoint
+from gantrain.app.run import build
 from gantrain.data.mnist import MNIST
-from gantrain.evaluation import TestError
-from gantrain.run import build
+from gantrain.metrics.evaluation import TestError
+from gantrain.training.checkpoint import load_checkpoint
 
 
 def step_of(path: Path) -> int:
@@ -57,7 +57,9 @@ def main() -> None:
     parser.add_argument("--mnist", required=True, help="folder with the MNIST IDX files (train and t10k)")
     parser.add_argument("--decay", type=float, default=0.9999, help="per-step decay of the average (eval.ema)")
     parser.add_argument("--which", choices=("live", "average"), default="live", help="which D of each checkpoint to average")
-    parser.add_argument("--every", type=int, default=0, help="also evaluate the average ending at earlier checkpoints this many steps apart")
+    parser.add_argument(
+        "--every", type=int, default=0, help="also evaluate the average ending at earlier checkpoints this many steps apart"
+    )
     parser.add_argument("checkpoints", nargs="+", type=Path)
     args = parser.parse_args()
     if not 0 <= args.decay < 1:

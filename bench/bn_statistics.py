@@ -14,8 +14,8 @@ import argparse
 import torch
 
 from gantrain.data.mnist import MNIST
-from gantrain.evaluation import TestError
-from gantrain.batch_norm import statistics_sample
+from gantrain.metrics.evaluation import TestError
+from gantrain.models.batch_norm import statistics_sample
 from gantrain.tasks import load_run
 
 
@@ -28,7 +28,9 @@ def main() -> None:
     cpu = torch.device("cpu")
     test, train = MNIST(root=args.mnist, split="test"), MNIST(root=args.mnist)
     stored = TestError(test.images, test.labels, 10, clustering=False, device=cpu)
-    real = TestError(test.images, test.labels, 10, clustering=False, device=cpu, statistics_images=statistics_sample(train.images, args.images))
+    real = TestError(
+        test.images, test.labels, 10, clustering=False, device=cpu, statistics_images=statistics_sample(train.images, args.images)
+    )
     for path in args.checkpoints:
         run = load_run(path, cpu)
         a, b = stored(G=run.G, D=run.D)["eval/test_error"], real(G=run.G, D=run.D)["eval/test_error"]

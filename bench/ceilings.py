@@ -39,8 +39,13 @@ def cpu_description() -> dict:
         pass
     model = (name or platform.processor() or platform.machine()) + (f", family {family} model {number}" if family else "")
     wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "avx_vnni", "avx512_vnni")
-    return {"model": model, "isa": [f for f in wanted if f in flags], "torch": torch.__version__,
-            "torch_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads()}
+    return {
+        "model": model,
+        "isa": [f for f in wanted if f in flags],
+        "torch": torch.__version__,
+        "torch_capability": torch.backends.cpu.get_cpu_capability(),
+        "threads": torch.get_num_threads(),
+    }
 
 
 def rate(fn, flop: float, seconds: float = 1.5) -> float:

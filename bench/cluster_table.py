@@ -4,7 +4,8 @@ one-to-one and by majority. D is evaluated as during training: eval mode, batch-
 re-estimated on the run's eval.bn_images training digits. An all-zero row is a cluster D no longer
 uses; a row with two large counts is two digits sharing a cluster.
 
-    python bench/cluster_table.py --mnist ../shared/data/mnist bench/results/cpu_cu_h10/catgan_unsupervised/seed0/checkpoints/step_0006000.pt
+    python bench/cluster_table.py --mnist ../shared/data/mnist \\
+        bench/results/cpu_cu_h10/catgan_unsupervised/seed0/checkpoints/step_0006000.pt
 """
 
 import argparse
@@ -12,8 +13,8 @@ import argparse
 import torch
 
 from gantrain.data.mnist import MNIST
-from gantrain.evaluation import clustering_error, contingency_matrix, predict_classes
-from gantrain.batch_norm import statistics_of, statistics_sample
+from gantrain.metrics.evaluation import clustering_error, contingency_matrix, predict_classes
+from gantrain.models.batch_norm import statistics_of, statistics_sample
 from gantrain.tasks import load_run
 
 

@@ -38,18 +38,34 @@ VARIANTS = {  # name -> (the overrides on top of `gantrain model=cyclegan`, what
     "full": ([], "full loss (the defaults)"),
 }
 COLUMNS = (  # (metric, header, digits, percent)
-    ("eval/labels_ab", "labels A→B ↑", 1, True), ("eval/labels_ba", "labels B→A ↑", 1, True),
-    ("eval/labels_ab_plain", "plain judge A→B", 1, True), ("eval/labels_ba_plain", "plain judge B→A", 1, True),
-    ("eval/transfer_ab", "transfer A→B ↑", 1, True), ("eval/transfer_ba", "transfer B→A ↑", 1, True),
-    ("eval/fid_ab", "FID A→B ↓", 1, False), ("eval/fid_ba", "FID B→A ↓", 1, False),
-    ("eval/cycle_l1_a", "cycle L1 A ↓", 3, False), ("eval/cycle_l1_b", "cycle L1 B ↓", 3, False),
-)  # fmt: skip
+    ("eval/labels_ab", "labels A→B ↑", 1, True),
+    ("eval/labels_ba", "labels B→A ↑", 1, True),
+    ("eval/labels_ab_plain", "plain judge A→B", 1, True),
+    ("eval/labels_ba_plain", "plain judge B→A", 1, True),
+    ("eval/transfer_ab", "transfer A→B ↑", 1, True),
+    ("eval/transfer_ba", "transfer B→A ↑", 1, True),
+    ("eval/fid_ab", "FID A→B ↓", 1, False),
+    ("eval/fid_ba", "FID B→A ↓", 1, False),
+    ("eval/cycle_l1_a", "cycle L1 A ↓", 3, False),
+    ("eval/cycle_l1_b", "cycle L1 B ↓", 3, False),
+)
 BASELINES = (  # (row, {column metric: the baseline's metric})
-    ("source-only baseline (no translation)", {"eval/labels_ab": "eval/source_only_ab", "eval/labels_ba": "eval/source_only_ba",
-     "eval/labels_ab_plain": "eval/source_only_ab_plain", "eval/labels_ba_plain": "eval/source_only_ba_plain",
-     "eval/transfer_ab": "eval/transfer_source_only_ab", "eval/transfer_ba": "eval/transfer_source_only_ba"}),
-    ("target-only classifier (the ceiling)", {"eval/transfer_ab": "eval/transfer_target_only_ab", "eval/transfer_ba": "eval/transfer_target_only_ba"}),
-)  # fmt: skip
+    (
+        "source-only baseline (no translation)",
+        {
+            "eval/labels_ab": "eval/source_only_ab",
+            "eval/labels_ba": "eval/source_only_ba",
+            "eval/labels_ab_plain": "eval/source_only_ab_plain",
+            "eval/labels_ba_plain": "eval/source_only_ba_plain",
+            "eval/transfer_ab": "eval/transfer_source_only_ab",
+            "eval/transfer_ba": "eval/transfer_source_only_ba",
+        },
+    ),
+    (
+        "target-only classifier (the ceiling)",
+        {"eval/transfer_ab": "eval/transfer_target_only_ab", "eval/transfer_ba": "eval/transfer_target_only_ba"},
+    ),
+)
 NEEDED = "eval/transfer_ab"  # a run scored without it was scored by an older judge: score it again
 
 
@@ -83,7 +99,17 @@ def command(data: str, variant: str, seed: int, extra: list[str]) -> list[str]:
     if (folder / "checkpoints" / "last.pt").is_file():
         return [sys.executable, "-m", "gantrain", f"train.resume={folder}"]
     overrides, _ = VARIANTS[variant]
-    return [sys.executable, "-m", "gantrain", "model=cyclegan", f"data={data}", *overrides, f"seed={seed}", f"hydra.run.dir={folder}", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "gantrain",
+        "model=cyclegan",
+        f"data={data}",
+        *overrides,
+        f"seed={seed}",
+        f"hydra.run.dir={folder}",
+        *extra,
+    ]
 
 
 def done(data: str, variant: str, seed: int) -> bool:
@@ -141,11 +167,15 @@ def report(data: str = "mnist_uci") -> str:
         if not finals:
             continue
         baseline = baseline or finals[0]
-        cells = [_cell([f[key] for f in finals], digits, percent) if all(key in f for f in finals) else "" for key, _, digits, percent in COLUMNS]
+        cells = [
+            _cell([f[key] for f in finals], digits, percent) if all(key in f for f in finals) else "" for key, _, digits, percent in COLUMNS
+        ]
         lines.append(f"| {meaning} | {len(finals)} | {' | '.join(cells)} |")
     if baseline is not None:
         for row, columns in BASELINES:
-            cells = [f"{100 * baseline[columns[key]]:.1f}%" if key in columns and columns[key] in baseline else "" for key, _, _, _ in COLUMNS]
+            cells = [
+                f"{100 * baseline[columns[key]]:.1f}%" if key in columns and columns[key] in baseline else "" for key, _, _, _ in COLUMNS
+            ]
             lines.append(f"| {row} | | {' | '.join(cells)} |")
     return "\n".join(lines)
 

@@ -23,9 +23,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
-
 from ceilings import cpu_description
+from PIL import Image
 from stream_memory import _pss_mib, _tree
 
 RESULTS = Path(__file__).resolve().parent / "results" / "data_path"
@@ -77,9 +76,24 @@ def train_rate(root: Path, batch: int, workers: int, steps: int) -> tuple[float,
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     with tempfile.TemporaryDirectory() as tmp:
-        args = [sys.executable, "-m", "gantrain", "model=cyclegan", "data=unpaired", f"data.root={root}", "data.image_size=256",
-                f"train.batch_size={batch}", f"train.num_workers={workers}", f"train.steps={steps}", "train.log_every=1",
-                f"train.sample_every={steps}", f"train.ckpt_every={steps}", "eval.every=0", "device=cpu", f"hydra.run.dir={tmp}/run"]  # fmt: skip
+        args = [
+            sys.executable,
+            "-m",
+            "gantrain",
+            "model=cyclegan",
+            "data=unpaired",
+            f"data.root={root}",
+            "data.image_size=256",
+            f"train.batch_size={batch}",
+            f"train.num_workers={workers}",
+            f"train.steps={steps}",
+            "train.log_every=1",
+            f"train.sample_every={steps}",
+            f"train.ckpt_every={steps}",
+            "eval.every=0",
+            "device=cpu",
+            f"hydra.run.dir={tmp}/run",
+        ]
         process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         peak = 0.0
         while process.poll() is None:

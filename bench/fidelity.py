@@ -29,8 +29,11 @@ RUNS = {  # name -> (the overrides, what it is)
     # train.precision=bf16 against float32 at the same step count, two seeds each (issue 6's quality check)
     "dcgan_non_saturating_seed1": (["model=dcgan", "loss=non_saturating", "seed=1"], "DCGAN (width 32), non-saturating loss, seed 1"),
     "dcgan_bf16": (["model=dcgan", "loss=non_saturating", "train.precision=bf16"], "DCGAN (width 32), non-saturating loss, bf16"),
-    "dcgan_bf16_seed1": (["model=dcgan", "loss=non_saturating", "train.precision=bf16", "seed=1"], "DCGAN (width 32), non-saturating loss, bf16, seed 1"),
-    # at 32x32 the 4x4 layers take gantrain/gemm_conv.py's GEMMs in bf16 (every pass): three seeds each (issue 33)
+    "dcgan_bf16_seed1": (
+        ["model=dcgan", "loss=non_saturating", "train.precision=bf16", "seed=1"],
+        "DCGAN (width 32), non-saturating loss, bf16, seed 1",
+    ),
+    # at 32x32 the 4x4 layers take gantrain/models/gemm_conv.py's GEMMs in bf16 (every pass): three seeds each (issue 33)
     **{
         f"dcgan32_{precision}_seed{seed}": (
             ["model=dcgan", "loss=non_saturating", "data.image_size=32", f"train.precision={precision}", f"seed={seed}"],
@@ -76,7 +79,15 @@ def report(n: int) -> str:
             continue
         record = json.loads(path.read_text())
         extractor = record["extractor"]
-        formats = {"eval/fid": ".2f", "eval/kid": ".4f", "eval/is": ".2f", "eval/precision": ".3f", "eval/recall": ".3f", "eval/classes_covered": ".0f", "eval/class_kl": ".3f"}
+        formats = {
+            "eval/fid": ".2f",
+            "eval/kid": ".4f",
+            "eval/is": ".2f",
+            "eval/precision": ".3f",
+            "eval/recall": ".3f",
+            "eval/classes_covered": ".0f",
+            "eval/class_kl": ".3f",
+        }
         cells = [format(record[m], formats[m]) for m in METRICS]
         lines.append(f"| {meaning} | {record['step']} | {' | '.join(cells)} |")
     if extractor:

@@ -1,4 +1,4 @@
-"""Each pass of DCGAN 64x64's strided convolutions in bfloat16, oneDNN's kernel against gantrain/gemm_conv.py's
+"""Each pass of DCGAN 64x64's strided convolutions in bfloat16, oneDNN's kernel against gantrain/models/gemm_conv.py's
 GEMMs, on the layers' own shapes (batch 64, channels-last): the measurement behind gemm_conv.SMALL_SIDE.
 
     python bench/gemm_conv.py              # both cores
@@ -15,9 +15,9 @@ import time
 
 import torch
 import torch.nn.functional as F
-
 from ceilings import cpu_description
-from gantrain.gemm_conv import Geometry, conv, conv_transposed, weight_grad
+
+from gantrain.models.gemm_conv import Geometry, conv, conv_transposed, weight_grad
 
 LAYERS = [(64, 128, 32), (128, 256, 16), (256, 512, 8)]  # (C, O, H): D's inner layers; G mirrors them
 

@@ -16,13 +16,13 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-import gantrain.config  # noqa: F401  (registers the resolvers a stored config uses)
-from gantrain.checkpoint import load_checkpoint
+import gantrain.app.config  # noqa: F401  (registers the resolvers a stored config uses)
+from gantrain.app.run import PROBE_IMAGES
 from gantrain.data.mnist import MNIST
-from gantrain.evaluation import TestError, predict_logits
-from gantrain.batch_norm import statistics_of, statistics_sample
 from gantrain.losses.functional import conditional_entropy, marginal_entropy
-from gantrain.run import PROBE_IMAGES
+from gantrain.metrics.evaluation import TestError, predict_logits
+from gantrain.models.batch_norm import statistics_of, statistics_sample
+from gantrain.training.checkpoint import load_checkpoint
 
 
 def main() -> None:
@@ -39,8 +39,15 @@ def main() -> None:
         state = load_checkpoint(path)
         cfg = OmegaConf.create(state["config"])
         bn_images = int(cfg.eval.get("bn_images", 5000))
-        score = TestError(test.images, test.labels, 10, clustering=True, device=cpu,
-                          statistics_images=statistics_sample(train.images, bn_images) if bn_images else None, probe_images=probe)
+        score = TestError(
+            test.images,
+            test.labels,
+            10,
+            clustering=True,
+            device=cpu,
+            statistics_images=statistics_sample(train.images, bn_images) if bn_images else None,
+            probe_images=probe,
+        )
         for which, weights in (("live", "discriminator"), ("average", "d_average")):
             if weights not in state:
                 continue
@@ -52,7 +59,8 @@ def main() -> None:
                 logits = predict_logits(D, probe, device=cpu)
             print(
                 f"| {path} | {which} | {state['step']} | {100 * numbers['eval/cluster_error']:.2f}% | "
-                f"{numbers['eval/mutual_information']:.3f} | {conditional_entropy(logits).item():.3f} | {marginal_entropy(logits).item():.3f} |",
+                f"{numbers['eval/mutual_information']:.3f} | {conditional_entropy(logits).item():.3f} | "
+                f"{marginal_entropy(logits).item():.3f} |",
                 flush=True,
             )
 

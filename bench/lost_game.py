@@ -1,5 +1,5 @@
 """Replays runs' logged mean D(G(z)) (TensorBoard's `d/fake`) through the watch that training uses
-(`gantrain.monitor.LostGameWatch`) and prints, per run, where it would have said that G lost the game,
+(`gantrain.losses.lost_game.LostGameWatch`) and prints, per run, where it would have said that G lost the game,
 with the lowest d/fake logged: a check of the watch's threshold on real curves, old runs included.
 
     python bench/lost_game.py RUN [RUN ...]
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from gantrain.monitor import LOST_GAME_D_FAKE, LOST_GAME_STEPS, LostGameWatch
+from gantrain.losses.lost_game import LOST_GAME_D_FAKE, LOST_GAME_STEPS, LostGameWatch
 
 
 def said(curve: list[tuple[int, float]], threshold: float = LOST_GAME_D_FAKE, steps: int = LOST_GAME_STEPS) -> list[tuple[int, int]]:

@@ -65,7 +65,9 @@ def main() -> None:
         rows.append(("built-in edges -> digit (4,000 pairs)", gib, seconds, code))
         for n in args.folders:
             photos(where / f"photos{n}", n)
-            gib, seconds, code = peak([*common, "data=edges2x", f"data.root={where / f'photos{n}'}", "data.channels=3", f"hydra.run.dir=folder{n}"], where)
+            gib, seconds, code = peak(
+                [*common, "data=edges2x", f"data.root={where / f'photos{n}'}", "data.channels=3", f"hydra.run.dir=folder{n}"], where
+            )
             rows.append((f"edges2x from a folder of {n:,} photos", gib, seconds, code))
     print(f"| Pix2Pix 256 x 256, {args.steps} steps + held-out evaluation | peak GiB (process tree) | seconds | exit |")
     print("| --- | --- | --- | --- |")

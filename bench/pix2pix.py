@@ -49,7 +49,7 @@ def target_sharpness() -> float:
     import torch
 
     from gantrain.data.paired import Edges2X
-    from gantrain.evaluation import laplacian_variance
+    from gantrain.metrics.evaluation import laplacian_variance
 
     held_out = Edges2X(None, split="test")
     targets = torch.stack([held_out[i][1] for i in range(len(held_out))]).float() / 255

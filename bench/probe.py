@@ -20,7 +20,10 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results" / "probe"
 RUNS = {  # name -> (overrides, what it is)
     "dcgan": (["model=dcgan", "train.steps=3000"], "DCGAN (the default: width 32, 28 x 28), 3,000 steps of 64, no labels"),
-    "catgan_unsupervised": (["model=catgan", "data.labeled_per_class=0", "train.steps=1200"], "CatGAN (its defaults: 28 x 28), 1,200 steps of 100 (two epochs), no labels"),
+    "catgan_unsupervised": (
+        ["model=catgan", "data.labeled_per_class=0", "train.steps=1200"],
+        "CatGAN (its defaults: 28 x 28), 1,200 steps of 100 (two epochs), no labels",
+    ),
 }
 BUDGETS = "100,1000,all"
 
@@ -49,9 +52,12 @@ def report() -> str:
             continue
         record = json.loads(found[-1].read_text())
         budgets = record["budgets"]
-        lines += [f"**{what}** (test error %, mean ± sd over {record['draws']} label draws; 'all': one fit)", "",
-                  "| features | length | " + " | ".join(f"{b} labels" for b in budgets) + " |",
-                  "| --- | --- | " + " | ".join("---" for _ in budgets) + " |"]  # fmt: skip
+        lines += [
+            f"**{what}** (test error %, mean ± sd over {record['draws']} label draws; 'all': one fit)",
+            "",
+            "| features | length | " + " | ".join(f"{b} labels" for b in budgets) + " |",
+            "| --- | --- | " + " | ".join("---" for _ in budgets) + " |",
+        ]
         for rows in record["rows"].values():
             for row in rows:
                 cells = []

@@ -17,30 +17,37 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
 from hydra import compose, initialize_config_dir
+from throughput import MODELS
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
-import gantrain.cli  # noqa: F401  (the config schema and resolvers)
-import gantrain.gemm_conv
-import gantrain.training
-from gantrain.run import assemble
-from gantrain.training import Trainer
-from throughput import MODELS
+import gantrain.app.cli  # noqa: F401  (the config schema and resolvers)
+import gantrain.models.gemm_conv
+import gantrain.training.loop
+from gantrain.app.run import assemble
+from gantrain.training.loop import Trainer
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
 def build_trainer(overrides: list[str], run_dir: Path) -> Trainer:
-    """The Trainer that `gantrain OVERRIDES` would train, built the way gantrain.run builds it."""
+    """The Trainer that `gantrain OVERRIDES` would train, built the way gantrain.app.run builds it."""
     with initialize_config_dir(str(CONF), version_base="1.3"):
         cfg = compose("config", overrides=overrides)
     parts = assemble(cfg, {})
     return Trainer(
-        networks=parts.nets, objective=parts.objective, prior=parts.prior, data=parts.data, make_optimizer=parts.make_optimizer,
-        settings=parts.settings, run_dir=run_dir, device=parts.device, seed=parts.seed, show_progress=False,
-    )  # fmt: skip
+        networks=parts.nets,
+        objective=parts.objective,
+        prior=parts.prior,
+        data=parts.data,
+        make_optimizer=parts.make_optimizer,
+        settings=parts.settings,
+        run_dir=run_dir,
+        device=parts.device,
+        seed=parts.seed,
+        show_progress=False,
+    )
 
 
 def step_flops(trainer: Trainer) -> float:
@@ -58,16 +65,20 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3, help="profiled steps (after 3 unprofiled ones)")
     parser.add_argument("--rows", type=int, default=15)
     parser.add_argument("--flops-only", action="store_true", help="count a step's operations and time it; no profile")
-    parser.add_argument("--gemm", choices=["all", "weight", "off"], default="all",
-                        help="bf16, for an A/B of gantrain/gemm_conv.py: every pass it takes (the default), "
-                             "the weight gradient alone (as before 2026-12-03), or none (oneDNN's kernels)")
+    parser.add_argument(
+        "--gemm",
+        choices=["all", "weight", "off"],
+        default="all",
+        help="bf16, for an A/B of gantrain/models/gemm_conv.py: every pass it takes (the default), "
+        "the weight gradient alone (as before 2026-12-03), or none (oneDNN's kernels)",
+    )
     parser.add_argument("overrides", nargs="*", help="gantrain overrides, e.g. train.precision=bf16")
     args = parser.parse_args()
-    planned = gantrain.gemm_conv.plan
+    planned = gantrain.models.gemm_conv.plan
     if args.gemm == "weight":
-        gantrain.gemm_conv.plan = lambda module, x: planned(module, x)._replace(io=False)
+        gantrain.models.gemm_conv.plan = lambda module, x: planned(module, x)._replace(io=False)
     elif args.gemm == "off":
-        gantrain.gemm_conv.plan = lambda module, x: gantrain.gemm_conv.NATIVE
+        gantrain.models.gemm_conv.plan = lambda module, x: gantrain.models.gemm_conv.NATIVE
     overrides = [*MODELS[args.model], "device=cpu", *args.overrides]
     if "data=mnist" in overrides:
         overrides.append(f"data.root={args.mnist}")
@@ -86,10 +97,17 @@ def main() -> None:
                 for _ in range(args.steps):
                     trainer.train_step()
     native = f", gemm {args.gemm}" if args.gemm != "all" else ""
-    print(f"{args.model} ({' '.join(args.overrides) or 'fp32'}{native}): {batch / seconds:.1f} images/s unprofiled, "
-          f"{flops / batch / 1e9:.3f} GFLOP per image per step, {flops / seconds / 1e9:.1f} GFLOP/s")
+    print(
+        f"{args.model} ({' '.join(args.overrides) or 'fp32'}{native}): {batch / seconds:.1f} images/s unprofiled, "
+        f"{flops / batch / 1e9:.3f} GFLOP per image per step, {flops / seconds / 1e9:.1f} GFLOP/s"
+    )
     if not args.flops_only:
-        print(prof.key_averages(group_by_input_shape=True).table(sort_by="self_cpu_time_total", row_limit=args.rows, max_name_column_width=32, max_shapes_column_width=70))
+        print(
+            prof.key_averages(group_by_input_shape=True).table(
+                sort_by="self_cpu_time_total", row_limit=args.rows, max_name_column_width=32, max_shapes_column_width=70
+            )
+        )
+
 
 if __name__ == "__main__":
     main()

@@ -16,11 +16,13 @@ The README's CatGAN row (conv-pool D) ran on a CPU with AMX in bfloat16 autocast
 quick there; on a CPU without AMX or AVX512-BF16 use train.precision=fp32, the faster one there (extra
 overrides apply to new runs; a resumed run keeps its own, and the harness refuses an override a run
 it would resume was not started with):
-    python bench/semi_supervised.py --mnist DIR --results bench/results/semi_supervised_convpool --runs catgan --steps 3000 train.precision=bf16
+    python bench/semi_supervised.py --mnist DIR --results bench/results/semi_supervised_convpool --runs catgan \\
+        --steps 3000 train.precision=bf16
 
 On a GPU, runs can go side by side (--jobs; each gets an equal share of the CPU threads) into a folder
 of their own (--results), as the README's H100 rows ran:
-    python bench/semi_supervised.py --mnist DIR --results bench/results/semi_supervised_gpu --runs catgan catgan_unsupervised --jobs 6 --steps 60000 device=cuda
+    python bench/semi_supervised.py --mnist DIR --results bench/results/semi_supervised_gpu --runs catgan catgan_unsupervised \\
+        --jobs 6 --steps 60000 device=cuda
 """
 
 import argparse
@@ -43,7 +45,11 @@ RUNS = {  # name -> (overrides, the metric it reports)
 # What --seeds varies: the labelled subset (data.label_seed), or, without labels, where that changes
 # nothing, the run's own seed (weights, z, data order).
 SEED_KEY = {"sgan": "data.label_seed", "catgan": "data.label_seed", "catgan_unsupervised": "seed"}
-PAPERS = {"sgan": "0.93% +- 0.065 (Salimans et al. 2016)", "catgan": "1.91% +- 0.1 (Springenberg 2016)", "catgan_unsupervised": "4.27% (Springenberg 2016)"}
+PAPERS = {
+    "sgan": "0.93% +- 0.065 (Salimans et al. 2016)",
+    "catgan": "1.91% +- 0.1 (Springenberg 2016)",
+    "catgan_unsupervised": "4.27% (Springenberg 2016)",
+}
 
 
 def start_one(
@@ -248,11 +254,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mnist", help="folder with the MNIST IDX files (train and t10k)")
     parser.add_argument("--runs", nargs="+", choices=list(RUNS), default=list(RUNS))
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="label seeds (which 100 digits are labelled); for catgan_unsupervised, the run seed")
+    parser.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        default=[0, 1, 2],
+        help="label seeds (which 100 digits are labelled); for catgan_unsupervised, the run seed",
+    )
     parser.add_argument("--steps", type=int, default=30000, help="generator steps per run (600 = one epoch)")
     parser.add_argument("--report", action="store_true", help="only print the table of what has run")
     parser.add_argument("--results", type=Path, nargs="+", default=[RESULTS], help="the folder of the run folders (--report: one or more)")
-    parser.add_argument("--plot", type=Path, help="where the report draws the curves (default: curves.png in the first --results folder; docs/ figures are made by naming them here)")
+    parser.add_argument(
+        "--plot",
+        type=Path,
+        help="where the report draws the curves (default: curves.png in the first --results folder; "
+        "docs/ figures are made by naming them here)",
+    )
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time (a GPU has room for several)")
     parser.add_argument("extra", nargs="*", help="more gantrain overrides for new runs, e.g. eval.ema=0.999")
     args = parser.parse_args()
@@ -265,8 +282,7 @@ def main() -> None:
         unapplied = unapplied_overrides(args.results[0], jobs, args.extra)
         if unapplied:
             raise SystemExit(
-                "\n".join(unapplied)
-                + "\nto try these overrides, start new runs into another folder: --results bench/results/NEW_NAME"
+                "\n".join(unapplied) + "\nto try these overrides, start new runs into another folder: --results bench/results/NEW_NAME"
             )
         run_all(args.results[0], jobs, args.steps, args.mnist, args.extra, max(1, args.jobs))
     print(report(args.results, args.plot or args.results[0] / "curves.png"))

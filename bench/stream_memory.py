@@ -76,10 +76,20 @@ def _pss_mib(pids: list[int]) -> float:
 
 def measure(folder: Path, steps: int, workers: int) -> dict[str, float]:
     args = [
-        sys.executable, "-m", "gantrain", "model=dcgan", "data=folder", f"data.root={folder}", "data.image_size=32",
-        "data.channels=1", f"train.steps={steps}", f"train.num_workers={workers}", "train.sample_every=100000",
-        "train.ckpt_every=100000", f"hydra.run.dir={RESULTS / 'runs' / folder.name}",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "gantrain",
+        "model=dcgan",
+        "data=folder",
+        f"data.root={folder}",
+        "data.image_size=32",
+        "data.channels=1",
+        f"train.steps={steps}",
+        f"train.num_workers={workers}",
+        "train.sample_every=100000",
+        "train.ckpt_every=100000",
+        f"hydra.run.dir={RESULTS / 'runs' / folder.name}",
+    ]
     shutil.rmtree(RESULTS / "runs" / folder.name, ignore_errors=True)  # the measurement's run, not kept
     start = time.perf_counter()
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL)

@@ -34,8 +34,14 @@ RESULTS = Path(__file__).resolve().parent / "results" / "throughput"
 
 # gantrain's side of the side-by-side: the reference's network, batch and data
 DCGAN64 = [
-    "model=dcgan", "data=mnist", "data.image_size=64", "model.generator.width=64", "model.discriminator.width=64",
-    "train.batch_size=64", "optim.lr=2e-4", "optim.beta1=0.5",
+    "model=dcgan",
+    "data=mnist",
+    "data.image_size=64",
+    "model.generator.width=64",
+    "model.discriminator.width=64",
+    "train.batch_size=64",
+    "optim.lr=2e-4",
+    "optim.beta1=0.5",
 ]
 # the other models, each at its own defaults on MNIST (pix2pix: its built-in edges -> digit task)
 MODELS = {
@@ -59,18 +65,34 @@ def _wait(process: subprocess.Popen) -> float:
     return usage.ru_maxrss / 1024
 
 
-def run_gantrain(model: str, precision: str, steps: int, warmup: int, mnist: str | None, device: str, extra: list[str], processes: int = 1) -> dict:
+def run_gantrain(
+    model: str, precision: str, steps: int, warmup: int, mnist: str | None, device: str, extra: list[str], processes: int = 1
+) -> dict:
     """One gantrain run; with processes > 1, under torchrun with the same global batch split between them."""
     log_every = 5
     with tempfile.TemporaryDirectory() as tmp:
-        args = [a if not (processes > 1 and a.startswith("train.batch_size=")) else f"train.batch_size={int(a.split('=')[1]) // processes}"
-                for a in MODELS[model]]
-        args += [f"train.steps={steps}", f"train.log_every={log_every}", f"train.sample_every={steps}",
-                f"train.ckpt_every={steps}", "eval.every=0", f"train.precision={precision}", f"device={device}",
-                f"hydra.run.dir={tmp}/run", *extra]
+        args = [
+            a if not (processes > 1 and a.startswith("train.batch_size=")) else f"train.batch_size={int(a.split('=')[1]) // processes}"
+            for a in MODELS[model]
+        ]
+        args += [
+            f"train.steps={steps}",
+            f"train.log_every={log_every}",
+            f"train.sample_every={steps}",
+            f"train.ckpt_every={steps}",
+            "eval.every=0",
+            f"train.precision={precision}",
+            f"device={device}",
+            f"hydra.run.dir={tmp}/run",
+            *extra,
+        ]
         if mnist and "data=mnist" in args:
             args.append(f"data.root={mnist}")
-        launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"] if processes > 1 else [sys.executable]
+        launcher = (
+            [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
+            if processes > 1
+            else [sys.executable]
+        )
         started = time.perf_counter()
         process = subprocess.Popen([*launcher, "-m", "gantrain", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         stderr = process.stderr.read()
@@ -84,15 +106,24 @@ def run_gantrain(model: str, precision: str, steps: int, warmup: int, mnist: str
         events = EventAccumulator(str(Path(tmp) / "run" / "tb"), size_guidance={"scalars": 0})
         events.Reload()
         rates = {e.step: e.value for e in events.Scalars("perf/steps_per_s")}
-        cuda = {e.step: e.value for e in events.Scalars("perf/cuda_max_allocated_mib")} if "perf/cuda_max_allocated_mib" in events.Tags()["scalars"] else {}
+        cuda = (
+            {e.step: e.value for e in events.Scalars("perf/cuda_max_allocated_mib")}
+            if "perf/cuda_max_allocated_mib" in events.Tags()["scalars"]
+            else {}
+        )
         batch = json.loads(summary.read_text())
     # each logged rate covers the log_every steps before it; keep the windows wholly after the warm-up
     windows = [step for step in rates if step - log_every >= warmup]
     seconds = sum(log_every / rates[step] for step in windows)
     batch_size = _batch_size(args) * processes  # the global batch
-    return {"images_per_s": batch_size * log_every * len(windows) / seconds if windows else None, "rss_mib": rss,
-            "cuda_max_allocated_mib": max(cuda.values()) if cuda else None, "steps": batch["step"],
-            "process_seconds": seconds_whole, "batch_size": batch_size}
+    return {
+        "images_per_s": batch_size * log_every * len(windows) / seconds if windows else None,
+        "rss_mib": rss,
+        "cuda_max_allocated_mib": max(cuda.values()) if cuda else None,
+        "steps": batch["step"],
+        "process_seconds": seconds_whole,
+        "batch_size": batch_size,
+    }
 
 
 def outside(model: str, precision: str, short: int, long: int, rounds: int, mnist: str | None, device: str, extra: list[str]) -> dict:
@@ -110,8 +141,11 @@ def outside(model: str, precision: str, short: int, long: int, rounds: int, mnis
             if steps == long:
                 inside.append(result["images_per_s"])
     per_step = (statistics.median(times[long]) - statistics.median(times[short])) / (long - short)
-    return {"outside_images_per_s": result["batch_size"] / per_step, "inside_images_per_s": statistics.median(inside),
-            "process_seconds": times}
+    return {
+        "outside_images_per_s": result["batch_size"] / per_step,
+        "inside_images_per_s": statistics.median(inside),
+        "process_seconds": times,
+    }
 
 
 def _batch_size(args: list[str]) -> int:
@@ -119,7 +153,9 @@ def _batch_size(args: list[str]) -> int:
         if arg.startswith("train.batch_size="):
             return int(arg.split("=")[1])
     # a model's own default: ask the config
-    out = subprocess.run([sys.executable, "-m", "gantrain", *args, "--cfg", "job", "-p", "train.batch_size"], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "gantrain", *args, "--cfg", "job", "-p", "train.batch_size"], capture_output=True, text=True
+    )
     return int(out.stdout.strip().splitlines()[-1])
 
 
@@ -173,10 +209,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="A B A B: measurements of each")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--processes", nargs="+", type=int, default=[1], help="data-parallel processes (torchrun), same global batch")
-    parser.add_argument("--variants", nargs="+", default=[""],
-                        help="sets of gantrain overrides timed A B A B as separate rows, e.g. '' 'train.channels_last=true'")
-    parser.add_argument("--outside", nargs=2, type=int, metavar=("N", "M"),
-                        help="also time whole processes of N and M steps (after a priming run) and compare with the loop's counters")
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=[""],
+        help="sets of gantrain overrides timed A B A B as separate rows, e.g. '' 'train.channels_last=true'",
+    )
+    parser.add_argument(
+        "--outside",
+        nargs=2,
+        type=int,
+        metavar=("N", "M"),
+        help="also time whole processes of N and M steps (after a priming run) and compare with the loop's counters",
+    )
     parser.add_argument("extra", nargs="*", help="more gantrain overrides for every run, e.g. train.channels_last=false")
     args = parser.parse_args()
     cpu = cpu_description()
@@ -187,7 +232,11 @@ def main() -> None:
         root = torchvision_mnist(args.mnist, Path(tmp)) if args.reference else None
         for _ in range(args.rounds):
             for model, precision, processes, variant in itertools.product(args.models, args.precision, args.processes, args.variants):
-                name = f"gantrain {model} {precision}" + (f" x{processes} processes" if processes > 1 else "") + (f" {variant}" if variant else "")
+                name = (
+                    f"gantrain {model} {precision}"
+                    + (f" x{processes} processes" if processes > 1 else "")
+                    + (f" {variant}" if variant else "")
+                )
                 extra = [*args.extra, *variant.split()]
                 results.setdefault(name, []).append(
                     run_gantrain(model, precision, args.steps, args.warmup, args.mnist, args.device, extra, processes)
@@ -209,13 +258,20 @@ def main() -> None:
     timed_outside = {}
     if args.outside:
         short, long = args.outside
-        print(f"\n| run | images/s from outside ({long} - {short} steps, whole processes) | images/s from the loop's counters | outside / inside |")
+        print(
+            f"\n| run | images/s from outside ({long} - {short} steps, whole processes) | images/s from the loop's counters | outside "
+            "/ inside |"
+        )
         print("| --- | --- | --- | --- |")
         for model, precision in itertools.product(args.models, args.precision):
             found = outside(model, precision, short, long, args.rounds, args.mnist, args.device, list(args.extra))
             timed_outside[f"{model} {precision}"] = found
             ratio = found["outside_images_per_s"] / found["inside_images_per_s"]
-            print(f"| gantrain {model} {precision} | {found['outside_images_per_s']:.1f} | {found['inside_images_per_s']:.1f} | {ratio:.2f} |", flush=True)
+            print(
+                f"| gantrain {model} {precision} | {found['outside_images_per_s']:.1f} | {found['inside_images_per_s']:.1f} | "
+                f"{ratio:.2f} |",
+                flush=True,
+            )
     RESULTS.mkdir(parents=True, exist_ok=True)
     record = {"cpu": cpu_description(), "args": vars(args), "results": results, "outside": timed_outside}
     (RESULTS / f"{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(record, indent=1))

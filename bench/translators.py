@@ -11,7 +11,8 @@ Both are timed the same way, from outside: whole processes of N and of M trainin
 after a priming run, so start-up, data loading set-up and the first iterations cancel:
 images/s = (M - N) / (T_M - T_N). The reference runs one epoch over a folder capped at N (or M) images
 (--max_dataset_size; its checkpoint saved at the end of it, --save_epoch_freq 1), gantrain train.steps=N
-(or M), with its checkpoint and pictures at the end only. Peak memory beside each, from the priming run (runs that are timed are not sampled: reading a
+(or M), with its checkpoint and pictures at the end only. Peak memory beside each, from the priming run (runs that are timed
+are not sampled: reading a
 large process's memory map stalls it): the PSS of the process tree on the CPU, the largest per-process memory
 nvidia-smi reports on a GPU (the CUDA context and the caching allocator's reserve included, the same for
 both). Written for the reference's newest code (2025-08, commit 2a7afba: no --gpu_ids, it uses the GPU
@@ -29,10 +30,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
-
 from ceilings import cpu_description
 from data_path import make_folder
+from PIL import Image
 from stream_memory import _pss_mib, _tree
 
 RESULTS = Path(__file__).resolve().parent / "results" / "translators"
@@ -59,8 +59,12 @@ def make_pairs(n: int) -> Path:
 def _gpu_mib(pids: list[int]) -> float:
     """The largest memory nvidia-smi reports for any of the processes (MiB); 0 without nvidia-smi."""
     try:
-        out = subprocess.run(["nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"],
-                             capture_output=True, text=True, timeout=10).stdout  # fmt: skip
+        out = subprocess.run(
+            ["nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout
     except (OSError, subprocess.TimeoutExpired):
         return 0.0
     used = [float(m) for p, m in (line.split(",") for line in out.splitlines() if "," in line) if int(p) in pids]
@@ -86,18 +90,61 @@ def timed(command: list[str], cwd: Path, env: dict, memory: str | None = None) -
 
 
 def reference_command(args, model: str, root: Path, n: int, out: Path) -> list[str]:
-    mode = {"pix2pix": ["--model", "pix2pix", "--dataset_mode", "aligned", "--direction", "AtoB"],
-            "cyclegan": ["--model", "cycle_gan", "--dataset_mode", "unaligned"]}[model]  # fmt: skip
-    return [sys.executable, "train.py", "--dataroot", str(root), "--name", f"{model}_{n}", "--checkpoints_dir", str(out), *mode,
-            "--batch_size", "1", "--max_dataset_size", str(n), "--n_epochs", "1", "--n_epochs_decay", "0",
-            "--save_epoch_freq", "1", "--no_html", "--print_freq", "100000", "--display_freq", "100000", "--num_threads", str(args.workers)]  # fmt: skip
+    mode = {
+        "pix2pix": ["--model", "pix2pix", "--dataset_mode", "aligned", "--direction", "AtoB"],
+        "cyclegan": ["--model", "cycle_gan", "--dataset_mode", "unaligned"],
+    }[model]
+    return [
+        sys.executable,
+        "train.py",
+        "--dataroot",
+        str(root),
+        "--name",
+        f"{model}_{n}",
+        "--checkpoints_dir",
+        str(out),
+        *mode,
+        "--batch_size",
+        "1",
+        "--max_dataset_size",
+        str(n),
+        "--n_epochs",
+        "1",
+        "--n_epochs_decay",
+        "0",
+        "--save_epoch_freq",
+        "1",
+        "--no_html",
+        "--print_freq",
+        "100000",
+        "--display_freq",
+        "100000",
+        "--num_threads",
+        str(args.workers),
+    ]
 
 
 def gantrain_command(args, model: str, root: Path, n: int, out: Path) -> list[str]:
     data = {"pix2pix": "data=paired", "cyclegan": "data=unpaired"}[model]
-    return [sys.executable, "-m", "gantrain", f"model={model}", data, f"data.root={root}", "data.image_size=256", "train.batch_size=1",
-            f"train.steps={n}", f"train.num_workers={args.workers}", f"train.log_every={n}", f"train.sample_every={n}",
-            f"train.ckpt_every={n}", "eval.every=0", f"device={args.device}", f"hydra.run.dir={out}/{model}_{n}", *args.overrides]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "gantrain",
+        f"model={model}",
+        data,
+        f"data.root={root}",
+        "data.image_size=256",
+        "train.batch_size=1",
+        f"train.steps={n}",
+        f"train.num_workers={args.workers}",
+        f"train.log_every={n}",
+        f"train.sample_every={n}",
+        f"train.ckpt_every={n}",
+        "eval.every=0",
+        f"device={args.device}",
+        f"hydra.run.dir={out}/{model}_{n}",
+        *args.overrides,
+    ]
 
 
 def main() -> None:
@@ -106,7 +153,9 @@ def main() -> None:
     parser.add_argument("--reference-path", default="", help="folders added to PYTHONPATH for the reference (e.g. where dominate is)")
     parser.add_argument("--models", nargs="+", choices=["pix2pix", "cyclegan"], default=["pix2pix", "cyclegan"])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--iterations", nargs=2, type=int, default=[4, 12], metavar=("N", "M"), help="training iterations of the two timed runs")
+    parser.add_argument(
+        "--iterations", nargs=2, type=int, default=[4, 12], metavar=("N", "M"), help="training iterations of the two timed runs"
+    )
     parser.add_argument("--rounds", type=int, default=1, help="A B A B: measurements of each")
     parser.add_argument("--workers", type=int, default=2, help="loader processes, both sides")
     parser.add_argument("overrides", nargs="*", help="more gantrain overrides, e.g. train.precision=bf16")
@@ -128,8 +177,16 @@ def main() -> None:
         for model in args.models:
             sides = {
                 # each process writes into a folder of its own (gantrain refuses to overwrite a run)
-                "reference train.py": (lambda k: reference_command(args, model, roots[model], k, Path(tempfile.mkdtemp(dir=out))), args.reference, env),
-                "gantrain": (lambda k: gantrain_command(args, model, roots[model], k, Path(tempfile.mkdtemp(dir=out))), Path.cwd(), dict(os.environ)),
+                "reference train.py": (
+                    lambda k: reference_command(args, model, roots[model], k, Path(tempfile.mkdtemp(dir=out))),
+                    args.reference,
+                    env,
+                ),
+                "gantrain": (
+                    lambda k: gantrain_command(args, model, roots[model], k, Path(tempfile.mkdtemp(dir=out))),
+                    Path.cwd(),
+                    dict(os.environ),
+                ),
             }
             memory = "gpu" if args.device == "cuda" else "cpu"
             # priming (files cached, kernels and caches warm), with the peak memory measured on the way
@@ -140,7 +197,10 @@ def main() -> None:
                     short, _ = timed(build(n), cwd, side_env)
                     long, _ = timed(build(m), cwd, side_env)
                     rates[side].append((m - n) / (long - short))
-                    print(f"{model} {side}: {rates[side][-1]:.3f} images/s ({n} iterations {short:.1f} s, {m} iterations {long:.1f} s)", flush=True)
+                    print(
+                        f"{model} {side}: {rates[side][-1]:.3f} images/s ({n} iterations {short:.1f} s, {m} iterations {long:.1f} s)",
+                        flush=True,
+                    )
             reference = statistics.median(rates["reference train.py"])
             for side in sides:
                 rate = statistics.median(rates[side])

@@ -37,7 +37,7 @@ def _run_child(request: dict) -> None:
         # that names a resumed run's record, torchrun's RANK) must be this command's, not the server's
         for name in [m for m in sys.modules if m == "gantrain" or m.startswith("gantrain.")]:
             del sys.modules[name]
-        from gantrain.entry import main
+        from gantrain.app.entry import main
 
         try:
             main()
@@ -60,11 +60,12 @@ def _run_child(request: dict) -> None:
 
 def serve() -> None:
     # What a `gantrain` process imports, loaded once here; nothing may start threads (fork safety).
-    import gantrain.cli  # noqa: F401
-    import gantrain.fidelity  # noqa: F401
-    import gantrain.run  # noqa: F401
-    import gantrain.tasks  # noqa: F401
     import torch.utils.tensorboard  # noqa: F401
+
+    import gantrain.app.cli  # noqa: F401
+    import gantrain.app.run  # noqa: F401
+    import gantrain.metrics.fidelity  # noqa: F401
+    import gantrain.tasks  # noqa: F401
 
     print(json.dumps({"ready": os.getpid()}), flush=True)
     for line in sys.stdin:

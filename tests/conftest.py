@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from gantrain.core.priors import LatentPrior
 from gantrain.data.base import InMemoryImages
 from gantrain.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gantrain.models.gan import MLPDiscriminator, MLPGenerator
-from gantrain.optim import adam
-from gantrain.priors import LatentPrior
-from gantrain.settings import TrainSettings
-from gantrain.distributed import World
-from gantrain.training import Trainer
+from gantrain.training.distributed import World
+from gantrain.training.loop import Trainer
+from gantrain.training.optim import adam
+from gantrain.training.settings import TrainSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 # the offline feature extractor's cache: never the user's ~/.cache while testing
@@ -60,8 +60,16 @@ _GAN_PRIOR = object()  # make_trainer's default prior: the tiny GAN's, or one of
 
 
 def make_trainer(
-    run_dir: Path, model: str = "dcgan", seed: int = 0, world: World = World(), data=None, networks=None, objective=None,
-    prior=_GAN_PRIOR, picture_inputs=None, **settings,
+    run_dir: Path,
+    model: str = "dcgan",
+    seed: int = 0,
+    world: World = World(),
+    data=None,
+    networks=None,
+    objective=None,
+    prior=_GAN_PRIOR,
+    picture_inputs=None,
+    **settings,
 ) -> Trainer:
     """A seconds-long trainer on random 28x28 images; `settings` override TrainSettings; `networks`,
     `objective`, `prior` (None: none) and `picture_inputs` replace the tiny GAN's."""
@@ -103,7 +111,12 @@ def _cli_server() -> subprocess.Popen:
     if not _SERVER or _SERVER[0].poll() is not None:
         env = {**os.environ, "COLUMNS": "200", "HYDRA_FULL_ERROR": "0"}
         server = subprocess.Popen(
-            [sys.executable, str(Path(__file__).with_name("cli_server.py"))], cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            [sys.executable, str(Path(__file__).with_name("cli_server.py"))],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         assert server.stdout is not None and "ready" in server.stdout.readline(), "tests/cli_server.py did not start"
         _SERVER[:] = [server]
@@ -122,7 +135,14 @@ def run_cli(*args: str, cwd: Path, timeout: int = 240, fresh: bool = False) -> s
     assert server.stdin is not None and server.stdout is not None
     with tempfile.TemporaryDirectory(prefix="gantrain-cli-") as folder:
         out, err = Path(folder) / "stdout", Path(folder) / "stderr"
-        request = {"args": list(args), "cwd": str(Path(cwd).resolve()), "env": env, "stdout": str(out), "stderr": str(err), "timeout": timeout}
+        request = {
+            "args": list(args),
+            "cwd": str(Path(cwd).resolve()),
+            "env": env,
+            "stdout": str(out),
+            "stderr": str(err),
+            "timeout": timeout,
+        }
         server.stdin.write(json.dumps(request) + "\n")
         server.stdin.flush()
         returncode = json.loads(server.stdout.readline())["returncode"]

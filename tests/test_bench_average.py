@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import torch
-
 from conftest import bench_module
 
 

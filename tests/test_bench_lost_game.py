@@ -2,9 +2,8 @@
 
 from pathlib import Path
 
-from torch.utils.tensorboard import SummaryWriter
-
 from conftest import bench_module
+from torch.utils.tensorboard import SummaryWriter
 
 
 def test_a_logged_fall_is_found_where_the_watch_would_have_said_it(tmp_path: Path) -> None:

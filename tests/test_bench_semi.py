@@ -30,8 +30,24 @@ def test_the_harness_refuses_before_starting_anything(tmp_path: Path) -> None:
     _stopped_run(tmp_path, "sgan", 0, ["model=sgan", "data.label_seed=0"])
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     done = subprocess.run(
-        [sys.executable, str(BENCH), "--mnist", str(tmp_path), "--results", str(tmp_path), "--runs", "sgan", "--seeds", "0", "--steps", "10", "eval.ema=0.999"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            str(BENCH),
+            "--mnist",
+            str(tmp_path),
+            "--results",
+            str(tmp_path),
+            "--runs",
+            "sgan",
+            "--seeds",
+            "0",
+            "--steps",
+            "10",
+            "eval.ema=0.999",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode != 0
     assert "started without eval.ema=0.999" in done.stderr

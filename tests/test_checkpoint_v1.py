@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import ROOT, run_cli, task_file
-from gantrain.checkpoint import find_checkpoint, load_checkpoint
+
+from gantrain.training.checkpoint import find_checkpoint, load_checkpoint
 
 FIXTURES = ROOT / "tests" / "fixtures" / "v1"
 MODELS = ("dcgan", "vae", "pix2pix", "sgan")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import ROOT, TINY_GAN, run_cli, scalars
-from gantrain.checkpoint import load_checkpoint
+
+from gantrain.training.checkpoint import load_checkpoint
 
 FAST = [*TINY_GAN, "train.log_every=2", "train.sample_every=2", "train.ckpt_every=2", "device=cpu"]
 
@@ -40,11 +40,20 @@ BAD_INPUTS = {
     "patch size too big for the image": (["model=pix2pix", "model.patch_size=286"], "choose one of 1, 16, 34, 70"),
     "misspelt direction": (["model=pix2pix", "data=paired", "data.root=.", "data.direction=AtoC"], "data.direction must be AtoB or BtoA"),
     "image size the U-Net cannot halve": (["model=pix2pix", "data.image_size=48"], "must be a power of 2"),
-    "paired data for a GAN": (["model=dcgan", "data=edges2x"], "which model=pix2pix trains, but this loss trains a generator and a discriminator on one set of images"),
+    "paired data for a GAN": (
+        ["model=dcgan", "data=edges2x"],
+        "which model=pix2pix trains, but this loss trains a generator and a discriminator on one set of images",
+    ),
     "paired data without root": (["model=pix2pix", "data=paired"], "data=paired needs data.root"),
     "nothing for G to learn": (["model=pix2pix", "loss.lambda_l1=0", "loss.gan_weight=0"], "leave G nothing to learn"),
-    "labels from a data set without labels": (["model=catgan", "data=folder", "data.root=.", "data.labeled_per_class=10"], "data=folder has no labels"),
-    "conditional GAN without every label": (["model=cgan", "data.labeled_per_class=10"], "conditional GAN needs a label for every training image"),
+    "labels from a data set without labels": (
+        ["model=catgan", "data=folder", "data.root=.", "data.labeled_per_class=10"],
+        "data=folder has no labels",
+    ),
+    "conditional GAN without every label": (
+        ["model=cgan", "data.labeled_per_class=10"],
+        "conditional GAN needs a label for every training image",
+    ),
     "feature matching on a missing layer": (["model=sgan", "loss.layer=trunk"], "loss.layer='trunk' is not a layer"),
     "negative label count": (["model=sgan", "data.labeled_per_class=-1"], "data.labeled_per_class must be >= 0"),
     "fake class not a boolean": (["model=sgan", "model.discriminator.fake_class=maybe"], "fake_class must be true or false"),
@@ -52,13 +61,25 @@ BAD_INPUTS = {
     "negative batch-norm images": (["eval.bn_images=-1"], "eval.bn_images must be an integer >= 0"),
     "learning rate not a number": (["optim.lr=abc"], "optim.lr must be a number (got 'abc')"),
     "Adam epsilon zero": (["optim.eps=0"], "optim.eps must be > 0"),
-    "more clusters than classes with labels": (["model=catgan", "data.labeled_per_class=10", "model.num_classes=20"], "only without labels"),
+    "more clusters than classes with labels": (
+        ["model=catgan", "data.labeled_per_class=10", "model.num_classes=20"],
+        "only without labels",
+    ),
     "unknown cluster matching": (["eval.cluster_match=vote"], "eval.cluster_match must be one_to_one or majority (got 'vote')"),
-    "CatGAN marginal weight not a number": (["model=catgan", "loss.lambda_marginal=abc"], "loss.lambda_marginal must be a number >= 0 (got 'abc')"),
+    "CatGAN marginal weight not a number": (
+        ["model=catgan", "loss.lambda_marginal=abc"],
+        "loss.lambda_marginal must be a number >= 0 (got 'abc')",
+    ),
     "unknown CatGAN balance term": (["model=catgan", "loss.marginal=kl"], "loss.marginal must be one of entropy, uniform_kl (got 'kl')"),
     "negative CatGAN marginal weight": (["model=catgan", "loss.lambda_marginal=-1"], "loss.lambda_marginal must be a number >= 0 (got -1)"),
-    "CatGAN shift not whole pixels": (["model=catgan", "loss.max_shift=1.5"], "loss.max_shift must be a whole number of pixels >= 0 (got 1.5)"),
-    "negative CatGAN consistency weight": (["model=catgan", "loss.lambda_consistency=-1"], "loss.lambda_consistency must be a number >= 0 (got -1)"),
+    "CatGAN shift not whole pixels": (
+        ["model=catgan", "loss.max_shift=1.5"],
+        "loss.max_shift must be a whole number of pixels >= 0 (got 1.5)",
+    ),
+    "negative CatGAN consistency weight": (
+        ["model=catgan", "loss.lambda_consistency=-1"],
+        "loss.lambda_consistency must be a number >= 0 (got -1)",
+    ),
     "negative evaluation interval": (["eval.every=-1"], "eval.every must be an integer >= 0"),
     "beta not a number": (["model=vae", "model.beta=abc"], "model.beta must be a number >= 0"),
     "one sample to score": (["eval.n=1"], "eval.n must be 0 (no sample scores) or an integer >= 2"),
@@ -71,11 +92,20 @@ BAD_INPUTS = {
     "rollback factor out of range": (["train.nan_lr_factor=2"], "train.nan_lr_factor must be in (0, 1)"),
     "SGAN without labels": (["model=sgan", "data.labeled_per_class=0"], "model=sgan's classifier needs labels"),
     "a loss the model cannot use": (["model=gan", "loss=catgan"], "loss=catgan needs a discriminator with K class outputs"),
-    "a loss without what the model reads": (["model=pix2pix", "loss=minimax"], "model=pix2pix reads loss.conditional, which loss=minimax does not have"),
+    "a loss without what the model reads": (
+        ["model=pix2pix", "loss=minimax"],
+        "model=pix2pix reads loss.conditional, which loss=minimax does not have",
+    ),
     "a GAN loss for the VAE": (["model=vae", "loss=minimax"], "model=vae trains with its own loss"),
     "unknown data error policy": (["data=folder", "data.root=.", "data.on_error=ignore"], "data.on_error must be skip or raise"),
-    "a D setting that is not a number": (["model=catgan", "model.discriminator.slope=abc"], "model.discriminator.slope must be a number >= 0"),
-    "negative noise in D": (["model=sgan", "data.labeled_per_class=10", "model.discriminator.hidden_noise=-1"], "model.discriminator.hidden_noise must be a number >= 0"),
+    "a D setting that is not a number": (
+        ["model=catgan", "model.discriminator.slope=abc"],
+        "model.discriminator.slope must be a number >= 0",
+    ),
+    "negative noise in D": (
+        ["model=sgan", "data.labeled_per_class=10", "model.discriminator.hidden_noise=-1"],
+        "model.discriminator.hidden_noise must be a number >= 0",
+    ),
     # a value of the wrong type, checked against the constructor's annotation, named by the key the user typed
     "latent size not a number": (["model.z_dim=abc"], "model.z_dim must be an integer (got 'abc')"),
     "width not an integer": (["model.generator.width=1.5"], "model.generator.width must be an integer (got 1.5)"),
@@ -84,7 +114,10 @@ BAD_INPUTS = {
     "hidden sizes not a list": (["model=gan", "model.discriminator.hidden=abc"], "model.discriminator.hidden must be a list of integers"),
     "hidden sizes with a word": (["model=gan", "model.generator.hidden=[1,x]"], "model.generator.hidden must be a list of integers"),
     "report without a sweep": (["task=report"], "task=report needs sweep=FOLDER"),
-    "slurm without slurm": (["-m", "hydra/launcher=slurm", "train.k=1,2"], "hydra/launcher=slurm submits the jobs to SLURM, but this machine has no SLURM"),
+    "slurm without slurm": (
+        ["-m", "hydra/launcher=slurm", "train.k=1,2"],
+        "hydra/launcher=slurm submits the jobs to SLURM, but this machine has no SLURM",
+    ),
     "seed out of range": (["seed=99999999999999999999999"], "seed must be an integer from 0 to 2^63 - 1"),
     "batch norm over one image": (["model=sgan", "data.labeled_per_class=10", "train.batch_size=1"], "needs at least 2 images a batch"),
     # numbers that pass a range check (inf > 0) and would wreck the run at its first step
@@ -93,9 +126,15 @@ BAD_INPUTS = {
     "a number too large for a float": (["model=vae", "model.beta=1e400"], "model.beta=inf: every number must be finite"),
     "an infinite number in a list": (["model=gan", "model.generator.hidden=[64,inf]"], "model.generator.hidden[1]=inf"),
     # data of another kind than the objective trains on
-    "unpaired domains for a GAN": (["model=gan", "data=mnist_uci"], "two unpaired domains (data=unpaired, mnist_uci, mnist_mnistm), which model=cyclegan trains"),
+    "unpaired domains for a GAN": (
+        ["model=gan", "data=mnist_uci"],
+        "two unpaired domains (data=unpaired, mnist_uci, mnist_mnistm), which model=cyclegan trains",
+    ),
     "paired data for a VAE": (["model=vae", "data=edges2x"], "pairs of images (data=paired, edges2x), which model=pix2pix trains"),
-    "unpaired domains for Pix2Pix": (["model=pix2pix", "data=mnist_uci"], "model=pix2pix reads data.source_channels, which data=mnist_uci does not have"),
+    "unpaired domains for Pix2Pix": (
+        ["model=pix2pix", "data=mnist_uci"],
+        "model=pix2pix reads data.source_channels, which data=mnist_uci does not have",
+    ),
     "a sweep over no values": (["-m", "train.k=range(5,1)"], "train.k=range(5,1) sweeps over no values"),
     "scoring more samples than memory holds": (["eval.n=2000000000"], "eval.n=2,000,000,000 needs about"),
     "a latent of no size": (["model.z_dim=0"], "model.z_dim must be at least 1"),
@@ -106,10 +145,16 @@ BAD_INPUTS = {
     "a switch that is a word": (["train.compile=maybe"], "train.compile must be true or false (got maybe)"),
     "an override Hydra cannot parse": (["model.generator.hidden=[1,2"], "cannot read the override model.generator.hidden=[1,2"),
     "a required group removed": (["~model"], "~model removes the model group"),
-    "a criterion the model cannot use": (["model=sgan", "data.labeled_per_class=10", "loss=wgan_gp"], "loss=wgan_gp scores each image with one number, but this discriminator outputs 10 class logits"),
+    "a criterion the model cannot use": (
+        ["model=sgan", "data.labeled_per_class=10", "loss=wgan_gp"],
+        "loss=wgan_gp scores each image with one number, but this discriminator outputs 10 class logits",
+    ),
     "a negative R1 weight": (["loss.r1_gamma=-1"], "loss.r1_gamma must be a number >= 0"),
     "a negative gradient penalty": (["loss=wgan_gp", "loss.gp_lambda=-1"], "loss.gp_lambda must be a number >= 0"),
-    "Inception weights a folder": (["eval.extractor=inception", "eval.n=100", "eval.inception_weights=."], "eval.inception_weights=. is a folder"),
+    "Inception weights a folder": (
+        ["eval.extractor=inception", "eval.n=100", "eval.inception_weights=."],
+        "eval.inception_weights=. is a folder",
+    ),
 }
 
 
@@ -197,7 +242,7 @@ def test_a_second_sweep_in_the_same_folder_gets_its_own(workdir: Path) -> None:
 
 
 def test_a_single_run_claims_no_sweep_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from gantrain.cli import _sweep_dir
+    from gantrain.app.cli import _sweep_dir
 
     monkeypatch.chdir(tmp_path)
     assert _sweep_dir("multirun/D/T", "RunMode.RUN") == "multirun/D/T"  # (every run's config holds the key)
@@ -214,7 +259,7 @@ def test_help_lists_the_config_groups(workdir: Path) -> None:
     for group in ("model", "data", "loss", "optim"):
         options = sorted(p.stem for p in (ROOT / "conf" / group).glob("*.yaml"))
         assert lines[group] == f"{group}: {', '.join(options)}", result.stdout
-    from gantrain.config import TASKS
+    from gantrain.app.config import TASKS
 
     header = result.stdout.split("== Config groups")[0]
     for task in TASKS[1:]:  # (train is the default, shown by its own line)
@@ -228,12 +273,18 @@ def test_home_in_a_path_is_expanded(workdir: Path, monkeypatch: pytest.MonkeyPat
     for i in range(20):
         Image.new("RGB", (40, 30), (i * 10, 50, 200)).save(workdir / "home" / "pics" / f"{i}.png")
     monkeypatch.setenv("HOME", str(workdir / "home"))
-    result = run_cli(*FAST, "data=folder", "data.root=~/pics", "data.image_size=32", "train.steps=2",
-                     "train.num_workers=0", "hydra.run.dir=run", cwd=workdir)
+    result = run_cli(
+        *FAST,
+        "data=folder",
+        "data.root=~/pics",
+        "data.image_size=32",
+        "train.steps=2",
+        "train.num_workers=0",
+        "hydra.run.dir=run",
+        cwd=workdir,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert (workdir / "run" / "samples" / "step_0000002.png").is_file()
-
-
 
 
 def test_the_dcgan_lsun_recipe_trains_at_64_pixels_from_an_lmdb(workdir: Path) -> None:
@@ -251,9 +302,20 @@ def test_the_dcgan_lsun_recipe_trains_at_64_pixels_from_an_lmdb(workdir: Path) -
             Image.new("RGB", (80 + i, 64), (20 * i, 100, 255 - 20 * i)).save(buffer, format="WEBP")
             txn.put(f"{i:040x}".encode(), buffer.getvalue())
     env.close()
-    result = run_cli("model=dcgan", "data=lsun", "data.root=lsun", "model.generator.width=4", "model.discriminator.width=4",
-                     "train.batch_size=4", "train.steps=2", "train.log_every=1", "train.num_workers=1", "device=cpu",
-                     "hydra.run.dir=run", cwd=workdir)
+    result = run_cli(
+        "model=dcgan",
+        "data=lsun",
+        "data.root=lsun",
+        "model.generator.width=4",
+        "model.discriminator.width=4",
+        "train.batch_size=4",
+        "train.steps=2",
+        "train.log_every=1",
+        "train.num_workers=1",
+        "device=cpu",
+        "hydra.run.dir=run",
+        cwd=workdir,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "LSUN bedroom_train: 12 images, 3x64x64" in result.stdout
     from PIL import Image as PILImage
@@ -264,7 +326,7 @@ def test_the_dcgan_lsun_recipe_trains_at_64_pixels_from_an_lmdb(workdir: Path) -
 
 
 def test_errors_are_printed_on_one_line_even_when_a_library_message_spans_several(capsys: pytest.CaptureFixture) -> None:
-    from gantrain.console import error
+    from gantrain.core.console import error
 
     error("could not download (Tried A, got:\n<urlopen error [Errno -2]>\nTried B\n); put the files there yourself")
     err = capsys.readouterr().err
@@ -278,11 +340,34 @@ SMALL = ["train.batch_size=20", "train.log_every=2", "train.sample_every=4", "tr
 @pytest.mark.parametrize(
     "name, args, metric",
     [
-        ("sgan", ["model=sgan", "data.labeled_per_class=10", "model.discriminator.hidden=[32,16]", "model.generator.hidden=[32]"], "eval/test_error"),
-        ("catgan", ["model=catgan", "data.labeled_per_class=10", "model.generator.width=8", "model.discriminator.width=8"], "eval/test_error"),
-        ("catgan_unsupervised", ["model=catgan", "data.labeled_per_class=0", "model.generator.width=8", "model.discriminator.width=8"], "eval/cluster_error"),
-        ("catgan_20_clusters_no_shifts", ["model=catgan", "data.labeled_per_class=0", "model.num_classes=20", "eval.cluster_match=majority",
-                                          "loss.lambda_consistency=0", "model.generator.width=8", "model.discriminator.width=8"], "eval/cluster_error"),
+        (
+            "sgan",
+            ["model=sgan", "data.labeled_per_class=10", "model.discriminator.hidden=[32,16]", "model.generator.hidden=[32]"],
+            "eval/test_error",
+        ),
+        (
+            "catgan",
+            ["model=catgan", "data.labeled_per_class=10", "model.generator.width=8", "model.discriminator.width=8"],
+            "eval/test_error",
+        ),
+        (
+            "catgan_unsupervised",
+            ["model=catgan", "data.labeled_per_class=0", "model.generator.width=8", "model.discriminator.width=8"],
+            "eval/cluster_error",
+        ),
+        (
+            "catgan_20_clusters_no_shifts",
+            [
+                "model=catgan",
+                "data.labeled_per_class=0",
+                "model.num_classes=20",
+                "eval.cluster_match=majority",
+                "loss.lambda_consistency=0",
+                "model.generator.width=8",
+                "model.discriminator.width=8",
+            ],
+            "eval/cluster_error",
+        ),
     ],
 )
 def test_semi_supervised_models_log_their_test_error(name: str, args: list[str], metric: str, workdir: Path) -> None:
@@ -307,7 +392,7 @@ def test_semi_supervised_models_log_their_test_error(name: str, args: list[str],
         errors = scalars(workdir / "run", metric)
         best_step = min(errors, key=lambda point: point[1])[0]
         assert load_checkpoint(workdir / "run" / "checkpoints" / "best.pt")["step"] == best_step
-        assert f"best (eval/test_error)" in result.stdout
+        assert "best (eval/test_error)" in result.stdout
     # the shift-consistency term is logged when it is on (by default without labels), and only then
     shifts_on = "data.labeled_per_class=0" in args and "loss.lambda_consistency=0" not in args
     assert bool(scalars(workdir / "run", "catgan/consistency")) == shifts_on
@@ -316,8 +401,16 @@ def test_semi_supervised_models_log_their_test_error(name: str, args: list[str],
 def test_cgan_grid_has_one_row_per_class(workdir: Path) -> None:
     from PIL import Image
 
-    result = run_cli("model=cgan", "model.generator.hidden=[32]", "model.discriminator.hidden=[16]", *SMALL, "train.steps=2",
-                     "train.n_samples=30", "hydra.run.dir=run", cwd=workdir)
+    result = run_cli(
+        "model=cgan",
+        "model.generator.hidden=[32]",
+        "model.discriminator.hidden=[16]",
+        *SMALL,
+        "train.steps=2",
+        "train.n_samples=30",
+        "hydra.run.dir=run",
+        cwd=workdir,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "task=confusion" not in result.stdout  # its D is told the class: there are no mistakes to show
     grid = Image.open(workdir / "run" / "samples" / "step_0000002.png")
@@ -328,7 +421,7 @@ def test_cgan_grid_has_one_row_per_class(workdir: Path) -> None:
 def test_a_summary_shows_a_long_path_whole_on_a_narrow_terminal() -> None:
     from rich.console import Console
 
-    from gantrain.console import summary_table
+    from gantrain.core.console import summary_table
 
     path = "bench/results/sgan_cpu/sgan/seed1/confusion/mistakes_step78359.png"
     narrow = Console(width=50, record=True, color_system=None)
@@ -339,7 +432,7 @@ def test_a_summary_shows_a_long_path_whole_on_a_narrow_terminal() -> None:
 
 def test_the_readme_names_every_task_and_group_option() -> None:
     # the README's "What you can choose" table is where a user looks first: a new task or option must be there
-    from gantrain.config import TASKS
+    from gantrain.app.config import TASKS
 
     rows = {line.split("|")[1].strip(): line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("| `")}
     for task in TASKS:

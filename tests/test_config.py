@@ -5,12 +5,12 @@ from pathlib import Path
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
 from hydra.errors import ConfigCompositionException
+from hydra.utils import instantiate
 
-import gantrain.cli  # noqa: F401  registers the schema and resolvers, as the command does
+import gantrain.app.cli  # noqa: F401  registers the schema and resolvers, as the command does
+from gantrain.app.run import resumed_config
 from gantrain.losses.base import Objective
-from gantrain.run import resumed_config
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -43,10 +43,9 @@ def test_defaults() -> None:
 @pytest.mark.parametrize("model", [m for m in _options("model") if m not in ("pix2pix", "cyclegan")])  # translators: their own tests
 @pytest.mark.parametrize("size", [28, 32])
 def test_every_model_instantiates_for_the_data_size(model: str, size: int) -> None:
+    from gantrain.core.priors import LatentPrior
     from gantrain.losses.base import discriminate, generate, is_conditional
-    from gantrain.priors import LatentPrior
-
-    from gantrain.setup import build_networks
+    from gantrain.training.setup import build_networks
 
     if model == "progan" and size == 28:
         size = 16  # progressive growing doubles from 4: 4 x 2^n (28 is refused, tests/test_progan.py)
@@ -67,7 +66,17 @@ def test_every_model_instantiates_for_the_data_size(model: str, size: int) -> No
     assert out.shape == ((2,) if k is None else (2, k + int(D.fake_class)))
 
 
-@pytest.mark.parametrize("model, loss", [("gan", "NonSaturating"), ("cgan", "NonSaturating"), ("sgan", "FeatureMatching"), ("catgan", "CatGAN"), ("pix2pix", "L1ConditionalGAN"), ("vae", "ELBO")])
+@pytest.mark.parametrize(
+    "model, loss",
+    [
+        ("gan", "NonSaturating"),
+        ("cgan", "NonSaturating"),
+        ("sgan", "FeatureMatching"),
+        ("catgan", "CatGAN"),
+        ("pix2pix", "L1ConditionalGAN"),
+        ("vae", "ELBO"),
+    ],
+)
 def test_each_model_brings_its_loss_and_the_command_line_can_change_it(model: str, loss: str) -> None:
     assert _compose(f"model={model}").loss._target_.endswith(loss)
     assert _compose(f"model={model}", "loss=minimax").loss._target_.endswith("Minimax")
@@ -112,9 +121,11 @@ def test_schema_rejects_unknown_keys_and_wrong_types() -> None:
 
 def test_resume_keeps_the_stored_config_and_applies_plain_overrides() -> None:
     stored = _compose("model=gan", "train.steps=100")
-    resumed = resumed_config(stored, {"model": "gan", "data": "mnist"}, ["train.resume=x", "train.steps=200"], {"model": "dcgan", "data": "mnist"})
+    resumed = resumed_config(
+        stored, {"model": "gan", "data": "mnist"}, ["train.resume=x", "train.steps=200"], {"model": "dcgan", "data": "mnist"}
+    )
     assert resumed.train.steps == 200 and resumed.model.generator._target_.endswith("MLPGenerator")
-    from gantrain.errors import ConfigError
+    from gantrain.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="cannot change model when resuming"):
         resumed_config(stored, {"model": "gan"}, ["model=dcgan"], {"model": "dcgan"})
@@ -137,7 +148,7 @@ def test_pix2pix_brings_paired_data_and_follows_loss_conditional() -> None:
 
 
 def test_catgan_hidden_noise_defaults_to_one_without_labels_and_zero_with() -> None:
-    from gantrain.config import if_unlabelled
+    from gantrain.app.config import if_unlabelled
 
     def noise(*overrides: str) -> float:
         return _compose("model=catgan", *overrides).model.discriminator.hidden_noise
@@ -185,8 +196,13 @@ def test_sgan_on_mnist_takes_salimans_et_al_s_settings_and_the_command_line_stil
     assert [type(m).__name__ for m in their_g.net][-3:] == ["Softplus", "WeightNormLinear", "Tanh"]
     assert type(their_g.net[1]).__name__ == "ShiftBatchNorm1d" and their_g.net[0].bias.abs().sum() == 0
     ours = _compose(  # the earlier defaults stay one override each
-        "model=sgan", "data=mnist", "model.generator.init=pytorch", "model.generator.batch_norm_scale=true",
-        "model.generator.output_weight_norm=false", "model.discriminator.init_sd=0.05")
+        "model=sgan",
+        "data=mnist",
+        "model.generator.init=pytorch",
+        "model.generator.batch_norm_scale=true",
+        "model.generator.output_weight_norm=false",
+        "model.discriminator.init_sd=0.05",
+    )
     our_g, our_d = instantiate(ours.model.generator), instantiate(ours.model.discriminator)
     assert abs(our_d.features[2].v.std().item() - 0.05) < 0.003
     assert [type(m).__name__ for m in our_g.net][-2:] == ["Linear", "Tanh"]

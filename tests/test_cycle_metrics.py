@@ -1,4 +1,4 @@
-"""CycleGAN's evaluation (gantrain/cycle_metrics.py) on two tiny synthetic domains with known labels.
+"""CycleGAN's evaluation (gantrain/metrics/cycle_metrics.py) on two tiny synthetic domains with known labels.
 
 Domain A: a light bar on a dark ground, horizontal for class 0 and vertical for class 1. Domain B: A
 transposed and inverted, so a dark bar on a light ground, vertical for class 0. The true A -> B map is
@@ -10,15 +10,27 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from gantrain import fidelity
-from gantrain.cycle_metrics import CycleMetrics, Domains, domain_classifiers
+from gantrain.metrics import fidelity
+from gantrain.metrics.cycle_metrics import CycleMetrics, Domains, domain_classifiers
 
 SIZE = 16
 KEYS = {
-    "eval/labels_ab", "eval/labels_ba", "eval/source_only_ab", "eval/source_only_ba", "eval/fid_ab", "eval/fid_ba",
-    "eval/kid_ab", "eval/kid_ba", "eval/cycle_l1_a", "eval/cycle_l1_b", "eval/fid",
-    "eval/labels_ab_plain", "eval/labels_ba_plain", "eval/source_only_ab_plain", "eval/source_only_ba_plain",
-}  # fmt: skip
+    "eval/labels_ab",
+    "eval/labels_ba",
+    "eval/source_only_ab",
+    "eval/source_only_ba",
+    "eval/fid_ab",
+    "eval/fid_ba",
+    "eval/kid_ab",
+    "eval/kid_ba",
+    "eval/cycle_l1_a",
+    "eval/cycle_l1_b",
+    "eval/fid",
+    "eval/labels_ab_plain",
+    "eval/labels_ba_plain",
+    "eval/source_only_ab_plain",
+    "eval/source_only_ba_plain",
+}
 STEPS = 120  # the classifiers' training steps here: a second each
 
 
@@ -94,7 +106,9 @@ def metrics(tmp_path_factory: pytest.TempPathFactory) -> CycleMetrics:
     test_a, test_labels_a = bars(200, seed=4)
     test_b, test_labels_b = bars(200, seed=5)
     domains = Domains(train_a, labels_a, to_b(train_b), labels_b)
-    return CycleMetrics(test_a, test_labels_a, to_b(test_b), test_labels_b, *judges.robust, torch.device("cpu"), plain=judges.plain, domains=domains)
+    return CycleMetrics(
+        test_a, test_labels_a, to_b(test_b), test_labels_b, *judges.robust, torch.device("cpu"), plain=judges.plain, domains=domains
+    )
 
 
 def test_identity_scores_the_source_only_baseline(metrics: CycleMetrics) -> None:
@@ -145,7 +159,9 @@ def test_the_nets_run_in_eval_mode_and_come_back_unchanged(metrics: CycleMetrics
     assert torch.equal(torch.get_rng_state(), rng)  # KID's subsets did not move training's random stream
 
 
-def test_the_transfer_score_trains_on_the_translated_source_and_tests_on_the_real_target(metrics: CycleMetrics, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_transfer_score_trains_on_the_translated_source_and_tests_on_the_real_target(
+    metrics: CycleMetrics, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """CyCADA's protocol (Evaluator.closing): a classifier trained on G_ab(train A) with A's labels, tested on
     B's test images. The identity translation trains the very classifier source-only names (same images,
     recipe and seed), so the two numbers are equal; the true map trains one as good as on B itself."""
@@ -164,8 +180,18 @@ def test_the_transfer_score_trains_on_the_translated_source_and_tests_on_the_rea
 def test_transfer_needs_the_plain_classifiers(metrics: CycleMetrics) -> None:
     domains = Domains(metrics.test_a, metrics.labels_a, metrics.test_b, metrics.labels_b)
     with pytest.raises(ValueError, match="pass plain= too"):
-        CycleMetrics(metrics.test_a, metrics.labels_a, metrics.test_b, metrics.labels_b, metrics.classifier_a, metrics.classifier_b,
-                     torch.device("cpu"), domains=domains)  # fmt: skip
-    alone = CycleMetrics(metrics.test_a, metrics.labels_a, metrics.test_b, metrics.labels_b, metrics.classifier_a, metrics.classifier_b, torch.device("cpu"))
+        CycleMetrics(
+            metrics.test_a,
+            metrics.labels_a,
+            metrics.test_b,
+            metrics.labels_b,
+            metrics.classifier_a,
+            metrics.classifier_b,
+            torch.device("cpu"),
+            domains=domains,
+        )
+    alone = CycleMetrics(
+        metrics.test_a, metrics.labels_a, metrics.test_b, metrics.labels_b, metrics.classifier_a, metrics.classifier_b, torch.device("cpu")
+    )
     numbers = alone({"generator_ab": TrueMap(), "generator_ba": TrueMap()})
     assert not any(k.endswith("_plain") for k in numbers) and alone.closing({"generator_ab": TrueMap(), "generator_ba": TrueMap()}) == {}

@@ -8,16 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import TINY_GAN, make_trainer, run_cli, scalars
 from PIL import Image
 from torch import nn
 
-from conftest import TINY_GAN, make_trainer, run_cli, scalars
-from gantrain.checkpoint import find_checkpoint, load_checkpoint
+from gantrain.core.errors import ConfigError
 from gantrain.data.unpaired import UnpairedImages
-from gantrain.errors import ConfigError
 from gantrain.losses.criteria import LeastSquares, NonSaturating
 from gantrain.losses.cyclegan import CycleGAN
 from gantrain.models.cyclegan import PatchDiscriminator, ResNetGenerator
+from gantrain.training.checkpoint import find_checkpoint, load_checkpoint
 
 TINY = ["model=cyclegan", "model.generator_ab.width=4", "model.discriminator_a.width=4", "model.generator_ab.blocks=1", "device=cpu"]
 
@@ -122,9 +122,18 @@ def _cycle_trainer(run_dir: Path, steps: int):
     }
     data = _tiny_unpaired()
     return make_trainer(
-        run_dir, networks=nets, objective=CycleGAN(pool_size=3, pool_seed=1), prior=None, data=data,
-        picture_inputs=(data.images_a[:2], data.images_b[:2]), steps=steps, batch_size=2, ckpt_every=3, sample_every=100, log_every=1,
-    )  # fmt: skip
+        run_dir,
+        networks=nets,
+        objective=CycleGAN(pool_size=3, pool_seed=1),
+        prior=None,
+        data=data,
+        picture_inputs=(data.images_a[:2], data.images_b[:2]),
+        steps=steps,
+        batch_size=2,
+        ckpt_every=3,
+        sample_every=100,
+        log_every=1,
+    )
 
 
 def test_cyclegan_resumes_bit_identically_pools_included(tmp_path: Path) -> None:
@@ -188,10 +197,12 @@ def test_translate_loads_only_the_generator_of_its_direction(cycle_run: Path, tm
     assert misspelt.returncode == 2 and "direction must be AtoB or BtoA (got 'AB')" in misspelt.stderr
 
 
-def test_eval_on_a_cyclegan_run_gives_both_judges_and_the_transfer_score(cycle_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_eval_on_a_cyclegan_run_gives_both_judges_and_the_transfer_score(
+    cycle_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """task=eval on a CycleGAN run trained with eval.every=0: label preservation by both judges, FID, cycle
     L1 and CyCADA's transfer score with its two baselines, in RUN/eval/ and in its TensorBoard curves."""
-    from gantrain import fidelity
+    from gantrain.metrics import fidelity
     from gantrain.tasks import evaluate_run
 
     monkeypatch.setattr(fidelity, "TRAIN_STEPS", 30)  # the judges' and transfer's recipes, in seconds
@@ -199,8 +210,14 @@ def test_eval_on_a_cyclegan_run_gives_both_judges_and_the_transfer_score(cycle_r
     scored = evaluate_run(cycle_run, tmp_path / "eval", device=torch.device("cpu"))
     assert scored.step == 4 and "CycleMetrics" in scored.extractor
     for way in ("ab", "ba"):
-        for key in (f"eval/labels_{way}", f"eval/labels_{way}_plain", f"eval/source_only_{way}", f"eval/transfer_{way}",
-                    f"eval/transfer_source_only_{way}", f"eval/transfer_target_only_{way}"):  # fmt: skip
+        for key in (
+            f"eval/labels_{way}",
+            f"eval/labels_{way}_plain",
+            f"eval/source_only_{way}",
+            f"eval/transfer_{way}",
+            f"eval/transfer_source_only_{way}",
+            f"eval/transfer_target_only_{way}",
+        ):
             assert 0 <= scored.numbers[key] <= 1, key
         assert scored.numbers[f"eval/fid_{way}"] >= 0
     record = json.loads((tmp_path / "eval" / "metrics_step4_seed0.json").read_text())
@@ -220,7 +237,11 @@ def test_bad_input_is_one_line_before_any_work(tmp_path: Path) -> None:
         (["data.load_size=16"], "images too small for the crop"),
         (["train.k=2"], "leave train.k=1"),
         (["loss=non_saturating"], "model=cyclegan trains with its own loss"),
-        (["data=mnist"], "which model=gan, dcgan, vae or another image model trains, but CycleGAN's loss trains two generators and two discriminators on two unpaired domains: use data=unpaired"),
+        (
+            ["data=mnist"],
+            "which model=gan, dcgan, vae or another image model trains, but CycleGAN's loss trains two generators and two "
+            "discriminators on two unpaired domains: use data=unpaired",
+        ),
     ]
     for args, message in cases:
         done = run_cli(*TINY, *args, "hydra.run.dir=bad", cwd=tmp_path)
@@ -232,8 +253,19 @@ def test_bad_input_is_one_line_before_any_work(tmp_path: Path) -> None:
 
 
 def test_least_squares_is_one_override_for_pix2pix_and_non_saturating_for_cyclegan(tmp_path: Path) -> None:
-    pix = run_cli("model=pix2pix", "loss/criterion=least_squares", "model.generator.width=4", "model.discriminator.width=4",
-                  "model.patch_size=16", "train.batch_size=4", "train.steps=2", "eval.every=0", "device=cpu", "hydra.run.dir=pix", cwd=tmp_path)  # fmt: skip
+    pix = run_cli(
+        "model=pix2pix",
+        "loss/criterion=least_squares",
+        "model.generator.width=4",
+        "model.discriminator.width=4",
+        "model.patch_size=16",
+        "train.batch_size=4",
+        "train.steps=2",
+        "eval.every=0",
+        "device=cpu",
+        "hydra.run.dir=pix",
+        cwd=tmp_path,
+    )
     assert pix.returncode == 0, pix.stderr[-2000:]
     cyc = run_cli(*TINY, "loss/criterion=non_saturating", "train.steps=2", "eval.every=0", "hydra.run.dir=cyc", cwd=tmp_path)
     assert cyc.returncode == 0, cyc.stderr[-2000:]

@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from gantrain.errors import ConfigError
-from gantrain.image_pool import ImagePool
+from gantrain.core.errors import ConfigError
+from gantrain.losses.image_pool import ImagePool
 from gantrain.models.cyclegan import PatchDiscriminator, ResidualBlock, ResNetGenerator
 from gantrain.models.pix2pix import PatchGANDiscriminator
 

@@ -18,10 +18,10 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from PIL import Image
 
+from gantrain.core.errors import ConfigError, DataError
 from gantrain.data import CIFAR10, LSUN, MNIST, ImageFolder
 from gantrain.data.base import UNLABELLED, BatchStream
 from gantrain.data.transforms import load_square
-from gantrain.errors import ConfigError, DataError
 
 CONF = Path(__file__).resolve().parent.parent / "conf" / "data"
 CPU = torch.device("cpu")
@@ -368,7 +368,13 @@ def test_folder_finds_nested_images_in_sorted_order(image_folder):
     data = ImageFolder(str(image_folder), image_size=16)
     names = [os.fsdecode(p) for p in data._paths]
     assert names == [  # sorted by path: item i is the same file on every run
-        "a/b/palette.png", "a/b/rgba.PNG", "a/grey.png", "c/deep.png", "c/photo.jpg", "c/tall.png", "one.png"
+        "a/b/palette.png",
+        "a/b/rgba.PNG",
+        "a/grey.png",
+        "c/deep.png",
+        "c/photo.jpg",
+        "c/tall.png",
+        "one.png",
     ]
     for i in range(len(data)):
         image, label = data[i]
@@ -441,9 +447,7 @@ def test_batch_stream_resumes_exactly(kind, image_folder):
 # conf/data/*.yaml
 
 
-@pytest.mark.parametrize(
-    "name, cls", [("mnist", MNIST), ("cifar10", CIFAR10), ("lsun", LSUN), ("folder", ImageFolder)]
-)
+@pytest.mark.parametrize("name, cls", [("mnist", MNIST), ("cifar10", CIFAR10), ("lsun", LSUN), ("folder", ImageFolder)])
 def test_data_config_documents_every_constructor_argument(name, cls):
     text = (CONF / f"{name}.yaml").read_text()
     config = OmegaConf.load(CONF / f"{name}.yaml")
@@ -527,7 +531,6 @@ def test_fully_labelled_and_unsupervised_batches():
 def test_a_gzip_bomb_behind_a_valid_idx_header_is_refused_without_inflating_it(tmp_path: Path) -> None:
     """A 2 MB .gz holding a valid 2-image header and then 2 GB of zeros: refused after reading one byte past
     what the header promises, in a process whose peak memory stays far below what inflating it would take."""
-    import resource
     import subprocess
     import sys
     import zlib
@@ -544,13 +547,15 @@ def test_a_gzip_bomb_behind_a_valid_idx_header_is_refused_without_inflating_it(t
     assert bomb.stat().st_size < 4 << 20
     script = (
         "import resource, sys; from pathlib import Path; from gantrain.data.mnist import read_idx, IMAGES_MAGIC\n"
-        "from gantrain.errors import DataError\n"
+        "from gantrain.core.errors import DataError\n"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         f"try:\n    read_idx(Path({str(bomb)!r}), IMAGES_MAGIC)\nexcept DataError as e:\n    print('refused:', e)\n"
         "print('peak MiB', (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert "refused:" in done.stdout and "truncated or corrupt" in done.stdout and "more than 1,568" in done.stdout, done.stdout + done.stderr
+    assert "refused:" in done.stdout and "truncated or corrupt" in done.stdout and "more than 1,568" in done.stdout, (
+        done.stdout + done.stderr
+    )
     assert int(done.stdout.split("peak MiB")[1]) < 256  # the read's own growth of the peak; inflating it whole takes 2 GiB
 
 

@@ -10,14 +10,21 @@ from pathlib import Path
 
 import torch
 import torch.multiprocessing as mp
-
 from conftest import make_trainer, tiny_data
-from gantrain.checkpoint import find_checkpoint, load_checkpoint
+
 from gantrain.data.base import BatchStream
-from gantrain.distributed import World
+from gantrain.training.checkpoint import find_checkpoint, load_checkpoint
+from gantrain.training.distributed import World
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "gantrain"]
-TINY = ["model.generator.width=8", "model.discriminator.width=8", "train.batch_size=16", "device=cpu", "train.log_every=1", "train.ckpt_every=3"]
+TINY = [
+    "model.generator.width=8",
+    "model.discriminator.width=8",
+    "train.batch_size=16",
+    "device=cpu",
+    "train.log_every=1",
+    "train.ckpt_every=3",
+]
 
 
 def _torchrun(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -84,7 +91,9 @@ def test_the_replicas_stay_identical(tmp_path: Path) -> None:
             assert torch.equal(d0[key], d1[key]), key
     single = make_trainer(tmp_path / "single", steps=3)
     single.fit()
-    assert not torch.equal(single.nets["discriminator"].state_dict()["features.0.weight"], d0["features.0.weight"])  # two shards differ from one
+    assert not torch.equal(
+        single.nets["discriminator"].state_dict()["features.0.weight"], d0["features.0.weight"]
+    )  # two shards differ from one
     shutil.rmtree(tmp_path / "single")
 
 
@@ -92,10 +101,23 @@ def test_a_sweep_fans_out_as_submitit_jobs(tmp_path: Path) -> None:
     """The submitit launcher that sends jobs to SLURM (hydra/launcher=slurm), here with its local executor."""
     env = {**os.environ, "COLUMNS": "200"}
     done = subprocess.run(
-        [sys.executable, "-m", "gantrain", "-m", "hydra/launcher=submitit_local", "train.k=1,2", *TINY[:-2], "train.steps=2",
-         "hydra.sweep.dir=sweep"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "gantrain",
+            "-m",
+            "hydra/launcher=submitit_local",
+            "train.k=1,2",
+            *TINY[:-2],
+            "train.steps=2",
+            "hydra.sweep.dir=sweep",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     for job in ("0", "1"):
         assert (tmp_path / "sweep" / job / "checkpoints" / "last.pt").is_file()
@@ -106,7 +128,7 @@ def test_a_sweep_fans_out_as_submitit_jobs(tmp_path: Path) -> None:
 def test_the_slurm_launcher_config_composes() -> None:
     from hydra import compose, initialize_config_dir
 
-    import gantrain.cli  # noqa: F401  (the schema and resolvers)
+    import gantrain.app.cli  # noqa: F401  (the schema and resolvers)
 
     conf = Path(__file__).resolve().parents[1] / "conf"
     with initialize_config_dir(str(conf), version_base="1.3"):

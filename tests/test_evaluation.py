@@ -8,10 +8,11 @@ import pytest
 import torch
 from torch import Tensor, nn
 
+from gantrain.core.errors import ConfigError
+from gantrain.core.pixels import to_unit_range
+from gantrain.metrics.evaluation import classification_error, clustering_error, contingency_matrix, match_clusters, predict_classes
 from gantrain.models.base import Network
-from gantrain.errors import ConfigError
-from gantrain.evaluation import classification_error, clustering_error, contingency_matrix, match_clusters, predict_classes
-from gantrain.averaging import ParameterAverage
+from gantrain.training.averaging import ParameterAverage
 
 CPU = torch.device("cpu")
 
@@ -31,7 +32,7 @@ def test_predict_classes_batches_and_scales_to_unit_range() -> None:
         batch_sizes.append(len(x))
         seen.update(x.unique().tolist())
         mean = x.mean(dim=(1, 2, 3))  # (B,)
-        return -(mean[:, None] - centres) ** 2  # (B, 3): the nearest centre wins
+        return -((mean[:, None] - centres) ** 2)  # (B, 3): the nearest centre wins
 
     predictions = predict_classes(classify, images, batch_size=3, device=CPU)
     assert batch_sizes == [3, 3, 1]
@@ -241,8 +242,7 @@ class _BatchNormClassifier(Network):
 
 
 def test_statistics_of_re_estimates_batch_norm_on_the_images_and_puts_the_old_ones_back() -> None:
-    from gantrain.data.base import to_unit_range
-    from gantrain.batch_norm import statistics_of
+    from gantrain.models.batch_norm import statistics_of
 
     torch.manual_seed(0)
     D = _BatchNormClassifier()
@@ -271,7 +271,7 @@ def test_statistics_of_re_estimates_batch_norm_on_the_images_and_puts_the_old_on
 def test_test_error_of_a_moving_average_uses_statistics_of_the_averaged_weights() -> None:
     # eval.ema with a batch-norm D: the average's copied running statistics belong to the live weights;
     # re-estimated on real images, the average classifies as a copy given its own statistics does
-    from gantrain.evaluation import TestError  # imported here: pytest would take the name for a test class
+    from gantrain.metrics.evaluation import TestError  # imported here: pytest would take the name for a test class
 
     torch.manual_seed(0)
     live = _BatchNormClassifier()
@@ -311,7 +311,7 @@ class _FixedClusters(Network):
 
 
 def test_clustering_evaluation_reports_the_error_and_the_least_used_cluster() -> None:
-    from gantrain.evaluation import TestError  # imported here: pytest would take the name for a test class
+    from gantrain.metrics.evaluation import TestError  # imported here: pytest would take the name for a test class
 
     # 10 images in clusters 0,0,0,0,1,1,1,2,2,2 (none in 3); classes 1,1,1,0,0,0,0,2,2,2
     images = torch.tensor([0, 4, 8, 12, 1, 5, 9, 2, 6, 10], dtype=torch.uint8).view(10, 1, 1, 1)
@@ -332,7 +332,7 @@ def test_clustering_evaluation_reports_the_error_and_the_least_used_cluster() ->
 
 
 def test_mutual_information_of_cluster_assignments() -> None:
-    from gantrain.evaluation import mutual_information
+    from gantrain.metrics.evaluation import mutual_information
 
     sure = torch.tensor([[50.0, 0.0], [0.0, 50.0]])  # each image certain, the two clusters used equally
     assert mutual_information(sure) == pytest.approx(math.log(2), abs=1e-6)
@@ -351,7 +351,7 @@ class _SureClusters(_FixedClusters):
 
 
 def test_clustering_evaluation_scores_the_probe_images_without_labels() -> None:
-    from gantrain.evaluation import TestError
+    from gantrain.metrics.evaluation import TestError
 
     images = torch.tensor([0, 1, 2, 3], dtype=torch.uint8).view(4, 1, 1, 1)
     labels = torch.tensor([0, 1, 2, 3])

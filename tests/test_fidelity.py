@@ -1,4 +1,4 @@
-"""FID, KID, IS and class coverage (gantrain/fidelity.py) and task=eval on a trained run."""
+"""FID, KID, IS and class coverage (gantrain/metrics/fidelity.py) and task=eval on a trained run."""
 
 import json
 import math
@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import TINY_GAN, run_cli, task_file
-from gantrain import fidelity
+
 from gantrain.data.mnist import MNIST
+from gantrain.metrics import fidelity
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def test_the_extractor_is_cached_reused_and_retrained_for_a_new_version(
 
 _TRAIN_ONCE = """
 import sys, torch
-from gantrain import fidelity
+from gantrain.metrics import fidelity
 fidelity.TRAIN_STEPS = 300  # long enough that the second process asks while the first trains
 g = torch.Generator().manual_seed(0)
 images, labels = torch.randint(0, 256, (400, 1, 16, 16), generator=g, dtype=torch.uint8), torch.arange(400) % 10
@@ -83,7 +83,10 @@ print("trained" if found.trained_now else "cached", found.path)
 def test_runs_started_together_train_the_classifier_once(tmp_path: Path) -> None:
     # the jobs of a sweep start at once and each needs the classifier: one trains it, the others wait and load it
     env = {**os.environ, "GANTRAIN_CACHE": str(tmp_path), "OMP_NUM_THREADS": "1"}
-    started = [subprocess.Popen([sys.executable, "-c", _TRAIN_ONCE], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    started = [
+        subprocess.Popen([sys.executable, "-c", _TRAIN_ONCE], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
     said = [p.communicate(timeout=300) for p in started]
     assert all(p.returncode == 0 for p in started), [err[-1000:] for _, err in said]
     outcomes = sorted(out.split()[0] for out, _ in said)
@@ -102,7 +105,9 @@ def test_coverage_of_a_one_class_generator_is_one_class() -> None:
     assert fidelity.class_coverage(nearly, uniform)["eval/classes_covered"] == 9.0  # under a tenth of its share
 
 
-def test_scoring_copies_of_one_image_finds_one_class_and_an_inception_score_of_one(cache: Path, monkeypatch: pytest.MonkeyPatch, digits) -> None:
+def test_scoring_copies_of_one_image_finds_one_class_and_an_inception_score_of_one(
+    cache: Path, monkeypatch: pytest.MonkeyPatch, digits
+) -> None:
     monkeypatch.setenv("GANTRAIN_CACHE", str(cache))
     train, test = digits
     classifier = fidelity.data_classifier("mnist", (train.images, train.labels), (test.images, test.labels), 10)
@@ -140,7 +145,7 @@ def test_task_eval_writes_metrics_a_class_chart_and_curves(cache: Path, tmp_path
 def test_inception_without_its_weights_file_says_which_file(tmp_path: Path) -> None:
     result = run_cli(*TINY_GAN, "train.steps=1", "device=cpu", "hydra.run.dir=run", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
-    from gantrain.errors import ConfigError
+    from gantrain.core.errors import ConfigError
     from gantrain.tasks import evaluate_run
 
     failed = run_cli("task=eval", "run=run", "eval.extractor=inception", cwd=tmp_path)
@@ -176,7 +181,9 @@ def test_the_inception_extractor_runs_from_a_local_weights_file(tmp_path: Path, 
     torch.save(net.state_dict(), tmp_path / fidelity.INCEPTION_FILE)
     monkeypatch.setattr(inception, "load_state_dict_from_url", lambda *a, **k: pytest.fail("tried to download"))
     test = digits[1]
-    numbers, histogram = fidelity.score(test.images[:16], test.images[16:32], extractor="inception", inception_weights=str(tmp_path / fidelity.INCEPTION_FILE))
+    numbers, histogram = fidelity.score(
+        test.images[:16], test.images[16:32], extractor="inception", inception_weights=str(tmp_path / fidelity.INCEPTION_FILE)
+    )
     assert set(numbers) == {"eval/fid", "eval/kid", "eval/is", "eval/precision", "eval/recall"} and histogram is None
     assert all(math.isfinite(v) for v in numbers.values())
 
@@ -250,15 +257,27 @@ def test_each_batch_goes_through_the_extractor_once(digits: tuple[MNIST, MNIST],
     assert unsliced == pytest.approx({k: v for k, v in numbers.items() if not k.startswith("eval/swd")}, rel=1e-5, abs=1e-7)
 
 
-def test_a_real_run_keeps_its_best_fid_as_best_pt_and_every_task_can_take_it(cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_real_run_keeps_its_best_fid_as_best_pt_and_every_task_can_take_it(
+    cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A short real run whose FID improves and then gets worse (lr 0.2 throws the tiny GAN about after a few
     steps; the CPU run repeats exactly): best.pt holds the evaluation with the lowest FID, the summary and
     the final table show the best and the last with their steps, tasks take checkpoint=best, and a resume
     still continues from last.pt."""
-    from gantrain.checkpoint import load_checkpoint
+    from gantrain.training.checkpoint import load_checkpoint
 
     monkeypatch.setenv("GANTRAIN_CACHE", str(cache))
-    done = run_cli(*TINY_GAN, "train.steps=8", "optim.lr=0.2", "eval.every=1", "eval.n=100", "train.ckpt_every=4", "device=cpu", "hydra.run.dir=run", cwd=tmp_path)
+    done = run_cli(
+        *TINY_GAN,
+        "train.steps=8",
+        "optim.lr=0.2",
+        "eval.every=1",
+        "eval.n=100",
+        "train.ckpt_every=4",
+        "device=cpu",
+        "hydra.run.dir=run",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     fids = [(line["step"], line["eval/fid"]) for line in map(json.loads, (tmp_path / "run" / "metrics.jsonl").read_text().splitlines())]
     best_step, best_fid = min(fids, key=lambda point: point[1])
@@ -269,7 +288,10 @@ def test_a_real_run_keeps_its_best_fid_as_best_pt_and_every_task_can_take_it(cac
     assert summary["best"]["by"] == "eval/fid" and summary["best"]["step"] == best_step
     assert summary["last"]["step"] == 8 and summary["last"]["eval/fid"] == pytest.approx(fids[-1][1])
     table = " ".join(done.stdout.split())
-    assert f"best (eval/fid) │ step {best_step}: eval/fid {best_fid:.4g}" in table and f"last evaluation │ step 8: eval/fid {fids[-1][1]:.4g}" in table, table
+    assert (
+        f"best (eval/fid) │ step {best_step}: eval/fid {best_fid:.4g}" in table
+        and f"last evaluation │ step 8: eval/fid {fids[-1][1]:.4g}" in table
+    ), table
 
     # every task on the run takes checkpoint=best: the generator of best.pt's step draws
     sampled = run_cli("task=sample", "run=run", "checkpoint=best", "n=4", "device=cpu", cwd=tmp_path)
@@ -281,7 +303,11 @@ def test_a_real_run_keeps_its_best_fid_as_best_pt_and_every_task_can_take_it(cac
     assert record["eval/fid"] > 0
     # a checkpoint the run does not have, or one named twice: one line each
     missing = run_cli("task=sample", "run=run", "checkpoint=step_3", "device=cpu", cwd=tmp_path)
-    assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "has no checkpoints/step_3.pt; it has best, last, step_0000004" in missing.stderr, missing.stderr
+    assert (
+        missing.returncode == 2
+        and missing.stderr.count("\n") == 1
+        and "has no checkpoints/step_3.pt; it has best, last, step_0000004" in missing.stderr
+    ), missing.stderr
     twice = run_cli("task=sample", "run=run/checkpoints/last.pt", "checkpoint=best", "device=cpu", cwd=tmp_path)
     assert twice.returncode == 2 and "names a checkpoint file already" in twice.stderr, twice.stderr
     # a resume continues from last.pt (step 8), not from best.pt

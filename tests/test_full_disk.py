@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import TINY_GAN, fill_disk, make_trainer, run_cli
-from gantrain.checkpoint import load_checkpoint
-from gantrain.errors import CheckpointError, OutputError
-from gantrain.evaluation import Evaluator
-from gantrain.monitor import Monitor
+
+from gantrain.core.errors import CheckpointError, OutputError
+from gantrain.metrics.evaluation import Evaluator
+from gantrain.training.checkpoint import load_checkpoint
+from gantrain.training.monitor import Monitor
 
 
 def _fill_after_first_save(trainer, disk: Path) -> None:
@@ -67,7 +67,7 @@ class _Constant(Evaluator):
 
 
 def test_a_full_disk_while_recording_metrics_keeps_the_earlier_lines(small_disk) -> None:
-    from gantrain.settings import EvalSettings
+    from gantrain.training.settings import EvalSettings
 
     disk = small_disk(8 << 20)
     trainer = make_trainer(disk / "run", steps=6, ckpt_every=2, sample_every=1000)
@@ -96,7 +96,15 @@ def test_a_full_disk_before_any_checkpoint_through_the_command(small_disk) -> No
     nothing to resume."""
     disk = small_disk(600 << 10)
     run = disk / "my run (1)"
-    done = run_cli(*TINY_GAN, "model.generator.hidden=[256,256]", "train.steps=4", "train.ckpt_every=4", "eval.every=0", f"hydra.run.dir='{run}'", cwd=disk)
+    done = run_cli(
+        *TINY_GAN,
+        "model.generator.hidden=[256,256]",
+        "train.steps=4",
+        "train.ckpt_every=4",
+        "eval.every=0",
+        f"hydra.run.dir='{run}'",
+        cwd=disk,
+    )
     assert done.returncode == 1, done.stderr
     errors = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(errors) == 1 and errors[0].startswith("error: cannot write checkpoint"), done.stderr

@@ -1,4 +1,4 @@
-"""gantrain/gemm_conv.py: small bfloat16 convolutions as GEMMs. The NHWC primitives against PyTorch's
+"""gantrain/models/gemm_conv.py: small bfloat16 convolutions as GEMMs. The NHWC primitives against PyTorch's
 convolutions in float64 over many geometries; the layers against PyTorch's bf16 layers, both measured
 from a float64 reference; which calls take the path."""
 
@@ -8,16 +8,24 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import gantrain.gemm_conv as gemm_conv
-from gantrain.gemm_conv import NATIVE, Geometry, Plan, conv, conv_transposed, plan, use_gemm_convolutions, weight_grad
+import gantrain.models.gemm_conv as gemm_conv
+from gantrain.models.gemm_conv import NATIVE, Geometry, Plan, conv, conv_transposed, plan, use_gemm_convolutions, weight_grad
 
 # (N, C, O, H, kernel, stride, padding): DCGAN's 4/2/1, odd kernels, kernels smaller than or not a
 # multiple of the stride, padding up to and beyond the kernel's reach, stride 1, a U-Net's 2×2 → 1×1
 GEOMETRIES = [
-    (3, 5, 7, 8, 4, 2, 1), (2, 3, 4, 9, 3, 2, 1), (2, 3, 4, 7, 3, 1, 1), (2, 3, 4, 10, 5, 3, 2), (2, 3, 4, 4, 4, 1, 0),
-    (2, 4, 3, 6, 1, 1, 0), (2, 3, 4, 8, 4, 2, 0), (2, 3, 4, 11, 4, 2, 3), (2, 3, 4, 9, 1, 2, 0), (2, 3, 4, 2, 4, 1, 3),
+    (3, 5, 7, 8, 4, 2, 1),
+    (2, 3, 4, 9, 3, 2, 1),
+    (2, 3, 4, 7, 3, 1, 1),
+    (2, 3, 4, 10, 5, 3, 2),
+    (2, 3, 4, 4, 4, 1, 0),
+    (2, 4, 3, 6, 1, 1, 0),
+    (2, 3, 4, 8, 4, 2, 0),
+    (2, 3, 4, 11, 4, 2, 3),
+    (2, 3, 4, 9, 1, 2, 0),
+    (2, 3, 4, 2, 4, 1, 3),
     (2, 3, 4, 2, 4, 2, 1),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("n, c, o, h, k, s, p", GEOMETRIES)
@@ -84,7 +92,11 @@ def test_gemm_layers_match_pytorchs_bf16_layers(make, shape: tuple, planned: Pla
     assert calls == ([] if planned == NATIVE else [planned.io])
     assert y_fast.dtype == torch.bfloat16 and y_fast.shape == y.shape
     # each result's error from float64 no larger than PyTorch's own bf16 error (x 1.5: roundings fall differently)
-    for native, gemm, exact in [(y, y_fast, y64), (xs[0].grad, xs[1].grad, x64.grad), (layer.weight.grad, fast.weight.grad, reference.weight.grad)]:
+    for native, gemm, exact in [
+        (y, y_fast, y64),
+        (xs[0].grad, xs[1].grad, x64.grad),
+        (layer.weight.grad, fast.weight.grad, reference.weight.grad),
+    ]:
         error = lambda t: (t.double() - exact).abs().max().item()  # noqa: E731
         assert error(gemm) <= 1.5 * error(native) + 1e-6 * exact.abs().max().item()
     assert fast.weight.grad.dtype == torch.float32
@@ -95,7 +107,12 @@ def test_gemm_layers_match_pytorchs_bf16_layers(make, shape: tuple, planned: Pla
 
 
 def test_plan_takes_the_gemms_only_under_cpu_bf16_autocast_for_small_layers() -> None:
-    small, large, narrow, first = torch.nn.Conv2d(32, 48, 4, 2, 1), torch.nn.Conv2d(32, 48, 4, 2, 1), torch.nn.Conv2d(512, 1, 4, 1, 0), torch.nn.ConvTranspose2d(20, 32, 4, 1, 0)
+    small, large, narrow, first = (
+        torch.nn.Conv2d(32, 48, 4, 2, 1),
+        torch.nn.Conv2d(32, 48, 4, 2, 1),
+        torch.nn.Conv2d(512, 1, 4, 1, 0),
+        torch.nn.ConvTranspose2d(20, 32, 4, 1, 0),
+    )
     use_gemm_convolutions(small, large, narrow, first)
     x8, x32, x4, z = torch.randn(2, 32, 8, 8), torch.randn(2, 32, 32, 32), torch.randn(2, 512, 4, 4), torch.randn(2, 20, 1, 1)
     assert plan(small, x8) == NATIVE  # float32: PyTorch's kernels

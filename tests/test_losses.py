@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from gantrain.models.base import Network
-from gantrain.errors import ConfigError
+from gantrain.core.errors import ConfigError
+from gantrain.core.priors import Latent
 from gantrain.losses.base import Batch
 from gantrain.losses.catgan import CatGAN
 from gantrain.losses.functional import (
@@ -23,7 +23,7 @@ from gantrain.losses.functional import (
 )
 from gantrain.losses.minimax import Minimax
 from gantrain.losses.non_saturating import NonSaturating
-from gantrain.priors import Latent
+from gantrain.models.base import Network
 
 # logits chosen so that D(x) = sigmoid(l) is 1/2, 3/4 on real and 1/2, 1/4 on fake
 REAL = torch.tensor([0.0, math.log(3.0)])
@@ -98,6 +98,7 @@ def test_objectives_run_g_and_d_and_report_hierarchical_names(objective, g_loss)
 
 # ---- the semi-supervised and categorical objectives --------------------------------------------
 
+
 def test_real_fake_logit_from_class_logits_by_hand() -> None:
     # Salimans et al.: D(x) = Z / (Z + 1), Z = e^0 + e^ln3 = 4, so D(x) = 4/5 and the logit is ln 4
     logits = torch.tensor([[0.0, math.log(3.0)]])
@@ -132,7 +133,7 @@ def test_feature_matching_loss_by_hand() -> None:
 
 
 def test_feature_matching_names_a_bad_reduction() -> None:
-    from gantrain.errors import ConfigError
+    from gantrain.core.errors import ConfigError
     from gantrain.losses.feature_matching import FeatureMatching
 
     with pytest.raises(ConfigError, match=r"loss.reduction must be one of sum, mean \(got 'max'\)"):
@@ -305,7 +306,7 @@ def test_catgan_consistency_adds_the_shift_term_to_l_d_only() -> None:
 
 
 def test_feature_matching_objective_reads_the_named_layer() -> None:
-    from gantrain.errors import ConfigError
+    from gantrain.core.errors import ConfigError
     from gantrain.losses.feature_matching import FeatureMatching
     from gantrain.models.gan import MLPDiscriminator, MLPGenerator
 
@@ -384,7 +385,7 @@ def test_only_real_batches_update_the_discriminators_batch_norm_statistics(objec
 
 
 def test_adam_uses_the_fused_kernel_with_the_same_updates() -> None:
-    from gantrain.optim import adam
+    from gantrain.training.optim import adam
 
     torch.manual_seed(0)
     ours, ref = nn.Linear(6, 3), nn.Linear(6, 3)

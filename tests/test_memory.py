@@ -10,22 +10,27 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import TINY_GAN, bench_module, run_cli, task_file
+
 from gantrain.data.base import Resized, resize_square
 
 
 def peak_memory(args: list[str], cwd: Path, ceiling: int, timeout: float = 600) -> tuple[subprocess.CompletedProcess, int]:
     """Run `python -m gantrain ARGS`; the peak RSS of its process tree, sampled every 50 ms; killed (and
     the test failed) above `ceiling` bytes."""
-    process = subprocess.Popen([sys.executable, "-m", "gantrain", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gantrain", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     peak, started = 0, time.monotonic()
     while process.poll() is None:
         peak = max(peak, bench_module("memory").tree_rss(process.pid))  # (bench/memory.py's measurement)
         if peak > ceiling or time.monotonic() - started > timeout:
             process.kill()
             out, err = process.communicate()
-            pytest.fail(f"{' '.join(args)}: {peak / 2**30:.2f} GiB after {time.monotonic() - started:.0f} s, over the {ceiling / 2**30:.1f} GiB ceiling\n{err[-2000:]}")
+            pytest.fail(
+                f"{' '.join(args)}: {peak / 2**30:.2f} GiB after {time.monotonic() - started:.0f} s, over the {ceiling / 2**30:.1f} "
+                f"GiB ceiling\n{err[-2000:]}"
+            )
         time.sleep(0.05)
     out, err = process.communicate()
     return subprocess.CompletedProcess(process.args, process.returncode, out, err), peak
@@ -34,7 +39,9 @@ def peak_memory(args: list[str], cwd: Path, ceiling: int, timeout: float = 600) 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
 def test_a_run_too_big_for_the_machine_is_refused_before_it_allocates(tmp_path: Path) -> None:
     # DCGAN at 512 x 512 with batch 512: about 42 GiB of activations a step
-    done, peak = peak_memory(["data.image_size=512", "train.batch_size=512", "eval.every=0", "hydra.run.dir=run"], tmp_path, ceiling=4 << 30)
+    done, peak = peak_memory(
+        ["data.image_size=512", "train.batch_size=512", "eval.every=0", "hydra.run.dir=run"], tmp_path, ceiling=4 << 30
+    )
     assert done.returncode == 2, done.stderr
     line = done.stderr.strip()
     assert line.startswith("error: model=dcgan at data.image_size=512 with train.batch_size=512 needs about") and "GiB free" in line
@@ -59,7 +66,11 @@ def test_many_samples_are_written_in_chunks_with_flat_memory(tmp_path: Path) -> 
 def test_eval_refuses_an_n_it_cannot_hold(tmp_path: Path) -> None:
     assert run_cli(*TINY_GAN, "train.steps=2", "eval.every=0", "hydra.run.dir=run", cwd=tmp_path).returncode == 0
     done = run_cli("task=eval", "run=run", "n=1000000000", cwd=tmp_path)
-    assert done.returncode == 2 and done.stderr.startswith("error: task=eval n=1,000,000,000 needs about") and "use n of at most" in done.stderr
+    assert (
+        done.returncode == 2
+        and done.stderr.startswith("error: task=eval n=1,000,000,000 needs about")
+        and "use n of at most" in done.stderr
+    )
 
 
 def test_lazily_resized_images_are_the_images_resized_at_once() -> None:
@@ -75,8 +86,8 @@ def test_lazily_resized_images_are_the_images_resized_at_once() -> None:
 def test_chunked_translation_metrics_equal_the_whole_set_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
-    import gantrain.evaluation as evaluation
-    from gantrain.inference import translate
+    import gantrain.metrics.evaluation as evaluation
+    from gantrain.models.inference import translate
 
     torch.manual_seed(0)
     G = torch.nn.Sequential(torch.nn.Conv2d(1, 1, 3, padding=1), torch.nn.Tanh())
@@ -106,15 +117,18 @@ def test_max_channels_caps_every_dcgan_layer() -> None:
 def test_the_memory_estimate_leaves_the_objective_as_it_was() -> None:
     """The estimate runs a batch through every phase on the meta device; CycleGAN's image pools must not
     keep those meta tensors (the real run then failed at its first step)."""
+    from conftest import ROOT
     from hydra import compose, initialize_config_dir
 
-    from conftest import ROOT
-    from gantrain.config import register_schema
-    from gantrain.run import assemble
+    from gantrain.app.config import register_schema
+    from gantrain.app.run import assemble
 
     register_schema()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=["model=cyclegan", "model.generator_ab.width=4", "model.discriminator_a.width=4", "model.generator_ab.blocks=1"])
+        cfg = compose(
+            "config",
+            overrides=["model=cyclegan", "model.generator_ab.width=4", "model.discriminator_a.width=4", "model.generator_ab.blocks=1"],
+        )
     parts = assemble(cfg, {"model": "cyclegan", "loss": "cyclegan", "data": "mnist_uci"})
     state = parts.objective.state_dict()  # raised "Cannot copy out of meta tensor" when the estimate used this objective
     assert state["pool_a"]["count"] == state["pool_b"]["count"] == 0
@@ -138,7 +152,9 @@ def test_an_allocation_the_machine_cannot_make_is_one_line(tmp_path: Path) -> No
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     args = ["data.image_size=128", "train.batch_size=2048", "eval.every=0", "train.steps=2", "hydra.run.dir=run"]
-    done = subprocess.run([sys.executable, "-m", "gantrain", *args], cwd=tmp_path, env=env, preexec_fn=limit, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "gantrain", *args], cwd=tmp_path, env=env, preexec_fn=limit, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: out of memory: this asked for") and "train.batch_size" in lines[0], done.stderr
@@ -158,10 +174,10 @@ def test_a_checkpoint_is_streamed_to_disk_not_made_in_memory_first(tmp_path: Pat
     script = f"""
 import resource, torch
 from pathlib import Path
-from gantrain.checkpoint import save_checkpoint, load_checkpoint
+from gantrain.training.checkpoint import save_checkpoint, load_checkpoint
 state = {{"networks": {{"generator": {{"w": torch.ones(128 * 2**20)}}}}, "step": 3}}  # 512 MiB of float32
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-save_checkpoint(state, Path({str(tmp_path / 'last.pt')!r}))
+save_checkpoint(state, Path({str(tmp_path / "last.pt")!r}))
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print((after - before) * 1024)
 """

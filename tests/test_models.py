@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from gantrain.errors import ConfigError
+from gantrain.core.errors import ConfigError
 from gantrain.models.dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_layout
 from gantrain.models.gan import MLPDiscriminator, MLPGenerator
 from gantrain.models.sgan import WeightNormLinear
@@ -213,7 +213,10 @@ def test_conv_pool_discriminator_classifies_with_noise_only_in_training(image_si
 def test_dcgan_discriminator_as_a_classifier() -> None:
     D = DCGANDiscriminator(image_size=28, channels=1, width=8, num_classes=10)
     assert D(torch.randn(3, 1, 28, 28)).shape == (3, 10)
-    assert DCGANDiscriminator(image_size=28, channels=1, width=8, num_classes=10, fake_class=True)(torch.randn(3, 1, 28, 28)).shape == (3, 11)
+    assert DCGANDiscriminator(image_size=28, channels=1, width=8, num_classes=10, fake_class=True)(torch.randn(3, 1, 28, 28)).shape == (
+        3,
+        11,
+    )
     with pytest.raises(ConfigError, match="fake_class=true needs model.num_classes"):
         DCGANDiscriminator(image_size=28, channels=1, fake_class=True)
 

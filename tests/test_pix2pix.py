@@ -7,15 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import run_cli
 from PIL import Image
 
-from conftest import run_cli
-from gantrain.models.base import Network
+from gantrain.core.errors import ConfigError, DataError
 from gantrain.data.paired import Edges2X, PairedFolder, canny_edges
-from gantrain.errors import ConfigError, DataError
 from gantrain.losses.base import Batch
 from gantrain.losses.functional import discriminator_loss, non_saturating_generator_loss
 from gantrain.losses.l1_cgan import L1ConditionalGAN
+from gantrain.models.base import Network
 from gantrain.models.pix2pix import PatchGANDiscriminator, UNetGenerator, valid_patch_sizes
 
 
@@ -157,9 +157,18 @@ def test_short_run_of_the_built_in_task_logs_triplets_heat_map_and_metrics(tmp_p
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     result = run_cli(
-        "model=pix2pix", "train.steps=4", "train.batch_size=4", "model.generator.width=4", "model.discriminator.width=4",
-        "eval.every=2", "train.sample_every=2", "train.log_every=2", "model.patch_size=16", "hydra.run.dir=run", cwd=tmp_path,
-    )  # fmt: skip
+        "model=pix2pix",
+        "train.steps=4",
+        "train.batch_size=4",
+        "model.generator.width=4",
+        "model.discriminator.width=4",
+        "eval.every=2",
+        "train.sample_every=2",
+        "train.log_every=2",
+        "model.patch_size=16",
+        "hydra.run.dir=run",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "PatchGAN 16x16 receptive field, 14x14 real/fake decisions" in result.stdout
     lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
@@ -184,17 +193,26 @@ def test_short_run_of_the_built_in_task_logs_triplets_heat_map_and_metrics(tmp_p
 def test_held_out_pairs_are_capped_and_spread_over_the_split(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from omegaconf import OmegaConf
 
-    import gantrain.setup
-    from gantrain.settings import EvalSettings, TrainSettings
+    import gantrain.training.setup
+    from gantrain.training.settings import EvalSettings, TrainSettings
 
     for split, n in (("train", 2), ("val", 12)):
         for i in range(n):
             _write(tmp_path / split / f"{i:02d}.png", np.full((8, 16), i * 10, dtype=np.uint8))  # A|B, both of value 10i
-    cfg = OmegaConf.create({"data": {"_target_": "gantrain.data.paired.PairedFolder", "root": str(tmp_path), "image_size": 8, "load_size": 8, "channels": 1}})
-    monkeypatch.setattr(gantrain.setup, "HELD_OUT_PAIRS", 4)
-    setup = gantrain.setup.Setup(
-        cfg, data=None, nets={}, objective=None, prior=None, settings=TrainSettings(n_samples=16, batch_size=2),
-        eval_settings=EvalSettings(), device=torch.device("cpu"), seed=0,
+    cfg = OmegaConf.create(
+        {"data": {"_target_": "gantrain.data.paired.PairedFolder", "root": str(tmp_path), "image_size": 8, "load_size": 8, "channels": 1}}
+    )
+    monkeypatch.setattr(gantrain.training.setup, "HELD_OUT_PAIRS", 4)
+    setup = gantrain.training.setup.Setup(
+        cfg,
+        data=None,
+        nets={},
+        objective=None,
+        prior=None,
+        settings=TrainSettings(n_samples=16, batch_size=2),
+        eval_settings=EvalSettings(),
+        device=torch.device("cpu"),
+        seed=0,
     )
     metrics, preview = setup.translation_metrics(), setup.preview_pairs()
     assert metrics is not None

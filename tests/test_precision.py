@@ -5,12 +5,12 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import make_trainer
-from gantrain.checkpoint import find_checkpoint, load_checkpoint
-from gantrain.errors import ConfigError
-from gantrain.precision import MixedPrecision
-from gantrain.settings import TrainSettings
+
+from gantrain.core.errors import ConfigError
+from gantrain.training.checkpoint import find_checkpoint, load_checkpoint
+from gantrain.training.precision import MixedPrecision
+from gantrain.training.settings import TrainSettings
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
@@ -72,7 +72,7 @@ def test_bf16_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path: Pa
 def test_channels_last_follows_the_precision_unless_set(tmp_path: Path) -> None:
     conv_weight = lambda t: t.nets["generator"].net[0].weight  # noqa: E731  (B, C, H, W) weights: the memory format shows
     nhwc = lambda w: w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()  # noqa: E731
-    from gantrain.precision import cpu_has_avx512
+    from gantrain.training.precision import cpu_has_avx512
 
     assert nhwc(conv_weight(make_trainer(tmp_path / "a"))) == cpu_has_avx512()  # float32: the faster layout of this CPU
     assert nhwc(conv_weight(make_trainer(tmp_path / "b", precision="bf16")))
@@ -82,8 +82,8 @@ def test_channels_last_follows_the_precision_unless_set(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("avx512", [True, False])
 def test_the_default_layout_is_the_faster_one_of_each_kind_of_machine(avx512: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    from gantrain import precision
-    from gantrain.settings import TrainSettings
+    from gantrain.training import precision
+    from gantrain.training.settings import TrainSettings
 
     # the CPU's kind cannot change under a test: what it reports can
     monkeypatch.setattr(precision, "cpu_has_avx512", lambda: avx512)
@@ -121,7 +121,7 @@ def test_compiled_training_keeps_the_checkpoint_names(tmp_path: Path) -> None:
 
 
 def test_bf16_trainer_switches_convolutions_and_fp32_does_not(tmp_path: Path) -> None:
-    from gantrain.gemm_conv import GemmConv2d, GemmConvTranspose2d
+    from gantrain.models.gemm_conv import GemmConv2d, GemmConvTranspose2d
 
     kinds = lambda trainer: {type(m) for net in (trainer.nets["generator"], trainer.nets["discriminator"]) for m in net.modules()}  # noqa: E731
     assert not kinds(make_trainer(tmp_path / "fp32")) & {GemmConv2d, GemmConvTranspose2d}
@@ -129,7 +129,9 @@ def test_bf16_trainer_switches_convolutions_and_fp32_does_not(tmp_path: Path) ->
     assert not bf16 & {torch.nn.Conv2d, torch.nn.ConvTranspose2d}
 
 
-@pytest.mark.parametrize("capabilities, warned", [({"avx2": True}, True), ({"avx2": True, "avx512_bf16": True}, False), ({"amx_bf16": True}, False)])
+@pytest.mark.parametrize(
+    "capabilities, warned", [({"avx2": True}, True), ({"avx2": True, "avx512_bf16": True}, False), ({"amx_bf16": True}, False)]
+)
 def test_bf16_on_a_cpu_that_emulates_it_says_fp32_is_faster(monkeypatch, capsys, capabilities: dict, warned: bool) -> None:
     monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: capabilities)
     MixedPrecision("bf16", torch.device("cpu"))

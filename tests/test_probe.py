@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import run_cli, scalars
 from PIL import Image
 from torch import nn
 
-from conftest import run_cli, scalars
-from gantrain.errors import ConfigError
+from gantrain.core.errors import ConfigError
+from gantrain.metrics.representation import class_balanced, guided, guided_gradients, linear_probe_error, pooled_features
 from gantrain.models.base import Network, Representation, activations
 from gantrain.models.catgan import ConvPoolDiscriminator
 from gantrain.models.cgan import ConditionalDCGANDiscriminator
@@ -19,7 +20,6 @@ from gantrain.models.cyclegan import PatchDiscriminator
 from gantrain.models.dcgan import DCGANDiscriminator
 from gantrain.models.pix2pix import PatchGANDiscriminator
 from gantrain.models.progan import ProGANDiscriminator
-from gantrain.representation import class_balanced, guided, guided_gradients, linear_probe_error, pooled_features
 from gantrain.tasks.probe import parse_budgets
 
 
@@ -32,11 +32,34 @@ def grid(side: int) -> int:
 CASES = [
     ("dcgan", lambda: DCGANDiscriminator(image_size=32, channels=1, width=8), 32, 1, [(8, 16), (16, 8), (32, 4)]),
     ("dcgan64", lambda: DCGANDiscriminator(image_size=64, channels=3, width=4), 64, 3, [(4, 32), (8, 16), (16, 8), (32, 4)]),
-    ("cdcgan", lambda: ConditionalDCGANDiscriminator(image_size=32, channels=1, width=8, num_classes=10), 32, 1, [(8, 16), (16, 8), (32, 4)]),
-    ("catgan", lambda: ConvPoolDiscriminator(image_size=28, channels=1, num_classes=10, width=4), 28, 1, [(4, 28), (8, 14), (8, 14), (16, 7), (10, 7)]),
-    ("progan", lambda: ProGANDiscriminator(image_size=32, channels=1, fmap_base=64, fmap_max=16), 32, 1,
-     [(4, 32), (4, 32), (8, 32), (8, 16), (16, 16), (16, 8), (16, 8)]),  # fmt: skip  (not the layer after minibatch stddev)
-    ("pix2pix", lambda: PatchGANDiscriminator(image_size=32, in_channels=1, out_channels=1, patch_size=34, width=4), 32, 1, [(4, 16), (8, 8), (16, 7)]),
+    (
+        "cdcgan",
+        lambda: ConditionalDCGANDiscriminator(image_size=32, channels=1, width=8, num_classes=10),
+        32,
+        1,
+        [(8, 16), (16, 8), (32, 4)],
+    ),
+    (
+        "catgan",
+        lambda: ConvPoolDiscriminator(image_size=28, channels=1, num_classes=10, width=4),
+        28,
+        1,
+        [(4, 28), (8, 14), (8, 14), (16, 7), (10, 7)],
+    ),
+    (
+        "progan",
+        lambda: ProGANDiscriminator(image_size=32, channels=1, fmap_base=64, fmap_max=16),
+        32,
+        1,
+        [(4, 32), (4, 32), (8, 32), (8, 16), (16, 16), (16, 8), (16, 8)],
+    ),  # (not the layer after minibatch stddev)
+    (
+        "pix2pix",
+        lambda: PatchGANDiscriminator(image_size=32, in_channels=1, out_channels=1, patch_size=34, width=4),
+        32,
+        1,
+        [(4, 16), (8, 8), (16, 7)],
+    ),
     ("cyclegan", lambda: PatchDiscriminator(image_size=32, channels=1, patch_size=34, width=4), 32, 1, [(4, 16), (8, 8), (16, 7)]),
 ]
 
@@ -93,6 +116,7 @@ def test_a_conditional_d_reads_zeros_for_what_it_is_told() -> None:
 def test_the_probe_recovers_a_separable_task_and_not_random_labels() -> None:
     g = torch.Generator().manual_seed(0)
     means = torch.randn(10, 50, generator=g) * 4  # ten well-separated clusters in 50 dimensions
+
     def draw(n: int) -> tuple[torch.Tensor, torch.Tensor]:
         y = torch.arange(n) % 10
         return means[y] + torch.randn(n, 50, generator=g), y
@@ -119,7 +143,10 @@ def test_class_balanced_draws() -> None:
         class_balanced(torch.tensor([0] * 3 + [1] * 100), 20, 2, seed=0)
 
 
-@pytest.mark.parametrize("given,expected", [(100, [100]), ("all", [None]), ("100,all", [100, None]), ([1000, "all", 1000], [1000, None]), ("ALL", [None]), (1e3, [1000])])
+@pytest.mark.parametrize(
+    "given,expected",
+    [(100, [100]), ("all", [None]), ("100,all", [100, None]), ([1000, "all", 1000], [1000, None]), ("ALL", [None]), (1e3, [1000])],
+)
 def test_label_budgets(given, expected) -> None:
     assert parse_budgets(given) == expected
 
@@ -186,7 +213,14 @@ def test_guided_backprop_through_inplace_relus_of_dcgan() -> None:
 
 # ---- the tasks on short real runs ---------------------------------------------------------------------------
 
-TINY_DCGAN = ["data.image_size=32", "model.generator.width=8", "model.discriminator.width=8", "train.batch_size=16", "train.steps=3", "device=cpu"]
+TINY_DCGAN = [
+    "data.image_size=32",
+    "model.generator.width=8",
+    "model.discriminator.width=8",
+    "train.batch_size=16",
+    "train.steps=3",
+    "device=cpu",
+]
 
 
 @pytest.fixture(scope="module")
@@ -253,7 +287,14 @@ def test_probe_refuses_a_missing_run(tmp_path: Path) -> None:
 
 
 def test_probe_refuses_an_mlp_discriminator(tmp_path: Path) -> None:
-    args = ["model=gan", "model.generator.hidden=[16]", "model.discriminator.hidden=[16]", "train.batch_size=8", "train.steps=1", "device=cpu"]
+    args = [
+        "model=gan",
+        "model.generator.hidden=[16]",
+        "model.discriminator.hidden=[16]",
+        "train.batch_size=8",
+        "train.steps=1",
+        "device=cpu",
+    ]
     assert run_cli(*args, "hydra.run.dir=run", cwd=tmp_path).returncode == 0
     for task in ("probe", "dfilters"):
         result = run_cli(f"task={task}", "run=run", cwd=tmp_path)

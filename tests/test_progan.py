@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import run_cli, scalars
 from torch import Tensor
 
-from conftest import run_cli, scalars
-from gantrain.errors import ConfigError
+from gantrain.core.errors import ConfigError
+from gantrain.core.priors import Latent
 from gantrain.losses.base import Batch
 from gantrain.losses.criteria import Wasserstein
 from gantrain.losses.progan import ProgressiveGAN
-from gantrain.models.progan import ProGANDiscriminator, ProGANGenerator, EqualizedConv2d, minibatch_stddev, pixel_norm, resolutions
-from gantrain.priors import Latent
+from gantrain.models.progan import EqualizedConv2d, ProGANDiscriminator, ProGANGenerator, minibatch_stddev, pixel_norm, resolutions
 
 TINY = ["model=progan", "model.fmap_base=32", "model.fmap_max=16", "model.z_dim=16", "device=cpu", "eval.every=0"]
 
@@ -59,7 +59,10 @@ def test_a_fade_in_starts_where_the_previous_resolution_left_off() -> None:
     z, x = torch.randn(4, 8), torch.randn(4, 1, 16, 16)
     with torch.no_grad():
         G.grow_to(1, 1.0), D.grow_to(1, 1.0)
-        before_g, before_d = G(z), D(torch.nn.functional.avg_pool2d(torch.nn.functional.interpolate(torch.nn.functional.avg_pool2d(x, 4), scale_factor=4), 1))
+        before_g, before_d = (
+            G(z),
+            D(torch.nn.functional.avg_pool2d(torch.nn.functional.interpolate(torch.nn.functional.avg_pool2d(x, 4), scale_factor=4), 1)),
+        )
         G.grow_to(2, 0.0)
         assert torch.allclose(G(z), before_g, atol=1e-6)
         G.grow_to(1, 1.0)
@@ -91,7 +94,17 @@ def test_the_papers_components() -> None:
 
 
 def test_progan_grows_through_every_resolution_on_the_bundled_mnist(tmp_path: Path) -> None:
-    done = run_cli(*TINY, "data.image_size=32", "model.phase_images=32", "train.batch_size=8", "train.steps=30", "train.log_every=1", "train.sample_every=10", "hydra.run.dir=run", cwd=tmp_path)
+    done = run_cli(
+        *TINY,
+        "data.image_size=32",
+        "model.phase_images=32",
+        "train.batch_size=8",
+        "train.steps=30",
+        "train.log_every=1",
+        "train.sample_every=10",
+        "hydra.run.dir=run",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     resolution = [value for _, value in scalars(tmp_path / "run", "grow/resolution")]
     alpha = [value for _, value in scalars(tmp_path / "run", "grow/alpha")]

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import make_trainer
-from gantrain.checkpoint import DamagedCheckpoint, hold_run, load_checkpoint, load_resumable, save_checkpoint
-from gantrain.errors import CheckpointError, OutputError, RunBusy
-from gantrain.training import NonFiniteLoss
+
+from gantrain.core.errors import RunBusy
+from gantrain.training.checkpoint import DamagedCheckpoint, hold_run, load_checkpoint, load_resumable, save_checkpoint
+from gantrain.training.loop import NonFiniteLoss
 
 
 def _poison(trainer, at_steps: set[int], times: int = 1) -> list[int]:
@@ -52,7 +52,9 @@ def test_nan_rollback_reloads_the_checkpoint_lowers_the_learning_rate_and_finish
     assert trainer.optimizers["generator"].param_groups[0]["lr"] == pytest.approx(lr * 0.5)
     assert trainer.optimizers["discriminator"].param_groups[0]["lr"] == pytest.approx(lr * 0.5)
     assert all(torch.isfinite(p).all() for p in trainer.nets["generator"].parameters())
-    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["optimizers"]["generator"]["param_groups"][0]["lr"] == pytest.approx(lr * 0.5)
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["optimizers"]["generator"]["param_groups"][0][
+        "lr"
+    ] == pytest.approx(lr * 0.5)
 
 
 def test_nan_rollback_gives_up_after_the_retries(tmp_path: Path) -> None:
@@ -146,7 +148,9 @@ LONG = [*TINY_GAN, "device=cpu", "seed=11", "train.log_every=10", "train.sample_
 
 def _start(*args: str, cwd: Path) -> subprocess.Popen:
     env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.Popen([sys.executable, "-m", "gantrain", *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "gantrain", *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def _steps(folder: Path) -> list[int]:
@@ -201,11 +205,11 @@ def test_sigkill_in_the_middle_of_a_checkpoint_write_keeps_the_previous_one(tmp_
 import os, signal, sys
 from pathlib import Path
 import torch
-sys.path.insert(0, {str(ROOT / 'tests')!r})
+sys.path.insert(0, {str(ROOT / "tests")!r})
 from conftest import make_trainer
-trainer = make_trainer(Path({str(tmp_path / 'run')!r}), steps=6, ckpt_every=2)
-import gantrain.checkpoint
-real, calls = gantrain.checkpoint.write_streamed, []
+trainer = make_trainer(Path({str(tmp_path / "run")!r}), steps=6, ckpt_every=2)
+import gantrain.training.checkpoint
+real, calls = gantrain.training.checkpoint.write_streamed, []
 def dies_half_way(path, what, make):
     calls.append(1)
     if len(calls) == 2:  # the second checkpoint: half of its bytes reach the file, then the process is killed
@@ -214,7 +218,7 @@ def dies_half_way(path, what, make):
             write(fd, bytes(chunk[: len(chunk) // 2])); os.kill(os.getpid(), signal.SIGKILL)
         os.write = half
     return real(path, what, make)
-gantrain.checkpoint.write_streamed = dies_half_way
+gantrain.training.checkpoint.write_streamed = dies_half_way
 trainer.fit()
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
@@ -316,7 +320,7 @@ def test_the_run_lock_is_held_while_training_and_released_after(tmp_path: Path) 
 
 
 def test_a_file_system_without_locks_trains_unlocked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import gantrain.checkpoint as checkpoint
+    import gantrain.training.checkpoint as checkpoint
 
     def no_locks(fd: int, operation: int) -> None:
         raise OSError(errno.ENOLCK, "No locks available")  # what some network mounts answer
@@ -330,8 +334,8 @@ def test_a_file_system_without_locks_trains_unlocked(tmp_path: Path, monkeypatch
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from gantrain.core.errors import ConfigError, DataError  # noqa: E402
 from gantrain.data.folder import ImageFolder  # noqa: E402
-from gantrain.errors import ConfigError, DataError  # noqa: E402
 
 
 def _folder_with_broken_images(root: Path, good: int = 10, mode: str = "L") -> list[Path]:
@@ -438,7 +442,9 @@ def test_a_reader_that_goes_away_does_not_stop_the_run(tmp_path: Path) -> None:
     reader = subprocess.Popen(["head", "-c", "1"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
     env = {**os.environ, "COLUMNS": "200"}
     args = [*LONG, "train.steps=60", "train.log_every=1", "hydra.run.dir=run"]
-    process = subprocess.Popen([sys.executable, "-m", "gantrain", *args], cwd=tmp_path, env=env, stdout=reader.stdin, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gantrain", *args], cwd=tmp_path, env=env, stdout=reader.stdin, stderr=subprocess.PIPE, text=True
+    )
     reader.stdin.close()  # (only the two processes hold the pipe; head exits after one byte)
     _, err = process.communicate(timeout=300)
     reader.wait(timeout=10)

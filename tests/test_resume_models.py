@@ -1,4 +1,5 @@
-"""Every model trains for real (its TensorBoard curves read back) and resumes bit-identically on the CPU: a run stopped at step 2 and resumed to step 4 holds the
+"""Every model trains for real (its TensorBoard curves read back) and resumes bit-identically on the CPU: a run stopped at
+step 2 and resumed to step 4 holds the
 very state of a run that went straight to 4 -- every network, every optimiser, every moving average and
 the objective's own state (CycleGAN's image pools)."""
 
@@ -6,9 +7,9 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import run_cli, scalars
-from gantrain.checkpoint import find_checkpoint, load_checkpoint
+
+from gantrain.training.checkpoint import find_checkpoint, load_checkpoint
 
 COMMON = ["device=cpu", "train.log_every=1", "train.ckpt_every=2", "train.sample_every=2", "eval.every=2", "eval.bn_images=50"]
 MODELS = {
@@ -16,17 +17,53 @@ MODELS = {
     "gan": ["model=gan", "model.generator.hidden=[16]", "model.discriminator.hidden=[8]", "train.batch_size=8"],
     "cgan": ["model=cgan", "model.generator.hidden=[16]", "model.discriminator.hidden=[8]", "train.batch_size=8"],
     "cdcgan": ["model=cdcgan", "model.generator.width=4", "model.discriminator.width=4", "train.batch_size=8"],
-    "sgan": ["model=sgan", "data.labeled_per_class=2", "model.generator.hidden=[16]", "model.discriminator.hidden=[16,8]", "train.batch_size=10"],
+    "sgan": [
+        "model=sgan",
+        "data.labeled_per_class=2",
+        "model.generator.hidden=[16]",
+        "model.discriminator.hidden=[16,8]",
+        "train.batch_size=10",
+    ],
     "catgan": ["model=catgan", "data.labeled_per_class=2", "model.generator.width=4", "model.discriminator.width=4", "train.batch_size=10"],
     "pix2pix": ["model=pix2pix", "model.generator.width=4", "model.discriminator.width=4", "model.patch_size=16", "train.batch_size=2"],
     "vae": ["model=vae", "model.decoder.hidden=[16]", "model.encoder.hidden=[16]", "train.batch_size=8"],
     # the stabilisers of issue 32: spectral norm's u and v, the penalties' randomness and R1's lazy count resume too
-    "dcgan_hinge_sn": ["loss=hinge", "model.discriminator.spectral_norm=true", "model.discriminator.norm=none", "model.generator.width=4", "model.discriminator.width=4", "train.batch_size=8"],
+    "dcgan_hinge_sn": [
+        "loss=hinge",
+        "model.discriminator.spectral_norm=true",
+        "model.discriminator.norm=none",
+        "model.generator.width=4",
+        "model.discriminator.width=4",
+        "train.batch_size=8",
+    ],
     "dcgan_g_ema": ["train.g_ema=0.9", "model.generator.width=4", "model.discriminator.width=4", "train.batch_size=8"],
-    "gan_wgan_gp_r1": ["model=gan", "loss=wgan_gp", "loss.r1_gamma=1", "loss.r1_every=3", "train.k=2", "model.generator.hidden=[16]", "model.discriminator.hidden=[8]", "train.batch_size=8"],
+    "gan_wgan_gp_r1": [
+        "model=gan",
+        "loss=wgan_gp",
+        "loss.r1_gamma=1",
+        "loss.r1_every=3",
+        "train.k=2",
+        "model.generator.hidden=[16]",
+        "model.discriminator.hidden=[8]",
+        "train.batch_size=8",
+    ],
     # progressive growing, stopped at step 2 in the middle of the 4 -> 8 fade-in (16 images of 12 + 12) and resumed
-    "progan": ["model=progan", "data.image_size=16", "model.phase_images=12", "model.fmap_base=32", "model.fmap_max=8", "model.z_dim=8", "train.batch_size=8"],
-    "cyclegan": ["model=cyclegan", "model.generator_ab.width=4", "model.discriminator_a.width=4", "model.generator_ab.blocks=1", "loss.pool_size=3"],
+    "progan": [
+        "model=progan",
+        "data.image_size=16",
+        "model.phase_images=12",
+        "model.fmap_base=32",
+        "model.fmap_max=8",
+        "model.z_dim=8",
+        "train.batch_size=8",
+    ],
+    "cyclegan": [
+        "model=cyclegan",
+        "model.generator_ab.width=4",
+        "model.discriminator_a.width=4",
+        "model.generator_ab.blocks=1",
+        "loss.pool_size=3",
+    ],
 }
 
 

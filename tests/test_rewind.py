@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, TINY_GAN, run_cli
 from PIL import Image
 
-from conftest import ROOT, TINY_GAN, run_cli
-from gantrain.checkpoint import load_checkpoint
+from gantrain.training.checkpoint import load_checkpoint
 
 SHORT = [*TINY_GAN, "device=cpu", "eval.every=0", "train.log_every=5"]
 
@@ -26,7 +26,9 @@ def _fingerprint(folder: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory) -> Path:
     where = tmp_path_factory.mktemp("rewind")
-    done = run_cli(*SHORT, "train.steps=30", "train.ckpt_every=10", "train.sample_every=10", "train.keep_ckpts=0", "hydra.run.dir=run", cwd=where)
+    done = run_cli(
+        *SHORT, "train.steps=30", "train.ckpt_every=10", "train.sample_every=10", "train.keep_ckpts=0", "hydra.run.dir=run", cwd=where
+    )
     assert done.returncode == 0, done.stderr
     return where / "run"
 
@@ -77,11 +79,11 @@ def test_a_kill_in_the_middle_of_writing_samples_leaves_no_truncated_picture(tmp
     script = f"""
 import os, signal, sys
 from pathlib import Path
-sys.path.insert(0, {str(ROOT / 'tests')!r})
+sys.path.insert(0, {str(ROOT / "tests")!r})
 from conftest import make_trainer
-import gantrain.files
-trainer = make_trainer(Path({str(tmp_path / 'run')!r}), steps=9, sample_every=3, ckpt_every=3)
-real, calls = gantrain.files.write_bytes, []
+import gantrain.core.files
+trainer = make_trainer(Path({str(tmp_path / "run")!r}), steps=9, sample_every=3, ckpt_every=3)
+real, calls = gantrain.core.files.write_bytes, []
 def dies_half_way(path, data, what):
     if what == "samples":
         calls.append(1)
@@ -91,7 +93,7 @@ def dies_half_way(path, data, what):
                 write(fd, bytes(chunk[: len(chunk) // 2])); os.kill(os.getpid(), signal.SIGKILL)
             os.write = half
     return real(path, data, what)
-gantrain.files.write_bytes = dies_half_way
+gantrain.core.files.write_bytes = dies_half_way
 trainer.fit()
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
@@ -117,8 +119,12 @@ def test_the_resume_hint_of_a_folder_with_spaces_and_brackets_can_be_pasted(tmp_
     env = {**os.environ, "COLUMNS": "200"}
     process = subprocess.Popen(
         [sys.executable, "-m", "gantrain", *SHORT, "train.steps=100000", "train.ckpt_every=5", "hydra.run.dir='my run (2)'"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert process.stdout is not None
     for line in process.stdout:  # the first progress line: training has begun
         if line.startswith("step "):

@@ -90,9 +90,9 @@ def test_the_penalties_gradients_reach_the_critics_weights(penalty: str) -> None
 
 
 def test_r1_is_lazy_every_r1_every_steps_with_the_weight_scaled() -> None:
+    from gantrain.core.objective import Batch
+    from gantrain.core.priors import Latent
     from gantrain.losses.non_saturating import NonSaturating
-    from gantrain.objective import Batch
-    from gantrain.priors import Latent
 
     objective = NonSaturating(r1_gamma=2.0, r1_every=3)
     G = nn.Sequential(nn.Linear(2, 3))
@@ -114,7 +114,7 @@ def test_r1_is_lazy_every_r1_every_steps_with_the_weight_scaled() -> None:
 
 @pytest.mark.parametrize("value", [-1.0, float("nan"), "x", True])
 def test_r1_gamma_must_be_a_number_at_least_zero(value: object) -> None:
-    from gantrain.errors import ConfigError
+    from gantrain.core.errors import ConfigError
     from gantrain.losses.non_saturating import NonSaturating
 
     with pytest.raises(ConfigError, match="loss.r1_gamma must be a number >= 0"):
@@ -130,7 +130,10 @@ def test_spectral_norm_holds_every_weight_to_a_largest_singular_value_of_one(tar
     if target == "dcgan":
         D, inputs = DCGANDiscriminator(image_size=32, channels=1, width=8, norm="none", spectral_norm=True), (torch.randn(4, 1, 32, 32),)
     else:
-        D, inputs = PatchGANDiscriminator(image_size=32, in_channels=1, out_channels=1, patch_size=16, width=8, spectral_norm=True), (torch.randn(4, 1, 32, 32),) * 2
+        D, inputs = (
+            PatchGANDiscriminator(image_size=32, in_channels=1, out_channels=1, patch_size=16, width=8, spectral_norm=True),
+            (torch.randn(4, 1, 32, 32),) * 2,
+        )
     layers = [m for m in D.modules() if isinstance(m, nn.Conv2d)]
     assert layers and all(hasattr(m, "parametrizations") for m in layers)
     with torch.no_grad():
@@ -140,16 +143,18 @@ def test_spectral_norm_holds_every_weight_to_a_largest_singular_value_of_one(tar
         sigmas = [float(torch.linalg.matrix_norm(m.weight.flatten(1), ord=2)) for m in layers]
     assert all(abs(s - 1) < 0.02 for s in sigmas), sigmas
     # (the raw weights, N(0, 0.02) at initialisation, are far from it: the normalisation is what holds them at 1)
-    assert all(abs(float(torch.linalg.matrix_norm(m.parametrizations.weight.original.detach().flatten(1), ord=2)) - 1) > 0.1 for m in layers)
+    assert all(
+        abs(float(torch.linalg.matrix_norm(m.parametrizations.weight.original.detach().flatten(1), ord=2)) - 1) > 0.1 for m in layers
+    )
 
 
 def test_g_ema_is_kept_in_the_checkpoint_and_draws_the_tasks_pictures(tmp_path) -> None:
     import numpy as np
-
     from conftest import TINY_GAN, run_cli, task_file
-    from gantrain.checkpoint import load_checkpoint
-    from gantrain.inference import generate_images
+
+    from gantrain.models.inference import generate_images
     from gantrain.tasks.trained import latent_prior, load_run
+    from gantrain.training.checkpoint import load_checkpoint
 
     done = run_cli(*TINY_GAN, "train.steps=6", "train.g_ema=0.5", "eval.every=0", "device=cpu", "hydra.run.dir=run", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -165,7 +170,9 @@ def test_g_ema_is_kept_in_the_checkpoint_and_draws_the_tasks_pictures(tmp_path) 
     assert not np.array_equal(drawn, generate_images(trained.nets["generator"], latent).numpy())
 
 
-@pytest.mark.parametrize(("value", "said"), [("1.0", "must be in [0, 1)"), ("-0.1", "must be in [0, 1)"), ("true", "must be a number (got true)")])
+@pytest.mark.parametrize(
+    ("value", "said"), [("1.0", "must be in [0, 1)"), ("-0.1", "must be in [0, 1)"), ("true", "must be a number (got true)")]
+)
 def test_g_ema_out_of_range_is_refused(value: str, said: str, tmp_path) -> None:
     from conftest import TINY_GAN, run_cli
 
@@ -176,7 +183,7 @@ def test_g_ema_out_of_range_is_refused(value: str, said: str, tmp_path) -> None:
 def test_g_ema_half_life_is_counted_in_images_whatever_the_batch() -> None:
     """train.g_ema_images: after h images the old weights weigh 1/2, at batch 50 or 25 alike; with the ramp
     the half-life is at most g_ema_rampup x the images seen, and the first update copies G."""
-    from gantrain.settings import TrainSettings
+    from gantrain.training.settings import TrainSettings
 
     plain = TrainSettings(g_ema_images=1000)
     for batch in (50, 25, 7):
@@ -189,7 +196,7 @@ def test_g_ema_half_life_is_counted_in_images_whatever_the_batch() -> None:
 
 
 def test_an_average_update_takes_the_schedules_decay() -> None:
-    from gantrain.averaging import ParameterAverage
+    from gantrain.training.averaging import ParameterAverage
 
     net = torch.nn.Linear(2, 1)
     average = ParameterAverage(net, decay=0.999)
@@ -210,8 +217,8 @@ def test_an_average_update_takes_the_schedules_decay() -> None:
     ],
 )
 def test_a_contradictory_or_wrong_ema_half_life_is_refused(overrides: list[str], said: str) -> None:
-    from gantrain.errors import ConfigError
-    from gantrain.settings import TrainSettings
+    from gantrain.core.errors import ConfigError
+    from gantrain.training.settings import TrainSettings
 
     values = {o.split("=")[0].removeprefix("train."): float(o.split("=")[1]) for o in overrides}
     with pytest.raises(ConfigError, match=said):
@@ -222,18 +229,31 @@ def test_progan_refuses_a_fixed_g_ema_beside_its_half_life_in_one_line(tmp_path)
     from conftest import run_cli
 
     done = run_cli("model=progan", "train.g_ema=0.999", "device=cpu", "hydra.run.dir=run", cwd=tmp_path)
-    assert done.returncode == 2 and "train.g_ema_images=null" in done.stderr and not (tmp_path / "run" / "checkpoints").exists(), done.stderr
-    fixed = run_cli("model=progan", "train.g_ema=0.9", "train.g_ema_images=null", "train.g_ema_rampup=null", "train.steps=2",
-                    "model.fmap_base=32", "model.fmap_max=8", "eval.every=0", "device=cpu", "hydra.run.dir=fixed", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 2 and "train.g_ema_images=null" in done.stderr and not (tmp_path / "run" / "checkpoints").exists(), (
+        done.stderr
+    )
+    fixed = run_cli(
+        "model=progan",
+        "train.g_ema=0.9",
+        "train.g_ema_images=null",
+        "train.g_ema_rampup=null",
+        "train.steps=2",
+        "model.fmap_base=32",
+        "model.fmap_max=8",
+        "eval.every=0",
+        "device=cpu",
+        "hydra.run.dir=fixed",
+        cwd=tmp_path,
+    )
     assert fixed.returncode == 0, fixed.stderr[-1500:]
 
 
 def test_r1_stays_in_a_classifier_ds_loss_beside_the_supervised_term() -> None:
     """A semi-supervised D (K class logits, labelled batch): its loss is supervised + unsupervised + R1."""
+    from gantrain.core.objective import Batch
+    from gantrain.core.priors import Latent
     from gantrain.losses.non_saturating import NonSaturating
     from gantrain.models.sgan import SemiSupervisedMLPDiscriminator
-    from gantrain.objective import Batch
-    from gantrain.priors import Latent
 
     torch.manual_seed(0)
     G = nn.Sequential(nn.Linear(2, 16), nn.Unflatten(1, (1, 4, 4)))

@@ -11,8 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from conftest import TINY_GAN
 
 COMMAND = [sys.executable, "-m", "gantrain", *TINY_GAN, "device=cpu", "eval.every=0", "train.steps=100000", "train.log_every=50"]

@@ -1,4 +1,4 @@
-"""The sliced Wasserstein distance (gantrain/swd.py): near its floor for two draws of one distribution,
+"""The sliced Wasserstein distance (gantrain/metrics/swd.py): near its floor for two draws of one distribution,
 growing with a blur and with a shift; its pyramid and descriptors; reported by task=eval and during
 training, alone for data without labels (eval.extractor=none)."""
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-
 from conftest import run_cli, task_file
-from gantrain import swd
+
+from gantrain.metrics import swd
 
 
 def _digits(n: int = 1200) -> tuple[torch.Tensor, torch.Tensor]:
@@ -69,8 +69,26 @@ def test_swd_alone_scores_a_folder_without_labels(tmp_path: Path) -> None:
     g = torch.Generator().manual_seed(0)
     for i in range(40):
         Image.fromarray(torch.randint(0, 256, (16, 16, 3), generator=g, dtype=torch.uint8).numpy()).save(folder / f"{i}.png")
-    args = ["model=dcgan", "data=folder", f"data.root={folder}", "data.image_size=16", "model.generator.width=4", "model.discriminator.width=4"]
-    done = run_cli(*args, "train.batch_size=8", "train.steps=2", "eval.every=2", "eval.n=40", "eval.extractor=none", "device=cpu", "train.num_workers=0", "hydra.run.dir=run", cwd=tmp_path)
+    args = [
+        "model=dcgan",
+        "data=folder",
+        f"data.root={folder}",
+        "data.image_size=16",
+        "model.generator.width=4",
+        "model.discriminator.width=4",
+    ]
+    done = run_cli(
+        *args,
+        "train.batch_size=8",
+        "train.steps=2",
+        "eval.every=2",
+        "eval.n=40",
+        "eval.extractor=none",
+        "device=cpu",
+        "train.num_workers=0",
+        "hydra.run.dir=run",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     record = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
     assert {"eval/swd", "eval/swd_16"} <= set(record) and "eval/fid" not in record

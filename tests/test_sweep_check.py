@@ -4,16 +4,18 @@ is one line naming that job, exit 2, and no job run, no sweep folder."""
 from pathlib import Path
 
 import pytest
-
 from conftest import TINY_GAN, run_cli
-from gantrain.sweep_check import sweep_jobs
+
+from gantrain.app.sweep_check import sweep_jobs
 
 
 def test_the_jobs_are_hydras_cartesian_product_in_its_order() -> None:
     assert sweep_jobs(["model=gan", "train.k=1,2", "seed=0,1"]) == [
-        ["model=gan", "train.k=1", "seed=0"], ["model=gan", "train.k=1", "seed=1"],
-        ["model=gan", "train.k=2", "seed=0"], ["model=gan", "train.k=2", "seed=1"],
-    ]  # fmt: skip
+        ["model=gan", "train.k=1", "seed=0"],
+        ["model=gan", "train.k=1", "seed=1"],
+        ["model=gan", "train.k=2", "seed=0"],
+        ["model=gan", "train.k=2", "seed=1"],
+    ]
     assert len(sweep_jobs(["train.k=range(1,4)", "seed=choice(0,1)"])) == 6
 
 
@@ -22,7 +24,11 @@ def test_the_jobs_are_hydras_cartesian_product_in_its_order() -> None:
     [
         (["model=pix2pix", "model.patch_size=1,16,70,286"], "job 3 of 4 (model=pix2pix model.patch_size=286", "model.patch_size=286"),
         (["train.k=1,2", "optim.lr=1e-4,-1"], "job 1 of 4 (train.k=1 optim.lr=-1", "optim.lr must be > 0"),
-        (["model=gan,cgan", "data.labeled_per_class=0,10"], "job 2 of 4 (model=cgan data.labeled_per_class=0", "conditional GAN needs a label"),
+        (
+            ["model=gan,cgan", "data.labeled_per_class=0,10"],
+            "job 2 of 4 (model=cgan data.labeled_per_class=0",
+            "conditional GAN needs a label",
+        ),
         (["eval.ema=0.5,2"], "job 1 of 2 (eval.ema=2", "eval.ema must be in [0, 1)"),
     ],
 )

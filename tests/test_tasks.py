@@ -8,21 +8,28 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import TINY_GAN, run_cli, task_file
 from PIL import Image
 
-from conftest import TINY_GAN, run_cli, task_file
-from gantrain.config import task_output
-from gantrain.devices import resolve_device
-from gantrain.inference import generate_images, translate
-from gantrain.priors import LatentPrior
-from gantrain.errors import ConfigError, DataError
-from gantrain.report import plot_report, read_run, sweep_report, write_report
+from gantrain.app.report import plot_report, read_run, sweep_report, write_report
+from gantrain.core.errors import ConfigError, DataError
+from gantrain.core.folders import task_output
+from gantrain.core.priors import LatentPrior
+from gantrain.models.inference import generate_images, translate
 from gantrain.tasks import _source_maker, load_run
+from gantrain.training.devices import resolve_device
 
 TINY_PIX2PIX = [
-    "model=pix2pix", "train.steps=2", "train.batch_size=4", "model.generator.width=4", "model.discriminator.width=4",
-    "model.patch_size=16", "eval.every=2", "train.log_every=2", "device=cpu",
-]  # fmt: skip
+    "model=pix2pix",
+    "train.steps=2",
+    "train.batch_size=4",
+    "model.generator.width=4",
+    "model.discriminator.width=4",
+    "model.patch_size=16",
+    "eval.every=2",
+    "train.log_every=2",
+    "device=cpu",
+]
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +93,10 @@ def test_the_default_output_folder_is_inside_the_run(tmp_path: Path) -> None:
     (tmp_path / "run" / "checkpoints").mkdir(parents=True)
     (tmp_path / "run" / "checkpoints" / "last.pt").write_bytes(b"")
     assert task_output("translate", tmp_path / "run", "~/edges", None) == tmp_path / "run" / "translated" / "edges"
-    assert task_output("translate", tmp_path / "run" / "checkpoints" / "last.pt", "x/edges/", None) == tmp_path / "run" / "translated" / "edges"
+    assert (
+        task_output("translate", tmp_path / "run" / "checkpoints" / "last.pt", "x/edges/", None)
+        == tmp_path / "run" / "translated" / "edges"
+    )
     assert task_output("translate", tmp_path / "run", "edges", "elsewhere") == Path("elsewhere")
     assert task_output("sample", tmp_path / "run" / "checkpoints" / "last.pt", None, None) == tmp_path / "run" / "sample"
 
@@ -106,7 +116,11 @@ def test_translate_bad_inputs_fail_with_one_line_and_leave_nothing(pix2pix_run: 
         ({"run": cgan_run, "input": tmp_path / "in"}, ConfigError, "is not a translation run"),
         ({"run": pix2pix_run, "input": None}, ConfigError, "needs input=FOLDER"),
         ({"run": pix2pix_run, "input": tmp_path / "missing"}, DataError, "is not a folder"),
-        ({"run": pix2pix_run, "input": tmp_path / "in", "input_form": "sketch"}, ConfigError, "input_form must be one of image, aligned, edges"),
+        (
+            {"run": pix2pix_run, "input": tmp_path / "in", "input_form": "sketch"},
+            ConfigError,
+            "input_form must be one of image, aligned, edges",
+        ),
     ):
         with pytest.raises(error, match=expected):
             translate_folder(**kwargs)
@@ -136,7 +150,12 @@ def _fake_run(folder: Path, overrides: list[str], evals: list[dict] | None, summ
 def test_sweep_report_tables_the_swept_values_against_the_last_evaluation(tmp_path: Path) -> None:
     for job, patch in enumerate([1, 16, 70]):
         evals = [{"step": 5, "eval/l1": 0.5, "eval/ssim": 0.1}, {"step": 10, "eval/l1": 0.1 * (job + 1), "eval/ssim": 0.3 + job / 10}]
-        _fake_run(tmp_path / str(job), ["model=pix2pix", f"model.patch_size={patch}", "hydra.run.dir=x"], evals, {"step": 10, "seconds": 12.0, "metrics": {"loss/d": 1.0}})
+        _fake_run(
+            tmp_path / str(job),
+            ["model=pix2pix", f"model.patch_size={patch}", "hydra.run.dir=x"],
+            evals,
+            {"step": 10, "seconds": 12.0, "metrics": {"loss/d": 1.0}},
+        )
     (tmp_path / "not_a_run").mkdir()
     report = sweep_report(tmp_path)
     assert [r.folder.name for r in report.rows] == ["0", "1", "2"]
@@ -163,16 +182,27 @@ def test_sweep_report_tables_the_swept_values_against_the_last_evaluation(tmp_pa
 
 def test_runs_without_evaluations_report_their_last_training_scalars(tmp_path: Path) -> None:
     for job, k in enumerate([1, 5]):
-        _fake_run(tmp_path / str(job), [f"train.k={k}"], None, {"step": 7, "seconds": 3.0, "metrics": {"loss/d": 0.5 + job, "d/real": 0.6, "perf/steps_per_s": 9.0}})
+        _fake_run(
+            tmp_path / str(job),
+            [f"train.k={k}"],
+            None,
+            {"step": 7, "seconds": 3.0, "metrics": {"loss/d": 0.5 + job, "d/real": 0.6, "perf/steps_per_s": 9.0}},
+        )
     _fake_run(tmp_path / "2", ["train.k=9"], None, None)  # crashed before its summary: shown, with dashes
     report = sweep_report(tmp_path)
     assert report.metrics == ["loss/d", "d/real"]
-    assert [report.cells(r) for r in report.rows] == [["0", "1", "7", "0.5", "0.6", "3"], ["1", "5", "7", "1.5", "0.6", "3"], ["2", "9", "-", "-", "-", "-"]]
+    assert [report.cells(r) for r in report.rows] == [
+        ["0", "1", "7", "0.5", "0.6", "3"],
+        ["1", "5", "7", "1.5", "0.6", "3"],
+        ["2", "9", "-", "-", "-", "-"],
+    ]
     assert read_run(tmp_path / "not_there") is None
 
 
 def test_a_sweep_prints_and_writes_its_report_and_task_report_repeats_it(tmp_path: Path) -> None:
-    result = run_cli("-m", *TINY_GAN, "train.steps=2", "train.log_every=1", "device=cpu", "train.k=1,3", "hydra.sweep.dir=sweep", cwd=tmp_path)
+    result = run_cli(
+        "-m", *TINY_GAN, "train.steps=2", "train.log_every=1", "device=cpu", "train.k=1,3", "hydra.sweep.dir=sweep", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "report: sweep/report.md" in result.stdout and "loss/d against train.k: sweep/report.png" in result.stdout
     lines = (tmp_path / "sweep" / "report.md").read_text().splitlines()
@@ -184,7 +214,9 @@ def test_a_sweep_prints_and_writes_its_report_and_task_report_repeats_it(tmp_pat
     assert (tmp_path / "sweep" / "report.md").read_text().splitlines() == lines
     assert not (tmp_path / "sweep" / ".hydra").exists() and not (tmp_path / "outputs").exists()
     assert "sweep=nowhere is not a folder" in _one_error_line(run_cli("task=report", "sweep=nowhere", cwd=tmp_path))
-    assert "metric=eval/fid is not in this sweep's table" in _one_error_line(run_cli("task=report", "sweep=sweep", "metric=eval/fid", cwd=tmp_path))
+    assert "metric=eval/fid is not in this sweep's table" in _one_error_line(
+        run_cli("task=report", "sweep=sweep", "metric=eval/fid", cwd=tmp_path)
+    )
     assert not (tmp_path / "nowhere").exists()
 
 
@@ -209,14 +241,21 @@ def test_slerp_and_lerp_end_at_the_two_latents() -> None:
 @pytest.fixture(scope="module")
 def cgan_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     where = tmp_path_factory.mktemp("cgan")
-    args = ["model=cgan", "model.generator.hidden=[32]", "model.discriminator.hidden=[16]", "train.batch_size=16", "train.steps=2", "device=cpu"]
+    args = [
+        "model=cgan",
+        "model.generator.hidden=[32]",
+        "model.discriminator.hidden=[16]",
+        "train.batch_size=16",
+        "train.steps=2",
+        "device=cpu",
+    ]
     result = run_cli(*args, "hydra.run.dir=run", cwd=where)
     assert result.returncode == 0, result.stderr[-2000:]
     return where / "run"
 
 
 def test_sample_writes_a_grid_and_the_images_a_rerun_repeats(cgan_run: Path) -> None:
-    from gantrain.priors import LatentPrior
+    from gantrain.core.priors import LatentPrior
     from gantrain.tasks import generate_images
 
     result = run_cli("task=sample", f"run={cgan_run}", "n=20", "npy=true", "seed=5", cwd=cgan_run.parent)
@@ -239,7 +278,10 @@ def test_interpolate_walks_one_row_per_pair(cgan_run: Path) -> None:
     assert grid.size == (6 * 28 + 7 * 2, 3 * 28 + 4 * 2)
     from gantrain.tasks import interpolate, sample
 
-    for kwargs, expected in (({"mode": "cubic"}, "mode must be lerp, slerp or traverse"), ({"length": 1}, "length must be an integer >= 2")):
+    for kwargs, expected in (
+        ({"mode": "cubic"}, "mode must be lerp, slerp or traverse"),
+        ({"length": 1}, "length must be an integer >= 2"),
+    ):
         with pytest.raises(ConfigError, match=expected):
             interpolate(cgan_run, cgan_run / "interpolate", **kwargs)
     with pytest.raises(ConfigError, match="n must be an integer >= 1"):
@@ -263,18 +305,25 @@ def test_parse_expression_groups_indices_by_sign() -> None:
 
     assert parse_expression("3 7 12 - 1 4 5 + 9 10 11", 64) == [(1, [3, 7, 12]), (-1, [1, 4, 5]), (1, [9, 10, 11])]
     assert parse_expression("3-1+9", 10) == [(1, [3]), (-1, [1]), (1, [9])]
-    for bad, why in (("3 64", "'64' is not a sample index from 0 to 63"), ("- 3", "an operator with no indices"), ("3 +", "ends without"), ("3 x", "'x'")):
+    for bad, why in (
+        ("3 64", "'64' is not a sample index from 0 to 63"),
+        ("- 3", "an operator with no indices"),
+        ("3 +", "ends without"),
+        ("3 x", "'x'"),
+    ):
         with pytest.raises(ConfigError, match=why):
             parse_expression(bad, 64)
 
 
 def test_arithmetic_draws_the_mean_z_of_each_group_and_their_sum(tmp_path: Path) -> None:
-    from gantrain.priors import Latent
+    from gantrain.core.priors import Latent
 
     assert run_cli(*TINY_GAN, "train.steps=2", "device=cpu", "hydra.run.dir=run", cwd=tmp_path).returncode == 0
     result = run_cli("task=arithmetic", "run=run", "expression=3 7 12 - 1 4 + 9", "n=16", "seed=2", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
-    grid = np.asarray(Image.open(task_file(tmp_path / "run" / "arithmetic", "arithmetic_n16_seed2_3-7-12_minus_1-4_plus_9.png")).convert("L"))
+    grid = np.asarray(
+        Image.open(task_file(tmp_path / "run" / "arithmetic", "arithmetic_n16_seed2_3-7-12_minus_1-4_plus_9.png")).convert("L")
+    )
     assert grid.shape == (4 * 28 + 5 * 2, 8 * 28 + 9 * 2)  # a row per group, then the results; 8 columns
     cell = lambda row, col: grid[2 + row * 30 : 2 + row * 30 + 28, 2 + col * 30 : 2 + col * 30 + 28]  # noqa: E731
     trained = load_run(tmp_path / "run", torch.device("cpu"))
@@ -283,7 +332,15 @@ def test_arithmetic_draws_the_mean_z_of_each_group_and_their_sum(tmp_path: Path)
     want = generate_images(trained.G, Latent(torch.stack([mean([3, 7, 12]), mean([3, 7, 12]) - mean([1, 4]) + mean([9])])))
     assert np.array_equal(cell(0, 7), want[0, 0].numpy())  # group 1's mean z, in its row's last column
     assert np.array_equal(cell(3, 0), want[1, 0].numpy())  # the result, first in the last row
-    cgan = run_cli("model=cgan", "model.generator.hidden=[8]", "model.discriminator.hidden=[8]", "train.steps=1", "device=cpu", "hydra.run.dir=cgan", cwd=tmp_path)
+    cgan = run_cli(
+        "model=cgan",
+        "model.generator.hidden=[8]",
+        "model.discriminator.hidden=[8]",
+        "train.steps=1",
+        "device=cpu",
+        "hydra.run.dir=cgan",
+        cwd=tmp_path,
+    )
     assert cgan.returncode == 0
     assert "unconditional generator" in _one_error_line(run_cli("task=arithmetic", "run=cgan", "expression=1", cwd=tmp_path))
     assert "needs expression=" in _one_error_line(run_cli("task=arithmetic", "run=run", cwd=tmp_path))
@@ -296,8 +353,15 @@ SEMI = ["train.batch_size=20", "train.steps=4", "eval.every=2", "train.log_every
 def sgan_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Four steps of SGAN on the bundled MNIST, 3 labels per class, evaluated with a moving average of D."""
     where = tmp_path_factory.mktemp("sgan")
-    args = ["model=sgan", "data.labeled_per_class=3", "data.label_seed=4", "eval.ema=0.5",
-            "model.discriminator.hidden=[32,16]", "model.generator.hidden=[32]", *SEMI]  # fmt: skip
+    args = [
+        "model=sgan",
+        "data.labeled_per_class=3",
+        "data.label_seed=4",
+        "eval.ema=0.5",
+        "model.discriminator.hidden=[32,16]",
+        "model.generator.hidden=[32]",
+        *SEMI,
+    ]
     result = run_cli(*args, cwd=where)
     assert result.returncode == 0, result.stderr[-2000:]
     return where / "run"
@@ -375,8 +439,17 @@ def test_confusion_of_a_real_vs_fake_discriminator_says_what_it_needs(cgan_run: 
 def test_a_task_started_elsewhere_finds_the_data_of_a_relative_data_root(tmp_path: Path) -> None:
     (tmp_path / "project").mkdir()
     _digit_folder(tmp_path / "project" / "digits")
-    args = ["model=gan", "data=folder", "data.root=digits", "model.generator.hidden=[16]", "model.discriminator.hidden=[16]",
-            "train.batch_size=4", "train.steps=2", "device=cpu", "hydra.run.dir=run"]  # fmt: skip
+    args = [
+        "model=gan",
+        "data=folder",
+        "data.root=digits",
+        "model.generator.hidden=[16]",
+        "model.discriminator.hidden=[16]",
+        "train.batch_size=4",
+        "train.steps=2",
+        "device=cpu",
+        "hydra.run.dir=run",
+    ]
     assert run_cli(*args, cwd=tmp_path / "project").returncode == 0
     (tmp_path / "elsewhere").mkdir()
     run = tmp_path / "project" / "run"

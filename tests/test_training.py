@@ -1,20 +1,20 @@
 """A short real training run, its run folder and TensorBoard events, and exact resume on CPU."""
 
 import errno
-import os
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import make_trainer, scalars
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import make_trainer, scalars
-from gantrain.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
-from gantrain.errors import CheckpointError, ConfigError
-from gantrain.evaluation import Evaluator
-from gantrain.settings import TrainSettings
+from gantrain.core.errors import CheckpointError, ConfigError
+from gantrain.metrics.evaluation import Evaluator
+from gantrain.training.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
+from gantrain.training.settings import TrainSettings
 
 
 def test_short_run_writes_curves_samples_and_checkpoints(tmp_path: Path) -> None:
@@ -134,7 +134,9 @@ def test_interrupted_write_leaves_the_previous_checkpoint(tmp_path: Path, monkey
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "write", boom)
-    with pytest.raises(CheckpointError, match=r"cannot write checkpoint .*last.pt \(No space left on device\); the previous checkpoint .* is intact"):
+    with pytest.raises(
+        CheckpointError, match=r"cannot write checkpoint .*last.pt \(No space left on device\); the previous checkpoint .* is intact"
+    ):
         save_checkpoint({"step": 2}, path)
     monkeypatch.undo()
     assert load_checkpoint(path)["step"] == 1
@@ -190,18 +192,18 @@ def test_the_same_seed_gives_the_same_weights_and_another_seed_does_not(tmp_path
     assert any(not torch.equal(x, y) for x, y in zip(a.nets["generator"].parameters(), c.nets["generator"].parameters()))
 
 
-def _sgan_trainer(run_dir: Path, steps: int, **loss: object):  # -> gantrain.training.Trainer
+def _sgan_trainer(run_dir: Path, steps: int, **loss: object):  # -> gantrain.training.loop.Trainer
     import functools
 
+    from gantrain.core.priors import LatentPrior
     from gantrain.data.mnist import MNIST
-    from gantrain.evaluation import TestError
     from gantrain.losses.feature_matching import FeatureMatching
+    from gantrain.metrics.evaluation import TestError
     from gantrain.models.gan import MLPGenerator
     from gantrain.models.sgan import SemiSupervisedMLPDiscriminator
-    from gantrain.optim import adam
-    from gantrain.priors import LatentPrior
-    from gantrain.settings import EvalSettings
-    from gantrain.training import Trainer
+    from gantrain.training.loop import Trainer
+    from gantrain.training.optim import adam
+    from gantrain.training.settings import EvalSettings
 
     torch.manual_seed(0)
     data = MNIST(labeled_per_class=2, label_seed=1)
@@ -246,7 +248,9 @@ def test_feature_matching_with_a_fresh_batch_draws_g_its_own_real_batch_and_resu
     seen: list[torch.Tensor] = []
     for name in ("discriminator_step", "generator_step"):
         step = getattr(trainer.objective, name)
-        monkeypatch.setattr(trainer.objective, name, lambda G, D, batch, latent, step=step: (seen.append(batch.x), step(G, D, batch, latent))[1])
+        monkeypatch.setattr(
+            trainer.objective, name, lambda G, D, batch, latent, step=step: (seen.append(batch.x), step(G, D, batch, latent))[1]
+        )
     trainer.train_step()
     assert len(seen) == 2 and not torch.equal(seen[0], seen[1])  # D's batch, then G's own
     assert trainer.stream.consumed == 2
@@ -319,7 +323,9 @@ def test_lr_decay_outside_zero_to_one_is_rejected(value: object) -> None:
 def test_lr_decay_sets_each_steps_rate_and_a_resumed_run_follows_it(tmp_path: Path, stored: str) -> None:
     straight = make_trainer(tmp_path / "straight", steps=6, ckpt_every=3, keep_ckpts=0, lr_decay=0.5)
     rates: list[tuple[float, float]] = []
-    straight.optimizers["generator"].register_step_pre_hook(lambda opt, *_: rates.append((opt.param_groups[0]["lr"], straight.optimizers["discriminator"].param_groups[0]["lr"])))
+    straight.optimizers["generator"].register_step_pre_hook(
+        lambda opt, *_: rates.append((opt.param_groups[0]["lr"], straight.optimizers["discriminator"].param_groups[0]["lr"]))
+    )
     straight.fit()
     # lr 1e-3 (conftest); the last 3 of 6 steps decay: x1 at step 4, x2/3 at 5, x1/3 at 6, for G and D alike
     expected = [1e-3, 1e-3, 1e-3, 1e-3, 2e-3 / 3, 1e-3 / 3]
@@ -361,7 +367,7 @@ class _ScriptedScore(Evaluator):
 def test_the_best_evaluation_is_kept_as_best_pt_by_the_metrics_own_direction_and_survives_resume(
     key: str, values: list[float], best_step: int, tmp_path: Path
 ) -> None:
-    from gantrain.settings import EvalSettings
+    from gantrain.training.settings import EvalSettings
 
     trainer = make_trainer(tmp_path / "run", steps=6, ckpt_every=2, keep_ckpts=0)
     trainer.evaluate, trainer.eval_settings = _ScriptedScore(values, key), EvalSettings(every=2)  # at steps 2, 4, 6
@@ -370,7 +376,10 @@ def test_the_best_evaluation_is_kept_as_best_pt_by_the_metrics_own_direction_and
     assert result.last_evaluation == {"step": 6, key: values[2], "eval/cluster_error": 0.5} and result.best_by == key
     best = load_checkpoint(tmp_path / "run" / "checkpoints" / "best.pt")
     assert best["step"] == best_step and best["best"][key] == values[best_step // 2 - 1]
-    _assert_same_state(best["networks"]["generator"], load_checkpoint(tmp_path / "run" / "checkpoints" / f"step_{best_step:07d}.pt")["networks"]["generator"])
+    _assert_same_state(
+        best["networks"]["generator"],
+        load_checkpoint(tmp_path / "run" / "checkpoints" / f"step_{best_step:07d}.pt")["networks"]["generator"],
+    )
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["best"] == {"by": key, "step": best_step, key: values[best_step // 2 - 1], "eval/cluster_error": 0.5}
     assert summary["last"] == {"step": 6, key: values[2], "eval/cluster_error": 0.5}
@@ -397,7 +406,7 @@ class _Closing(_ScriptedScore):
 
 
 def test_the_closing_numbers_are_computed_once_at_the_last_step_and_logged_with_the_last_evaluation(tmp_path: Path) -> None:
-    from gantrain.settings import EvalSettings
+    from gantrain.training.settings import EvalSettings
 
     trainer = make_trainer(tmp_path / "run", steps=6, ckpt_every=2)
     trainer.evaluate, trainer.eval_settings = _Closing([3.0, 2.0, 1.0]), EvalSettings(every=2)
@@ -412,7 +421,7 @@ def test_the_closing_numbers_are_computed_once_at_the_last_step_and_logged_with_
 
 
 def test_train_best_by_chooses_another_metric_and_none_keeps_no_best_pt(tmp_path: Path) -> None:
-    from gantrain.settings import EvalSettings
+    from gantrain.training.settings import EvalSettings
 
     trainer = make_trainer(tmp_path / "by", steps=4, ckpt_every=2, best_by="eval/cluster_error")
     trainer.evaluate, trainer.eval_settings = _ScriptedScore([0.5, 0.9], "eval/mutual_information"), EvalSettings(every=2)
@@ -422,20 +431,25 @@ def test_train_best_by_chooses_another_metric_and_none_keeps_no_best_pt(tmp_path
     assert off.fit().best is None and not (tmp_path / "off" / "checkpoints" / "best.pt").exists()
 
 
-def test_a_best_by_the_evaluation_does_not_report_is_said_once_and_training_goes_on(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from gantrain.settings import EvalSettings
+def test_a_best_by_the_evaluation_does_not_report_is_said_once_and_training_goes_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gantrain.training.settings import EvalSettings
 
     trainer = make_trainer(tmp_path / "run", steps=6, ckpt_every=2, best_by="eval/recall")
     trainer.evaluate, trainer.eval_settings = _ScriptedScore([0.5, 0.9, 0.7]), EvalSettings(every=2)
     result = trainer.fit()
     assert result.step == 6 and result.best is None and not (tmp_path / "run" / "checkpoints" / "best.pt").exists()
     said = " ".join(capsys.readouterr().out.split())
-    assert said.count("train.best_by=eval/recall: this run's evaluation reports eval/cluster_error, eval/mutual_information, not eval/recall") == 1, said
+    assert (
+        said.count("train.best_by=eval/recall: this run's evaluation reports eval/cluster_error, eval/mutual_information, not eval/recall")
+        == 1
+    ), said
 
 
 def test_a_best_by_that_no_evaluation_can_give_is_refused_before_training(tmp_path: Path) -> None:
-    from gantrain.errors import ConfigError
-    from gantrain.settings import TrainSettings
+    from gantrain.core.errors import ConfigError
+    from gantrain.training.settings import TrainSettings
 
     with pytest.raises(ConfigError, match="train.best_by=eval/fidd is not a metric gantrain computes: choose one of .*eval/fid"):
         TrainSettings(best_by="eval/fidd")
@@ -452,7 +466,7 @@ def test_without_a_label_free_score_no_best_checkpoint_is_kept(tmp_path: Path) -
 
 
 def test_lost_game_watch_says_once_when_d_fake_stays_low_and_again_only_after_a_sustained_recovery() -> None:
-    from gantrain.monitor import LostGameWatch
+    from gantrain.losses.lost_game import LostGameWatch
 
     watch = LostGameWatch(threshold=0.01, steps=100)
     said = {step: watch.update(step, value) for step, value in [(50, 0.3), (100, None), (150, 0.005), (200, 0.001), (249, 0.002)]}
@@ -467,14 +481,14 @@ def test_lost_game_watch_says_once_when_d_fake_stays_low_and_again_only_after_a_
 def test_a_run_whose_d_rejects_every_sample_says_g_may_have_lost_the_game(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    from gantrain import monitor
+    from gantrain.losses import lost_game
 
-    monkeypatch.setattr(monitor, "LOST_GAME_STEPS", 4)
-    monkeypatch.setattr(monitor, "LOST_GAME_D_FAKE", 1.01)  # every D(G(z)) is below it: the run "has lost"
+    monkeypatch.setattr(lost_game, "LOST_GAME_STEPS", 4)
+    monkeypatch.setattr(lost_game, "LOST_GAME_D_FAKE", 1.01)  # every D(G(z)) is below it: the run "has lost"
     make_trainer(tmp_path / "lost", steps=12, log_every=2).fit()
     lines = [line for line in capsys.readouterr().out.splitlines() if "lost the game" in line]
     assert len(lines) == 1 and "since step 2" in lines[0] and "optim.lr" in lines[0], lines
 
-    monkeypatch.setattr(monitor, "LOST_GAME_D_FAKE", 0.0)  # nothing is below 0: a healthy run says nothing
+    monkeypatch.setattr(lost_game, "LOST_GAME_D_FAKE", 0.0)  # nothing is below 0: a healthy run says nothing
     make_trainer(tmp_path / "fine", steps=12, log_every=2).fit()
     assert "lost the game" not in capsys.readouterr().out

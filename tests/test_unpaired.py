@@ -12,9 +12,9 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from PIL import Image
 
+from gantrain.core.errors import ConfigError, DataError
 from gantrain.data.mnist import load_bundled
 from gantrain.data.unpaired import UnpairedImages, jitter, mnist_m, mnist_mnistm, mnist_uci, textures, uci_split, unpaired
-from gantrain.errors import ConfigError, DataError
 
 CPU = torch.device("cpu")
 CONF = Path(__file__).resolve().parents[1] / "conf" / "data"
@@ -76,8 +76,13 @@ def horses(tmp_path: Path) -> Path:
     grey and colour, different sizes, on both sides."""
     root = tmp_path / "horse2zebra"
     specs = {
-        "trainA": [("a0.png", (40, 30), "L"), ("a1.jpg", (50, 50), "RGB"), ("a2.png", (20, 24), "RGB"),
-                   ("sub/a3.jpeg", (64, 48), "L"), ("a4.PNG", (33, 33), "RGB")],
+        "trainA": [
+            ("a0.png", (40, 30), "L"),
+            ("a1.jpg", (50, 50), "RGB"),
+            ("a2.png", (20, 24), "RGB"),
+            ("sub/a3.jpeg", (64, 48), "L"),
+            ("a4.PNG", (33, 33), "RGB"),
+        ],
         "trainB": [("b0.jpg", (30, 40), "L"), ("b1.png", (48, 64), "RGB"), ("b2.jpg", (16, 16), "RGB")],
         "testA": [("t0.png", (40, 40), "RGB"), ("t1.jpg", (25, 30), "L")],
         "testB": [("u0.png", (60, 20), "L")],
@@ -206,7 +211,11 @@ def test_an_unreadable_image_is_named_in_one_line(horses: Path, num_workers: int
 def test_bad_input_each_one_clear_line(horses: Path, tmp_path: Path) -> None:
     cases: list[tuple[type, str, dict]] = [
         (DataError, r"does not exist: .*root/trainA, root/trainB, root/testA, root/testB", {"root": str(tmp_path / "nowhere")}),
-        (ConfigError, r"data.load_size=28 is smaller than data.image_size=32: images too small for the crop", {"root": str(horses), "image_size": 32, "load_size": 28}),
+        (
+            ConfigError,
+            r"data.load_size=28 is smaller than data.image_size=32: images too small for the crop",
+            {"root": str(horses), "image_size": 32, "load_size": 28},
+        ),
         (ConfigError, r"data.direction must be AtoB or BtoA \(got 'AtB'\)", {"root": str(horses), "direction": "AtB"}),
         (ConfigError, r"data.split must be train or test", {"root": str(horses), "split": "val"}),
         (ConfigError, r"data.channels must be 1 \(grey\) or 3", {"root": str(horses), "channels": 2}),
@@ -214,7 +223,13 @@ def test_bad_input_each_one_clear_line(horses: Path, tmp_path: Path) -> None:
     ]
     no_b = tmp_path / "no_b"
     (no_b / "trainA").mkdir(parents=True)
-    cases.append((DataError, r"has no trainB/: an unpaired data set is laid out as root/trainA, root/trainB, root/testA, root/testB", {"root": str(no_b)}))
+    cases.append(
+        (
+            DataError,
+            r"has no trainB/: an unpaired data set is laid out as root/trainA, root/trainB, root/testA, root/testB",
+            {"root": str(no_b)},
+        )
+    )
     (tmp_path / "bare").mkdir()
     cases.append((DataError, r"has no trainA/ and no trainB/", {"root": str(tmp_path / "bare")}))
     empty = tmp_path / "empty"

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import run_cli, task_file
 from PIL import Image
 
-from conftest import run_cli, task_file
-from gantrain.errors import ConfigError
+from gantrain.core.errors import ConfigError
 from gantrain.losses.base import Batch
 from gantrain.losses.elbo import ELBO
 from gantrain.losses.functional import bernoulli_nll, gaussian_kl
@@ -69,7 +69,10 @@ def test_a_short_vae_run_draws_grids_and_traversals_like_a_gan(tmp_path: Path, m
     assert Image.open(task_file(tmp_path / "run" / "interpolate", "traverse_n4_seed0.png")).size == (5 * 28 + 6 * 2, 4 * 28 + 5 * 2)
     too_many = run_cli("task=interpolate", "run=run", "mode=traverse", "n=5", cwd=tmp_path)
     assert too_many.returncode == 2 and "n must be <= model.z_dim=4" in too_many.stderr
-    for args, expected in ((["loss=non_saturating"], "model=vae trains with its own loss"), (["model=gan", "loss=elbo"], "the ELBO trains a VAE")):
+    for args, expected in (
+        (["loss=non_saturating"], "model=vae trains with its own loss"),
+        (["model=gan", "loss=elbo"], "the ELBO trains a VAE"),
+    ):
         failed = run_cli(*([] if args[0].startswith("model=") else ["model=vae"]), *args, "hydra.run.dir=bad", cwd=tmp_path)
         assert failed.returncode == 2 and expected in failed.stderr and not (tmp_path / "bad").exists()
 

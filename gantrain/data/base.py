@@ -18,8 +18,9 @@ from torch.utils.data import DataLoader, Dataset
 if TYPE_CHECKING:
     from PIL import Image
 
-from gantrain.errors import ConfigError, DataError, GantrainError
-from gantrain.objective import Batch
+from gantrain.core.batch import Batch
+from gantrain.core.errors import ConfigError, DataError, GantrainError
+from gantrain.core.pixels import to_unit_range
 
 UNLABELLED = -1
 
@@ -95,8 +96,7 @@ def balanced_subset(labels: Tensor, per_class: int, num_classes: int, seed: int)
         members = (labels == c).nonzero().flatten()
         if len(members) < per_class:
             raise ConfigError(
-                f"data.labeled_per_class={per_class} but class {c} has only {len(members)} training images; "
-                f"use at most {len(members)}"
+                f"data.labeled_per_class={per_class} but class {c} has only {len(members)} training images; use at most {len(members)}"
             )
         chosen.append(members[torch.randperm(len(members), generator=g)[:per_class]])
     return torch.cat(chosen).sort().values
@@ -157,7 +157,6 @@ class InMemoryImages(ImageDataset):
             else:
                 self.labelled = balanced_subset(labels, labeled_per_class, num_classes, label_seed)
 
-
     def __len__(self) -> int:
         return len(self.images)
 
@@ -186,7 +185,11 @@ class Resized:
 
     def __getitem__(self, index: Any) -> Tensor:
         if isinstance(index, int):
-            return resize_square(self.native[index : index + 1], self.size)[0] if index != -1 else resize_square(self.native[-1:], self.size)[0]
+            return (
+                resize_square(self.native[index : index + 1], self.size)[0]
+                if index != -1
+                else resize_square(self.native[-1:], self.size)[0]
+            )
         if isinstance(index, tuple):  # e.g. [:, 0]: the images first, then the rest of the index
             return self[index[0]][(slice(None), *index[1:])]
         return resize_square(self.native[index], self.size)
@@ -201,9 +204,9 @@ def at_size(images: Tensor, size: int) -> "Tensor | Resized":
 def check_room_for(n: int, channels: int, size: int, what: str) -> None:
     """Refuse, before allocating, an in-memory data set of n uint8 images (channels, size, size) that would
     not fit in half the memory free now (the other half is for the networks, their training and the
-    evaluation, which gantrain.memory checks once the data are known)."""
-    from gantrain.files import byte_size
-    from gantrain.memory import available_bytes
+    evaluation, which gantrain.training.memory checks once the data are known)."""
+    from gantrain.core.files import byte_size
+    from gantrain.core.resources import available_bytes
 
     needed, free = n * channels * size * size, available_bytes(torch.device("cpu"))
     if free is not None and needed > 0.5 * free:
@@ -239,11 +242,6 @@ def resize_square(images: Tensor, size: int) -> Tensor:
         part = F.interpolate(part, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
         out[start : start + chunk] = part.round().clamp(0, 255).to(torch.uint8)
     return out
-
-
-def to_unit_range(images: Tensor) -> Tensor:
-    """uint8 [0, 255] -> float [-1, 1]."""
-    return images.float().div_(127.5).sub_(1.0)
 
 
 def sample_uint8(dataset: ImageDataset, n: int, seed: int) -> Tensor:
@@ -301,9 +299,7 @@ class BatchStream:
     ) -> None:
         if len(dataset) < batch_size * world_size:
             processes = f" x {world_size} processes" if world_size > 1 else ""
-            raise ConfigError(
-                f"train.batch_size={batch_size}{processes} is larger than the data set ({len(dataset)} images); lower it"
-            )
+            raise ConfigError(f"train.batch_size={batch_size}{processes} is larger than the data set ({len(dataset)} images); lower it")
         self.dataset, self.batch_size, self.seed, self.device = dataset, batch_size, seed, device
         self.num_workers = num_workers
         # Data parallel: every rank walks the same order in global batches of batch_size * world_size
@@ -392,5 +388,5 @@ def _last_line(message: str) -> str:
     lines = [line for line in message.strip().splitlines() if line.strip()]
     if len(lines) > 1 and "Traceback" in message:
         last = lines[-1]
-        return last.split(": ", 1)[1] if last.startswith("gantrain.errors.") and ": " in last else last
+        return last.split(": ", 1)[1] if last.startswith("gantrain.core.errors.") and ": " in last else last
     return message

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from gantrain.core.errors import ConfigError, DataError
 from gantrain.data.base import InMemoryImages, check_room_for, fit_channels, resize_square
 from gantrain.data.transforms import check_shape
-from gantrain.errors import ConfigError, DataError
 
 FOLDER = "cifar-10-batches-py"
 BATCHES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}

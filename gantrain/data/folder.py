@@ -14,13 +14,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from torch import Tensor
 
-from gantrain.data.base import streamed_labels, UNLABELLED, ImageDataset
+from gantrain.core.errors import ConfigError, DataError
+from gantrain.data.base import UNLABELLED, ImageDataset, open_image, shown, streamed_labels
 from gantrain.data.transforms import DECODE_ERRORS, check_shape, load_square
-from gantrain.errors import ConfigError, DataError
-from gantrain.data.base import open_image, shown
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -45,10 +43,7 @@ class ImageFolder(ImageDataset):
         self.on_error = on_error
         self.labelled = streamed_labels("folder", None, labeled_per_class)
         if root is None:
-            raise ConfigError(
-                "data=folder needs data.root: pass data.root=/path/to/images, a folder of image files "
-                "(searched recursively)"
-            )
+            raise ConfigError("data=folder needs data.root: pass data.root=/path/to/images, a folder of image files (searched recursively)")
         if isinstance(extensions, str):  # data.extensions=.png
             extensions = (extensions,)
         suffixes = tuple(e.lower() if e.startswith(".") else f".{e.lower()}" for e in extensions)
@@ -59,8 +54,7 @@ class ImageFolder(ImageDataset):
         paths = sorted(_image_files(self.root, suffixes))
         if not paths:
             raise DataError(
-                f"no images ({', '.join(suffixes)}) found under {self.root}; point data.root at a folder of "
-                "images or set data.extensions"
+                f"no images ({', '.join(suffixes)}) found under {self.root}; point data.root at a folder of images or set data.extensions"
             )
         # Paths relative to root, as bytes in one fixed-width numpy array rather than a list of str: forked
         # DataLoader workers then share its pages instead of copying them as refcounts change.
@@ -113,7 +107,10 @@ def _grey_notice(first: str, channels: int) -> str | None:
     except DECODE_ERRORS:
         return None
     if mode in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"):
-        return f"the images are grey ({os.path.basename(first)} is mode {mode}); each is converted to RGB for data.channels=3 (set data.channels=1 to train on one channel)"
+        return (
+            f"the images are grey ({os.path.basename(first)} is mode {mode}); each is converted to RGB for "
+            "data.channels=3 (set data.channels=1 to train on one channel)"
+        )
     return None
 
 

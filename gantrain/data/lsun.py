@@ -23,9 +23,9 @@ import numpy as np
 from PIL import Image
 from torch import Tensor
 
+from gantrain.core.errors import ConfigError, DataError
 from gantrain.data.base import UNLABELLED, ImageDataset, streamed_labels
 from gantrain.data.transforms import DECODE_ERRORS, check_shape, load_square
-from gantrain.errors import ConfigError, DataError
 
 LAYOUT = "<root>/<class>_lmdb/ LMDB folders (e.g. bedroom_train_lmdb/ from LSUN's download script)"
 _ENV_OPTIONS = dict(readonly=True, lock=False, readahead=False, meminit=False)  # many readers, random access
@@ -94,9 +94,7 @@ class LSUN(ImageDataset):
         try:
             image = load_square(Image.open(io.BytesIO(value)), self.image_size, self.channels)
         except DECODE_ERRORS as e:
-            raise DataError(
-                f"cannot decode the image under key {key!r} in {self.paths[cls]} ({e}); the LMDB is damaged"
-            ) from e
+            raise DataError(f"cannot decode the image under key {key!r} in {self.paths[cls]} ({e}); the LMDB is damaged") from e
         return image, (cls if self.num_classes else UNLABELLED)
 
     def describe(self) -> str:
@@ -137,9 +135,7 @@ def _check_not_truncated(path: Path, env: lmdb.Environment) -> None:
     data = path / "data.mdb"
     needed = (env.info()["last_pgno"] + 1) * env.stat()["psize"]
     if data.is_file() and data.stat().st_size < needed:
-        raise DataError(
-            f"{data} is truncated ({data.stat().st_size:,} bytes, its header needs {needed:,}): copy or download it again"
-        )
+        raise DataError(f"{data} is truncated ({data.stat().st_size:,} bytes, its header needs {needed:,}): copy or download it again")
 
 
 def open_env(path: Path) -> lmdb.Environment:

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gantrain.core.errors import ConfigError, DataError
 from gantrain.data.base import InMemoryImages, check_room_for, fit_channels, resize_square
 from gantrain.data.transforms import check_shape
-from gantrain.errors import ConfigError, DataError
 
 IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049  # 0x0803: uint8 with 3 dimensions; 0x0801: uint8 with 1
 FILES = {
@@ -107,8 +107,7 @@ def load_bundled(split: str = "train") -> tuple[np.ndarray, np.ndarray]:
             return images[keep], labels[keep]
     except (OSError, KeyError, ValueError) as e:
         raise DataError(
-            f"the bundled MNIST subset ({BUNDLED}) is missing or damaged ({e}); reinstall gantrain "
-            "or set data.root=/path/to/mnist"
+            f"the bundled MNIST subset ({BUNDLED}) is missing or damaged ({e}); reinstall gantrain or set data.root=/path/to/mnist"
         ) from e
 
 
@@ -157,7 +156,7 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
     header = 4 + 4 * ndim  # magic, then one big-endian int32 per dimension
     gz = path.suffix == ".gz"
     try:
-        with (gzip.open(path, "rb") if gz else open(path, "rb")) as f:
+        with gzip.open(path, "rb") if gz else open(path, "rb") as f:
             head = f.read(header)
             if len(head) < header or int.from_bytes(head[:4], "big") != magic:
                 found = int.from_bytes(head[:4], "big") if len(head) >= 4 else None

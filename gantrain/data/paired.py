@@ -21,14 +21,12 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import Tensor
 
-from gantrain.data.base import ImageDataset, Resized, at_size
+from gantrain.core.errors import ConfigError, DataError
+from gantrain.data.base import ImageDataset, Resized, at_size, open_image
 from gantrain.data.folder import EXTENSIONS, _image_files
 from gantrain.data.transforms import DECODE_ERRORS, _to_mode, load_square
-from gantrain.errors import ConfigError, DataError
-from gantrain.data.base import open_image
 
 DIRECTIONS = ("AtoB", "BtoA")
 
@@ -76,7 +74,9 @@ def _check_sizes(image_size: int, load_size: int | None) -> int:
     return load
 
 
-def jitter(source: Tensor, target: Tensor, load_size: int, crop: int, flip: bool, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+def jitter(
+    source: Tensor, target: Tensor, load_size: int, crop: int, flip: bool, generator: torch.Generator | None
+) -> tuple[Tensor, Tensor]:
     """Resize both uint8 (C, H, W) images to load_size, cut the same random crop x crop square from both
     and flip both, or neither, left-right (Isola et al., section 6.2)."""
     both = torch.cat([source, target]).float().unsqueeze(0)  # (1, C_s + C_t, H, W): one resize for both
@@ -120,7 +120,9 @@ class PairedFolder(PairedDataset):
     ) -> None:
         _check_direction(direction)
         if source_channels not in (None, channels):
-            raise ConfigError(f"data=paired reads both images of a pair with data.channels={channels}; leave data.source_channels at ${{data.channels}}")
+            raise ConfigError(
+                f"data=paired reads both images of a pair with data.channels={channels}; leave data.source_channels at ${{data.channels}}"
+            )
         if channels not in (1, 3):
             raise ConfigError(f"data.channels must be 1 (grey) or 3 (RGB), got {channels!r}")
         self.load_size = _check_sizes(image_size, load_size)
@@ -163,7 +165,9 @@ class PairedFolder(PairedDataset):
             ab = _read(a_path, self.channels)
             width = ab.shape[2]
             if width % 2:
-                raise DataError(f"{a_path} is {width} pixels wide, an odd number: an aligned pair is A and B side by side, each half as wide")
+                raise DataError(
+                    f"{a_path} is {width} pixels wide, an odd number: an aligned pair is A and B side by side, each half as wide"
+                )
             a, b = ab[:, :, : width // 2], ab[:, :, width // 2 :]
         else:
             a, b = _read(a_path, self.channels), _read(b_path, self.channels)
@@ -184,7 +188,10 @@ class PairedFolder(PairedDataset):
     def describe(self) -> str:
         form = "aligned A|B images" if self.aligned else "A/ and B/ folders"
         direction = "BtoA" if self.swap else "AtoB"
-        return f"PairedFolder: {len(self)} pairs ({form}, {direction}), {self.channels}x{self.image_size}x{self.image_size}, from {self.folder}"
+        return (
+            f"PairedFolder: {len(self)} pairs ({form}, {direction}), "
+            f"{self.channels}x{self.image_size}x{self.image_size}, from {self.folder}"
+        )
 
 
 def canny_edges(images: np.ndarray, sigma: float) -> np.ndarray:
@@ -282,7 +289,10 @@ class Edges2X(PairedDataset):
 
     def describe(self) -> str:
         where = "the bundled MNIST digits (edges -> digit)" if self.root is None else str(self.root)
-        return f"Edges2X: {len(self)} {self.split} pairs, Canny edges (sigma {self.sigma:g}) -> {self.channels}x{self.image_size}x{self.image_size}, from {where}"
+        return (
+            f"Edges2X: {len(self)} {self.split} pairs, Canny edges (sigma {self.sigma:g}) -> "
+            f"{self.channels}x{self.image_size}x{self.image_size}, from {where}"
+        )
 
 
 def _luma(rgb: Tensor) -> Tensor:

@@ -11,7 +11,7 @@ import torch
 from PIL import Image, ImageOps
 from torch import Tensor
 
-from gantrain.errors import ConfigError
+from gantrain.core.errors import ConfigError
 
 # What PIL raises on a damaged or unsupported file: UnidentifiedImageError and "image file is truncated"
 # are OSErrors, some plugins raise ValueError, SyntaxError or EOFError, and a huge image raises

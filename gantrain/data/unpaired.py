@@ -26,16 +26,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from gantrain.data.base import ImageDataset, _last_line, fit_channels, index_batches, resize_square, to_unit_range
+from gantrain.core.errors import ConfigError, DataError, GantrainError
+from gantrain.core.objective import Batch
+from gantrain.core.pixels import to_unit_range
+from gantrain.data.base import ImageDataset, _last_line, fit_channels, index_batches, open_image, resize_square
 from gantrain.data.folder import EXTENSIONS, _grey_notice, _image_files
 from gantrain.data.transforms import DECODE_ERRORS, check_shape, load_square
-from gantrain.errors import ConfigError, DataError, GantrainError
-from gantrain.objective import Batch
-from gantrain.data.base import open_image
 
 DIRECTIONS = ("AtoB", "BtoA")
 SPLITS = ("train", "test")
@@ -235,8 +234,13 @@ class UnpairedStream:
     def _start(self) -> Iterator:
         a, b = self.data.images_a, self.data.images_b
         keys = _draw_keys(
-            len(a), len(b), self.batch_size * self.world_size, (self.seed, self.seed + SECOND_SIDE_SEED),
-            self.consumed, self.rank, self.batch_size,
+            len(a),
+            len(b),
+            self.batch_size * self.world_size,
+            (self.seed, self.seed + SECOND_SIDE_SEED),
+            self.consumed,
+            self.rank,
+            self.batch_size,
         )
         loader = DataLoader(
             self.draws,
@@ -296,29 +300,67 @@ def unpaired(
             f"data=unpaired reads {LAYOUT}: set data.root=FOLDER (with no data set at hand, `gantrain model=cyclegan` "
             "trains on the built-in digits, data=mnist_uci)"
         )
-    return _unpaired(root, split=split, direction=direction, image_size=image_size, load_size=load_size, flip=flip,
-                     channels=channels, extensions=extensions)  # fmt: skip
+    return _unpaired(
+        root,
+        split=split,
+        direction=direction,
+        image_size=image_size,
+        load_size=load_size,
+        flip=flip,
+        channels=channels,
+        extensions=extensions,
+    )
 
 
 def mnist_uci(
-    root: str | None = None, *, split: str = "train", direction: str = "AtoB", image_size: int = 32, load_size: int | None = 32,
-    flip: bool = False, channels: int = 1,
+    root: str | None = None,
+    *,
+    split: str = "train",
+    direction: str = "AtoB",
+    image_size: int = 32,
+    load_size: int | None = 32,
+    flip: bool = False,
+    channels: int = 1,
 ) -> UnpairedImages:
     """`data=mnist_uci`: the built-in offline task, MNIST digits (A) <-> the UCI digits (B), grey 32x32; A is the
     bundled MNIST subset, or the full MNIST from `root` (its IDX files, as data=mnist reads them)."""
-    return _unpaired(None, split=split, direction=direction, image_size=image_size, load_size=load_size, flip=flip,
-                     channels=channels, mnist_root=root, pair="mnist_uci")  # fmt: skip
+    return _unpaired(
+        None,
+        split=split,
+        direction=direction,
+        image_size=image_size,
+        load_size=load_size,
+        flip=flip,
+        channels=channels,
+        mnist_root=root,
+        pair="mnist_uci",
+    )
 
 
 def mnist_mnistm(
-    root: str | None = None, *, split: str = "train", direction: str = "AtoB", image_size: int = 32, load_size: int | None = 32,
-    flip: bool = False, channels: int = 3,
+    root: str | None = None,
+    *,
+    split: str = "train",
+    direction: str = "AtoB",
+    image_size: int = 32,
+    load_size: int | None = 32,
+    flip: bool = False,
+    channels: int = 3,
 ) -> UnpairedImages:
     """`data=mnist_mnistm`: the second built-in offline task, MNIST digits (A) <-> MNIST-M-like colour digits (B),
     32x32 RGB; the two sides hold disjoint halves of the MNIST digits (the bundled subset, or the full MNIST
     from `root`), so no image of A has its twin in B."""
-    return _unpaired(None, split=split, direction=direction, image_size=image_size, load_size=load_size, flip=flip,
-                     channels=channels, mnist_root=root, pair="mnist_mnistm")  # fmt: skip
+    return _unpaired(
+        None,
+        split=split,
+        direction=direction,
+        image_size=image_size,
+        load_size=load_size,
+        flip=flip,
+        channels=channels,
+        mnist_root=root,
+        pair="mnist_mnistm",
+    )
 
 
 def _unpaired(
@@ -366,8 +408,16 @@ def _unpaired(
         images_a, images_b, labels_a, labels_b = images_b, images_a, labels_b, labels_a
         names, origins = ("B", "A"), (origins[1], origins[0])
     return UnpairedImages(
-        images_a, images_b, image_size=image_size, labels_a=labels_a, labels_b=labels_b, flip=bool(flip) and train,
-        split=split, names=names, origin=f"{origins[0]} ({names[0]}) and {origins[1]} ({names[1]})", notice=notice,
+        images_a,
+        images_b,
+        image_size=image_size,
+        labels_a=labels_a,
+        labels_b=labels_b,
+        flip=bool(flip) and train,
+        split=split,
+        names=names,
+        origin=f"{origins[0]} ({names[0]}) and {origins[1]} ({names[1]})",
+        notice=notice,
     )
 
 

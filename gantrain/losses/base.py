@@ -1,5 +1,5 @@
 """The GAN objectives' common frame: G and D, k discriminator steps then one generator step, as
-phases (gantrain/objective.py) that run G and D on a batch and return the loss plus the numbers to log.
+phases (gantrain/core/objective.py) that run G and D on a batch and return the loss plus the numbers to log.
 The training loop owns backward() and the optimiser steps; an objective never calls them.
 
 Discriminators come in two kinds, and every objective here serves both:
@@ -20,43 +20,30 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from gantrain.errors import ConfigError
+from gantrain.core.errors import ConfigError
+from gantrain.core.objective import Batch, LossTerms, Networks, Objective, Phase, Resources
+from gantrain.core.priors import Latent
+from gantrain.losses import lost_game
 from gantrain.losses.functional import discriminator_loss, r1_penalty, real_fake_logit, supervised_loss
-from gantrain.models.base import declared
+from gantrain.models.base import declared, discriminate, generate, is_classifier, is_conditional, samplewise
 from gantrain.models.layers import running_batch_norms
-from gantrain import monitor
-from gantrain.objective import Batch, LossTerms, Networks, Objective, Phase
-from gantrain.priors import Latent
+from gantrain.models.pictures import sample_grid
 
-__all__ = ["AdversarialObjective", "Batch", "GANObjective", "LogitGeneratorLoss", "LossTerms", "Objective", "Phase"]
-
-
-def is_conditional(module: nn.Module) -> bool:
-    return declared(module).conditional
-
-
-def is_classifier(D: nn.Module) -> bool:
-    return declared(D).num_classes is not None
-
-
-def generate(G: nn.Module, latent: Latent) -> Tensor:
-    """G(z), or G(z, y) for a conditional generator."""
-    return G(latent.z, latent.y) if is_conditional(G) else G(latent.z)
-
-
-def discriminate(D: nn.Module, x: Tensor, y: Tensor | None) -> Tensor:
-    """D(x), or D(x, y) for a conditional discriminator (y: the labels of real x, or of G's fakes)."""
-    return D(x, y) if is_conditional(D) else D(x)
-
-
-def samplewise(D: nn.Module) -> bool:
-    """Whether D treats each sample on its own, so that D on a concatenation of batches is D on each of
-    them: the same numbers from one call with larger matrix products. Not so with batch norm, nor for a D
-    that declares itself batch-level (minibatch stddev: on a concatenation each group would hold real and
-    generated images alike, and the feature would read the same for both)."""
-    if is_conditional(D) or declared(D).batch_level:
-        return False
-    return not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in D.modules())
+__all__ = [
+    "AdversarialObjective",
+    "Batch",
+    "GANObjective",
+    "SampledObjective",
+    "LogitGeneratorLoss",
+    "LossTerms",
+    "Objective",
+    "Phase",
+    "discriminate",
+    "generate",
+    "is_classifier",
+    "is_conditional",
+    "samplewise",
+]  # (the last five are the networks' own: gantrain/models/base.py)
 
 
 @contextmanager
@@ -99,7 +86,20 @@ def discriminate_step(D: nn.Module, batch: Batch, fake: Tensor, latent: Latent, 
     return outs[0], outs[1], (outs[2] if separate else outs[0]) if labelled else None
 
 
-class GANObjective(Objective):
+class SampledObjective(Objective):
+    """An objective whose generator maps the prior's z to images (every GAN here, the VAE's decoder): its
+    pictures are a grid of G(fixed z), the same z at every sample step."""
+
+    def picture_inputs(self, resources: Resources) -> Any:
+        return resources.fixed_latent()
+
+    def pictures(self, nets: Networks, inputs: Any) -> dict[str, Tensor]:
+        latent, row = inputs
+        assert self.generator is not None, "an objective without a latent space must say what it draws"
+        return {"samples": sample_grid(nets[self.generator], latent, row)}
+
+
+class GANObjective(SampledObjective):
     """The frame of every GAN here: a generator G ("generator") and a discriminator D ("discriminator"),
     k steps of D's loss, then one step of G's (Algorithm 1 of Goodfellow et al. 2014). Subclasses write
     the two losses; `fresh_batch` says whether G's step draws its own real batch (True) or sees the
@@ -107,13 +107,13 @@ class GANObjective(Objective):
 
     fresh_batch: bool = False
     metrics = ("loss/d", "loss/g", "d/real", "d/fake")
-    _lost_game: monitor.LostGameWatch | None = None  # made at the first log of each training process
+    _lost_game: lost_game.LostGameWatch | None = None  # made at the first log of each training process
 
     def advise(self, step: int, means: Mapping[str, float], samples: Path) -> str | None:
-        """Say once when G has lost the game: D's mean D(G(z)) under monitor.LOST_GAME_D_FAKE at every log for
-        monitor.LOST_GAME_STEPS steps (said again only after a sustained recovery)."""
+        """Say once when G has lost the game: D's mean D(G(z)) under LOST_GAME_D_FAKE at every log for
+        LOST_GAME_STEPS steps (said again only after a sustained recovery)."""
         if self._lost_game is None:
-            self._lost_game = monitor.LostGameWatch(monitor.LOST_GAME_D_FAKE, monitor.LOST_GAME_STEPS)
+            self._lost_game = lost_game.LostGameWatch(lost_game.LOST_GAME_D_FAKE, lost_game.LOST_GAME_STEPS)
         since = self._lost_game.update(step, means.get("d/fake"))
         if since is None:
             return None
@@ -159,9 +159,9 @@ class GANObjective(Objective):
                     + ("" if unsupervised else " (only without labels, data.labeled_per_class=0, may the clusters outnumber them)")
                 )
 
-    def evaluator(self, setup: Any) -> Any:
+    def evaluator(self, resources: Resources) -> Any:
         """A classifier D's held-out (or clustering) error and, with eval.n > 0, sample scores."""
-        return setup.classifier_and_sample_scores()
+        return resources.classifier_and_sample_scores()
 
     @abstractmethod
     def discriminator_step(self, G: nn.Module, D: nn.Module, batch: Batch, latent: Latent) -> LossTerms:

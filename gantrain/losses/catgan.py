@@ -29,7 +29,8 @@ each alone left an output empty or split a digit over two (README, "Semi-supervi
 import torch
 from torch import nn
 
-from gantrain.errors import ConfigError
+from gantrain.core.errors import ConfigError
+from gantrain.core.priors import Latent
 from gantrain.losses.base import Batch, GANObjective, LossTerms, discriminate, discriminate_fake, discriminate_step, generate, is_classifier
 from gantrain.losses.functional import (
     conditional_entropy,
@@ -41,8 +42,6 @@ from gantrain.losses.functional import (
 )
 from gantrain.models.base import declared
 from gantrain.models.layers import non_negative
-from gantrain.priors import Latent
-
 
 MARGINALS = ("entropy", "uniform_kl")
 

@@ -17,7 +17,6 @@ G's losses. Every GAN objective takes one as a value (a GAN's loss=hinge|lsgan|w
 from abc import ABC, abstractmethod
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from gantrain.losses import functional as fn

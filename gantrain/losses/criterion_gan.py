@@ -10,12 +10,12 @@ one-score discriminator (gan, dcgan, cgan, progan); the conf/loss files name the
 import torch
 from torch import Tensor, nn
 
-from gantrain.errors import ConfigError
+from gantrain.core.errors import ConfigError
+from gantrain.core.priors import Latent
 from gantrain.losses.base import AdversarialObjective, Batch, discriminate_fake, generate, is_classifier
 from gantrain.losses.criteria import Criterion
 from gantrain.losses.functional import gradient_penalty
 from gantrain.models.base import declared
-from gantrain.priors import Latent
 
 
 class CriterionGAN(AdversarialObjective):
@@ -48,7 +48,8 @@ class CriterionGAN(AdversarialObjective):
             k = declared(D).num_classes
             raise ConfigError(
                 f"{self.name} scores each image with one number, but this discriminator outputs {k} class logits "
-                "(model=sgan, catgan): use loss=non_saturating or minimax with it, or a model whose D gives one score (gan, dcgan, cgan, progan)"
+                "(model=sgan, catgan): use loss=non_saturating or minimax with it, or a model whose D gives one score (gan, dcgan, "
+                "cgan, progan)"
             )
 
     def unsupervised_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:

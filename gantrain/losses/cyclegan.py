@@ -11,7 +11,7 @@ Two translators G_ab: A -> B and G_ba: B -> A, two discriminators D_b (is this a
 c is the criterion (least squares by default, as the paper's section 4; loss/criterion=non_saturating
 gives the logistic game). One step: the generators' phase (both generators, one optimiser), then the
 discriminators' phase on the fakes that step made, each drawn through a history of 50 earlier fakes
-(Shrivastava et al. 2017; gantrain/image_pool.py), whose contents are part of the checkpoint.
+(Shrivastava et al. 2017; gantrain/losses/image_pool.py), whose contents are part of the checkpoint.
 `forward_cycle=false` drops the A -> B -> A term, `backward_cycle=false` the B -> A -> B one, and
 `gan_weight=0` trains on the cycle alone: the paper's ablations (table 4).
 """
@@ -21,12 +21,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gantrain.errors import ConfigError
-from gantrain.image_pool import ImagePool
+from gantrain.core.errors import ConfigError
+from gantrain.core.objective import Batch, LossTerms, Networks, Objective, Phase, Resources
 from gantrain.losses.criteria import Criterion, LeastSquares
 from gantrain.losses.functional import l1_loss
+from gantrain.losses.image_pool import ImagePool
 from gantrain.models.layers import non_negative
-from gantrain.objective import Batch, LossTerms, Networks, Objective, Phase
 
 
 class CycleGAN(Objective):
@@ -105,7 +105,9 @@ class CycleGAN(Objective):
         logs["loss/g"] = loss.detach()
         return loss, logs, fake_a, fake_b
 
-    def discriminator_losses(self, nets: Networks, a: Tensor, b: Tensor, fake_a: Tensor, fake_b: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    def discriminator_losses(
+        self, nets: Networks, a: Tensor, b: Tensor, fake_a: Tensor, fake_b: Tensor
+    ) -> tuple[Tensor, dict[str, Tensor]]:
         """L_D on real a, b and the fakes as the pools hand them on (each half of the criterion, as the paper)."""
         D_a, D_b = nets["discriminator_a"], nets["discriminator_b"]
         shown_a, shown_b = self.pool_a.query(fake_a), self.pool_b.query(fake_b)  # detached
@@ -115,10 +117,13 @@ class CycleGAN(Objective):
         d_b = 0.5 * self.criterion.discriminator_loss(real_b, out_b)
         judged = self.criterion.judged_real
         return d_a + d_b, {
-            "loss/d_a": d_a.detach(), "loss/d_b": d_b.detach(),
-            "d/real_a": judged(real_a.detach()), "d/fake_a": judged(out_a.detach()),
-            "d/real_b": judged(real_b.detach()), "d/fake_b": judged(out_b.detach()),
-        }  # fmt: skip
+            "loss/d_a": d_a.detach(),
+            "loss/d_b": d_b.detach(),
+            "d/real_a": judged(real_a.detach()),
+            "d/fake_a": judged(out_a.detach()),
+            "d/real_b": judged(real_b.detach()),
+            "d/fake_b": judged(out_b.detach()),
+        }
 
     def _generator_phase(self, nets: Networks, batch: Batch, latent: Any) -> LossTerms:
         assert batch.x_b is not None, "CycleGAN trains on unpaired batches (x: domain A, x_b: domain B)"
@@ -140,18 +145,18 @@ class CycleGAN(Objective):
         self.pool_a.load_state_dict(state["pool_a"])
         self.pool_b.load_state_dict(state["pool_b"])
 
-    def picture_inputs(self, setup: Any) -> Any:
-        return setup.preview_domains()
+    def picture_inputs(self, resources: Resources) -> Any:
+        return resources.preview_domains()
 
     def pictures(self, nets: Networks, inputs: Any) -> dict[str, Tensor]:
         """Rows of a | G_ab(a) | G_ba(G_ab(a)), then b | G_ba(b) | G_ab(G_ba(b)), on held-out images."""
-        from gantrain.pictures import cycle_rows
+        from gantrain.models.pictures import cycle_rows
 
         a, b = inputs
         return {"samples": cycle_rows(nets["generator_ab"], nets["generator_ba"], a, b)}
 
-    def evaluator(self, setup: Any) -> Any:
-        return setup.cycle_metrics()
+    def evaluator(self, resources: Resources) -> Any:
+        return resources.cycle_metrics()
 
     def translator(self, direction: str | None) -> str:
         if direction is None:
@@ -159,5 +164,3 @@ class CycleGAN(Objective):
         if direction not in ("AtoB", "BtoA"):
             raise ConfigError(f"direction must be AtoB or BtoA (got {direction!r})")
         return "generator_ab" if direction == "AtoB" else "generator_ba"
-
-

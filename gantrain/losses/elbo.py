@@ -4,13 +4,14 @@ phase: a VAE has no adversary."""
 
 import torch
 
-from gantrain.errors import ConfigError
+from gantrain.core.errors import ConfigError
+from gantrain.core.objective import Batch, LossTerms, Networks, Phase
+from gantrain.core.priors import Latent
+from gantrain.losses.base import SampledObjective
 from gantrain.losses.functional import bernoulli_nll, gaussian_kl
-from gantrain.objective import Batch, LossTerms, Networks, Objective, Phase
-from gantrain.priors import Latent
 
 
-class ELBO(Objective):
+class ELBO(SampledObjective):
     """-ELBO(x) = E_q(z|x)[-log p(x|z)] + beta * KL(q(z|x) || N(0, I)), one z per image
     (the reparameterisation z = mu + sigma * eps), averaged over the batch; in nats per image."""
 

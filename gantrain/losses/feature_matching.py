@@ -5,12 +5,11 @@ output. D trains as usual (with the supervised term when it is a classifier: the
 import torch
 from torch import Tensor, nn
 
-from gantrain.errors import ConfigError
+from gantrain.core.errors import ConfigError
+from gantrain.core.priors import Latent
 from gantrain.losses.base import AdversarialObjective, Batch, discriminate, discriminate_fake, generate
 from gantrain.losses.functional import feature_matching_loss
 from gantrain.models.base import unwrap
-from gantrain.priors import Latent
-
 
 REDUCTIONS = ("sum", "mean")  # over the layer's features: the paper's squared norm, or their code's mean
 

@@ -11,17 +11,18 @@ log D(x, G(x)), or least_squares), the losses averaged over patches. As in the p
 halved, slowing D relative to G.
 """
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
-from gantrain.errors import ConfigError
-from typing import Any
-
+from gantrain.core.errors import ConfigError
+from gantrain.core.objective import Resources
+from gantrain.core.priors import Latent
 from gantrain.losses.base import Batch, GANObjective, LossTerms
 from gantrain.losses.criteria import Criterion, NonSaturating
 from gantrain.losses.functional import l1_loss
 from gantrain.models.pix2pix import PatchGANDiscriminator
-from gantrain.priors import Latent
 
 
 class L1ConditionalGAN(GANObjective):
@@ -60,11 +61,14 @@ class L1ConditionalGAN(GANObjective):
             fake = G(source)
         real, fake_out = D(source, target), D(source, fake)  # (B, N, N): one output per patch
         loss = 0.5 * self.criterion.discriminator_loss(real, fake_out)
-        return LossTerms(loss, {
-            "loss/d": loss.detach(),
-            "d/real": self.criterion.judged_real(real.detach()),
-            "d/fake": self.criterion.judged_real(fake_out.detach()),
-        })  # fmt: skip
+        return LossTerms(
+            loss,
+            {
+                "loss/d": loss.detach(),
+                "d/real": self.criterion.judged_real(real.detach()),
+                "d/fake": self.criterion.judged_real(fake_out.detach()),
+            },
+        )
 
     def generator_step(self, G: nn.Module, D: nn.Module, batch: Batch, latent: Latent) -> LossTerms:
         fake = G(batch.source)
@@ -78,13 +82,13 @@ class L1ConditionalGAN(GANObjective):
         logs["loss/g"] = loss.detach()
         return LossTerms(loss, logs)
 
-    def picture_inputs(self, setup: Any) -> Any:
+    def picture_inputs(self, resources: Resources) -> Any:
         """A few held-out (source, target) pairs (training pairs where there are none), uint8."""
-        return setup.preview_pairs()
+        return resources.preview_pairs()
 
     def pictures(self, nets: Any, inputs: Any) -> dict[str, Tensor]:
         """source | G(source) | target triplets, one per row, and D's verdict on each patch of G(source)."""
-        from gantrain.pictures import patch_verdicts, translation_triplets
+        from gantrain.models.pictures import patch_verdicts, translation_triplets
 
         sources, targets = inputs
         outputs, grid = translation_triplets(nets["generator"], sources, targets)
@@ -97,6 +101,6 @@ class L1ConditionalGAN(GANObjective):
             )
         return "generator"
 
-    def evaluator(self, setup: Any) -> Any:
+    def evaluator(self, resources: Resources) -> Any:
         """L1, PSNR, SSIM and sharpness of G(source) on the held-out pairs."""
-        return setup.translation_metrics()
+        return resources.translation_metrics()

@@ -10,7 +10,8 @@ block of the previous resolution, upsampled, gives way to the current one), at t
 start of each fade and of each stable phase the optimisers' state is reset (tkarras' code;
 reset_optimizers=false keeps it throughout: with the short phases of a CPU budget a reset comes every
 hundred steps), and a
-checkpoint is kept for each finished resolution: both said to the loop by `after_step`. `batch_sizes` gives a batch size per resolution (a prefix of each batch of
+checkpoint is kept for each finished resolution: both said to the loop by `after_step`. `batch_sizes` gives a batch size per
+resolution (a prefix of each batch of
 train.batch_size, which must hold the largest); grow=false trains at the final resolution throughout,
 the "no growing" ablation.
 """
@@ -20,16 +21,16 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import nn
 
-from gantrain.errors import ConfigError
+from gantrain.core.errors import ConfigError
+from gantrain.core.objective import StepEvents
+from gantrain.core.priors import Latent
 from gantrain.losses.base import Batch, LossTerms
 from gantrain.losses.criteria import Criterion
 from gantrain.losses.criterion_gan import CriterionGAN
 from gantrain.models.base import unwrap
 from gantrain.models.progan import resolutions
-from gantrain.objective import StepEvents
-from gantrain.priors import Latent
 
 
 class ProgressiveGAN(CriterionGAN):
@@ -53,7 +54,10 @@ class ProgressiveGAN(CriterionGAN):
         super().__init__(criterion, gp_lambda, drift, r1_gamma, r1_every, name)
         self.start_size = start_size
         if isinstance(phase_images, bool) or not isinstance(phase_images, int) or phase_images < 1:
-            raise ConfigError(f"model.phase_images must be an integer >= 1, the images of each fade-in and each stable phase (got {phase_images!r}); the paper's is 800000")
+            raise ConfigError(
+                "model.phase_images must be an integer >= 1, the images of each fade-in and each stable phase (got "
+                f"{phase_images!r}); the paper's is 800000"
+            )
         if not isinstance(grow, bool):
             raise ConfigError(f"model.grow must be true or false (got {grow!r})")
         if not isinstance(reset_optimizers, bool):
@@ -62,10 +66,15 @@ class ProgressiveGAN(CriterionGAN):
         self.image_size, self.phase_images, self.grow = image_size, phase_images, grow
         self.batch_sizes: dict[int, int] = {}
         if batch_sizes is not None and not isinstance(batch_sizes, Mapping):
-            raise ConfigError(f"model.batch_sizes must map resolutions to batch sizes, e.g. '{{4: 64, 8: 64, 16: 32}}', or be null (got {batch_sizes!r})")
+            raise ConfigError(
+                f"model.batch_sizes must map resolutions to batch sizes, e.g. '{{4: 64, 8: 64, 16: 32}}', or be null (got {batch_sizes!r})"
+            )
         for size, b in dict(batch_sizes or {}).items():
             if isinstance(b, bool) or not isinstance(b, int) or b < 1 or (max_batch_size is not None and b > max_batch_size):
-                raise ConfigError(f"model.batch_sizes.{size}={b!r} must be an integer from 1 to train.batch_size ({max_batch_size}): each is a share of train.batch_size's batch")
+                raise ConfigError(
+                    f"model.batch_sizes.{size}={b!r} must be an integer from 1 to train.batch_size ({max_batch_size}): each is a "
+                    "share of train.batch_size's batch"
+                )
             self.batch_sizes[int(size)] = b
         self.images_seen = 0  # real images D has been shown: the schedule's clock
         self.images_reported = 0  # ... at the end of the step before (after_step compares the two)
@@ -76,10 +85,14 @@ class ProgressiveGAN(CriterionGAN):
         from gantrain.models.progan import ProGANDiscriminator, ProGANGenerator
 
         if not isinstance(unwrap(G), ProGANGenerator) or not isinstance(unwrap(D), ProGANDiscriminator):
-            raise ConfigError("loss=progan grows the networks of model=progan, which this model does not build: use model=progan (it sets loss=progan)")
+            raise ConfigError(
+                "loss=progan grows the networks of model=progan, which this model does not build: use model=progan (it sets loss=progan)"
+            )
         for size in self.batch_sizes:
             if size not in self.sizes:
-                raise ConfigError(f"model.batch_sizes names resolution {size}, which this run does not grow through ({', '.join(map(str, self.sizes))})")
+                raise ConfigError(
+                    f"model.batch_sizes names resolution {size}, which this run does not grow through ({', '.join(map(str, self.sizes))})"
+                )
 
     @property
     def sizes(self) -> list[int]:

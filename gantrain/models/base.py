@@ -7,6 +7,8 @@ import torch
 import torch._dynamo
 from torch import Tensor, nn
 
+from gantrain.core.priors import Latent
+
 
 class Network(nn.Module):
     """A run's network. The defaults describe a plain one; a network that differs says so."""
@@ -65,3 +67,31 @@ def activations(layers: nn.Sequential, x: Tensor) -> list[Tensor]:
         if isinstance(layer, nn.LeakyReLU) and x.dim() == 4:
             kept.append(x)
     return kept
+
+
+def is_conditional(module: nn.Module) -> bool:
+    return declared(module).conditional
+
+
+def is_classifier(D: nn.Module) -> bool:
+    return declared(D).num_classes is not None
+
+
+def generate(G: nn.Module, latent: Latent) -> Tensor:
+    """G(z), or G(z, y) for a conditional generator."""
+    return G(latent.z, latent.y) if is_conditional(G) else G(latent.z)
+
+
+def discriminate(D: nn.Module, x: Tensor, y: Tensor | None) -> Tensor:
+    """D(x), or D(x, y) for a conditional discriminator (y: the labels of real x, or of G's fakes)."""
+    return D(x, y) if is_conditional(D) else D(x)
+
+
+def samplewise(D: nn.Module) -> bool:
+    """Whether D treats each sample on its own, so that D on a concatenation of batches is D on each of
+    them: the same numbers from one call with larger matrix products. Not so with batch norm, nor for a D
+    that declares itself batch-level (minibatch stddev: on a concatenation each group would hold real and
+    generated images alike, and the feature would read the same for both)."""
+    if is_conditional(D) or declared(D).batch_level:
+        return False
+    return not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in D.modules())

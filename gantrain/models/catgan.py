@@ -18,9 +18,8 @@ pools; with 100 MNIST labels CatGAN's test error went from about 3% with the DCG
 
 from torch import Tensor, nn
 
+from gantrain.core.errors import ConfigError
 from gantrain.models.base import Network, Representation, activations
-
-from gantrain.errors import ConfigError
 from gantrain.models.gan import head_outputs
 from gantrain.models.layers import GaussianNoise, non_negative
 

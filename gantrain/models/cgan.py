@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gantrain.errors import ConfigError
+from gantrain.core.errors import ConfigError
 from gantrain.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gantrain.models.gan import MLPDiscriminator, MLPGenerator
 
@@ -41,7 +41,12 @@ class ConditionalMLPGenerator(MLPGenerator):
     ) -> None:
         self.num_classes = _classes(num_classes)
         super().__init__(
-            z_dim=z_dim + self.num_classes, image_size=image_size, channels=channels, hidden=hidden, batch_norm=batch_norm, activation=activation
+            z_dim=z_dim + self.num_classes,
+            image_size=image_size,
+            channels=channels,
+            hidden=hidden,
+            batch_norm=batch_norm,
+            activation=activation,
         )
 
     def forward(self, z: Tensor, y: Tensor) -> Tensor:  # type: ignore[override]
@@ -70,7 +75,6 @@ class ConditionalMLPDiscriminator(MLPDiscriminator):
     def forward(self, x: Tensor, y: Tensor) -> Tensor:  # type: ignore[override]
         joint = torch.cat([x.flatten(1), F.one_hot(y, self.label_classes).to(x.dtype)], dim=1)  # (B, C*H*W + K)
         return self.head(self.features(joint)).squeeze(1)
-
 
 
 class ConditionalDCGANGenerator(DCGANGenerator):

@@ -18,12 +18,10 @@ N(0, 0.02), as in the paper.
 
 from torch import Tensor, nn
 
+from gantrain.core.errors import ConfigError
 from gantrain.models.base import Network, Representation, activations
-
-from gantrain.errors import ConfigError
-from gantrain.models.layers import check_switch, spectrally_normalised
-from gantrain.models.dcgan import init_dcgan_weights
-from gantrain.models.pix2pix import check_norm, norm_2d, patch_size_layers, patchgan_layers, patchgan_output_size
+from gantrain.models.layers import check_norm, check_switch, init_dcgan_weights, norm_2d, spectrally_normalised
+from gantrain.models.pix2pix import patch_size_layers, patchgan_layers, patchgan_output_size
 
 
 def _whole(key: str, value: object, minimum: int, fix: str) -> int:
@@ -45,8 +43,11 @@ class ResidualBlock(nn.Module):
         super().__init__()
         # no bias before a norm: its mean subtraction cancels it
         layers: list[nn.Module] = [
-            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=False), norm_2d(norm, channels), nn.ReLU(),
-        ]  # fmt: skip
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(channels, channels, 3, bias=False),
+            norm_2d(norm, channels),
+            nn.ReLU(),
+        ]
         if dropout > 0:
             layers.append(nn.Dropout(dropout))
         layers += [nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=False), norm_2d(norm, channels)]
@@ -97,21 +98,34 @@ class ResNetGenerator(Network):
 
         # convolutions followed by a norm carry no bias: the norm's mean subtraction cancels it
         self.stem = nn.Sequential(  # c7s1-w: (B, c_in, S, S) -> (B, w, S, S)
-            nn.ReflectionPad2d(3), nn.Conv2d(c_in, w, 7, bias=False), norm_2d(norm, w), nn.ReLU(),
-        )  # fmt: skip
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(c_in, w, 7, bias=False),
+            norm_2d(norm, w),
+            nn.ReLU(),
+        )
         self.down = nn.Sequential(  # d2w, d4w: (B, w, S, S) -> (B, 4w, S/4, S/4)
-            nn.Conv2d(w, 2 * w, 3, 2, 1, bias=False), norm_2d(norm, 2 * w), nn.ReLU(),
-            nn.Conv2d(2 * w, 4 * w, 3, 2, 1, bias=False), norm_2d(norm, 4 * w), nn.ReLU(),
-        )  # fmt: skip
+            nn.Conv2d(w, 2 * w, 3, 2, 1, bias=False),
+            norm_2d(norm, 2 * w),
+            nn.ReLU(),
+            nn.Conv2d(2 * w, 4 * w, 3, 2, 1, bias=False),
+            norm_2d(norm, 4 * w),
+            nn.ReLU(),
+        )
         # R4w x blocks: (B, 4w, S/4, S/4), side and channels unchanged
         self.residual = nn.Sequential(*[ResidualBlock(4 * w, norm, float(dropout)) for _ in range(n_blocks)])
         self.up = nn.Sequential(  # u2w, uw: (B, 4w, S/4, S/4) -> (B, w, S, S); output_padding=1 makes each exactly 2x
-            nn.ConvTranspose2d(4 * w, 2 * w, 3, 2, 1, output_padding=1, bias=False), norm_2d(norm, 2 * w), nn.ReLU(),
-            nn.ConvTranspose2d(2 * w, w, 3, 2, 1, output_padding=1, bias=False), norm_2d(norm, w), nn.ReLU(),
-        )  # fmt: skip
+            nn.ConvTranspose2d(4 * w, 2 * w, 3, 2, 1, output_padding=1, bias=False),
+            norm_2d(norm, 2 * w),
+            nn.ReLU(),
+            nn.ConvTranspose2d(2 * w, w, 3, 2, 1, output_padding=1, bias=False),
+            norm_2d(norm, w),
+            nn.ReLU(),
+        )
         self.head = nn.Sequential(  # c7s1-out: (B, w, S, S) -> (B, c_out, S, S) in [-1, 1]
-            nn.ReflectionPad2d(3), nn.Conv2d(w, c_out, 7), nn.Tanh(),
-        )  # fmt: skip
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(w, c_out, 7),
+            nn.Tanh(),
+        )
         self.apply(init_dcgan_weights)
 
     def describe(self) -> str:

@@ -16,11 +16,10 @@ from collections.abc import Callable
 
 from torch import Tensor, nn
 
+from gantrain.core.errors import ConfigError
 from gantrain.models.base import Network, Representation, activations
-
-from gantrain.errors import ConfigError
-from gantrain.models.layers import check_switch, spectrally_normalised
 from gantrain.models.gan import head_outputs
+from gantrain.models.layers import check_norm, check_switch, init_dcgan_weights, norm_2d, spectrally_normalised
 
 
 def dcgan_layout(image_size: int) -> tuple[int, int]:
@@ -37,17 +36,6 @@ def dcgan_layout(image_size: int) -> tuple[int, int]:
             "(e.g. 28, 32, 48, 64, 96, 128); set data.image_size to one of these"
         )
     return size, n
-
-
-def init_dcgan_weights(module: nn.Module) -> None:
-    """N(0, 0.02) for convolutions, N(1, 0.02) for batch-norm scales (Radford et al., section 4)."""
-    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-        nn.init.normal_(module.weight, 0.0, 0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.BatchNorm2d):
-        nn.init.normal_(module.weight, 1.0, 0.02)
-        nn.init.zeros_(module.bias)
 
 
 def _check_width(width: int) -> int:
@@ -112,8 +100,6 @@ class DCGANDiscriminator(Network, Representation):
     ) -> None:
         """norm: batch (DCGAN's) | layer | none, after every convolution but the first; spectral_norm:
         Miyato et al.'s normalisation of every weight (their SN-DCGAN has no batch norm: norm=none)."""
-        from gantrain.models.pix2pix import check_norm, norm_2d
-
         super().__init__()
         self.num_classes, self.fake_class = num_classes, bool(fake_class)
         outputs = head_outputs(num_classes, fake_class)

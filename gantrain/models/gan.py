@@ -9,9 +9,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from gantrain.core.errors import ConfigError
 from gantrain.models.base import Network
-
-from gantrain.errors import ConfigError
 from gantrain.models.layers import WeightNormLinear
 
 

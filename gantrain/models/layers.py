@@ -1,10 +1,11 @@
-"""Layers shared by several models: Gaussian noise (a regulariser of the semi-supervised D) and
-weight normalisation with its data-dependent initialisation (Salimans & Kingma 2016)."""
+"""Layers shared by several models: the normalisation layers a convolutional network chooses from (norm_2d),
+DCGAN's weight initialisation, Gaussian noise (a regulariser of the semi-supervised D), weight normalisation
+with its data-dependent initialisation (Salimans & Kingma 2016) and spectral normalisation."""
 
 import torch
 from torch import Tensor, nn
 
-from gantrain.errors import ConfigError
+from gantrain.core.errors import ConfigError
 
 
 def running_batch_norms(module: nn.Module) -> list[nn.Module]:
@@ -91,3 +92,39 @@ def spectrally_normalised(module: nn.Module) -> nn.Module:
         if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             spectral_norm(layer)
     return module
+
+
+NORMS = ("batch", "instance", "layer", "none")
+
+
+def check_norm(key: str, norm: object) -> str:
+    """`norm` if it names a normalisation layer norm_2d() builds, else a ConfigError naming `key`."""
+    if norm not in NORMS:
+        raise ConfigError(f"{key}={norm!r} is not a normalisation gantrain builds; set it to one of {', '.join(NORMS)}")
+    return str(norm)
+
+
+def norm_2d(norm: str, channels: int) -> nn.Module:
+    """Batch norm (learned scale and shift, running statistics for eval mode), instance norm with neither
+    -- CycleGAN's: each image normalised by its own statistics, at training and at test time --, layer
+    norm (each image over all its channels), or none."""
+    if norm == "batch":
+        return nn.BatchNorm2d(channels)
+    if norm == "instance":
+        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+    if norm == "layer":  # each image's whole feature map (C, H, W), with a learned scale and shift per channel
+        return nn.GroupNorm(1, channels)
+    if norm == "none":  # e.g. with spectral normalisation, or WGAN-GP's critic (a per-image gradient penalty)
+        return nn.Identity()
+    raise ValueError(f"unknown norm {norm!r}; expected one of {NORMS}")
+
+
+def init_dcgan_weights(module: nn.Module) -> None:
+    """N(0, 0.02) for convolutions, N(1, 0.02) for batch-norm scales (Radford et al., section 4)."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)

@@ -20,11 +20,9 @@ with either norm; CycleGAN's discriminator (models/cyclegan.py) is the same stac
 import torch
 from torch import Tensor, nn
 
+from gantrain.core.errors import ConfigError
 from gantrain.models.base import Network, Representation, activations
-
-from gantrain.errors import ConfigError
-from gantrain.models.layers import check_switch, spectrally_normalised
-from gantrain.models.dcgan import init_dcgan_weights
+from gantrain.models.layers import check_norm, check_switch, init_dcgan_weights, norm_2d, spectrally_normalised
 
 MAX_STRIDED = 8  # PatchGANs up to 8 stride-2 layers (receptive field 4606) are offered
 
@@ -71,31 +69,6 @@ def patchgan_output_size(image_size: int, patch_size: int) -> int:
     return side - 2  # two 4x4 stride-1 layers with padding 1 each take 1 off
 
 
-NORMS = ("batch", "instance", "layer", "none")
-
-
-def check_norm(key: str, norm: object) -> str:
-    """`norm` if it names a normalisation layer norm_2d() builds, else a ConfigError naming `key`."""
-    if norm not in NORMS:
-        raise ConfigError(f"{key}={norm!r} is not a normalisation gantrain builds; set it to one of {', '.join(NORMS)}")
-    return str(norm)
-
-
-def norm_2d(norm: str, channels: int) -> nn.Module:
-    """Batch norm (learned scale and shift, running statistics for eval mode), instance norm with neither
-    -- CycleGAN's: each image normalised by its own statistics, at training and at test time --, layer
-    norm (each image over all its channels), or none."""
-    if norm == "batch":
-        return nn.BatchNorm2d(channels)
-    if norm == "instance":
-        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
-    if norm == "layer":  # each image's whole feature map (C, H, W), with a learned scale and shift per channel
-        return nn.GroupNorm(1, channels)
-    if norm == "none":  # e.g. with spectral normalisation, or WGAN-GP's critic (a per-image gradient penalty)
-        return nn.Identity()
-    raise ValueError(f"unknown norm {norm!r}; expected one of {NORMS}")
-
-
 def patchgan_layers(channels: int, n_strided: int, width: int, norm: str = "batch") -> list[nn.Module]:
     """The PatchGAN's layers: image (B, channels, S, S) -> logits (B, 1, N, N).
 
@@ -103,10 +76,13 @@ def patchgan_layers(channels: int, n_strided: int, width: int, norm: str = "batc
     convolution followed by a norm has no bias: the norm's mean subtraction would cancel it."""
     if n_strided == 0:  # PixelGAN: 1x1 convolutions, each pixel judged on its own
         return [
-            nn.Conv2d(channels, width, 1), nn.LeakyReLU(0.2),
-            nn.Conv2d(width, 2 * width, 1, bias=norm == "none"), norm_2d(norm, 2 * width), nn.LeakyReLU(0.2),
+            nn.Conv2d(channels, width, 1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(width, 2 * width, 1, bias=norm == "none"),
+            norm_2d(norm, 2 * width),
+            nn.LeakyReLU(0.2),
             nn.Conv2d(2 * width, 1, 1),
-        ]  # fmt: skip
+        ]
     layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2)]  # no norm on the input layer
     c_prev = width
     for i in range(1, n_strided + 1):  # n-1 more stride-2 layers, then one stride-1 layer
@@ -240,4 +216,3 @@ class PatchGANDiscriminator(Network, Representation):
     def forward(self, source: Tensor, image: Tensor) -> Tensor:
         x = torch.cat([source, image], dim=1) if self.with_source else image
         return self.net(x).squeeze(1)  # (B, N, N)
-

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gantrain.errors import ConfigError
+from gantrain.core.errors import ConfigError
 from gantrain.models.base import Network, Representation
 from gantrain.models.layers import check_switch
 
@@ -36,7 +36,9 @@ def resolutions(start_size: int, image_size: int) -> list[int]:
     if isinstance(start_size, bool) or not isinstance(start_size, int) or start_size < 2:
         raise ConfigError(f"model.start_size must be an integer >= 2, the first resolution (got {start_size!r}); the paper's is 4")
     if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < start_size:
-        raise ConfigError(f"model.start_size={start_size} is larger than data.image_size={image_size}: lower model.start_size (the paper's 4)")
+        raise ConfigError(
+            f"model.start_size={start_size} is larger than data.image_size={image_size}: lower model.start_size (the paper's 4)"
+        )
     out = [start_size]
     while out[-1] < image_size:
         out.append(out[-1] * 2)
@@ -57,7 +59,9 @@ class EqualizedConv2d(nn.Module):
     def __init__(self, c_in: int, c_out: int, kernel: int, *, gain: float = math.sqrt(2), equalized: bool = True, padding: int = 0) -> None:
         super().__init__()
         self.scale = gain / math.sqrt(c_in * kernel * kernel) if equalized else 1.0
-        self.weight = nn.Parameter(torch.randn(c_out, c_in, kernel, kernel) * (1.0 if equalized else gain / math.sqrt(c_in * kernel * kernel)))
+        self.weight = nn.Parameter(
+            torch.randn(c_out, c_in, kernel, kernel) * (1.0 if equalized else gain / math.sqrt(c_in * kernel * kernel))
+        )
         self.bias = nn.Parameter(torch.zeros(c_out))
         self.padding = padding
 
@@ -118,7 +122,12 @@ class Staged(Network):
         grow_to (a checkpoint loaded, the moving average's copy, a move to another device): reading a GPU
         tensor waits for the GPU, which every forward pass of a training step must not do."""
         known = self._known
-        if known is None or known[0] is not self.level or known[2] is not self.alpha or (known[1], known[3]) != (self.level._version, self.alpha._version):
+        if (
+            known is None
+            or known[0] is not self.level
+            or known[2] is not self.alpha
+            or (known[1], known[3]) != (self.level._version, self.alpha._version)
+        ):
             known = (self.level, self.level._version, self.alpha, self.alpha._version, int(self.level), float(self.alpha))
             self._known = known
         return known[4], known[5]
@@ -159,7 +168,9 @@ class ProGANGenerator(Staged):
         self.dense = EqualizedLinear(z_dim, nf[0] * start_size * start_size, gain=math.sqrt(2) / start_size, equalized=eq, fan_in=z_dim)
         self.first = EqualizedConv2d(nf[0], nf[0], 3, padding=1, equalized=eq)
         self.blocks = nn.ModuleList(
-            nn.ModuleList([EqualizedConv2d(nf[i - 1], nf[i], 3, padding=1, equalized=eq), EqualizedConv2d(nf[i], nf[i], 3, padding=1, equalized=eq)])
+            nn.ModuleList(
+                [EqualizedConv2d(nf[i - 1], nf[i], 3, padding=1, equalized=eq), EqualizedConv2d(nf[i], nf[i], 3, padding=1, equalized=eq)]
+            )
             for i in range(1, len(sizes))
         )
         self.to_rgb = nn.ModuleList(EqualizedConv2d(n, channels, 1, gain=1.0, equalized=eq) for n in nf)
@@ -214,7 +225,9 @@ class ProGANDiscriminator(Staged, Representation):
         self.from_rgb = nn.ModuleList(EqualizedConv2d(channels, n, 1, equalized=eq) for n in nf)
         # blocks[i-1] takes level i (resolution sizes[i]) down to level i-1
         self.blocks = nn.ModuleList(
-            nn.ModuleList([EqualizedConv2d(nf[i], nf[i], 3, padding=1, equalized=eq), EqualizedConv2d(nf[i], nf[i - 1], 3, padding=1, equalized=eq)])
+            nn.ModuleList(
+                [EqualizedConv2d(nf[i], nf[i], 3, padding=1, equalized=eq), EqualizedConv2d(nf[i], nf[i - 1], 3, padding=1, equalized=eq)]
+            )
             for i in range(1, len(sizes))
         )
         extra = 1 if self.use_stddev else 0

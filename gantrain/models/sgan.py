@@ -20,7 +20,6 @@ import torch
 from torch import Tensor, nn
 
 from gantrain.models.base import Network
-
 from gantrain.models.gan import _check_sizes, head_outputs
 from gantrain.models.layers import GaussianNoise, WeightNormLinear, positive
 

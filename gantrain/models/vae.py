@@ -12,7 +12,6 @@ import torch
 from torch import Tensor, nn
 
 from gantrain.models.base import Network
-
 from gantrain.models.gan import _check_sizes
 
 

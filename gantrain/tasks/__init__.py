@@ -6,21 +6,49 @@ per task, each a function of values, importable without Hydra. The CLI only disp
     gantrain task=translate run=outputs/DATE/TIME input=~/edges          # a folder through a trained translator
 """
 
+from gantrain.models.inference import generate_images
 from gantrain.tasks.arithmetic import arithmetic, parse_expression
-from gantrain.tasks.dfilters import Filters, dfilters
-from gantrain.tasks.probe import Probed, probe
 from gantrain.tasks.confusion import CAPTION_WIDTH, Confused, Mistake, captioned_rows, confusion, confusion_chart
+from gantrain.tasks.dfilters import Filters, dfilters
 from gantrain.tasks.evaluate import Evaluated, class_histogram_chart, evaluate_run
 from gantrain.tasks.interpolate import INTERPOLATIONS, interpolate, lerp, slerp, traversal
 from gantrain.tasks.nearest import _nearest_indices, nearest
+from gantrain.tasks.probe import Probed, probe
 from gantrain.tasks.sample import sample
 from gantrain.tasks.trained import TrainedRun, Written, latent_prior, load_run
 from gantrain.tasks.translate import INPUT_FORMS, Translated, _source_maker, translate_folder
-from gantrain.inference import generate_images
 
 __all__ = [
-    "CAPTION_WIDTH", "Confused", "Filters", "Probed", "dfilters", "probe", "Evaluated", "INPUT_FORMS", "INTERPOLATIONS", "Mistake", "TrainedRun", "Translated", "Written",
-    "_nearest_indices", "_source_maker", "arithmetic", "captioned_rows", "class_histogram_chart", "confusion", "confusion_chart",
-    "evaluate_run", "generate_images", "interpolate", "latent_prior", "lerp", "load_run", "nearest", "parse_expression",
-    "sample", "slerp", "translate_folder", "traversal",
-]  # fmt: skip
+    "CAPTION_WIDTH",
+    "Confused",
+    "Filters",
+    "Probed",
+    "dfilters",
+    "probe",
+    "Evaluated",
+    "INPUT_FORMS",
+    "INTERPOLATIONS",
+    "Mistake",
+    "TrainedRun",
+    "Translated",
+    "Written",
+    "_nearest_indices",
+    "_source_maker",
+    "arithmetic",
+    "captioned_rows",
+    "class_histogram_chart",
+    "confusion",
+    "confusion_chart",
+    "evaluate_run",
+    "generate_images",
+    "interpolate",
+    "latent_prior",
+    "lerp",
+    "load_run",
+    "nearest",
+    "parse_expression",
+    "sample",
+    "slerp",
+    "translate_folder",
+    "traversal",
+]

@@ -5,10 +5,11 @@ from pathlib import Path
 
 import torch
 
-from gantrain.errors import ConfigError
-from gantrain.inference import generate_images
+from gantrain.core.errors import ConfigError
+from gantrain.core.files import save_png
+from gantrain.models.inference import generate_images
 from gantrain.tasks.trained import Written, latent_prior, load_run, picture_to_tensorboard
-from gantrain.files import save_png
+
 
 def parse_expression(expression: str, n: int) -> list[tuple[int, list[int]]]:
     """'3 7 12 - 1 4 5 + 9 10 11' -> [(+1, [3, 7, 12]), (-1, [1, 4, 5]), (+1, [9, 10, 11])]: groups of
@@ -34,7 +35,13 @@ def parse_expression(expression: str, n: int) -> list[tuple[int, list[int]]]:
 
 
 def arithmetic(
-    run: str | os.PathLike, output: str | os.PathLike, *, expression: str, n: int = 64, seed: int = 0, device: torch.device = torch.device("cpu")
+    run: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    expression: str,
+    n: int = 64,
+    seed: int = 0,
+    device: torch.device = torch.device("cpu"),
 ) -> Written:
     """Vector arithmetic on z (Radford et al. 2016, section 6.3): each group of samples of `task=sample
     n=N seed=S` is averaged in z (single samples are unstable, the paper found), the averages are added
@@ -43,7 +50,7 @@ def arithmetic(
     +-0.25 added to z, as the paper's figure 7)."""
     from torchvision.utils import make_grid
 
-    from gantrain.priors import Latent
+    from gantrain.core.priors import Latent
 
     if expression in (None, ""):
         raise ConfigError("task=arithmetic needs expression=..., groups of sample indices, e.g. 'expression=3 7 12 - 1 4 5 + 9 10 11'")
@@ -62,7 +69,9 @@ def arithmetic(
     z_rows = []
     for (_, group), mean in zip(terms, means):
         z_rows.append((grid.z[group], mean))
-    images = generate_images(trained.G, Latent(torch.cat([torch.stack([*zs, m]) for zs, m in z_rows] + [torch.stack([result, *(result + noise)])])))
+    images = generate_images(
+        trained.G, Latent(torch.cat([torch.stack([*zs, m]) for zs, m in z_rows] + [torch.stack([result, *(result + noise)])]))
+    )
     blank = torch.zeros_like(images[0])
     cells, at = [], 0
     for zs, _ in z_rows:  # a group's samples, blanks, then the image of their mean in the last column

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import torch
 
-from gantrain.errors import ConfigError
+from gantrain.core.errors import ConfigError
+from gantrain.core.files import save_png, write_text, write_with
 from gantrain.tasks.trained import load_run, read_rgb
-from gantrain.files import save_png, write_text, write_with
+
 
 @dataclass
 class Mistake:
@@ -38,17 +39,18 @@ def confusion(run: str | os.PathLike, output: str | os.PathLike, *, n: int = 16,
     """What a classifier D (model=sgan, model=catgan) gets wrong on the held-out split: its confusion
     matrix as a picture, up to n held-out images of each of its commonest mistakes (one row each), and
     the labelled training images a semi-supervised run saw (one row per class). A style of digit that no
-    labelled image shows can go, as a block, to another class; the two pictures side by side show it. D is scored as the run's evaluations scored it (the moving
+    labelled image shows can go, as a block, to another class; the two pictures side by side show it. D is scored as the
+    run's evaluations scored it (the moving
     average of its weights under eval.ema, batch-norm statistics re-estimated on eval.bn_images), so
     the error is the run's eval/* number at the checkpoint's step."""
     import json
 
     from torchvision.utils import make_grid
 
-    from gantrain.evaluation import classification_error, clustering_error, contingency_matrix, match_clusters
     from gantrain.losses.base import is_classifier, is_conditional
-    from gantrain.monitor import event_writer
-    from gantrain.setup import build, test_error_evaluator
+    from gantrain.metrics.evaluation import classification_error, clustering_error, contingency_matrix, match_clusters
+    from gantrain.training.monitor import event_writer
+    from gantrain.training.setup import build, test_error_evaluator
 
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ConfigError(f"n must be an integer >= 1, the held-out images drawn per mistake (got {n!r})")
@@ -64,7 +66,9 @@ def confusion(run: str | os.PathLike, output: str | os.PathLike, *, n: int = 16,
     cluster_match = str(cfg.eval.get("cluster_match", "one_to_one"))
     evaluate = test_error_evaluator(cfg, data, live, device, int(cfg.eval.get("bn_images", 0)), cluster_match)
     if evaluate is None:
-        raise ConfigError(f"task=confusion needs a labelled test split, and the run's data ({cfg.data._target_.rsplit('.', 1)[-1]}) has none")
+        raise ConfigError(
+            f"task=confusion needs a labelled test split, and the run's data ({cfg.data._target_.rsplit('.', 1)[-1]}) has none"
+        )
     average = trained.averages.get("discriminator")
     D = average if average is not None else live
     which = f"the moving average of D's weights (eval.ema={cfg.eval.get('ema')})" if average is not None else "D"
@@ -112,11 +116,15 @@ def confusion(run: str | os.PathLike, output: str | os.PathLike, *, n: int = 16,
         files.append(out / "labelled.png")
         save_png(files[-1], make_grid(torch.stack(tiles).float() / 255, nrow=width, pad_value=0.5), "picture")
     record = {
-        "step": trained.step, "checkpoint": str(trained.checkpoint), "discriminator": which, evaluate.name: error,
-        "counts": counts.tolist(), "assigned": assigned,
+        "step": trained.step,
+        "checkpoint": str(trained.checkpoint),
+        "discriminator": which,
+        evaluate.name: error,
+        "counts": counts.tolist(),
+        "assigned": assigned,
         "mistakes": [{"class": m.true, "output": m.output, "count": m.count, "test_indices": m.indices} for m in mistakes],
         "labelled_indices": subset.tolist() if subset is not None else None,
-    }  # fmt: skip
+    }
     files.append(out / f"confusion_{stem}.json")
     write_text(files[-1], json.dumps(record) + "\n", "record")
     with event_writer(trained.run_dir / "tb") as writer:  # beside the run's curves, at the checkpoint's step
@@ -178,5 +186,3 @@ def confusion_chart(counts: torch.Tensor, assigned: list[int | None], error: flo
     write_with(path, "chart", lambda f: fig.savefig(f, dpi=100, format="png"))
     plt.close(fig)
     return path
-
-

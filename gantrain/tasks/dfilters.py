@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from gantrain.data.base import to_unit_range
-from gantrain.errors import ConfigError
+from gantrain.core.errors import ConfigError
+from gantrain.core.pixels import to_unit_range
+from gantrain.metrics.representation import guided_gradients, over_batches
 from gantrain.models.base import Representation
-from gantrain.representation import guided_gradients, over_batches
 from gantrain.tasks.confusion import captioned_rows
 from gantrain.tasks.probe import random_twin, representations
 from gantrain.tasks.trained import load_run, picture_to_tensorboard
@@ -31,7 +31,9 @@ class Filters:
 
 def strongest(D: Representation, images: Tensor, device: torch.device, batch_size: int = 250) -> Tensor:
     """Each image's strongest response of each filter of D's last convolutional layer: (N, C_last)."""
-    return over_batches(D, images, lambda layers: layers[-1].flatten(2).amax(dim=2), device=device, batch_size=batch_size)  # (b, C, h, w) -> (b, C)
+    return over_batches(
+        D, images, lambda layers: layers[-1].flatten(2).amax(dim=2), device=device, batch_size=batch_size
+    )  # (b, C, h, w) -> (b, C)
 
 
 def visible(gradient: Tensor) -> Tensor:
@@ -59,7 +61,9 @@ def filter_picture(D: Representation, images: Tensor, responses: Tensor, n: int,
     return grid, order
 
 
-def dfilters(run: str | os.PathLike, output: str | os.PathLike, *, n: int = 8, seed: int = 0, device: torch.device = torch.device("cpu")) -> Filters:
+def dfilters(
+    run: str | os.PathLike, output: str | os.PathLike, *, n: int = 8, seed: int = 0, device: torch.device = torch.device("cpu")
+) -> Filters:
     """Pictures of what the last layer's n most active filters of every convolutional discriminator of
     `run` respond to, trained and with random weights: PNGs in `output` and the run's TensorBoard."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
@@ -75,7 +79,10 @@ def dfilters(run: str | os.PathLike, output: str | os.PathLike, *, n: int = 8, s
         for which, network in (("trained", D), ("random", random_twin(trained, name, seed))):
             responses = strongest(network, images, device)
             if n > responses.shape[1]:
-                raise ConfigError(f"n={n} filters asked for, and {name}'s last convolutional layer has {responses.shape[1]}: use n <= {responses.shape[1]}")
+                raise ConfigError(
+                    f"n={n} filters asked for, and {name}'s last convolutional layer has {responses.shape[1]}: use n <= "
+                    f"{responses.shape[1]}"
+                )
             grid, order = filter_picture(network, images, responses, n, device)
             prefix = "dfilters" if len(found) == 1 else f"dfilters_{name}"
             path = out / f"{prefix}_{which}_step{trained.step}_n{n}_seed{seed}.png"
@@ -91,7 +98,7 @@ def _training_images(cfg, side: str, n: int, seed: int) -> Tensor:
     discriminator judges: the data set's images, domain A or B of an unpaired set, a paired set's targets."""
     from gantrain.data.paired import PairedDataset
     from gantrain.data.unpaired import UnpairedImages
-    from gantrain.setup import build
+    from gantrain.training.setup import build
 
     data = build(cfg.data, "data")
     g = torch.Generator().manual_seed(seed)

@@ -2,18 +2,20 @@
 (Pix2Pix, CycleGAN) gets the evaluation its training ran, with the numbers kept for a run's end."""
 
 import os
-from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
+from gantrain.core.errors import ConfigError
+from gantrain.core.files import write_text, write_with
 from gantrain.data.base import sample_uint8
-from gantrain.errors import ConfigError
-from gantrain.inference import generate_images
-from gantrain.setup import run_classifier, run_data
+from gantrain.models.inference import generate_images
 from gantrain.tasks.trained import TrainedRun, latent_prior, load_run, read_rgb
-from gantrain.files import write_text, write_with
+from gantrain.training.setup import run_classifier, run_data
+
+
 @dataclass
 class Evaluated:
     numbers: dict[str, float]  # eval/fid, eval/kid, eval/is, and with the classifier eval/classes_covered, eval/class_kl
@@ -39,7 +41,7 @@ def evaluate_run(
     histogram as a bar chart, and logged beside the run's training curves (eval/* at its last step)."""
     import json
 
-    from gantrain import fidelity
+    from gantrain.metrics import fidelity
 
     if isinstance(n, bool) or not isinstance(n, int) or n < 2:
         raise ConfigError(f"n must be an integer >= 2, the number of samples to score (got {n!r})")
@@ -63,14 +65,19 @@ def evaluate_run(
     fake = generate_images(trained.G, latent)
     torch.manual_seed(seed)  # KID draws its subsets from torch's RNG: seeded, a rerun gives the same numbers
     numbers, histogram = fidelity.score(
-        real.to(device), fake.to(device), extractor=extractor, classifier=classifier, data_share=data_share, inception_weights=inception_weights
+        real.to(device),
+        fake.to(device),
+        extractor=extractor,
+        classifier=classifier,
+        data_share=data_share,
+        inception_weights=inception_weights,
     )
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     record = {"step": trained.step, "n_fake": len(fake), "n_real": len(real), "extractor": described, "seed": seed, **numbers}
     files = [out / f"metrics_{extractor}_step{trained.step}_n{n}_seed{seed}.json"]
     write_text(files[0], json.dumps(record, indent=1) + "\n", "metrics")
-    from gantrain.monitor import event_writer
+    from gantrain.training.monitor import event_writer
 
     with event_writer(trained.run_dir / "tb") as writer:
         for key, value in numbers.items():
@@ -82,7 +89,9 @@ def evaluate_run(
     return Evaluated(numbers, files, trained.step, described, len(real), len(fake))
 
 
-def evaluate_translation(trained: TrainedRun, output: str | os.PathLike, *, seed: int = 0, device: torch.device = torch.device("cpu")) -> Evaluated:
+def evaluate_translation(
+    trained: TrainedRun, output: str | os.PathLike, *, seed: int = 0, device: torch.device = torch.device("cpu")
+) -> Evaluated:
     """A translation run (Pix2Pix, CycleGAN): the evaluation its training ran, on its held-out split, and the
     numbers a run computes only at its end (Evaluator.closing: CycleGAN's transfer score), written to
     OUTPUT/metrics_step<N>.json and logged beside the run's training curves (eval/* at its step)."""
@@ -91,9 +100,9 @@ def evaluate_translation(trained: TrainedRun, output: str | os.PathLike, *, seed
 
     from omegaconf import OmegaConf
 
-    from gantrain.monitor import event_writer
-    from gantrain.settings import EvalSettings, TrainSettings
-    from gantrain.setup import Setup, build
+    from gantrain.training.monitor import event_writer
+    from gantrain.training.settings import EvalSettings, TrainSettings
+    from gantrain.training.setup import Setup, build
 
     cfg = trained.config
     resolved = OmegaConf.to_container(cfg, resolve=True)
@@ -102,7 +111,17 @@ def evaluate_translation(trained: TrainedRun, output: str | os.PathLike, *, seed
     eval_settings = dataclasses.replace(eval_settings, every=max(1, eval_settings.every))  # a run trained with eval.every=0 too
     data = build(cfg.data, "data")
     nets = {**trained.nets, **trained.averages}  # each moving average in its network's place, as training evaluated
-    setup = Setup(cfg, data=data, nets=nets, objective=trained.objective, prior=None, settings=settings, eval_settings=eval_settings, device=device, seed=seed)
+    setup = Setup(
+        cfg,
+        data=data,
+        nets=nets,
+        objective=trained.objective,
+        prior=None,
+        settings=settings,
+        eval_settings=eval_settings,
+        device=device,
+        seed=seed,
+    )
     evaluator = trained.objective.evaluator(setup)
     if evaluator is None:
         raise ConfigError(f"run={trained.run_dir} has no held-out images to score: its data set has no test or val split")
@@ -147,7 +166,7 @@ def class_histogram_chart(histogram: torch.Tensor, data_share: torch.Tensor | No
 def _check_fits(n: int, config: Any, device: torch.device) -> None:
     """task=eval holds its n samples, their float copies and their features at once: refuse an n that
     cannot fit, in one line, before generating any."""
-    from gantrain import fidelity
+    from gantrain.metrics import fidelity
 
     data = config.data
     fidelity.check_scoring_fits(n, int(data.get("channels", 3)) * int(data.get("image_size", 64)) ** 2, device, "task=eval n")

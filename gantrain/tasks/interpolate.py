@@ -5,10 +5,10 @@ from pathlib import Path
 
 import torch
 
-from gantrain.errors import ConfigError
-from gantrain.inference import generate_images
+from gantrain.core.errors import ConfigError
+from gantrain.core.files import save_png
+from gantrain.models.inference import generate_images
 from gantrain.tasks.trained import GRID_MAX, Written, latent_prior, load_run, picture_to_tensorboard
-from gantrain.files import save_png
 
 INTERPOLATIONS = ("lerp", "slerp", "traverse")
 
@@ -41,15 +41,21 @@ def traversal(z: torch.Tensor, n: int, length: int, reach: float) -> torch.Tenso
 
 
 def interpolate(
-    run: str | os.PathLike, output: str | os.PathLike, *, n: int = 8, length: int = 10, mode: str = "slerp", seed: int = 0,
+    run: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    n: int = 8,
+    length: int = 10,
+    mode: str = "slerp",
+    seed: int = 0,
     device: torch.device = torch.device("cpu"),
-) -> Written:  # fmt: skip
+) -> Written:
     """n walks in latent space, one per row, from one z to another in `length` images (the DCGAN paper's
     figure 4), by `mode` lerp or slerp; or, with mode=traverse, one z with coordinate i swept across the
     prior's range in row i (the beta-VAE paper's latent traversals). A conditional G keeps one class per row."""
     from torchvision.utils import make_grid
 
-    from gantrain.priors import Latent
+    from gantrain.core.priors import Latent
 
     if mode not in INTERPOLATIONS:
         raise ConfigError(f"mode must be lerp, slerp or traverse (got {mode!r})")
@@ -57,7 +63,9 @@ def interpolate(
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise ConfigError(f"{name} must be an integer >= {least} (got {value!r})")
     if n * length > GRID_MAX:  # one picture: refused before the walks are computed, not after gigabytes of them
-        raise ConfigError(f"n x length = {n:,} x {length:,} images would not fit one grid (it shows at most {GRID_MAX:,}): lower n or length")
+        raise ConfigError(
+            f"n x length = {n:,} x {length:,} images would not fit one grid (it shows at most {GRID_MAX:,}): lower n or length"
+        )
     trained = load_run(run, device)
     prior = latent_prior(trained)
     generator = torch.Generator().manual_seed(seed)
@@ -80,5 +88,3 @@ def interpolate(
     save_png(path, make_grid(images.float() / 255, nrow=length, pad_value=1.0), "interpolation grid")
     picture_to_tensorboard(trained, f"task/{mode}", path)
     return Written([path], len(images), trained.step)
-
-

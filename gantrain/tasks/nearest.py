@@ -6,12 +6,14 @@ from typing import Any
 
 import torch
 
+from gantrain.core.errors import ConfigError
+from gantrain.core.files import save_png, write_text
+from gantrain.core.pixels import to_unit_range
 from gantrain.data.base import sample_uint8
-from gantrain.errors import ConfigError
-from gantrain.inference import generate_images
-from gantrain.setup import run_classifier, run_data
+from gantrain.models.inference import generate_images
 from gantrain.tasks.trained import Written, latent_prior, load_run, picture_to_tensorboard
-from gantrain.files import save_png, write_text
+from gantrain.training.setup import run_classifier, run_data
+
 
 @torch.no_grad()
 def _nearest_indices(queries: torch.Tensor, pool: torch.Tensor, k: int, chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
@@ -28,7 +30,13 @@ def _nearest_indices(queries: torch.Tensor, pool: torch.Tensor, k: int, chunk: i
 
 
 def nearest(
-    run: str | os.PathLike, output: str | os.PathLike, *, n: int = 8, neighbours: int = 3, seed: int = 0, device: torch.device = torch.device("cpu")
+    run: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    n: int = 8,
+    neighbours: int = 3,
+    seed: int = 0,
+    device: torch.device = torch.device("cpu"),
 ) -> Written:
     """The memorisation check of Goodfellow et al. (2014), figure 2: n samples, each beside its nearest
     training images in pixel space (Euclidean) and, for a labelled data set, in the offline classifier's
@@ -52,7 +60,7 @@ def nearest(
     record: dict[str, Any] = {"step": trained.step, "pool": len(pool), "pixel": {"distance": pixel_d.tolist(), "index": pixel_i.tolist()}}
     if train.num_classes is not None and isinstance(getattr(train, "labels", None), torch.Tensor):
         classifier, _, described = run_classifier(trained.config, train, held_out, torch.device("cpu"))
-        feats = lambda t: torch.cat([classifier.features(t[i : i + 1000].float().div(127.5).sub(1)) for i in range(0, len(t), 1000)])  # noqa: E731
+        feats = lambda t: torch.cat([classifier.features(to_unit_range(t[i : i + 1000])) for i in range(0, len(t), 1000)])  # noqa: E731
         feature_d, feature_i = _nearest_indices(feats(fake), feats(pool), neighbours)
         columns.append(pool[feature_i])
         record["feature"] = {"distance": feature_d.tolist(), "index": feature_i.tolist(), "extractor": described}
@@ -64,5 +72,3 @@ def nearest(
     write_text(path.with_suffix(".json"), json.dumps(record) + "\n", "record")
     picture_to_tensorboard(trained, "task/nearest", path)
     return Written([path, path.with_suffix(".json")], n, trained.step)
-
-

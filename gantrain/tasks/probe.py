@@ -1,6 +1,7 @@
 """task=probe: DCGAN's question of a trained discriminator (Radford et al. 2016, section 5.1) -- are its
 convolutional features a good representation? Each layer max-pooled to 4x4 and concatenated
-(gantrain/representation.py), a linear classifier (logistic regression) trained on N class-balanced labelled training images (several
+(gantrain/metrics/representation.py), a linear classifier (logistic regression) trained on N class-balanced labelled
+training images (several
 seeded draws) and scored on the whole test split; beside it, the same architecture with random weights,
 the raw pixels, and a classifier D's own test error. The labels are the probe's, whether or not the run
 trained with any."""
@@ -16,10 +17,11 @@ import torch
 from omegaconf import DictConfig, ListConfig
 from torch import Tensor, nn
 
-from gantrain.errors import ConfigError
-from gantrain.files import write_text
+from gantrain.core.errors import ConfigError
+from gantrain.core.files import write_text
+from gantrain.core.pixels import to_unit_range
+from gantrain.metrics.representation import class_balanced, linear_probe_error, pooled_features
 from gantrain.models.base import Representation
-from gantrain.representation import class_balanced, linear_probe_error, pooled_features
 from gantrain.tasks.trained import TrainedRun, load_run
 
 ALL = "all"
@@ -72,7 +74,9 @@ def parse_budgets(labels: Any) -> list[int | None]:
             try:
                 budget = int(item) if isinstance(item, float) else int(str(item).strip())  # labels=1e3 reads as 1000.0
             except (ValueError, OverflowError):
-                raise ConfigError(f"labels={item!r}: give a number of labelled images (e.g. labels=100), 'all', or several: labels=100,1000,all") from None
+                raise ConfigError(
+                    f"labels={item!r}: give a number of labelled images (e.g. labels=100), 'all', or several: labels=100,1000,all"
+                ) from None
             if budget <= 0:
                 raise ConfigError(f"labels={item!r}: a label budget must be a whole number >= 1 (or 'all')")
         if budget not in budgets:
@@ -87,15 +91,20 @@ def labelled_images(cfg: DictConfig, judges: str, split: str) -> LabelledImages:
     reads, with their labels; a data set without labels is refused in one line."""
     from gantrain.data.base import InMemoryImages
     from gantrain.data.unpaired import UnpairedImages
-    from gantrain.setup import build
+    from gantrain.training.setup import build
 
     name = str(cfg.data._target_).rsplit(".", 1)[-1]
     if "split" not in cfg.data:
-        raise ConfigError(f"task=probe needs labelled train and test splits, and the run's data ({name}) has no split: train on data=mnist or data=cifar10")
+        raise ConfigError(
+            f"task=probe needs labelled train and test splits, and the run's data ({name}) has no split: train on data=mnist or "
+            "data=cifar10"
+        )
     data = build(cfg.data, "data", split=split, **({"labeled_per_class": None} if "labeled_per_class" in cfg.data else {}))
     if isinstance(data, InMemoryImages) and judges == "images":
         if data.labels is None or data.num_classes is None:
-            raise ConfigError(f"task=probe needs labelled images, and the run's data ({name}) has none: probe a run trained on data=mnist or data=cifar10")
+            raise ConfigError(
+                f"task=probe needs labelled images, and the run's data ({name}) has none: probe a run trained on data=mnist or data=cifar10"
+            )
         return LabelledImages(data.images, data.labels, int(data.num_classes))
     if isinstance(data, UnpairedImages) and judges in ("A", "B"):
         images, labels = (data.images_a, data.labels_a) if judges == "A" else (data.images_b, data.labels_b)
@@ -126,7 +135,7 @@ def random_twin(trained: TrainedRun, name: str, seed: int) -> nn.Module:
     """The same architecture as the trained network `name`, with fresh random weights (seeded), at the same
     stage of a growing network."""
     from gantrain.models.progan import Staged
-    from gantrain.setup import build
+    from gantrain.training.setup import build
 
     torch.manual_seed(seed)
     net = build(trained.config.model[name], f"model.{name}")
@@ -139,18 +148,20 @@ def random_twin(trained: TrainedRun, name: str, seed: int) -> nn.Module:
 def own_classifier_error(trained: TrainedRun, name: str, device: torch.device) -> tuple[str, float] | None:
     """A classifier D's (sgan, catgan) own test or clustering error, as the run's evaluations score it."""
     from gantrain.losses.base import is_classifier, is_conditional
-    from gantrain.setup import build, test_error_evaluator
+    from gantrain.training.setup import build, test_error_evaluator
 
     D = trained.nets[name]
     if not is_classifier(D) or is_conditional(D):
         return None
     cfg = trained.config
-    evaluate = test_error_evaluator(cfg, build(cfg.data, "data"), D, device, int(cfg.eval.get("bn_images", 0)), str(cfg.eval.get("cluster_match", "one_to_one")))
+    evaluate = test_error_evaluator(
+        cfg, build(cfg.data, "data"), D, device, int(cfg.eval.get("bn_images", 0)), str(cfg.eval.get("cluster_match", "one_to_one"))
+    )
     if evaluate is None:
         return None
     average = trained.averages.get(name)
     predictions, _ = evaluate.predict(average if average is not None else D)
-    from gantrain.evaluation import classification_error, clustering_error
+    from gantrain.metrics.evaluation import classification_error, clustering_error
 
     labels, C, K = evaluate.labels, evaluate.num_classes, D.num_classes
     if evaluate.clustering:
@@ -159,9 +170,14 @@ def own_classifier_error(trained: TrainedRun, name: str, device: torch.device) -
 
 
 def probe(
-    run: str | os.PathLike, output: str | os.PathLike, *, labels: Any = (100, 1000), draws: int = 3, seed: int = 0,
+    run: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    labels: Any = (100, 1000),
+    draws: int = 3,
+    seed: int = 0,
     device: torch.device = torch.device("cpu"),
-) -> Probed:  # fmt: skip
+) -> Probed:
     """The linear probe of every convolutional discriminator of `run` at each label budget: mean and sd of
     the test error over `draws` class-balanced draws of the labelled images (one for 'all'), for D, the
     same D with random weights, and the raw pixels; a table (Markdown), JSON and probe/* scalars in
@@ -177,13 +193,20 @@ def probe(
         train, test = labelled_images(trained.config, side, "train"), labelled_images(trained.config, side, "test")
         for budget in budgets:
             if budget is not None and budget > len(train.images):
-                raise ConfigError(f"labels={budget} is more than the {len(train.images):,} labelled training images there are: use at most that, or labels=all")
+                raise ConfigError(
+                    f"labels={budget} is more than the {len(train.images):,} labelled training images there are: use at most that, or "
+                    "labels=all"
+                )
         test_count = len(test.images)
         draw_sets = {
-            (ALL if b is None else str(b)): [None] if b is None else [class_balanced(train.labels, b, train.num_classes, seed + d) for d in range(draws)]
+            (ALL if b is None else str(b)): [None]
+            if b is None
+            else [class_balanced(train.labels, b, train.num_classes, seed + d) for d in range(draws)]
             for b in budgets
-        }  # fmt: skip
-        needed = torch.unique(torch.cat([i for sets in draw_sets.values() for i in sets if i is not None] or [torch.empty(0, dtype=torch.long)]))
+        }
+        needed = torch.unique(
+            torch.cat([i for sets in draw_sets.values() for i in sets if i is not None] or [torch.empty(0, dtype=torch.long)])
+        )
         everything = any(b is None for b in budgets)
         D = trained.averages.get(name, trained.nets[name])
         sources: list[tuple[str, Any]] = [
@@ -225,9 +248,13 @@ def probe(
     files = [out / f"{stem}.md", out / f"{stem}.json"]
     write_text(files[0], table, "table")
     record = {
-        "step": trained.step, "checkpoint": str(trained.checkpoint), "draws": draws, "test_images": test_count, "budgets": names,
+        "step": trained.step,
+        "checkpoint": str(trained.checkpoint),
+        "draws": draws,
+        "test_images": test_count,
+        "budgets": names,
         "rows": {n: [{"name": r.name, "features": r.features, "errors": r.errors} for r in rs] for n, rs in rows.items()},
-    }  # fmt: skip
+    }
     write_text(files[1], json.dumps(record, indent=1) + "\n", "record")
     _to_tensorboard(trained, rows)
     return Probed(rows, names, draws, test_count, trained.step, files)
@@ -236,7 +263,7 @@ def probe(
 def _features(network: Any, images: Tensor, device: torch.device) -> Tensor:
     """(N, F) features of uint8 images: D's pooled layers, or with no network the pixels in [-1, 1]."""
     if network is None:
-        return images.flatten(1).float().div(127.5).sub(1.0)
+        return to_unit_range(images.flatten(1))
     return pooled_features(network, images, device=device)
 
 
@@ -262,7 +289,7 @@ def probe_table(rows: dict[str, list[ProbeRow]], budgets: list[str], draws: int,
 
 def _to_tensorboard(trained: TrainedRun, rows: dict[str, list[ProbeRow]]) -> None:
     """probe/<network>/<features>/labels_<budget>: the mean test error, at the checkpoint's step."""
-    from gantrain.monitor import event_writer
+    from gantrain.training.monitor import event_writer
 
     short = {"D (trained)": "trained", "D (random weights)": "random", "raw pixels": "pixels"}
     with event_writer(trained.run_dir / "tb") as writer:

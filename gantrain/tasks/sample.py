@@ -6,17 +6,22 @@ from pathlib import Path
 
 import torch
 
-from gantrain.errors import ConfigError
-from gantrain.inference import generate_images
+from gantrain.core.errors import ConfigError
+from gantrain.core.files import save_png, write_with
+from gantrain.models.inference import generate_images
 from gantrain.tasks.trained import GRID_MAX, Written, latent_prior, load_run, picture_to_tensorboard
-from gantrain.files import save_png, write_with
-
 
 CHUNK = 1024  # images generated at a time beyond the grid (npy=true)
 
 
 def sample(
-    run: str | os.PathLike, output: str | os.PathLike, *, n: int = 64, seed: int = 0, npy: bool = False, device: torch.device = torch.device("cpu")
+    run: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    n: int = 64,
+    seed: int = 0,
+    npy: bool = False,
+    device: torch.device = torch.device("cpu"),
 ) -> Written:
     """n images from a trained generator as one PNG grid (one row per class for a conditional G), and the
     images themselves as uint8 (n, C, H, W) in a .npy file when `npy`."""
@@ -49,7 +54,9 @@ def sample(
 
             write_with(files[-1], "images", lambda f: np.save(f, images.numpy()))
         else:  # the grid's images, then the rest in chunks straight into the file: memory flat in n
-            _write_npy_in_chunks(files[-1], images, n, lambda k: generate_images(trained.G, prior.sample(k, device=device, generator=generator)))
+            _write_npy_in_chunks(
+                files[-1], images, n, lambda k: generate_images(trained.G, prior.sample(k, device=device, generator=generator))
+            )
     picture_to_tensorboard(trained, "task/sample", grid)
     return Written(files, total, trained.step)
 
@@ -58,7 +65,7 @@ def _check_room(out: Path, size: int) -> None:
     """Refuse, before anything is written, a .npy of `size` bytes that the disk under `out` has no room for."""
     import shutil
 
-    from gantrain.files import byte_size, display_path
+    from gantrain.core.files import byte_size, display_path
 
     existing = next(p for p in (out.absolute(), *out.absolute().parents) if p.exists())
     free = shutil.disk_usage(existing).free
@@ -74,8 +81,8 @@ def _write_npy_in_chunks(path: Path, first: torch.Tensor, n: int, more: "Callabl
     temporary file that becomes `path` only when whole."""
     import numpy as np
 
-    from gantrain.errors import OutputError
-    from gantrain.files import display_path, reason
+    from gantrain.core.errors import OutputError
+    from gantrain.core.files import display_path, reason
 
     tmp = path.with_name(f".{path.name}.tmp")
     try:

@@ -11,12 +11,12 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from gantrain.checkpoint import TrainingState, check_stored_config, find_checkpoint, load_checkpoint, misfit
-from gantrain.config import run_folder
-from gantrain.errors import CheckpointError, ConfigError
-from gantrain.objective import Objective
-from gantrain.setup import build, build_networks
+from gantrain.core.errors import CheckpointError, ConfigError
+from gantrain.core.folders import run_folder
+from gantrain.core.objective import Objective
 from gantrain.data.base import open_image
+from gantrain.training.checkpoint import TrainingState, check_stored_config, find_checkpoint, load_checkpoint, misfit
+from gantrain.training.setup import build, build_networks
 
 
 @dataclass
@@ -68,9 +68,15 @@ def load_run(run: str | os.PathLike, device: torch.device, only: NetworkChoice =
     except (KeyError, RuntimeError) as e:
         raise CheckpointError(f"checkpoint {checkpoint} does not fit the networks of its own config: {misfit(e)}") from None
     return TrainedRun(
-        run_folder(checkpoint), checkpoint, restored.step, cfg, objective,
-        {name: net.to(device) for name, net in nets.items()}, {name: a.to(device).eval() for name, a in averages.items()},
-    )  # fmt: skip
+        run_folder(checkpoint),
+        checkpoint,
+        restored.step,
+        cfg,
+        objective,
+        {name: net.to(device) for name, net in nets.items()},
+        {name: a.to(device).eval() for name, a in averages.items()},
+    )
+
 
 def _root_as_trained(cfg: DictConfig, run_dir: Path) -> None:
     """A relative data.root names a folder relative to where the run was trained (Hydra's runtime.cwd,
@@ -86,11 +92,10 @@ def _root_as_trained(cfg: DictConfig, run_dir: Path) -> None:
         cfg.data.root = str(Path(trained_in) / str(root))
 
 
-
 def latent_prior(trained: TrainedRun) -> Any:
     """The run's p(z) (and labels, for a conditional G); a translation run has none."""
+    from gantrain.core.priors import LatentPrior
     from gantrain.losses.base import is_conditional
-    from gantrain.priors import LatentPrior
 
     model = trained.config.model
     G = trained.G  # (refuses a run without a latent space)
@@ -109,7 +114,7 @@ class Written:
 
 def picture_to_tensorboard(trained: TrainedRun, tag: str, path: Path) -> None:
     """Show a task's picture in the run's TensorBoard too (Images tab), at the run's last step."""
-    from gantrain.monitor import event_writer
+    from gantrain.training.monitor import event_writer
 
     with event_writer(trained.run_dir / "tb") as writer:
         writer.add_image(tag, read_rgb(path), trained.step)
@@ -118,9 +123,6 @@ def picture_to_tensorboard(trained: TrainedRun, tag: str, path: Path) -> None:
 def read_rgb(path: Path) -> torch.Tensor:
     """A PNG as float (3, H, W) in [0, 1], for TensorBoard."""
     import numpy as np
-    from PIL import Image
 
     with open_image(path) as image:
         return torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.float32) / 255).permute(2, 0, 1)
-
-

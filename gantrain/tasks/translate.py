@@ -7,13 +7,14 @@ from typing import Any
 
 import torch
 
-from gantrain.config import task_output
-from gantrain.errors import ConfigError, DataError
-from gantrain.tasks.trained import load_run
-from gantrain.files import save_png
+from gantrain.core.errors import ConfigError, DataError
+from gantrain.core.files import save_png
+from gantrain.core.folders import task_output
 from gantrain.data.base import open_image
+from gantrain.tasks.trained import load_run
 
 INPUT_FORMS = ("image", "aligned", "edges")
+
 
 @dataclass
 class Translated:
@@ -43,7 +44,7 @@ def translate_folder(
     from torchvision.utils import make_grid
 
     from gantrain.data.folder import EXTENSIONS, _image_files
-    from gantrain.inference import translate
+    from gantrain.models.inference import translate
 
     if input_form not in INPUT_FORMS:
         raise ConfigError(f"input_form must be one of {', '.join(INPUT_FORMS)} (got {input_form!r})")
@@ -92,7 +93,6 @@ def translate_folder(
 
 def _source_maker(form: str, size: int, channels: int, source_channels: int, direction: str, sigma: float) -> Any:
     """The function from an image file to the generator's input, uint8 (source_channels, size, size)."""
-    from PIL import Image
 
     from gantrain.data.paired import _read, edge_map, resize_square
     from gantrain.data.transforms import DECODE_ERRORS, load_square
@@ -119,5 +119,3 @@ def _source_maker(form: str, size: int, channels: int, source_channels: int, dir
         return edge_map(target, sigma)
 
     return {"image": from_image, "aligned": from_aligned, "edges": from_edges}[form]
-
-

@@ -1,0 +1,90 @@
+"""The pictures a run draws while it trains: a grid of G(fixed z), translation triplets, a PatchGAN's
+verdict on each patch. Each is a function of the networks and fixed inputs, returning a (3, H, W)
+image in [0, 1]; the objective chooses which to draw (Objective.pictures), the loop writes them."""
+
+import torch
+from torch import Tensor, nn
+
+from gantrain.core.pixels import to_unit_range, to_zero_one
+from gantrain.core.priors import Latent, LatentPrior
+from gantrain.models.base import generate
+from gantrain.models.batch_norm import buffers_kept
+from gantrain.models.inference import translate
+
+
+def _device(net: nn.Module) -> torch.device:
+    return next(net.parameters()).device
+
+
+@torch.no_grad()
+def sample_grid(G: nn.Module, latent: Latent, row: int) -> Tensor:
+    """G(fixed z) as a grid of `row` images a row. Batch norm uses batch statistics, as in training,
+    but its running averages are left untouched so that drawing does not change the model's state."""
+    from torchvision.utils import make_grid  # imported when first needed: torchvision takes seconds to load
+
+    with buffers_kept(G):
+        images = generate(G, latent).float()
+    return make_grid(images.cpu(), nrow=row, normalize=True, value_range=(-1, 1), pad_value=1.0)
+
+
+def as_rgb(images: Tensor) -> Tensor:
+    """(N, 1 | 3, H, W) -> (N, 3, H, W): grey repeated, so grey and colour images share one grid."""
+    return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
+
+
+@torch.no_grad()
+def translation_triplets(G: nn.Module, sources: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+    """(G's outputs (N, C, S, S) in [0, 1], a grid of source | G(source) | target, one triplet per row)
+    for uint8 sources and targets (N, C, S, S)."""
+    from torchvision.utils import make_grid
+
+    outputs = translate(G, sources, device=_device(G))  # (N, C, S, S) in [0, 1]
+    triplets = torch.stack([as_rgb(sources.float() / 255), as_rgb(outputs), as_rgb(targets.float() / 255)], dim=1)
+    return outputs, make_grid(triplets.flatten(0, 1), nrow=3, pad_value=1.0)
+
+
+@torch.no_grad()
+def patch_verdicts(D: nn.Module, sources: Tensor, outputs: Tensor) -> Tensor:
+    """A Pix2Pix D's real/fake decision on each patch of G(source), one heat map per row: red = judged
+    real, blue = judged fake. sources uint8 (N, C_s, S, S), outputs (N, C, S, S) in [0, 1]."""
+    from torchvision.utils import make_grid
+
+    device = _device(D)
+    was_training = D.training
+    D.eval()
+    try:
+        to_d = lambda t: t.to(device).float() * 2 - 1  # noqa: E731
+        p_real = torch.sigmoid(D(to_d(sources.float() / 255), to_d(outputs)).float()).cpu()  # (N, M, M)
+    finally:
+        D.train(was_training)
+    side = sources.shape[-1]
+    p_real = torch.nn.functional.interpolate(p_real.unsqueeze(1), size=(side, side), mode="nearest")  # (N, 1, S, S)
+    heat = torch.cat([p_real, torch.zeros_like(p_real), 1 - p_real], dim=1)
+    return make_grid(heat, nrow=1, pad_value=1.0)
+
+
+@torch.no_grad()
+def cycle_rows(G_ab: nn.Module, G_ba: nn.Module, a: Tensor, b: Tensor) -> Tensor:
+    """CycleGAN's picture: a row a | G_ab(a) | G_ba(G_ab(a)) for each uint8 image of domain A (N, C, S, S),
+    then b | G_ba(b) | G_ab(G_ba(b)) for each of B."""
+    from torchvision.utils import make_grid
+
+    def there_and_back(there: nn.Module, back: nn.Module, x: Tensor) -> Tensor:
+        device = _device(there)
+        with buffers_kept(there), buffers_kept(back):
+            source = to_unit_range(x.to(device))
+            translated = there(source).float()
+            cycled = back(translated).float()
+        to_unit = lambda t: to_zero_one(t).cpu()  # noqa: E731
+        return torch.stack([as_rgb(x.float() / 255), as_rgb(to_unit(translated)), as_rgb(to_unit(cycled))], dim=1)  # (N, 3, 3, S, S)
+
+    rows = torch.cat([there_and_back(G_ab, G_ba, a), there_and_back(G_ba, G_ab, b)])
+    return make_grid(rows.flatten(0, 1), nrow=3, pad_value=1.0)
+
+
+def fixed_latent(prior: LatentPrior | None, n: int, seed: int, device: torch.device) -> tuple[Latent, int] | None:
+    """The fixed z of a run's sample grids (the same at every step, drawn with seed + 2) and the grid's
+    row length; None for a run without a prior."""
+    if prior is None:
+        return None
+    return prior.grid(n, device=device, generator=torch.Generator().manual_seed(seed + 2))
