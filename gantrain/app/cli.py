@@ -504,6 +504,8 @@ def _one_line(ex: BaseException) -> str:
     cause = ex.__cause__
     if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and cause.full_key:
         key = cause.full_key
+        if key.startswith("train.phases."):  # a mapping that starts empty: each phase's settings are new keys
+            return "train.phases.* settings are new keys: put a + before the override (e.g. +train.phases.discriminator.lr=4e-4)"
         return f"unknown config key '{key}': check its spelling; `gantrain --cfg job` prints every key"
     lines = [str(ex).strip().splitlines()[0]] if str(ex).strip() else [type(ex).__name__]
     if cause is not None and str(cause).strip():

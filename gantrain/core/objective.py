@@ -48,10 +48,33 @@ class Phase:
     repeats: int = 1  # e.g. train.k discriminator steps per generator step
     new_batch: bool = True  # False: reuse the batch of the phase before (a GAN's G step sees D's last batch)
     latent: bool = True  # draw z from the prior (where the run has one) for each repeat
+    # the phase's own optimiser settings over the run's optim.* (None: optim's): a learning rate per player
+    # (the two time-scale update rule of Heusel et al. 2017) and Adam's betas; train.phases.<name>.* sets them
+    lr: float | None = None
+    beta1: float | None = None
+    beta2: float | None = None
+    # run at every `every`-th step only (steps 0, N, 2N, ...): StyleGAN2's lazy regularisation runs its R1
+    # phase every 16 steps; 1: every step
+    every: int = 1
 
     def __post_init__(self) -> None:
         if not self.trains or self.repeats < 1:
             raise ValueError(f"phase {self.name!r} must train at least one network, at least once")
+        if isinstance(self.every, bool) or not isinstance(self.every, int) or self.every < 1:
+            raise ValueError(f"phase {self.name!r}: every must be an integer >= 1 (got {self.every!r})")
+
+    def configure(self, optimizer: Any) -> None:
+        """Give `optimizer` (built over this phase's parameter groups from optim.*) the phase's own settings."""
+        for group in optimizer.param_groups:
+            if self.lr is not None:
+                group["lr"] = self.lr
+            if "betas" in group and (self.beta1 is not None or self.beta2 is not None):
+                beta1, beta2 = group["betas"]
+                group["betas"] = (beta1 if self.beta1 is None else self.beta1, beta2 if self.beta2 is None else self.beta2)
+
+    def runs_at(self, step: int) -> bool:
+        """Whether the phase runs at `step` (counted from 0: the step about to run)."""
+        return step % self.every == 0
 
 
 DATA_KINDS = {

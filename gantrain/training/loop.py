@@ -6,6 +6,7 @@ The loop knows no network by name: the objective declares its phases (gantrain/c
 computes every loss; this loop alone calls backward() and step(), one optimiser per phase.
 """
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -18,7 +19,7 @@ from torch import Tensor, nn
 from gantrain.core import console, files
 from gantrain.core.errors import CheckpointError, ConfigError, GantrainError, OutputError
 from gantrain.core.files import append_line, display_path, resume_command, save_png, write_text
-from gantrain.core.objective import Objective
+from gantrain.core.objective import Objective, Phase
 from gantrain.core.priors import LatentPrior
 from gantrain.data.base import ImageDataset, sample_images
 from gantrain.metrics.evaluation import Evaluator, live_metrics
@@ -33,6 +34,15 @@ from gantrain.training.precision import MixedPrecision, compiled, descend, to_ch
 from gantrain.training.settings import EvalSettings, TrainSettings
 
 OptimizerFactory = Callable[[list[dict[str, Any]]], torch.optim.Optimizer]  # parameter groups -> an optimiser
+
+
+def with_phase_settings(phases: list[Phase], settings: dict[str, dict[str, Any]]) -> list[Phase]:
+    """The objective's phases with train.phases.<name>.* applied; a ConfigError for a name no phase has."""
+    names = [phase.name for phase in phases]
+    unknown = sorted(set(settings) - set(names))
+    if unknown:
+        raise ConfigError(f"train.phases.{unknown[0]}: this run's objective has no phase {unknown[0]!r}; its phases are {', '.join(names)}")
+    return [dataclasses.replace(phase, **settings.get(phase.name, {})) for phase in phases]
 
 
 @runtime_checkable
@@ -83,7 +93,7 @@ class Trainer:
         world: World = World(),
     ) -> None:
         self.nets: dict[str, nn.Module] = {name: net.to(device) for name, net in networks.items()}
-        self.phases = objective.phases(settings.k)
+        self.phases = with_phase_settings(objective.phases(settings.k), settings.phases)
         names = [phase.name for phase in self.phases]
         unknown = {n for phase in self.phases for n in phase.trains} - set(self.nets)
         if unknown or len(set(names)) != len(names):
@@ -107,9 +117,10 @@ class Trainer:
         self.hparams = hparams or {}  # shown in TensorBoard's HParams tab
         self.show_progress = show_progress
         # one optimiser per phase, one parameter group per network it trains
-        self.optimizers = {
-            phase.name: make_optimizer([{"params": list(self.nets[n].parameters())} for n in phase.trains]) for phase in self.phases
-        }
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        for phase in self.phases:
+            self.optimizers[phase.name] = make_optimizer([{"params": list(self.nets[n].parameters())} for n in phase.trains])
+            phase.configure(self.optimizers[phase.name])  # train.phases.<name>.*: the phase's own lr and betas
         self._keep_initial_lr()
         self.stream = data.stream(
             settings.batch_size, seed=seed, device=device, num_workers=settings.num_workers, rank=world.rank, world_size=world.size
@@ -590,6 +601,8 @@ class Trainer:
         logs: list[dict[str, Tensor]] = []
         batch = None
         for phase in self.phases:
+            if not phase.runs_at(self.step):
+                continue  # a lazy phase (every N steps) between its runs
             optimizer, scaler = self.optimizers[phase.name], self.scalers[phase.name]
             # the networks this phase does not train: gradients flow through them, not into their weights
             frozen = [net for name, net in self.nets.items() if name not in phase.trains]

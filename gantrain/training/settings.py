@@ -1,8 +1,8 @@
 """The training loop's settings: the `train.*` keys of the config. Kept free of torch so that the
 command can check a config before it loads any heavy library."""
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from gantrain.core.errors import ConfigError
 from gantrain.metrics.registry import metric
@@ -12,6 +12,32 @@ if TYPE_CHECKING:
 
 PRECISIONS = ("fp32", "bf16", "fp16")  # train.precision
 NAN_POLICIES = ("stop", "rollback")  # train.nan_policy
+
+
+PHASE_KEYS = {"lr": "its learning rate", "beta1": "Adam's beta1", "beta2": "Adam's beta2", "every": "run every N-th step"}
+
+
+def phase_settings(name: object, value: object) -> dict[str, float | int]:
+    """train.phases.<name>: a mapping of PHASE_KEYS to numbers, checked; a ConfigError naming the key otherwise."""
+    where = f"train.phases.{name}"
+    try:
+        items = dict(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where} must be a mapping of {', '.join(PHASE_KEYS)} (got {value!r})") from None
+    checked: dict[str, float | int] = {}
+    for key, number in items.items():
+        if key not in PHASE_KEYS:
+            raise ConfigError(f"{where}.{key} is not a phase setting; the settings are {', '.join(PHASE_KEYS)}")
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
+            raise ConfigError(f"{where}.{key} must be a number, {PHASE_KEYS[key]} (got {number!r})")
+        if key == "every" and (not isinstance(number, int) or number < 1):
+            raise ConfigError(f"{where}.every must be an integer >= 1, the steps between the phase's runs (got {number!r})")
+        if key == "lr" and not number > 0:
+            raise ConfigError(f"{where}.lr must be > 0 (got {number!r})")
+        if key in ("beta1", "beta2") and not 0 <= number < 1:
+            raise ConfigError(f"{where}.{key} must be in [0, 1) (got {number!r})")
+        checked[str(key)] = number
+    return checked
 
 
 @dataclass
@@ -60,7 +86,13 @@ class TrainSettings:
     # step): a benchmark's equal wall-clock budget, or a cluster job's time limit; null: train.steps decides
     time_limit: float | None = None
 
+    # per training phase (by the objective's phase names: discriminator, generator, ...), its own optimiser
+    # settings and interval over optim.*: lr, beta1, beta2, every (run every N-th step), e.g.
+    # train.phases.discriminator.lr=4e-4 train.phases.generator.lr=1e-4 (TTUR); empty: optim.* for every phase
+    phases: dict[str, Any] = field(default_factory=dict)
+
     def __post_init__(self) -> None:
+        self.phases = {str(name): phase_settings(name, value) for name, value in dict(self.phases or {}).items()}
         positive = {
             "steps": "the number of generator steps",
             "k": "the number of discriminator steps per generator step",
