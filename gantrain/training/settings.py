@@ -55,9 +55,8 @@ class TrainSettings:
     num_workers: int = 2  # loader processes for streamed data sets (LSUN, folders); 0 loads in-process
     resume: str | None = None  # a run folder or checkpoint file to continue from
     precision: str = "fp32"  # fp32 | bf16 | fp16: autocast of the networks' forward passes (losses stay float32)
-    channels_last: bool | None = (
-        None  # NHWC convolutions; null: the faster layout here (on with bf16/fp16; with fp32 on a CPU with AVX-512)
-    )
+    # NHWC convolutions; null: the faster layout here (on with bf16/fp16; with fp32 on a CPU with AVX-512)
+    channels_last: bool | None = None
     compile: bool = False  # torch.compile the networks for training (minutes of compiling first)
     nan_policy: str = "stop"  # a NaN/Inf loss or weight: stop (keep the last good checkpoint) | rollback (reload it, lower lr)
     nan_retries: int = 3  # rollback: give up after this many rollbacks
@@ -191,12 +190,10 @@ class EvalSettings:
 
     every: int = 500  # steps between evaluations on the held-out split (classifier discriminators); 0: never
     ema: float | None = None  # evaluate an exponential moving average of D's weights with this decay (e.g. 0.999)
-    bn_images: int = (
-        5000  # real training images on which a batch-norm D's statistics are re-estimated for each test error; 0: its running ones
-    )
-    cluster_match: str = (
-        "one_to_one"  # trained without labels: clusters -> classes one_to_one (Hungarian) | majority (each its most common class)
-    )
+    # real training images on which a batch-norm D's statistics are re-estimated for each test error; 0: its running ones
+    bn_images: int = 5000
+    # trained without labels: clusters -> classes one_to_one (Hungarian) | majority (each its most common class)
+    cluster_match: str = "one_to_one"
     n: int = 0  # samples scored (FID, KID, IS, class coverage) at every evaluation during training; 0: none
     # what FID/KID/IS see (task=eval): classifier (gantrain's, offline) | inception | none (SWD alone, for unlabelled data)
     extractor: str = "classifier"
