@@ -189,6 +189,12 @@ def test_short_run_of_the_built_in_task_logs_triplets_heat_map_and_metrics(tmp_p
     for key in ("eval/l1", "eval/psnr", "eval/ssim"):
         assert record[key] == pytest.approx(lines[-1][key], rel=0.05, abs=0.01), key  # its dropout draws differ from training's
 
+    # what a sample-based evaluation takes means nothing here: refused in one line, nothing written
+    for given in ("n=500", "eval.extractor=none"):
+        refused = run_cli("task=eval", "run=run", given, cwd=tmp_path)
+        assert refused.returncode != 0 and f"{given}: a translation run is scored" in " ".join(refused.stderr.split())
+        assert len([line for line in refused.stderr.splitlines() if line.strip()]) == 1, refused.stderr
+
 
 def test_held_out_pairs_are_capped_and_spread_over_the_split(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from omegaconf import OmegaConf

@@ -423,7 +423,7 @@ def _eval(cfg: DictConfig, out: Path, device: Any) -> dict[str, str]:
     scored = evaluate_run(
         cfg.run,
         out,
-        n=10000 if cfg.n is None else cfg.n,
+        n=cfg.n,
         extractor=cfg.eval.extractor,
         inception_weights=cfg.eval.inception_weights,
         seed=int(cfg.seed),

@@ -30,19 +30,21 @@ def evaluate_run(
     run: str | os.PathLike,
     output: str | os.PathLike,
     *,
-    n: int = 10000,
+    n: int | None = None,
     extractor: str = "classifier",
     inception_weights: str | None = None,
     seed: int = 0,
     device: torch.device = torch.device("cpu"),
 ) -> Evaluated:
-    """FID, KID, IS and class coverage of n samples of a trained generator against the data's held-out
+    """FID, KID, IS and class coverage of n samples (None: 10,000) of a trained generator against the data's held-out
     split (its training split when it has none), written to OUTPUT/metrics.json, with the samples' class
     histogram as a bar chart, and logged beside the run's training curves (eval/* at its last step)."""
     import json
 
     from gantrain.metrics import fidelity
 
+    asked_n = n is not None
+    n = 10000 if n is None else n
     if isinstance(n, bool) or not isinstance(n, int) or n < 2:
         raise ConfigError(f"n must be an integer >= 2, the number of samples to score (got {n!r})")
     if extractor not in fidelity.EXTRACTORS:
@@ -51,6 +53,12 @@ def evaluate_run(
         fidelity._inception_path(inception_weights)  # before any work
     trained = load_run(run, device)
     if trained.objective.generator is None:  # Pix2Pix, CycleGAN: nothing to sample, its own evaluation instead
+        if asked_n or extractor != "classifier":
+            given = f"n={n}" if asked_n else f"eval.extractor={extractor}"
+            raise ConfigError(
+                f"{given}: a translation run is scored on its held-out split by its own evaluation (its translations, "
+                "seen by the data's judges), so there are no samples to count or extractor to choose; leave it out"
+            )
         return evaluate_translation(trained, output, seed=seed, device=device)
     prior = latent_prior(trained)
     _check_fits(n, trained.config, device)
