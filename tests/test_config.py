@@ -148,7 +148,7 @@ def test_pix2pix_brings_paired_data_and_follows_loss_conditional() -> None:
 
 
 def test_catgan_hidden_noise_defaults_to_one_without_labels_and_zero_with() -> None:
-    from gantrain.app.config import if_unlabelled
+    from gantrain.core.resolvers import if_unlabelled
 
     def noise(*overrides: str) -> float:
         return _compose("model=catgan", *overrides).model.discriminator.hidden_noise

@@ -146,3 +146,16 @@ def test_pyproject_lists_every_package_folder():
     }
     folders |= {"gantrain", "gantrain.conf"}
     assert listed == folders
+
+
+def test_the_tasks_register_the_resolvers_a_stored_config_uses_without_the_command():
+    """load_run resolves a run's stored config (`${gantrain_if_unlabelled:...}`) in a process that never
+    imported the CLI: the resolvers come with the layer that turns configs into objects."""
+    import subprocess
+    import sys
+
+    code = (
+        "import gantrain.tasks.trained; from omegaconf import OmegaConf; "
+        "import sys; sys.exit(0 if OmegaConf.has_resolver('gantrain_if_unlabelled') else 1)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0

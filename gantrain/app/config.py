@@ -10,6 +10,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
+from gantrain.core.resolvers import if_unlabelled  # noqa: F401  (registered on import; conf/ uses it)
 from gantrain.training.settings import EvalSettings, TrainSettings
 
 
@@ -124,16 +125,6 @@ def check_finite(cfg: Any) -> None:
             raise ConfigError(f"{key}={node}: every number must be finite; give {key} a finite value")
 
     walk(OmegaConf.to_container(cfg, resolve=False), "")
-
-
-def if_unlabelled(labeled_per_class: Any, then: Any, otherwise: Any) -> Any:
-    """`then` for a run without labels (data.labeled_per_class=0), else `otherwise`: conf/ uses it as
-    ${gantrain_if_unlabelled:${data.labeled_per_class},A,B} where a default depends on whether labels exist."""
-    return then if labeled_per_class is not None and not isinstance(labeled_per_class, bool) and labeled_per_class == 0 else otherwise
-
-
-# registered on import: every module that composes or rebuilds a run's config imports this one
-OmegaConf.register_new_resolver("gantrain_if_unlabelled", if_unlabelled, replace=True)
 
 
 def register_schema() -> None:

@@ -20,7 +20,10 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import nn
 from torch.utils.data import Subset
 
-from gantrain.core import console
+from gantrain.core import (
+    console,
+    resolvers,  # noqa: F401  (registers the resolvers a stored run's config uses)
+)
 from gantrain.core.errors import ConfigError, DataError, GantrainError
 from gantrain.core.objective import Objective
 from gantrain.core.priors import LatentPrior
