@@ -349,6 +349,13 @@ class Trainer:
         counts: dict[str, int] = {}
         last_ckpt: Path | None = None
         last_samples: Path | None = None
+
+        def result_now() -> TrainResult:  # where the run stands, for the summary and the line that stops it
+            return TrainResult(
+                self.step, dict(log.latest), self.run_dir, last_ckpt, last_samples, time.perf_counter() - start,
+                self.best, self.last_evaluation, self.best_by(),
+            )  # fmt: skip
+
         tick, tick_step = time.perf_counter(), self.step
         interrupted = False
         if self.step == 0 and not self._restored:
@@ -443,48 +450,18 @@ class Trainer:
                     log.close()  # never raises: a failed TensorBoard write is kept in log.failure
             if log.failure is not None:
                 raise log.failure
-            result = TrainResult(
-                self.step,
-                dict(log.latest),
-                self.run_dir,
-                last_ckpt,
-                last_samples,
-                time.perf_counter() - start,
-                self.best,
-                self.last_evaluation,
-                self.best_by(),
-            )
+            result = result_now()
             files.release(self.run_dir)
             self.write_summary(result, finished=not interrupted)
         except NonFiniteLoss:
             files.release(self.run_dir)
             self.write_summary(
-                TrainResult(
-                    self.step,
-                    dict(log.latest),
-                    self.run_dir,
-                    last_ckpt,
-                    last_samples,
-                    time.perf_counter() - start,
-                    self.best,
-                    self.last_evaluation,
-                    self.best_by(),
-                ),
+                result_now(),
                 finished=False,
             )
             raise
         except OutputError as failure:  # a full disk, a read-only folder: one line, and what is intact
-            stopped = TrainResult(
-                self.step,
-                dict(log.latest),
-                self.run_dir,
-                last_ckpt,
-                last_samples,
-                time.perf_counter() - start,
-                self.best,
-                self.last_evaluation,
-                self.best_by(),
-            )
+            stopped = result_now()
             raise self._cannot_write(failure, stopped) from None
         if interrupted:
             raise TrainingInterrupted(result)
