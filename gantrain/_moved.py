@@ -45,6 +45,10 @@ MOVED = {  # old module -> new module
     "gantrain.run": "gantrain.app.run",
     "gantrain.sweep_check": "gantrain.app.sweep_check",
     "gantrain.report": "gantrain.app.report",
+    # the losses before the one adversarial game (gantrain/losses/adversarial.py)
+    "gantrain.losses.minimax": "gantrain.losses.legacy",
+    "gantrain.losses.non_saturating": "gantrain.losses.legacy",
+    "gantrain.losses.criterion_gan": "gantrain.losses.legacy",
 }
 
 

@@ -82,7 +82,7 @@ def make_trainer(
         G = MLPGenerator(z_dim=8, image_size=28, channels=1, hidden=[32])
         D = MLPDiscriminator(image_size=28, channels=1, hidden=[16], pieces=2, dropout=0.5)
         prior_gan = LatentPrior(8, "uniform")
-    from gantrain.losses.non_saturating import NonSaturating
+    from gantrain.losses.adversarial import AdversarialGAN
 
     defaults = dict(steps=6, batch_size=8, log_every=2, sample_every=3, ckpt_every=3, n_samples=4)
     if prior is _GAN_PRIOR:
@@ -90,7 +90,7 @@ def make_trainer(
         prior = prior_gan if networks is None else LatentPrior(z_dims[0], "normal")
     return Trainer(
         networks={"generator": G, "discriminator": D} if networks is None else networks,
-        objective=NonSaturating() if objective is None else objective,
+        objective=AdversarialGAN() if objective is None else objective,
         prior=prior,
         picture_inputs=picture_inputs,
         data=tiny_data() if data is None else data,

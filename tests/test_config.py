@@ -36,7 +36,11 @@ def test_defaults() -> None:
     assert cfg.device == "auto" and cfg.seed == 0
     assert cfg.optim.lr == 2e-4 and cfg.optim.beta1 == 0.5  # DCGAN's Adam
     assert cfg.model.generator._target_.endswith("DCGANGenerator")
-    assert cfg.data._target_.endswith("MNIST") and cfg.loss._target_.endswith("NonSaturating")
+    assert (
+        cfg.data._target_.endswith("MNIST")
+        and cfg.loss._target_.endswith("AdversarialGAN")
+        and cfg.loss.criterion._target_.endswith("NonSaturating")
+    )
     assert cfg.train.k == 1
 
 
@@ -44,7 +48,7 @@ def test_defaults() -> None:
 @pytest.mark.parametrize("size", [28, 32])
 def test_every_model_instantiates_for_the_data_size(model: str, size: int) -> None:
     from gantrain.core.priors import LatentPrior
-    from gantrain.losses.base import discriminate, generate, is_conditional
+    from gantrain.models.base import discriminate, generate, is_conditional
     from gantrain.training.setup import build_networks
 
     if model == "progan" and size == 28:
@@ -69,8 +73,8 @@ def test_every_model_instantiates_for_the_data_size(model: str, size: int) -> No
 @pytest.mark.parametrize(
     "model, loss",
     [
-        ("gan", "NonSaturating"),
-        ("cgan", "NonSaturating"),
+        ("gan", "AdversarialGAN"),
+        ("cgan", "AdversarialGAN"),
         ("sgan", "FeatureMatching"),
         ("catgan", "CatGAN"),
         ("pix2pix", "L1ConditionalGAN"),
@@ -79,7 +83,7 @@ def test_every_model_instantiates_for_the_data_size(model: str, size: int) -> No
 )
 def test_each_model_brings_its_loss_and_the_command_line_can_change_it(model: str, loss: str) -> None:
     assert _compose(f"model={model}").loss._target_.endswith(loss)
-    assert _compose(f"model={model}", "loss=minimax").loss._target_.endswith("Minimax")
+    assert _compose(f"model={model}", "loss=minimax").loss.criterion._target_.endswith("criteria.Minimax")
 
 
 @pytest.mark.parametrize("loss", _options("loss"))

@@ -13,7 +13,7 @@ PACKAGE = ROOT / "gantrain"
 
 # bottom to top; a module may import its own package and the packages of a lower rank only (models/ and
 # data/ share a rank: neither imports the other)
-RANKS = {"core": 0, "models": 1, "data": 1, "losses": 2, "metrics": 3, "training": 4, "tasks": 5, "app": 6}
+RANKS = {"core": 0, "augment": 1, "models": 1, "data": 1, "losses": 2, "metrics": 3, "training": 4, "tasks": 5, "app": 6}
 # the package's own files: its __init__ and the old-path aliases sit with core/, `python -m gantrain` with app/
 TOP_LEVEL = {"gantrain": ("core", 0), "gantrain._moved": ("core", 0), "gantrain.__main__": ("app", 6)}
 

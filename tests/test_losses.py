@@ -8,8 +8,10 @@ from torch import nn
 
 from gantrain.core.errors import ConfigError
 from gantrain.core.priors import Latent
+from gantrain.losses.adversarial import AdversarialGAN
 from gantrain.losses.base import Batch
 from gantrain.losses.catgan import CatGAN
+from gantrain.losses.criteria import Minimax
 from gantrain.losses.functional import (
     class_logits,
     conditional_entropy,
@@ -21,8 +23,6 @@ from gantrain.losses.functional import (
     real_fake_logit,
     supervised_loss,
 )
-from gantrain.losses.minimax import Minimax
-from gantrain.losses.non_saturating import NonSaturating
 from gantrain.models.base import Network
 
 # logits chosen so that D(x) = sigmoid(l) is 1/2, 3/4 on real and 1/2, 1/4 on fake
@@ -81,7 +81,9 @@ class _ShiftG(Network):
         return z.view(len(z), 1, 1, 1)
 
 
-@pytest.mark.parametrize("objective, g_loss", [(Minimax(), minimax_generator_loss), (NonSaturating(), non_saturating_generator_loss)])
+@pytest.mark.parametrize(
+    "objective, g_loss", [(AdversarialGAN(Minimax()), minimax_generator_loss), (AdversarialGAN(), non_saturating_generator_loss)]
+)
 def test_objectives_run_g_and_d_and_report_hierarchical_names(objective, g_loss) -> None:
     G, D = _ShiftG(), _ConstantD()
     batch = Batch(x=REAL.view(2, 1, 1, 1))
@@ -165,20 +167,20 @@ def test_semi_supervised_d_loss_is_cross_entropy_plus_real_fake_loss() -> None:
     x = torch.tensor([1.0, -1.0]).view(2, 1, 1, 1)
     batch = Batch(x=x, x_lab=x[:1], y_lab=torch.tensor([0]))
     latent = Latent(torch.tensor([[0.5], [2.0]]))
-    terms = NonSaturating().discriminator_step(G, D, batch, latent)
+    terms = AdversarialGAN().discriminator_step(G, D, batch, latent)
     out_real, out_fake = D(x), D(G(latent.z))
     expected_unsup = discriminator_loss(real_fake_logit(out_real), real_fake_logit(out_fake))
     expected_sup = supervised_loss(D(x[:1]), torch.tensor([0]))
     assert terms.loss.item() == pytest.approx((expected_unsup + expected_sup).item())
     assert terms.logs["loss/d_supervised"].item() == pytest.approx(expected_sup.item())
     # a batch without labelled images: the unsupervised part alone, and no NaN
-    none = NonSaturating().discriminator_step(G, D, Batch(x=x, x_lab=x[:0], y_lab=torch.zeros(0, dtype=torch.long)), latent)
+    none = AdversarialGAN().discriminator_step(G, D, Batch(x=x, x_lab=x[:0], y_lab=torch.zeros(0, dtype=torch.long)), latent)
     assert none.loss.item() == pytest.approx(expected_unsup.item())
     # lambda weighs the unsupervised term (Salimans et al.'s code uses 1/2)
-    half = NonSaturating(unsupervised_weight=0.5).discriminator_step(G, D, batch, latent)
+    half = AdversarialGAN(unsupervised_weight=0.5).discriminator_step(G, D, batch, latent)
     assert half.loss.item() == pytest.approx((0.5 * expected_unsup + expected_sup).item())
     with pytest.raises(ConfigError, match="unsupervised_weight"):
-        NonSaturating(unsupervised_weight=-1.0)
+        AdversarialGAN(unsupervised_weight=-1.0)
 
 
 def test_catgan_losses_by_hand() -> None:
@@ -322,8 +324,10 @@ def test_feature_matching_objective_reads_the_named_layer() -> None:
         FeatureMatching("trunk").check_pair(G, D, None)
 
 
-def test_discriminate_each_concatenates_only_for_a_samplewise_discriminator() -> None:
-    from gantrain.losses.base import discriminate_each, samplewise
+def test_run_d_each_concatenates_only_for_a_samplewise_discriminator() -> None:
+    from gantrain.models.base import samplewise
+
+    discriminate_each = AdversarialGAN().run_D_each
 
     calls: list[int] = []
     mlp = nn.Sequential(nn.Flatten(), nn.Linear(12, 5), nn.ReLU(), nn.Linear(5, 3))
@@ -365,7 +369,7 @@ def test_only_real_batches_update_the_discriminators_batch_norm_statistics(objec
     from gantrain.losses.feature_matching import FeatureMatching
 
     torch.manual_seed(0)
-    make = {"non_saturating": NonSaturating, "feature_matching": FeatureMatching, "catgan": CatGAN}[objective]
+    make = {"non_saturating": AdversarialGAN, "feature_matching": FeatureMatching, "catgan": CatGAN}[objective]
     G = nn.Sequential(nn.Linear(4, 16), nn.Unflatten(1, (1, 4, 4)))
     D, reference = _BatchNormClassifier(), _BatchNormClassifier()
     reference.load_state_dict(D.state_dict())

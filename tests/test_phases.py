@@ -12,7 +12,7 @@ from conftest import make_trainer
 
 from gantrain.core.errors import ConfigError
 from gantrain.core.objective import Phase
-from gantrain.losses.non_saturating import NonSaturating
+from gantrain.losses.adversarial import AdversarialGAN
 from gantrain.training.settings import TrainSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +28,7 @@ def test_train_phases_give_each_phase_its_own_learning_rate_and_betas(tmp_path: 
     assert trainer.optimizers["discriminator"].param_groups[0]["initial_lr"] == pytest.approx(4e-4)
 
 
-class _LazyD(NonSaturating):
+class _LazyD(AdversarialGAN):
     """The non-saturating GAN whose D phase runs every 3rd step (as StyleGAN2's lazy R1 phase)."""
 
     def phases(self, k: int) -> list[Phase]:

@@ -190,8 +190,7 @@ def test_minibatch_stddev_sees_a_collapsed_g_through_the_objectives_own_path() -
 
 
 def test_a_batch_level_discriminator_is_never_called_on_real_and_fake_together() -> None:
-    from gantrain.losses.base import samplewise
-    from gantrain.models.base import declared
+    from gantrain.models.base import declared, samplewise
 
     assert declared(ProGANDiscriminator(image_size=8, channels=1, fmap_base=16, fmap_max=8)).batch_level
     assert not samplewise(ProGANDiscriminator(image_size=8, channels=1, fmap_base=16, fmap_max=8))

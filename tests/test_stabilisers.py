@@ -92,9 +92,9 @@ def test_the_penalties_gradients_reach_the_critics_weights(penalty: str) -> None
 def test_r1_is_lazy_every_r1_every_steps_with_the_weight_scaled() -> None:
     from gantrain.core.objective import Batch
     from gantrain.core.priors import Latent
-    from gantrain.losses.non_saturating import NonSaturating
+    from gantrain.losses.adversarial import AdversarialGAN
 
-    objective = NonSaturating(r1_gamma=2.0, r1_every=3)
+    objective = AdversarialGAN(r1_gamma=2.0, r1_every=3)
     G = nn.Sequential(nn.Linear(2, 3))
     D = nn.Sequential(nn.Linear(3, 1), nn.Flatten(0))
     batch = Batch(x=torch.randn(4, 3))
@@ -108,17 +108,17 @@ def test_r1_is_lazy_every_r1_every_steps_with_the_weight_scaled() -> None:
     objective.load_state_dict({"d_steps": 2})
     latent = Latent(torch.randn(4, 2))
     terms = objective.discriminator_step(G, D, batch, latent)
-    plain = NonSaturating().discriminator_step(G, D, batch, latent)
+    plain = AdversarialGAN().discriminator_step(G, D, batch, latent)
     assert float(terms.loss.detach()) == pytest.approx(float(plain.loss.detach()) + 2.0 / 2 * 3 * float(terms.logs["loss/r1"]), rel=1e-6)
 
 
 @pytest.mark.parametrize("value", [-1.0, float("nan"), "x", True])
 def test_r1_gamma_must_be_a_number_at_least_zero(value: object) -> None:
     from gantrain.core.errors import ConfigError
-    from gantrain.losses.non_saturating import NonSaturating
+    from gantrain.losses.adversarial import AdversarialGAN
 
     with pytest.raises(ConfigError, match="loss.r1_gamma must be a number >= 0"):
-        NonSaturating(r1_gamma=value)  # type: ignore[arg-type]
+        AdversarialGAN(r1_gamma=value)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("target", ["dcgan", "patchgan"])
@@ -252,7 +252,7 @@ def test_r1_stays_in_a_classifier_ds_loss_beside_the_supervised_term() -> None:
     """A semi-supervised D (K class logits, labelled batch): its loss is supervised + unsupervised + R1."""
     from gantrain.core.objective import Batch
     from gantrain.core.priors import Latent
-    from gantrain.losses.non_saturating import NonSaturating
+    from gantrain.losses.adversarial import AdversarialGAN
     from gantrain.models.sgan import SemiSupervisedMLPDiscriminator
 
     torch.manual_seed(0)
@@ -261,9 +261,9 @@ def test_r1_stays_in_a_classifier_ds_loss_beside_the_supervised_term() -> None:
     x, y = torch.randn(6, 1, 4, 4), torch.randint(0, 3, (6,))
     batch, latent = Batch(x=x, x_lab=x, y_lab=y), Latent(torch.randn(6, 2))
     torch.manual_seed(1)  # (D's noise layers draw from torch's RNG: the same draws for both)
-    with_r1 = NonSaturating(r1_gamma=4.0, r1_every=1).discriminator_step(G, D, batch, latent)
+    with_r1 = AdversarialGAN(r1_gamma=4.0, r1_every=1).discriminator_step(G, D, batch, latent)
     torch.manual_seed(1)
-    plain = NonSaturating().discriminator_step(G, D, batch, latent)
+    plain = AdversarialGAN().discriminator_step(G, D, batch, latent)
     assert "loss/d_supervised" in with_r1.logs and "loss/r1" in with_r1.logs
     expected = float(plain.loss.detach()) + 4.0 / 2 * float(with_r1.logs["loss/r1"])
     assert float(with_r1.loss.detach()) == pytest.approx(expected, rel=1e-5)

@@ -20,6 +20,7 @@ class GantrainConfig:
     data: Any = MISSING  # conf/data/*.yaml: the data set
     loss: Any = MISSING  # conf/loss/*.yaml: the training objective
     optim: Any = MISSING  # conf/optim/*.yaml: the optimiser, one per network
+    augment: Any = MISSING  # conf/augment/*.yaml: the transform of the discriminators' inputs (none by default)
     train: TrainSettings = field(default_factory=TrainSettings)
     eval: EvalSettings = field(default_factory=EvalSettings)
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps

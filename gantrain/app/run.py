@@ -21,7 +21,7 @@ from gantrain.training.devices import resolve_device
 from gantrain.training.distributed import start, stop, world_from_env
 from gantrain.training.loop import Trainer, TrainResult
 from gantrain.training.settings import EvalSettings, TrainSettings
-from gantrain.training.setup import Setup, build, build_networks, build_prior
+from gantrain.training.setup import Setup, build, build_networks, build_objective, build_prior
 
 
 def resumed_config(stored: DictConfig, stored_choices: dict[str, str], overrides: Sequence[str], choices: dict[str, str]) -> DictConfig:
@@ -186,7 +186,7 @@ def assemble(cfg: DictConfig, choices: dict[str, str]) -> Parts:
     torch.manual_seed(seed)
 
     data = build(cfg.data, "data")
-    objective: Objective = build(cfg.loss, "loss")
+    objective: Objective = build_objective(cfg, choices)
     _check_memory(cfg, data, objective, settings, device, choices)  # before the networks take any
     nets = build_networks(cfg)
     if settings.batch_size < 2 and any(isinstance(m, torch.nn.BatchNorm1d) for net in nets.values() for m in net.modules()):
@@ -217,7 +217,7 @@ def _check_memory(
     from gantrain.training import memory
 
     try:
-        objective = build(cfg.loss, "loss")  # its own copy: running phases changes an objective's state (image pools)
+        objective = build_objective(cfg, choices)  # its own copy: running phases changes an objective's state (image pools)
         with torch.device("meta"):
             nets = build_networks(cfg)
         prior = build_prior(cfg, objective, nets)

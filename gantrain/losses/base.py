@@ -1,8 +1,13 @@
-"""The GAN objectives' common frame: G and D, k discriminator steps then one generator step, as
-phases (gantrain/core/objective.py) that run G and D on a batch and return the loss plus the numbers to log.
-The training loop owns backward() and the optimiser steps; an objective never calls them.
+"""The frame of every objective with discriminators, and of the GANs: G and D, k discriminator steps then
+one generator step, as phases (gantrain/core/objective.py) that run G and D on a batch and return the loss
+plus the numbers to log. The training loop owns backward() and the optimiser steps; an objective never
+calls them.
 
-Discriminators come in two kinds, and every objective here serves both:
+Every image a discriminator judges, of every objective here (the GANs, ProGAN, Pix2Pix, CycleGAN, CatGAN,
+feature matching), goes through one method, `JudgedObjective.run_D`: the run's augmentation of D's inputs
+(augment=..., gantrain/augment/) and the batch-norm rule for generated images live there, and nowhere else.
+
+Discriminators come in two kinds, and every GAN objective here serves both:
   * binary: D(x) is one logit (B,) for "x is real";
   * classifier: D(x) is class logits (B, K), or (B, K+1) with a learned fake class
     (`D.fake_class`). Its real/fake logit is derived from them (functional.real_fake_logit), and on
@@ -13,37 +18,23 @@ A conditional network (`module.conditional = True`, Mirza & Osindero 2014) is al
 
 from abc import abstractmethod
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from gantrain.augment.base import Augment, NoAugment
 from gantrain.core.errors import ConfigError
 from gantrain.core.objective import Batch, LossTerms, Networks, Objective, Phase, Resources
 from gantrain.core.priors import Latent
 from gantrain.losses import lost_game
-from gantrain.losses.functional import discriminator_loss, r1_penalty, real_fake_logit, supervised_loss
-from gantrain.models.base import declared, discriminate, generate, is_classifier, is_conditional, samplewise
+from gantrain.models.base import declared, discriminate, is_conditional, samplewise
 from gantrain.models.layers import running_batch_norms
 from gantrain.models.pictures import sample_grid
 
-__all__ = [
-    "AdversarialObjective",
-    "Batch",
-    "GANObjective",
-    "SampledObjective",
-    "LogitGeneratorLoss",
-    "LossTerms",
-    "Objective",
-    "Phase",
-    "discriminate",
-    "generate",
-    "is_classifier",
-    "is_conditional",
-    "samplewise",
-]  # (the last five are the networks' own: gantrain/models/base.py)
+__all__ = ["Batch", "GANObjective", "JudgedObjective", "LossTerms", "Objective", "Phase", "SampledObjective"]
 
 
 @contextmanager
@@ -62,28 +53,48 @@ def statistics_frozen(D: nn.Module) -> Iterator[None]:
             m.track_running_stats = True
 
 
-def discriminate_fake(D: nn.Module, x: Tensor, y: Tensor | None) -> Tensor:
-    """D on generated images x: `discriminate`, leaving D's batch-norm running statistics to real data."""
-    with statistics_frozen(D):
-        return discriminate(D, x, y)
+class JudgedObjective(Objective):
+    """An objective with discriminators. `augment` transforms every batch they judge (NoAugment: none)."""
 
+    # whether D's batch-norm running statistics also follow the generated batches: no for the GANs, whose
+    # D.eval() classifies real images (a classifier D's test error); Pix2Pix's reference code lets them
+    # (its D is only ever run in training mode), and its stored runs resume to the same buffers
+    fakes_update_statistics: bool = False
 
-def discriminate_each(D: nn.Module, batches: list[tuple[Tensor, Tensor | None, bool]]) -> list[Tensor]:
-    """D's outputs on several batches (x_i (B_i, C, H, W), labels y_i or None, whether x_i is real): one
-    call on their concatenation when D is samplewise, else one call each (batch norm and a batch-level
-    D must see real and fake apart, and only real batches may update batch norm's running statistics)."""
-    if len(batches) > 1 and samplewise(D):
-        return list(D(torch.cat([x for x, _, _ in batches])).split([len(x) for x, _, _ in batches]))
-    return [discriminate(D, x, y) if real else discriminate_fake(D, x, y) for x, y, real in batches]
+    def __init__(self, augment: Augment | None = None) -> None:
+        if augment is not None and not isinstance(augment, Augment):
+            raise ConfigError(f"augment must be one of conf/augment/ (got {augment!r})")
+        self.augment = augment if augment is not None else NoAugment()
 
+    def run_D(self, D: nn.Module, x: Tensor, *, real: bool, y: Tensor | None = None, source: Tensor | None = None) -> Tensor:
+        """D's outputs on images x (B, C, H, W): the one way in to a discriminator.
 
-def discriminate_step(D: nn.Module, batch: Batch, fake: Tensor, latent: Latent, labelled: bool) -> tuple[Tensor, Tensor, Tensor | None]:
-    """D's outputs for one D step: on the real batch, on the fakes and, when `labelled`, on the labelled
-    batch (the real batch's outputs when it is the same batch); None for the last otherwise."""
-    separate = labelled and batch.x_lab is not batch.x
-    batches = [(batch.x, batch.y, True), (fake, latent.y, False)] + ([(batch.x_lab, batch.y_lab, True)] if separate else [])
-    outs = discriminate_each(D, batches)
-    return outs[0], outs[1], (outs[2] if separate else outs[0]) if labelled else None
+        `real`: x are real images (only they may update batch norm's running statistics, which D.eval()
+        later classifies with); y: the labels a conditional D is fed; source: the source images a
+        Pix2Pix D judges x with, D(source, x), transformed with the same draw as x."""
+        if source is None:
+            (x,) = self.augment(x)
+        else:
+            x, source = self.augment(x, source)
+        with nullcontext() if real or self.fakes_update_statistics else statistics_frozen(D):
+            return discriminate(D, x, y) if source is None else D(source, x)
+
+    def run_D_each(self, D: nn.Module, batches: list[tuple[Tensor, Tensor | None, bool]]) -> list[Tensor]:
+        """D's outputs on several batches (x_i (B_i, C, H, W), labels y_i or None, whether x_i is real): one
+        call on their concatenation when D is samplewise, else `run_D` on each (batch norm and a batch-level
+        D must see real and fake apart, and only real batches may update batch norm's running statistics)."""
+        if len(batches) > 1 and samplewise(D):  # (a samplewise D is unconditional: no labels to pass)
+            shown = [self.augment(x)[0] for x, _, _ in batches]
+            return list(D(torch.cat(shown)).split([len(x) for x in shown]))
+        return [self.run_D(D, x, real=real, y=y) for x, y, real in batches]
+
+    def run_D_step(self, D: nn.Module, batch: Batch, fake: Tensor, latent: Latent, labelled: bool) -> tuple[Tensor, Tensor, Tensor | None]:
+        """D's outputs for one D step: on the real batch, on the fakes and, when `labelled`, on the labelled
+        batch (the real batch's outputs when it is the same batch); None for the last otherwise."""
+        separate = labelled and batch.x_lab is not batch.x
+        batches = [(batch.x, batch.y, True), (fake, latent.y, False)] + ([(batch.x_lab, batch.y_lab, True)] if separate else [])
+        outs = self.run_D_each(D, batches)
+        return outs[0], outs[1], (outs[2] if separate else outs[0]) if labelled else None
 
 
 class SampledObjective(Objective):
@@ -99,7 +110,7 @@ class SampledObjective(Objective):
         return {"samples": sample_grid(nets[self.generator], latent, row)}
 
 
-class GANObjective(SampledObjective):
+class GANObjective(SampledObjective, JudgedObjective):
     """The frame of every GAN here: a generator G ("generator") and a discriminator D ("discriminator"),
     k steps of D's loss, then one step of G's (Algorithm 1 of Goodfellow et al. 2014). Subclasses write
     the two losses; `fresh_batch` says whether G's step draws its own real batch (True) or sees the
@@ -170,109 +181,3 @@ class GANObjective(SampledObjective):
     @abstractmethod
     def generator_step(self, G: nn.Module, D: nn.Module, batch: Batch, latent: Latent) -> LossTerms:
         """The loss that G's optimiser descends."""
-
-
-class AdversarialObjective(GANObjective):
-    """The two-player game of Goodfellow et al.: D is trained as a real-vs-fake logistic classifier
-    (plus, for a classifier D, the supervised loss on labelled data); subclasses choose G's loss.
-
-    unsupervised_weight (lambda): a classifier D on labelled data descends
-    L_supervised + lambda * L_unsupervised. Salimans et al.'s code halves the unsupervised term
-    (lambda = 0.5); a binary D has only the unsupervised term, and lambda merely scales it.
-    """
-
-    def __init__(self, unsupervised_weight: float = 1.0, r1_gamma: float = 0.0, r1_every: int = 16) -> None:
-        if isinstance(unsupervised_weight, bool) or not float(unsupervised_weight) >= 0:
-            raise ConfigError(f"loss.unsupervised_weight must be a number >= 0 (got {unsupervised_weight!r})")
-        if isinstance(r1_gamma, bool) or not isinstance(r1_gamma, (int, float)) or not 0 <= r1_gamma < float("inf"):
-            raise ConfigError(f"loss.r1_gamma must be a number >= 0, R1's weight gamma (0: no penalty; got {r1_gamma!r})")
-        if isinstance(r1_every, bool) or not isinstance(r1_every, int) or r1_every < 1:
-            raise ConfigError(f"loss.r1_every must be an integer >= 1, the D steps between R1 penalties (got {r1_every!r})")
-        self.unsupervised_weight = float(unsupervised_weight)
-        self.r1_gamma, self.r1_every = float(r1_gamma), r1_every
-        self.d_steps = 0  # D steps taken: R1's lazy schedule (kept in the checkpoint)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"d_steps": self.d_steps}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        unknown = set(state) - {"d_steps"}
-        if unknown:
-            raise ValueError(f"{type(self).__name__} keeps only d_steps, but was given {sorted(unknown)}")
-        self.d_steps = int(state.get("d_steps", 0))  # (checkpoints made before R1 existed keep no state)
-
-    def unsupervised_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
-        """D's real-vs-fake loss from its scores on real (B,) and generated (B,) images; the logistic one here."""
-        return discriminator_loss(real_logits, fake_logits)
-
-    def judged_real(self, logits: Tensor) -> Tensor:
-        """The number logged as d/real and d/fake (about 1 for real, 0 for fake): here mean D(x)."""
-        return torch.sigmoid(logits).mean()
-
-    def penalties(self, D: nn.Module, batch: Batch, fake: Tensor, latent: Latent, real_logits: Tensor) -> dict[str, tuple[Tensor, float]]:
-        """Regularisers D's step adds: name -> (value, weight); `real_logits` (B,) are D's real/fake logits
-        on the real batch from the step's own pass (with their graph), for a penalty on them (ProGAN's
-        drift) to reuse instead of a second pass. Here R1 on the real batch every r1_every-th
-        D step, weighted gamma / 2 times r1_every (the lazy regularisation of Karras et al. 2020, StyleGAN2
-        appendix B: the same expected strength as every step, at 1/r1_every of the cost)."""
-        if self.r1_gamma == 0 or self.d_steps % self.r1_every != 0:
-            return {}
-        fake_class = declared(D).fake_class
-
-        def critic(x: Tensor) -> Tensor:  # (the batch-norm statistics are left to the main pass on real data)
-            return real_fake_logit(discriminate_fake(D, x, batch.y), fake_class)
-
-        return {"loss/r1": (r1_penalty(critic, batch.x), self.r1_gamma / 2 * self.r1_every)}
-
-    def check_pair(self, G: nn.Module, D: nn.Module, data: Any) -> None:
-        super().check_pair(G, D, data)
-        labelled = None if data is None else data.labelled
-        if is_classifier(D) and not is_conditional(D) and labelled is not None and len(labelled) == 0:
-            raise ConfigError(
-                "model=sgan's classifier needs labels, and data.labeled_per_class=0 gives it none: set "
-                "data.labeled_per_class=N (e.g. 10), or use model=catgan for unsupervised training"
-            )
-
-    @abstractmethod
-    def generator_loss(self, G: nn.Module, D: nn.Module, batch: Batch, latent: Latent) -> tuple[Tensor, dict[str, Tensor]]:
-        """G's loss and any extra numbers to log."""
-
-    def discriminator_step(self, G: nn.Module, D: nn.Module, batch: Batch, latent: Latent) -> LossTerms:
-        fake_class = declared(D).fake_class
-        with torch.no_grad():
-            fake = generate(G, latent)  # D's step never needs gradients through G
-        out_real, out_fake, out_lab = discriminate_step(D, batch, fake, latent, is_classifier(D) and batch.y_lab is not None)
-        real_logits, fake_logits = real_fake_logit(out_real, fake_class), real_fake_logit(out_fake, fake_class)
-        unsupervised = self.unsupervised_weight * self.unsupervised_loss(real_logits, fake_logits)
-        logs = {
-            "d/real": self.judged_real(real_logits.detach()),  # mean D(x)
-            "d/fake": self.judged_real(fake_logits.detach()),  # mean D(G(z))
-        }
-        self.d_steps += 1
-        loss = unsupervised
-        for name, (value, weight) in self.penalties(D, batch, fake, latent, real_logits).items():
-            loss = loss + weight * value
-            logs[name] = value.detach()
-        if out_lab is not None:
-            supervised = supervised_loss(out_lab, batch.y_lab, fake_class)
-            loss = loss + supervised  # (after the penalties: they stay in)
-            logs["loss/d_supervised"] = supervised.detach()
-            logs["loss/d_unsupervised"] = unsupervised.detach()
-        logs["loss/d"] = loss.detach()
-        return LossTerms(loss, logs)
-
-    def generator_step(self, G: nn.Module, D: nn.Module, batch: Batch, latent: Latent) -> LossTerms:
-        loss, logs = self.generator_loss(G, D, batch, latent)
-        return LossTerms(loss, {"loss/g": loss.detach(), **logs})
-
-
-class LogitGeneratorLoss(AdversarialObjective):
-    """G's loss is a function of D's real/fake logits on G's samples (minimax, non-saturating)."""
-
-    @abstractmethod
-    def generator_loss_from_logits(self, fake_logits: Tensor) -> Tensor:
-        """G's loss from D's real/fake logits on G(z), shape (B,)."""
-
-    def generator_loss(self, G: nn.Module, D: nn.Module, batch: Batch, latent: Latent) -> tuple[Tensor, dict[str, Tensor]]:
-        outputs = discriminate_fake(D, generate(G, latent), latent.y)
-        return self.generator_loss_from_logits(real_fake_logit(outputs, declared(D).fake_class)), {}

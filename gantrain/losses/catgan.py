@@ -29,9 +29,10 @@ each alone left an output empty or split a digit over two (README, "Semi-supervi
 import torch
 from torch import nn
 
+from gantrain.augment.base import Augment
 from gantrain.core.errors import ConfigError
 from gantrain.core.priors import Latent
-from gantrain.losses.base import Batch, GANObjective, LossTerms, discriminate, discriminate_fake, discriminate_step, generate, is_classifier
+from gantrain.losses.base import Batch, GANObjective, LossTerms
 from gantrain.losses.functional import (
     conditional_entropy,
     consistency_divergence,
@@ -40,7 +41,7 @@ from gantrain.losses.functional import (
     supervised_loss,
     uniform_divergence,
 )
-from gantrain.models.base import declared
+from gantrain.models.base import declared, generate, is_classifier
 from gantrain.models.layers import non_negative
 
 MARGINALS = ("entropy", "uniform_kl")
@@ -54,7 +55,9 @@ class CatGAN(GANObjective):
         marginal: str = "entropy",
         lambda_consistency: float = 0.0,
         max_shift: int = 2,
+        augment: Augment | None = None,
     ) -> None:
+        super().__init__(augment)
         if marginal not in MARGINALS:
             raise ConfigError(f"loss.marginal must be one of {', '.join(MARGINALS)} (got {marginal!r})")
         self.lambda_ce = non_negative("loss.lambda_ce", lambda_ce)
@@ -78,7 +81,7 @@ class CatGAN(GANObjective):
         with torch.no_grad():
             fake = generate(G, latent)
         # (B, K) logits each, and the labelled batch's (L, K) when its cross-entropy is used
-        real_logits, fake_logits, lab_logits = discriminate_step(D, batch, fake, latent, batch.y_lab is not None and self.lambda_ce > 0)
+        real_logits, fake_logits, lab_logits = self.run_D_step(D, batch, fake, latent, batch.y_lab is not None and self.lambda_ce > 0)
         h_marginal_real = marginal_entropy(real_logits)
         h_real = conditional_entropy(real_logits)
         h_fake = conditional_entropy(fake_logits)
@@ -86,7 +89,7 @@ class CatGAN(GANObjective):
         logs = {"catgan/h_marginal_real": h_marginal_real.detach(), "catgan/h_real": h_real.detach(), "catgan/h_fake": h_fake.detach()}
         if self.lambda_consistency > 0:
             # D on the same real batch, each image shifted: (B, K)
-            moved_logits = discriminate(D, random_shift(batch.x, self.max_shift), batch.y)
+            moved_logits = self.run_D(D, random_shift(batch.x, self.max_shift), real=True, y=batch.y)
             consistency = consistency_divergence(real_logits, moved_logits)
             loss = loss + self.lambda_consistency * consistency
             logs["catgan/consistency"] = consistency.detach()
@@ -98,7 +101,7 @@ class CatGAN(GANObjective):
         return LossTerms(loss, logs)
 
     def generator_step(self, G: nn.Module, D: nn.Module, batch: Batch, latent: Latent) -> LossTerms:
-        fake_logits = discriminate_fake(D, generate(G, latent), latent.y)
+        fake_logits = self.run_D(D, generate(G, latent), real=False, y=latent.y)
         h_fake, h_marginal_fake = conditional_entropy(fake_logits), marginal_entropy(fake_logits)
         loss = h_fake + self.lambda_marginal * self._imbalance(fake_logits, h_marginal_fake)
         return LossTerms(loss, {"loss/g": loss.detach(), "catgan/h_marginal_fake": h_marginal_fake.detach()})

@@ -3,7 +3,10 @@ G's losses. Every GAN objective takes one as a value (a GAN's loss=hinge|lsgan|w
 `loss/criterion=...`):
 
   * non_saturating: D is a logistic classifier, -[log D(x) + log(1 - D(G(z)))]; G maximises log D(G(z))
-    (Goodfellow et al. 2014), written with logits (softplus) for stability; Pix2Pix's default.
+    (Goodfellow et al. 2014, section 3), written with logits (softplus) for stability; the GANs' and
+    Pix2Pix's default.
+  * minimax: the same D, and G minimises log(1 - D(G(z))): the game of Goodfellow et al.'s eq. 1, whose
+    gradient for G vanishes while D confidently rejects its samples.
   * hinge: Lim & Ye (2017), Miyato et al. (2018): D descends E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))],
     G descends -E[D(G(z))].
   * wasserstein: the critic of Arjovsky et al. (2017), D descends E[D(G(z))] - E[D(x)]; with the
@@ -24,7 +27,15 @@ from gantrain.losses.functional import discriminator_loss, non_saturating_genera
 
 
 class Criterion(ABC):
-    """D's outputs on real and on generated images -> the two players' losses (batch and patch means)."""
+    """D's outputs on real and on generated images -> the two players' losses (batch and patch means).
+
+    The one protocol of the adversarial game: every GAN here (gantrain/losses/adversarial.py), ProGAN,
+    Pix2Pix and CycleGAN take a Criterion as a value, chosen by conf/loss/criterion/. A new criterion is
+    a subclass and a YAML file there (docs/extending.md)."""
+
+    # whether D's outputs are logits of "real" (log D / (1 - D)): only such a criterion serves a classifier
+    # D (model=sgan), whose real/fake logit is derived from its class logits
+    logistic: bool = False
 
     @abstractmethod
     def discriminator_loss(self, real: Tensor, fake: Tensor) -> Tensor:
@@ -42,6 +53,8 @@ class Criterion(ABC):
 class NonSaturating(Criterion):
     """The logistic game with G's non-saturating loss; D's outputs are logits."""
 
+    logistic = True
+
     def discriminator_loss(self, real: Tensor, fake: Tensor) -> Tensor:
         return discriminator_loss(real, fake)  # softplus(-l_real) + softplus(l_fake), means
 
@@ -50,6 +63,13 @@ class NonSaturating(Criterion):
 
     def judged_real(self, outputs: Tensor) -> Tensor:
         return torch.sigmoid(outputs).mean()  # mean D(x)
+
+
+class Minimax(NonSaturating):
+    """The logistic game as eq. 1 writes it: D's loss as NonSaturating's, G descends log(1 - D(G(z)))."""
+
+    def generator_loss(self, fake: Tensor) -> Tensor:
+        return fn.minimax_generator_loss(fake)  # -softplus(l) = log(1 - D(G(z)))
 
 
 class LeastSquares(Criterion):

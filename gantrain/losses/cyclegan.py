@@ -21,15 +21,17 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from gantrain.augment.base import Augment
 from gantrain.core.errors import ConfigError
-from gantrain.core.objective import Batch, LossTerms, Networks, Objective, Phase, Resources
+from gantrain.core.objective import Batch, LossTerms, Networks, Phase, Resources
+from gantrain.losses.base import JudgedObjective
 from gantrain.losses.criteria import Criterion, LeastSquares
 from gantrain.losses.functional import l1_loss
 from gantrain.losses.image_pool import ImagePool
 from gantrain.models.layers import non_negative
 
 
-class CycleGAN(Objective):
+class CycleGAN(JudgedObjective):
     networks = ("generator_ab", "generator_ba", "discriminator_a", "discriminator_b")
     judges = (("discriminator_a", "A"), ("discriminator_b", "B"))
     generator = None  # translators, no latent space
@@ -47,7 +49,9 @@ class CycleGAN(Objective):
         backward_cycle: bool = True,
         pool_size: int = 50,
         pool_seed: int = 0,
+        augment: Augment | None = None,
     ) -> None:
+        super().__init__(augment)
         self.criterion = criterion if criterion is not None else LeastSquares()
         self.lambda_cycle = non_negative("loss.lambda_cycle", lambda_cycle)
         self.lambda_identity = non_negative("loss.lambda_identity", lambda_identity)
@@ -87,7 +91,8 @@ class CycleGAN(Objective):
         logs: dict[str, Tensor] = {}
         loss = torch.zeros((), device=a.device)
         if self.gan_weight > 0:
-            gan_ab, gan_ba = self.criterion.generator_loss(D_b(fake_b)), self.criterion.generator_loss(D_a(fake_a))
+            gan_ab = self.criterion.generator_loss(self.run_D(D_b, fake_b, real=False))
+            gan_ba = self.criterion.generator_loss(self.run_D(D_a, fake_a, real=False))
             loss = loss + self.gan_weight * (gan_ab + gan_ba)
             logs.update({"loss/g_gan_ab": gan_ab.detach(), "loss/g_gan_ba": gan_ba.detach()})
         if self.lambda_cycle > 0 and self.forward_cycle:
@@ -111,8 +116,8 @@ class CycleGAN(Objective):
         """L_D on real a, b and the fakes as the pools hand them on (each half of the criterion, as the paper)."""
         D_a, D_b = nets["discriminator_a"], nets["discriminator_b"]
         shown_a, shown_b = self.pool_a.query(fake_a), self.pool_b.query(fake_b)  # detached
-        real_a, out_a = D_a(a), D_a(shown_a)  # (B, N, N): one output per patch
-        real_b, out_b = D_b(b), D_b(shown_b)
+        real_a, out_a = self.run_D(D_a, a, real=True), self.run_D(D_a, shown_a, real=False)  # (B, N, N): one output per patch
+        real_b, out_b = self.run_D(D_b, b, real=True), self.run_D(D_b, shown_b, real=False)
         d_a = 0.5 * self.criterion.discriminator_loss(real_a, out_a)
         d_b = 0.5 * self.criterion.discriminator_loss(real_b, out_b)
         judged = self.criterion.judged_real

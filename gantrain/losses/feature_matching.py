@@ -5,16 +5,19 @@ output. D trains as usual (with the supervised term when it is a classifier: the
 import torch
 from torch import Tensor, nn
 
+from gantrain.augment.base import Augment
 from gantrain.core.errors import ConfigError
 from gantrain.core.priors import Latent
-from gantrain.losses.base import AdversarialObjective, Batch, discriminate, discriminate_fake, generate
+from gantrain.losses.adversarial import AdversarialGAN
+from gantrain.losses.base import Batch
+from gantrain.losses.criteria import Criterion
 from gantrain.losses.functional import feature_matching_loss
-from gantrain.models.base import unwrap
+from gantrain.models.base import generate, unwrap
 
 REDUCTIONS = ("sum", "mean")  # over the layer's features: the paper's squared norm, or their code's mean
 
 
-class FeatureMatching(AdversarialObjective):
+class FeatureMatching(AdversarialGAN):
     """`layer` names a module of D (as in D.named_modules()) whose output is matched.
 
     fresh_batch: G's real batch is drawn apart from the one D just trained on (G's phase draws its own),
@@ -29,8 +32,13 @@ class FeatureMatching(AdversarialObjective):
         fresh_batch: bool = False,
         r1_gamma: float = 0.0,
         r1_every: int = 16,
+        criterion: Criterion | None = None,
+        augment: Augment | None = None,
     ) -> None:
-        super().__init__(unsupervised_weight, r1_gamma, r1_every)
+        # D's side is the adversarial game's (criterion: the logistic one by default); G's is matched features
+        super().__init__(
+            criterion, unsupervised_weight, r1_gamma=r1_gamma, r1_every=r1_every, name="loss=feature_matching", augment=augment
+        )
         if reduction not in REDUCTIONS:
             raise ConfigError(f"loss.reduction must be one of {', '.join(REDUCTIONS)} (got {reduction!r})")
         if not isinstance(fresh_batch, bool):
@@ -49,7 +57,7 @@ class FeatureMatching(AdversarialObjective):
         module = dict(unwrap(D).named_modules())[self.layer]
         handle = module.register_forward_hook(lambda _m, _i, out: captured.append(out))
         try:
-            (discriminate if real else discriminate_fake)(D, x, y)
+            self.run_D(D, x, real=real, y=y)
         finally:
             handle.remove()
         return captured[0].float()  # float32 under mixed precision too: the loss is a difference of means

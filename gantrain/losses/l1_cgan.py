@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from gantrain.augment.base import Augment
 from gantrain.core.errors import ConfigError
 from gantrain.core.objective import Resources
 from gantrain.core.priors import Latent
@@ -32,10 +33,17 @@ class L1ConditionalGAN(GANObjective):
     trains_on = "pairs"
     judges = (("discriminator", "B"),)  # the targets (given their sources)
     trains_what = "Pix2Pix's loss (loss=l1_cgan) trains a translator and a patch discriminator"
+    fakes_update_statistics = True  # as the paper's code (gantrain/losses/base.py, JudgedObjective)
 
     def __init__(
-        self, lambda_l1: float = 100.0, gan_weight: float = 1.0, conditional: bool = True, criterion: Criterion | None = None
+        self,
+        lambda_l1: float = 100.0,
+        gan_weight: float = 1.0,
+        conditional: bool = True,
+        criterion: Criterion | None = None,
+        augment: Augment | None = None,
     ) -> None:
+        super().__init__(augment)
         for name, value in (("lambda_l1", lambda_l1), ("gan_weight", gan_weight)):
             if isinstance(value, bool) or not float(value) >= 0:
                 raise ConfigError(f"loss.{name} must be a number >= 0 (got {value!r})")
@@ -59,7 +67,8 @@ class L1ConditionalGAN(GANObjective):
         source, target = batch.source, batch.x
         with torch.no_grad():
             fake = G(source)
-        real, fake_out = D(source, target), D(source, fake)  # (B, N, N): one output per patch
+        # (B, N, N): one output per patch; an unconditional D (loss.conditional=false) ignores the source
+        real, fake_out = self.run_D(D, target, real=True, source=source), self.run_D(D, fake, real=False, source=source)
         loss = 0.5 * self.criterion.discriminator_loss(real, fake_out)
         return LossTerms(
             loss,
@@ -76,7 +85,7 @@ class L1ConditionalGAN(GANObjective):
         logs = {"loss/g_l1": l1.detach()}
         loss = self.lambda_l1 * l1
         if self.gan_weight > 0:
-            gan = self.criterion.generator_loss(D(batch.source, fake))
+            gan = self.criterion.generator_loss(self.run_D(D, fake, real=False, source=batch.source))
             loss = loss + self.gan_weight * gan
             logs["loss/g_gan"] = gan.detach()
         logs["loss/g"] = loss.detach()

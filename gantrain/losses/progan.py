@@ -23,17 +23,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gantrain.augment.base import Augment
 from gantrain.core.errors import ConfigError
 from gantrain.core.objective import StepEvents
 from gantrain.core.priors import Latent
+from gantrain.losses.adversarial import AdversarialGAN
 from gantrain.losses.base import Batch, LossTerms
 from gantrain.losses.criteria import Criterion
-from gantrain.losses.criterion_gan import CriterionGAN
 from gantrain.models.base import unwrap
 from gantrain.models.progan import resolutions
 
 
-class ProgressiveGAN(CriterionGAN):
+class ProgressiveGAN(AdversarialGAN):
     def __init__(
         self,
         criterion: Criterion,
@@ -50,8 +51,9 @@ class ProgressiveGAN(CriterionGAN):
         r1_gamma: float = 0.0,
         r1_every: int = 16,
         name: str = "model=progan's loss",
+        augment: Augment | None = None,
     ) -> None:
-        super().__init__(criterion, gp_lambda, drift, r1_gamma, r1_every, name)
+        super().__init__(criterion, gp_lambda=gp_lambda, drift=drift, r1_gamma=r1_gamma, r1_every=r1_every, name=name, augment=augment)
         self.start_size = start_size
         if isinstance(phase_images, bool) or not isinstance(phase_images, int) or phase_images < 1:
             raise ConfigError(

@@ -22,7 +22,7 @@ class Network(nn.Module):
     # a discriminator whose score for one image depends on the other images of its batch (the minibatch
     # standard deviation of Karras et al. 2018, minibatch discrimination of Salimans et al. 2016): it must be
     # called on real and on generated images apart, or every group it reads mixes the two and it cannot
-    # see a collapsed G (gantrain/losses/base.py, discriminate_each)
+    # see a collapsed G (gantrain/losses/base.py, JudgedObjective.run_D_each)
     batch_level: bool = False
 
 

@@ -14,8 +14,8 @@ def running_batch_norms(module: nn.Module) -> list[nn.Module]:
 
 
 def non_negative(key: str, value: object) -> float:
-    """`value` as a float, or a ConfigError naming `key` when it is not a number >= 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+    """`value` as a float, or a ConfigError naming `key` when it is not a finite number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
         raise ConfigError(f"{key} must be a number >= 0 (got {value!r})")
     return float(value)
 

@@ -47,8 +47,8 @@ def confusion(run: str | os.PathLike, output: str | os.PathLike, *, n: int = 16,
 
     from torchvision.utils import make_grid
 
-    from gantrain.losses.base import is_classifier, is_conditional
     from gantrain.metrics.evaluation import classification_error, clustering_error, contingency_matrix, match_clusters
+    from gantrain.models.base import is_classifier, is_conditional
     from gantrain.training.monitor import event_writer
     from gantrain.training.setup import build, test_error_evaluator
 

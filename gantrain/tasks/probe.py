@@ -147,7 +147,7 @@ def random_twin(trained: TrainedRun, name: str, seed: int) -> nn.Module:
 
 def own_classifier_error(trained: TrainedRun, name: str, device: torch.device) -> tuple[str, float] | None:
     """A classifier D's (sgan, catgan) own test or clustering error, as the run's evaluations score it."""
-    from gantrain.losses.base import is_classifier, is_conditional
+    from gantrain.models.base import is_classifier, is_conditional
     from gantrain.training.setup import build, test_error_evaluator
 
     D = trained.nets[name]

@@ -16,7 +16,7 @@ from gantrain.core.folders import run_folder
 from gantrain.core.objective import Objective
 from gantrain.data.base import open_image
 from gantrain.training.checkpoint import TrainingState, check_stored_config, find_checkpoint, load_checkpoint, misfit
-from gantrain.training.setup import build, build_networks
+from gantrain.training.setup import build, build_networks, build_objective
 
 
 @dataclass
@@ -56,7 +56,7 @@ def load_run(run: str | os.PathLike, device: torch.device, only: NetworkChoice =
     cfg = OmegaConf.create(state["config"])
     check_stored_config(cfg, checkpoint)
     _root_as_trained(cfg, run_folder(checkpoint))
-    objective = build(cfg.loss, "loss")
+    objective = build_objective(cfg)
     nets = build_networks(cfg, only(objective) if callable(only) else only)
     restored = TrainingState.from_checkpoint(state)
     averages = {name: build(cfg.model[name], f"model.{name}") for name in restored.averages if name in nets}
@@ -95,7 +95,7 @@ def _root_as_trained(cfg: DictConfig, run_dir: Path) -> None:
 def latent_prior(trained: TrainedRun) -> Any:
     """The run's p(z) (and labels, for a conditional G); a translation run has none."""
     from gantrain.core.priors import LatentPrior
-    from gantrain.losses.base import is_conditional
+    from gantrain.models.base import is_conditional
 
     model = trained.config.model
     G = trained.G  # (refuses a run without a latent space)

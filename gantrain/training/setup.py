@@ -27,8 +27,8 @@ from gantrain.core import (
 from gantrain.core.errors import ConfigError, DataError, GantrainError
 from gantrain.core.objective import Objective
 from gantrain.core.priors import LatentPrior
-from gantrain.losses.base import is_classifier, is_conditional
 from gantrain.metrics.evaluation import Evaluations, Evaluator, GeneratedScores, TestError, TranslationMetrics
+from gantrain.models.base import is_classifier, is_conditional
 from gantrain.models.batch_norm import statistics_sample
 from gantrain.training.settings import EvalSettings, TrainSettings
 
@@ -111,6 +111,26 @@ def build(node: DictConfig, where: str, **kwargs: Any) -> Any:
         raise ConfigError(f"{where}: {detail}") from None
     check_types(node, where)  # what the constructor took without complaint (a width of 1.5) is still refused
     return built
+
+
+def build_objective(cfg: DictConfig, choices: Mapping[str, str] | None = None) -> Objective:
+    """The run's objective from loss.*, given the run's augment.* (the transform of its discriminators'
+    inputs; a run stored before augment existed has none). `choices`: the config groups chosen (Hydra's
+    runtime choices), for the line that refuses an augmentation of a model without a discriminator."""
+    from gantrain.augment.base import NoAugment
+    from gantrain.losses.base import JudgedObjective
+
+    augment = build(cfg.augment, "augment") if cfg.get("augment") is not None else NoAugment()
+    objective = build(cfg.loss, "loss")
+    if isinstance(augment, NoAugment):
+        return objective
+    if not isinstance(objective, JudgedObjective):
+        picked = dict(choices or {})
+        raise ConfigError(
+            f"augment={picked.get('augment', type(augment).__name__)} transforms a discriminator's inputs, but "
+            f"loss={picked.get('loss', type(objective).__name__)} trains none: leave augment=none"
+        )
+    return build(cfg.loss, "loss", augment=augment)
 
 
 def network_keys(cfg: DictConfig) -> list[str]:
