@@ -123,11 +123,14 @@ def _cli_server() -> subprocess.Popen:
     return _SERVER[0]
 
 
-def run_cli(*args: str, cwd: Path, timeout: int = 240, fresh: bool = False) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, cwd: Path, timeout: int = 240, fresh: bool = False, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """Run `python -m gantrain ARGS` as a user would, in `cwd`: in a process forked from one that has
     imported gantrain already (tests/cli_server.py: the same main(), argv, folder, environment, output
-    and exit code, without 5-7 s of imports per command), or, with fresh=True, a new interpreter."""
-    env = {**os.environ, "COLUMNS": "200", "HYDRA_FULL_ERROR": "0"}
+    and exit code, without 5-7 s of imports per command), or, with fresh=True, a new interpreter (`env`:
+    variables set for it, such as a PYTHONPATH, which a forked process could not take up)."""
+    env = {**os.environ, "COLUMNS": "200", "HYDRA_FULL_ERROR": "0", **(env or {})}
     command = [sys.executable, "-m", "gantrain", *args]
     if fresh:
         return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from gantrain.metrics import fidelity
+from gantrain.metrics import classifier
 from gantrain.metrics.cycle_metrics import CycleMetrics, Domains, domain_classifiers
 
 SIZE = 16
@@ -88,7 +88,7 @@ def metrics(tmp_path_factory: pytest.TempPathFactory) -> CycleMetrics:
     """Each domain's classifiers trained in a second (STEPS), cached in a fresh folder; test sets of 200."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("GANTRAIN_CACHE", str(tmp_path_factory.mktemp("cache")))
-        mp.setattr(fidelity, "TRAIN_STEPS", STEPS)
+        mp.setattr(classifier, "TRAIN_STEPS", STEPS)
         train_a, labels_a = bars(600, seed=0)
         train_b, labels_b = bars(600, seed=1)  # other images than A's: the domains are unpaired
         held_a, held_labels_a = bars(200, seed=2)
@@ -165,7 +165,7 @@ def test_the_transfer_score_trains_on_the_translated_source_and_tests_on_the_rea
     """CyCADA's protocol (Evaluator.closing): a classifier trained on G_ab(train A) with A's labels, tested on
     B's test images. The identity translation trains the very classifier source-only names (same images,
     recipe and seed), so the two numbers are equal; the true map trains one as good as on B itself."""
-    monkeypatch.setattr(fidelity, "TRAIN_STEPS", STEPS)  # the recipe the plain classifiers were trained by
+    monkeypatch.setattr(classifier, "TRAIN_STEPS", STEPS)  # the recipe the plain classifiers were trained by
     identity = metrics.closing({"generator_ab": nn.Identity(), "generator_ba": nn.Identity()})
     true = metrics.closing({"generator_ab": TrueMap(), "generator_ba": TrueMap()})
     assert set(identity) == {f"eval/transfer{part}_{way}" for part in ("", "_source_only", "_target_only") for way in ("ab", "ba")}

@@ -12,7 +12,7 @@ import torch
 from conftest import TINY_GAN, run_cli, task_file
 
 from gantrain.data.mnist import MNIST
-from gantrain.metrics import fidelity
+from gantrain.metrics import classifier, extractor_cache, fidelity, inception, sample_metrics
 
 
 @pytest.fixture(scope="module")
@@ -26,16 +26,16 @@ def cache(tmp_path_factory: pytest.TempPathFactory, digits: tuple[MNIST, MNIST])
     where = tmp_path_factory.mktemp("cache")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("GANTRAIN_CACHE", str(where))
-        mp.setattr(fidelity, "TRAIN_STEPS", 300)
+        mp.setattr(classifier, "TRAIN_STEPS", 300)
         train, test = digits
-        found = fidelity.data_classifier("mnist", (train.images, train.labels), (test.images, test.labels), 10)
+        found = extractor_cache.data_classifier("mnist", (train.images, train.labels), (test.images, test.labels), 10)
     assert found.trained_now and found.test_accuracy > 0.8  # 300 steps already separate most digits
     return where
 
 
 def test_frechet_distance_is_zero_on_itself_and_grows_with_a_shift(digits: tuple[MNIST, MNIST]) -> None:
     torch.manual_seed(0)
-    extractor = fidelity.DataClassifier(1, 28, 10).eval()  # any fixed feature map has these properties
+    extractor = classifier.DataClassifier(1, 28, 10).eval()  # any fixed feature map has these properties
     real = digits[1].images[:400]
     fids = []
     for shift in (0, 40, 120):
@@ -50,32 +50,32 @@ def test_the_extractor_is_cached_reused_and_retrained_for_a_new_version(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, digits: tuple[MNIST, MNIST]
 ) -> None:
     monkeypatch.setenv("GANTRAIN_CACHE", str(tmp_path))
-    monkeypatch.setattr(fidelity, "TRAIN_STEPS", 20)
+    monkeypatch.setattr(classifier, "TRAIN_STEPS", 20)
     train, test = digits
     args = (train.images[:500], train.labels[:500]), (test.images[:100], test.labels[:100]), 10
-    first = fidelity.data_classifier("mnist", *args)
-    again = fidelity.data_classifier("mnist", *args)
+    first = extractor_cache.data_classifier("mnist", *args)
+    again = extractor_cache.data_classifier("mnist", *args)
     assert first.trained_now and not again.trained_now and again.path == first.path
     assert first.path.parent == tmp_path / "extractors"
     x = test.images[:8].float() / 127.5 - 1
     assert torch.equal(first.classifier.features(x), again.classifier.features(x))  # the same network back
-    other = fidelity.data_classifier("mnist", (train.images[500:1000], train.labels[500:1000]), *args[1:])
+    other = extractor_cache.data_classifier("mnist", (train.images[500:1000], train.labels[500:1000]), *args[1:])
     assert other.trained_now and other.path != first.path  # another data set: another file
-    monkeypatch.setattr(fidelity, "VERSION", fidelity.VERSION + 1)
-    newer = fidelity.data_classifier("mnist", *args)
-    assert newer.trained_now and newer.path != first.path and f"-v{fidelity.VERSION}-" in newer.path.name
+    monkeypatch.setattr(classifier, "VERSION", classifier.VERSION + 1)
+    newer = extractor_cache.data_classifier("mnist", *args)
+    assert newer.trained_now and newer.path != first.path and f"-v{classifier.VERSION}-" in newer.path.name
     newer.path.write_bytes(b"damaged")  # a broken cache file is replaced, not fatal
-    repaired = fidelity.data_classifier("mnist", *args)
-    assert repaired.trained_now and torch.load(repaired.path, weights_only=True)["version"] == fidelity.VERSION
+    repaired = extractor_cache.data_classifier("mnist", *args)
+    assert repaired.trained_now and torch.load(repaired.path, weights_only=True)["version"] == classifier.VERSION
 
 
 _TRAIN_ONCE = """
 import sys, torch
-from gantrain.metrics import fidelity
-fidelity.TRAIN_STEPS = 300  # long enough that the second process asks while the first trains
+from gantrain.metrics import classifier, extractor_cache
+classifier.TRAIN_STEPS = 300  # long enough that the second process asks while the first trains
 g = torch.Generator().manual_seed(0)
 images, labels = torch.randint(0, 256, (400, 1, 16, 16), generator=g, dtype=torch.uint8), torch.arange(400) % 10
-found = fidelity.data_classifier("noise", (images, labels), (images[:50], labels[:50]), 10)
+found = extractor_cache.data_classifier("noise", (images, labels), (images[:50], labels[:50]), 10)
 print("trained" if found.trained_now else "cached", found.path)
 """
 
@@ -98,11 +98,11 @@ def test_runs_started_together_train_the_classifier_once(tmp_path: Path) -> None
 def test_coverage_of_a_one_class_generator_is_one_class() -> None:
     uniform = torch.full((10,), 0.1)
     one_class = torch.nn.functional.one_hot(torch.full((500,), 3), 10).float() * 5
-    assert fidelity.class_coverage(one_class, uniform) == {"eval/classes_covered": 1.0, "eval/class_kl": pytest.approx(math.log(10))}
+    assert sample_metrics.class_coverage(one_class, uniform) == {"eval/classes_covered": 1.0, "eval/class_kl": pytest.approx(math.log(10))}
     balanced = torch.nn.functional.one_hot(torch.arange(500) % 10, 10).float()
-    assert fidelity.class_coverage(balanced, uniform) == {"eval/classes_covered": 10.0, "eval/class_kl": pytest.approx(0.0, abs=1e-6)}
+    assert sample_metrics.class_coverage(balanced, uniform) == {"eval/classes_covered": 10.0, "eval/class_kl": pytest.approx(0.0, abs=1e-6)}
     nearly = torch.nn.functional.one_hot(torch.cat([torch.arange(450) % 9, torch.full((2,), 9)]), 10).float()  # class 9: 2 of 452
-    assert fidelity.class_coverage(nearly, uniform)["eval/classes_covered"] == 9.0  # under a tenth of its share
+    assert sample_metrics.class_coverage(nearly, uniform)["eval/classes_covered"] == 9.0  # under a tenth of its share
 
 
 def test_scoring_copies_of_one_image_finds_one_class_and_an_inception_score_of_one(
@@ -110,7 +110,7 @@ def test_scoring_copies_of_one_image_finds_one_class_and_an_inception_score_of_o
 ) -> None:
     monkeypatch.setenv("GANTRAIN_CACHE", str(cache))
     train, test = digits
-    classifier = fidelity.data_classifier("mnist", (train.images, train.labels), (test.images, test.labels), 10)
+    classifier = extractor_cache.data_classifier("mnist", (train.images, train.labels), (test.images, test.labels), 10)
     assert not classifier.trained_now
     collapsed = test.images[:1].repeat(300, 1, 1, 1)
     numbers, histogram = fidelity.score(test.images[:300], collapsed, classifier=classifier.classifier)
@@ -151,7 +151,7 @@ def test_inception_without_its_weights_file_says_which_file(tmp_path: Path) -> N
     failed = run_cli("task=eval", "run=run", "eval.extractor=inception", cwd=tmp_path)
     out = (failed.stdout + failed.stderr).strip()
     assert failed.returncode == 2 and len(out.splitlines()) == 1, out
-    assert "needs its weights file pt_inception-2015-12-05-6726825d.pth" in out and fidelity.INCEPTION_URL in out
+    assert "needs its weights file pt_inception-2015-12-05-6726825d.pth" in out and inception.INCEPTION_URL in out
     garbage, other_net = tmp_path / "garbage.pth", tmp_path / "other.pth"
     garbage.write_bytes(bytes(range(256)) * 40)  # a download cut short, an HTML error page: not a torch file
     torch.save(torch.nn.Linear(2, 2).state_dict(), other_net)  # a real weights file, of another network
@@ -178,11 +178,11 @@ def test_the_inception_extractor_runs_from_a_local_weights_file(tmp_path: Path, 
         mp.setattr(inception.FeatureExtractorInceptionV3, "load_state_dict", lambda self, *a, **k: None)
         mp.setattr(inception, "load_state_dict_from_url", lambda *a, **k: {})
         net = inception.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
-    torch.save(net.state_dict(), tmp_path / fidelity.INCEPTION_FILE)
+    torch.save(net.state_dict(), tmp_path / inception.INCEPTION_FILE)
     monkeypatch.setattr(inception, "load_state_dict_from_url", lambda *a, **k: pytest.fail("tried to download"))
     test = digits[1]
     numbers, histogram = fidelity.score(
-        test.images[:16], test.images[16:32], extractor="inception", inception_weights=str(tmp_path / fidelity.INCEPTION_FILE)
+        test.images[:16], test.images[16:32], extractor="inception", inception_weights=str(tmp_path / inception.INCEPTION_FILE)
     )
     assert set(numbers) == {"eval/fid", "eval/kid", "eval/is", "eval/precision", "eval/recall"} and histogram is None
     assert all(math.isfinite(v) for v in numbers.values())
@@ -220,7 +220,7 @@ def test_eval_n_scores_samples_during_training(cache: Path, tmp_path: Path, monk
     monkeypatch.setenv("GANTRAIN_CACHE", str(cache))
     result = run_cli(*TINY_GAN, "train.steps=4", "eval.every=2", "eval.n=100", "device=cpu", "hydra.run.dir=run", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "eval.n=100: FID, KID, IS, class coverage and SWD every 2 steps" in result.stdout
+    assert "eval.n=100: fid, kid, is, swd, prdc, classes every 2 steps" in result.stdout
     lines = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [line["step"] for line in lines] == [2, 4]
     assert all(line["eval/fid"] > 0 and 1 <= line["eval/classes_covered"] <= 10 for line in lines)
@@ -229,26 +229,25 @@ def test_eval_n_scores_samples_during_training(cache: Path, tmp_path: Path, monk
 
 def test_each_batch_goes_through_the_extractor_once(digits: tuple[MNIST, MNIST], monkeypatch: pytest.MonkeyPatch) -> None:
     torch.manual_seed(0)
-    extractor = fidelity.DataClassifier(1, 28, 10).eval()
+    extractor = classifier.DataClassifier(1, 28, 10).eval()
     seen: list[int] = []
     extractor.trunk.register_forward_hook(lambda _m, inputs, _o: seen.append(len(inputs[0])))
     real, fake = digits[1].images[:300], digits[0].images[:200]
     scorer = fidelity.Scorer(real, classifier=extractor, batch_size=100)
-    assert seen == [100, 100, 100]  # FID, KID and precision/recall share one pass per real batch
+    assert seen == [100, 100, 100]  # FID, KID and precision/recall share one pass per real batch (no real logits)
     seen.clear()
     torch.manual_seed(1)  # KID's subsets and IS's splits are random draws
     numbers, histogram = scorer(fake)
     # features (FID, KID, precision/recall) and logits (IS, coverage): one pass each per fake batch
     assert seen == [100, 100, 100, 100]
     assert histogram is not None and int(histogram.sum()) == 200
-    # the same numbers as when every metric runs the network itself
-    monkeypatch.setattr(fidelity._LastBatch, "forward", lambda self, images: self.net(images))
-    plain = fidelity.Scorer(real, classifier=extractor, batch_size=100)
-    seen.clear()
+    # the same numbers as each metric alone (the random draws of KID, then IS, in the same order)
     torch.manual_seed(1)
-    again, _ = plain(fake)
-    assert len(seen) == 10  # 2 batches x (FID, KID, precision/recall, IS, coverage)
-    assert again == pytest.approx(numbers, rel=1e-5, abs=1e-7)
+    alone = {}
+    for metric in (sample_metrics.FID(), sample_metrics.KID(), sample_metrics.IS(), sample_metrics.SWD(), sample_metrics.PRDC()):
+        alone.update(fidelity.Scorer(real, metrics=[metric], classifier=extractor, batch_size=100)(fake)[0])
+    alone.update(fidelity.Scorer(real, metrics=[sample_metrics.Classes()], classifier=extractor)(fake)[0])
+    assert alone == pytest.approx(numbers, rel=1e-5, abs=1e-7)
     # sliced=False (CycleGAN's scorer, which reports FID and KID): the same numbers without SWD's
     without = fidelity.Scorer(real, classifier=extractor, batch_size=100, sliced=False)
     torch.manual_seed(1)
@@ -332,8 +331,8 @@ def test_the_robust_recipe_keeps_its_accuracy_on_shifted_and_zoomed_digits_where
 
     train, labels = _digits_uci("train", 32, 1)
     test, test_labels = _digits_uci("test", 32, 1)
-    plain = fidelity.robustness(fidelity.train_classifier(train, labels, 10, steps=200), test, test_labels)
-    robust = fidelity.robustness(fidelity.train_classifier(train, labels, 10, steps=400, augment=True), test, test_labels)
+    plain = classifier.robustness(classifier.train_classifier(train, labels, 10, steps=200), test, test_labels)
+    robust = classifier.robustness(classifier.train_classifier(train, labels, 10, steps=400, augment=True), test, test_labels)
     assert set(plain) == set(robust) == {"clean", "shifted", "zoom_0.8", "zoom_1.2"}
     assert plain["shifted"] < plain["clean"] - 0.1 and plain["zoom_0.8"] < plain["clean"] - 0.3, plain
     assert robust["clean"] >= 0.9 and min(robust.values()) >= robust["clean"] - 0.05, robust
@@ -343,9 +342,67 @@ def test_the_robust_recipe_keeps_its_accuracy_on_shifted_and_zoomed_digits_where
 def test_transformed_moves_and_zooms_the_content_and_is_the_identity_at_rest() -> None:
     images = torch.zeros(2, 1, 9, 9, dtype=torch.uint8)
     images[:, 0, 4, 4] = 200  # one bright pixel at the centre
-    assert torch.equal(fidelity.transformed(images), images)
-    moved = fidelity.transformed(images, shift=(2.0, -1.0))  # 2 px right, 1 px up
+    assert torch.equal(classifier.transformed(images), images)
+    moved = classifier.transformed(images, shift=(2.0, -1.0))  # 2 px right, 1 px up
     assert [tuple(p) for p in (moved[0, 0] > 0).nonzero().tolist()] == [(3, 6)]
     images[:, 0, 4, 6] = 200  # a second pixel 2 px right of the centre: zoomed by 1.5 it lies 3 px away
-    zoomed = fidelity.transformed(images, zoom=1.5)
+    zoomed = classifier.transformed(images, zoom=1.5)
     assert zoomed[0, 0, 4, 7] > 100 and zoomed[0, 0, 4, 6] < zoomed[0, 0, 4, 7] and zoomed[0, 0, 4, 4] > 100
+
+
+def _write_pngs(folder: Path, images: torch.Tensor) -> None:
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    for i, image in enumerate(images):
+        array = image.permute(1, 2, 0).squeeze(-1).numpy()
+        Image.fromarray(array).save(folder / f"{i:04d}.png")
+
+
+def test_task_eval_compares_two_folders(cache: Path, digits: tuple[MNIST, MNIST], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GANTRAIN_CACHE", str(cache))  # the bundled digits' classifier (data=mnist, the default)
+    order = torch.randperm(len(digits[1].images), generator=torch.Generator().manual_seed(1))
+    test = digits[1].images[order]
+    _write_pngs(tmp_path / "real", test[:150])
+    _write_pngs(tmp_path / "more" / "digits", test[150:300])  # searched recursively
+    noise = torch.randint(0, 256, (150, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    _write_pngs(tmp_path / "noise", noise)
+
+    def scored(fake: str, *extra: str) -> dict:
+        out = f"out_{fake}_{len(extra)}"
+        done = run_cli("task=eval", "real=real", f"fake={fake}", f"output={out}", "device=cpu", *extra, cwd=tmp_path)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        (found,) = (tmp_path / out).glob("metrics_folders_*.json")
+        return json.loads(found.read_text())
+
+    same, other = scored("more"), scored("noise")
+    assert same["n_real"] == 150 and same["n_fake"] == 150 and same["image_shape"] == [1, 28, 28]
+    assert "mnist classifier" in same["extractor"]
+    # other digits from the same split are close; noise is far, and covers little of the digits' manifold
+    assert same["eval/fid"] < 0.2 * other["eval/fid"], (same["eval/fid"], other["eval/fid"])
+    assert same["eval/precision"] > 0.8 and same["eval/coverage"] > other["eval/coverage"] + 0.3, (same, other)
+    assert same["eval/swd"] < other["eval/swd"]
+    # chosen by name: only those numbers
+    chosen = scored("noise", "eval.metrics=[fid,prdc]", "n=100")
+    assert {k for k in chosen if k.startswith("eval/")} == {"eval/fid", "eval/precision", "eval/recall", "eval/density", "eval/coverage"}
+    assert chosen["n_real"] == chosen["n_fake"] == 100
+
+
+@pytest.mark.parametrize(
+    "args, said",
+    [
+        (["real=real"], "pass both real=DIR and fake=DIR (no fake=)"),
+        (["real=real", "fake=nowhere"], "fake=nowhere does not exist"),
+        (["real=real", "fake=colour"], "fake=colour holds colour images, and the MNIST classifier"),
+        (["real=real", "fake=real", "run=real"], "task=eval takes run=RUN (a trained run's samples) or real=DIR fake=DIR"),
+        (["real=real", "fake=real", "eval.metrics=[fid]", "eval.extractor=none"], "fid needs an extractor's features"),
+    ],
+)
+def test_bad_folder_evaluations_are_one_line(args: list[str], said: str, tmp_path: Path) -> None:
+    _write_pngs(tmp_path / "real", torch.zeros(3, 1, 8, 8, dtype=torch.uint8))
+    _write_pngs(tmp_path / "colour", torch.zeros(3, 3, 8, 8, dtype=torch.uint8))
+    done = run_cli("task=eval", *args, "device=cpu", cwd=tmp_path)
+    assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1 and said in lines[0], lines
+    assert not (tmp_path / "outputs").exists()  # nothing left behind

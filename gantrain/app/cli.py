@@ -20,18 +20,8 @@ from omegaconf import DictConfig, OmegaConf
 from gantrain.app.config import RUN_TASKS, check_finite, check_switches, check_task, register_schema
 from gantrain.core import console
 from gantrain.core.errors import ConfigError, GantrainError, OutputError
-from gantrain.core.folders import resumes_in_place, run_folder, task_output
+from gantrain.core.folders import conf_dir, resumes_in_place, run_folder, task_output
 from gantrain.training import interrupts
-
-
-def _conf_dir() -> Path:
-    """conf/ beside the package (a source checkout or editable install), or inside it (a wheel)."""
-    package = Path(__file__).resolve().parent.parent  # gantrain/ (this file is gantrain/app/cli.py)
-    for candidate in (package.parent / "conf", package / "conf"):
-        if (candidate / "config.yaml").is_file():
-            return candidate
-    raise RuntimeError(f"gantrain's conf/ folder is missing beside {package}")
-
 
 _SCRATCH: list[str] = []
 
@@ -81,6 +71,9 @@ def _run_dir(fresh: str, *, _root_: Any) -> str:
     task = _root_.get("task", "train")
     if _RANK != 0:  # torchrun's other processes: rank 0 alone writes the run folder
         return _scratch()
+    if task == "eval" and (_root_.get("real") not in (None, "") or _root_.get("fake") not in (None, "")):
+        output = _root_.get("output")  # two folders compared: OUTPUT, or a fresh folder of its own as a run's
+        return os.path.expanduser(str(output)) if output not in (None, "") else _claim(fresh)
     if task in RUN_TASKS:
         run = _root_.get("run")
         if run in (None, "") or not Path(os.path.expanduser(str(run))).exists():
@@ -198,7 +191,7 @@ def _forget_claimed_folders() -> str:
 interrupts.on_interrupt(_forget_claimed_folders)
 
 
-@hydra.main(version_base="1.3", config_path=str(_conf_dir()), config_name="config")
+@hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")
 def _app(cfg: DictConfig) -> None:
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
@@ -419,6 +412,8 @@ def _eval(cfg: DictConfig, out: Path, device: Any) -> dict[str, str]:
     from gantrain.core.files import display_path
     from gantrain.tasks import evaluate_run
 
+    if cfg.real not in (None, "") or cfg.fake not in (None, ""):
+        return _eval_folders(cfg, out, device)
     run = _trained(cfg)
     scored = evaluate_run(
         cfg.run,
@@ -426,6 +421,7 @@ def _eval(cfg: DictConfig, out: Path, device: Any) -> dict[str, str]:
         n=cfg.n,
         extractor=cfg.eval.extractor,
         inception_weights=cfg.eval.inception_weights,
+        metrics=None if cfg.eval.metrics is None else list(cfg.eval.metrics),
         seed=int(cfg.seed),
         device=device,
     )
@@ -439,6 +435,32 @@ def _eval(cfg: DictConfig, out: Path, device: Any) -> dict[str, str]:
     return {
         "generator": f"{run} at step {scored.step}",
         "images": f"{scored.n_fake} samples against {scored.n_real} held-out images",
+        "features": scored.extractor,
+        **{name: f"{value:.4g}" for name, value in scored.numbers.items()},
+        **{f.suffix[1:]: display_path(f) for f in scored.files},
+    }
+
+
+def _eval_folders(cfg: DictConfig, out: Path, device: Any) -> dict[str, str]:
+    from gantrain.core.files import display_path
+    from gantrain.tasks.evaluate import evaluate_folders
+
+    if cfg.run not in (None, ""):
+        raise ConfigError("task=eval takes run=RUN (a trained run's samples) or real=DIR fake=DIR (two folders), not both")
+    scored = evaluate_folders(
+        cfg.real,
+        cfg.fake,
+        out,
+        config=cfg,
+        n=cfg.n,
+        extractor=cfg.eval.extractor,
+        inception_weights=cfg.eval.inception_weights,
+        metrics=None if cfg.eval.metrics is None else list(cfg.eval.metrics),
+        seed=int(cfg.seed),
+        device=device,
+    )
+    return {
+        "images": f"{scored.n_fake} from fake={cfg.fake} against {scored.n_real} from real={cfg.real}",
         "features": scored.extractor,
         **{name: f"{value:.4g}" for name, value in scored.numbers.items()},
         **{f.suffix[1:]: display_path(f) for f in scored.files},
@@ -516,6 +538,9 @@ def _one_line(ex: BaseException) -> str:
     if typed:
         kind = {"Integer": "an integer", "Float": "a number", "Boolean": "true or false"}.get(typed.group(3), typed.group(3))
         return f"{typed.group(1)} must be {kind} (got {typed.group(2)})"
+    listed = re.match(r"Error merging override ([^=\s]+)=(.*?): Invalid value assigned: \w+ is not a ListConfig", said)
+    if listed:
+        return f"{listed.group(1)} takes a list: write {listed.group(1)}=[{listed.group(2)}]"
     switch = re.match(r"Error merging override ([^=\s]+)=(.*?): Value '.*' is not a valid bool", said)
     if switch:
         return f"{switch.group(1)} must be true or false (got {switch.group(2)})"
@@ -546,7 +571,7 @@ def _environment_failure(ex: BaseException, *, wrapped: bool = False) -> tuple[s
         where = f" {cause.filename}" if cause.filename else ""
         fix = "choose another folder (hydra.run.dir=, output=) or free or fix that one"
         if cause.filename is not None:
-            from gantrain.metrics.fidelity import cache_dir
+            from gantrain.metrics.extractor_cache import cache_dir
 
             name = os.path.abspath(os.fsdecode(cause.filename))
             if name == str(cache_dir().absolute()) or name.startswith(str(cache_dir().absolute()) + os.sep):
@@ -728,5 +753,5 @@ def main() -> None:
 
     from gantrain.app.sweep_check import check_sweep
 
-    run_and_report(lambda: check_sweep(sys.argv[1:], _conf_dir()))  # a -m sweep: every job checked first
+    run_and_report(lambda: check_sweep(sys.argv[1:], conf_dir()))  # a -m sweep: every job checked first
     _app()

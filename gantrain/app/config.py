@@ -43,6 +43,8 @@ class GantrainConfig:
     input: str | None = None  # translate: the folder of images to translate (searched recursively)
     input_form: str = "image"  # translate: image (the source itself) | aligned (A|B pairs) | edges (Canny edges of it)
     direction: str | None = None  # translate: AtoB | BtoA, which generator of a run that translates both ways (CycleGAN)
+    real: str | None = None  # eval: a folder of real images, scored against fake= (no run=): task=eval real=DIR fake=DIR
+    fake: str | None = None  # eval: the folder of generated images scored against real=
     sweep: str | None = None  # report: a multirun folder (multirun/DATE/TIME) or any folder of run folders
     metric: str | None = None  # report: the metric plotted against the swept parameter (default: the first column)
 
@@ -74,6 +76,8 @@ TASK_KEYS = {
     "input": ("translate",),
     "input_form": ("translate",),
     "direction": ("translate",),
+    "real": ("eval",),
+    "fake": ("eval",),
     "sweep": ("report",),
     "metric": ("report",),
 }

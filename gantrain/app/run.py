@@ -21,7 +21,7 @@ from gantrain.training.devices import resolve_device
 from gantrain.training.distributed import start, stop, world_from_env
 from gantrain.training.loop import Trainer, TrainResult
 from gantrain.training.settings import EvalSettings, TrainSettings
-from gantrain.training.setup import Setup, build, build_networks, build_objective, build_prior
+from gantrain.training.setup import Setup, build, build_metrics, build_networks, build_objective, build_prior
 
 
 def resumed_config(stored: DictConfig, stored_choices: dict[str, str], overrides: Sequence[str], choices: dict[str, str]) -> DictConfig:
@@ -206,6 +206,7 @@ def assemble(cfg: DictConfig, choices: dict[str, str]) -> Parts:
     make_optimizer = build(cfg.optim, "optim")
     make_optimizer(torch.nn.Linear(1, 1).parameters())  # validates optim.* before any work
     eval_settings = EvalSettings(**resolved["eval"])
+    build_metrics(eval_settings.metrics, eval_settings.extractor)  # a metric's name or needs, refused before any work
     return Parts(settings, eval_settings, device, seed, data, nets, objective, prior, make_optimizer, resolved)
 
 

@@ -48,3 +48,13 @@ def task_output(task: str, run: Any, input: Any, output: Any, checkpoint: str | 
         checkpoint = str(checkpoint).removesuffix(".pt")
         return run_folder(run) / "translated" / (name if checkpoint in ("last", "") else f"{name}_{checkpoint}")
     return run_folder(run) / task
+
+
+def conf_dir() -> Path:
+    """gantrain's own config folder: conf/ beside the package (a source checkout or editable install), or
+    inside it (a wheel)."""
+    package = Path(__file__).resolve().parent.parent  # gantrain/ (this file is gantrain/core/folders.py)
+    for candidate in (package.parent / "conf", package / "conf"):
+        if (candidate / "config.yaml").is_file():
+            return candidate
+    raise RuntimeError(f"gantrain's conf/ folder is missing beside {package}")

@@ -119,8 +119,8 @@ class Resources(Protocol):
     def sample_scores(self) -> Any:
         """The evaluator of G's samples (FID, KID, ...; eval.n > 0), or None."""
 
-    def classifier_and_sample_scores(self) -> Any:
-        """A classifier D's test error beside the sample scores, or None."""
+    def classifier_and_sample_scores(self, classifier: str) -> Any:
+        """The test error of the network named `classifier` (a classifier D) beside the sample scores, or None."""
 
     def translation_metrics(self) -> Any:
         """A paired translator's held-out metrics (L1, FID of the outputs), or None."""

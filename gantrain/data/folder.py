@@ -51,7 +51,7 @@ class ImageFolder(ImageDataset):
         if not self.root.is_dir():
             what = "is not a folder" if self.root.exists() else "does not exist"
             raise DataError(f"data.root={self.root} {what}: pass the folder that holds your images")
-        paths = sorted(_image_files(self.root, suffixes))
+        paths = sorted(image_files(self.root, suffixes))
         if not paths:
             raise DataError(
                 f"no images ({', '.join(suffixes)}) found under {self.root}; point data.root at a folder of images or set data.extensions"
@@ -122,7 +122,7 @@ def _remove_if_owner(path: str, owner: int) -> None:
             pass
 
 
-def _image_files(root: Path, suffixes: tuple[str, ...]) -> list[str]:
+def image_files(root: Path, suffixes: tuple[str, ...]) -> list[str]:
     """Paths of the files under root with one of the suffixes, skipping hidden files and folders.
 
     Symlinked folders are followed (data sets are often linked in), each real folder once, so a link

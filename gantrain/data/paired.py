@@ -25,7 +25,7 @@ from torch import Tensor
 
 from gantrain.core.errors import ConfigError, DataError
 from gantrain.data.base import ImageDataset, Resized, at_size, open_image
-from gantrain.data.folder import EXTENSIONS, _image_files
+from gantrain.data.folder import EXTENSIONS, image_files
 from gantrain.data.transforms import DECODE_ERRORS, _to_mode, load_square
 
 DIRECTIONS = ("AtoB", "BtoA")
@@ -142,15 +142,15 @@ class PairedFolder(PairedDataset):
         self.image_size, self.channels, self.source_channels, self.num_classes = image_size, channels, channels, None
         self.swap = direction == "BtoA"
         if (folder / "A").is_dir() and (folder / "B").is_dir():
-            a_names = {os.path.relpath(p, folder / "A") for p in _image_files(folder / "A", suffixes)}
-            b_names = {os.path.relpath(p, folder / "B") for p in _image_files(folder / "B", suffixes)}
+            a_names = {os.path.relpath(p, folder / "A") for p in image_files(folder / "A", suffixes)}
+            b_names = {os.path.relpath(p, folder / "B") for p in image_files(folder / "B", suffixes)}
             if a_names != b_names:
                 odd = sorted(a_names ^ b_names)[:3]
                 raise DataError(f"{folder}/A and {folder}/B must hold the same file names; unmatched: {', '.join(odd)}")
             self.pairs = [(folder / "A" / n, folder / "B" / n) for n in sorted(a_names)]
             self.aligned = False
         else:
-            self.pairs = [(Path(p), Path(p)) for p in sorted(_image_files(folder, suffixes))]
+            self.pairs = [(Path(p), Path(p)) for p in sorted(image_files(folder, suffixes))]
             self.aligned = True
         if not self.pairs:
             raise DataError(f"no images ({', '.join(suffixes)}) in {folder}: put aligned A|B images there, or A/ and B/ folders")
@@ -247,7 +247,7 @@ class Edges2X(PairedDataset):
             return
         if not self.root.is_dir():
             raise DataError(f"data.root={self.root} is not a folder: pass a folder of images to make edges from")
-        paths = sorted(_image_files(self.root, EXTENSIONS))
+        paths = sorted(image_files(self.root, EXTENSIONS))
         every = max(2, round(1 / float(holdout)))  # every `every`-th image is held out for evaluation
         chosen = [p for i, p in enumerate(paths) if (i % every == every - 1) == (split != "train")]
         if not chosen:

@@ -33,7 +33,7 @@ from gantrain.core.errors import ConfigError, DataError, GantrainError
 from gantrain.core.objective import Batch
 from gantrain.core.pixels import to_unit_range
 from gantrain.data.base import ImageDataset, _last_line, fit_channels, index_batches, open_image, resize_square
-from gantrain.data.folder import EXTENSIONS, _grey_notice, _image_files
+from gantrain.data.folder import EXTENSIONS, _grey_notice, image_files
 from gantrain.data.transforms import DECODE_ERRORS, check_shape, load_square
 
 DIRECTIONS = ("AtoB", "BtoA")
@@ -434,7 +434,7 @@ def _folder_sides(
         raise DataError(f"data.root={root} has no {' and no '.join(missing)}: an unpaired data set is laid out as {LAYOUT}")
     sides, notices = [], []
     for domain, folder in zip("AB", folders):
-        paths = _image_files(folder, suffixes)
+        paths = image_files(folder, suffixes)
         if not paths:
             raise DataError(f"no images ({', '.join(suffixes)}) in {folder}: put domain {domain}'s images there, or set data.extensions")
         sides.append(ImageFiles(folder, paths, size=size, channels=channels))

@@ -79,6 +79,11 @@ class JudgedObjective(Objective):
         with nullcontext() if real or self.fakes_update_statistics else statistics_frozen(D):
             return discriminate(D, x, y) if source is None else D(source, x)
 
+    def augment_logs(self, terms: LossTerms) -> LossTerms:
+        """`terms` with the augmentation's own numbers (Augment.logs: ADA's p) beside the losses."""
+        extra = self.augment.logs()
+        return LossTerms(terms.loss, {**terms.logs, **extra}) if extra else terms
+
     def run_D_each(self, D: nn.Module, batches: list[tuple[Tensor, Tensor | None, bool]]) -> list[Tensor]:
         """D's outputs on several batches (x_i (B_i, C, H, W), labels y_i or None, whether x_i is real): one
         call on their concatenation when D is samplewise, else `run_D` on each (batch norm and a batch-level
@@ -141,10 +146,10 @@ class GANObjective(SampledObjective, JudgedObjective):
         ]
 
     def _discriminator_phase(self, nets: Networks, batch: Batch, latent: Latent | None) -> LossTerms:
-        return self.discriminator_step(nets["generator"], nets["discriminator"], batch, latent)
+        return self.augment_logs(self.discriminator_step(nets["generator"], nets["discriminator"], batch, latent))
 
     def _generator_phase(self, nets: Networks, batch: Batch, latent: Latent | None) -> LossTerms:
-        return self.generator_step(nets["generator"], nets["discriminator"], batch, latent)
+        return self.augment_logs(self.generator_step(nets["generator"], nets["discriminator"], batch, latent))
 
     def check(self, nets: Networks, data: Any, k: int = 1) -> None:
         """Refuse, with a ConfigError, a combination of networks and data this objective cannot train."""
@@ -172,7 +177,7 @@ class GANObjective(SampledObjective, JudgedObjective):
 
     def evaluator(self, resources: Resources) -> Any:
         """A classifier D's held-out (or clustering) error and, with eval.n > 0, sample scores."""
-        return resources.classifier_and_sample_scores()
+        return resources.classifier_and_sample_scores("discriminator")
 
     @abstractmethod
     def discriminator_step(self, G: nn.Module, D: nn.Module, batch: Batch, latent: Latent) -> LossTerms:

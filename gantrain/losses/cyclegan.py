@@ -134,13 +134,13 @@ class CycleGAN(JudgedObjective):
         assert batch.x_b is not None, "CycleGAN trains on unpaired batches (x: domain A, x_b: domain B)"
         loss, logs, fake_a, fake_b = self.generator_losses(nets, batch.x, batch.x_b)
         self._fakes = (fake_a.detach(), fake_b.detach())
-        return LossTerms(loss, logs)
+        return self.augment_logs(LossTerms(loss, logs))
 
     def _discriminator_phase(self, nets: Networks, batch: Batch, latent: Any) -> LossTerms:
         assert self._fakes is not None and batch.x_b is not None, "the discriminators' phase follows the generators'"
         fake_a, fake_b = self._fakes
         self._fakes = None
-        return LossTerms(*self.discriminator_losses(nets, batch.x, batch.x_b, fake_a, fake_b))
+        return self.augment_logs(LossTerms(*self.discriminator_losses(nets, batch.x, batch.x_b, fake_a, fake_b)))
 
     # ----- state, pictures, evaluation, translation ---------------------------------------------
     def state_dict(self) -> dict[str, Any]:

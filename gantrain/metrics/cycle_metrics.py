@@ -39,13 +39,15 @@ import torch
 from torch import Tensor, nn
 
 from gantrain.core.pixels import to_uint8, to_unit_range, to_zero_one, zero_one_to_uint8
-from gantrain.metrics import fidelity
+from gantrain.metrics import classifier as judges
+from gantrain.metrics import extractor_cache, fidelity
 from gantrain.metrics.evaluation import Evaluator, predict_classes
+from gantrain.metrics.sample_metrics import FID, KID
 from gantrain.models.batch_norm import buffers_kept
 
 
 class DomainClassifier(Protocol):
-    """What scores one domain: fidelity.DataClassifier, or any module with the same interface, in eval
+    """What scores one domain: judges.DataClassifier, or any module with the same interface, in eval
     mode, on the evaluation device. fidelity.Scorer reads `num_features` and `num_classes` too."""
 
     num_features: int
@@ -139,8 +141,9 @@ class CycleMetrics(Evaluator):
             self.baselines["eval/source_only_ba_plain"] = accuracy(predict_classes(plain[0], test_b, device=device), self.labels_b)
         # FID's real side: each target domain's test images in its own judge's features, computed once;
         # SWD is not reported here, and its sorts cost more than the rest of an evaluation
-        self.scorer_b = fidelity.Scorer(test_b.to(device), classifier=classifier_b, batch_size=batch_size, sliced=False)  # type: ignore[arg-type]
-        self.scorer_a = fidelity.Scorer(test_a.to(device), classifier=classifier_a, batch_size=batch_size, sliced=False)  # type: ignore[arg-type]
+        # FID and KID of each direction's translations in the target domain's judge features
+        self.scorer_b = fidelity.Scorer(test_b.to(device), metrics=[FID(), KID()], classifier=classifier_b, batch_size=batch_size)  # type: ignore[arg-type]
+        self.scorer_a = fidelity.Scorer(test_a.to(device), metrics=[FID(), KID()], classifier=classifier_a, batch_size=batch_size)  # type: ignore[arg-type]
 
     @torch.no_grad()
     def _translated(self, G: nn.Module, sources: Tensor) -> Tensor:
@@ -220,7 +223,7 @@ class CycleMetrics(Evaluator):
                 translated = to_uint8(self._translated(G, train[chosen]).cpu())  # (N, C, S, S) uint8
             # the plain recipe (fidelity's seed and schedule): the same that trained the source-only and target-only ones
             with torch.random.fork_rng(devices=[]):
-                trained = fidelity.train_classifier(translated, labels[chosen].long(), plain_a.num_classes).to(self.device)
+                trained = judges.train_classifier(translated, labels[chosen].long(), plain_a.num_classes).to(self.device)
             numbers[f"eval/transfer_{way}"] = accuracy(predict_classes(trained, test, device=self.device), test_labels)
             numbers[f"eval/transfer_source_only_{way}"] = accuracy(predict_classes(source, test, device=self.device), test_labels)
             numbers[f"eval/transfer_target_only_{way}"] = accuracy(predict_classes(target, test, device=self.device), test_labels)
@@ -231,10 +234,10 @@ class CycleMetrics(Evaluator):
 class Judges:
     """Each domain's two classifiers, on the evaluation device in eval mode: the robust judges (a, b) and
     the plain classifiers (a, b); `described`, a line saying what each is and how it does on held-out
-    images as they are, shifted and zoomed (fidelity.robustness)."""
+    images as they are, shifted and zoomed (judges.robustness)."""
 
-    robust: tuple[fidelity.DataClassifier, fidelity.DataClassifier]
-    plain: tuple[fidelity.DataClassifier, fidelity.DataClassifier]
+    robust: tuple[judges.DataClassifier, judges.DataClassifier]
+    plain: tuple[judges.DataClassifier, judges.DataClassifier]
     described: str
 
 
@@ -254,21 +257,21 @@ def domain_classifiers(
 ) -> Judges:
     """Each domain's offline classifiers, robust and plain.
 
-    Images uint8 (N, C, S, S), labels (N,). fidelity.data_classifier trains each on its training images
+    Images uint8 (N, C, S, S), labels (N,). extractor_cache.data_classifier trains each on its training images
     the first time (fidelity's recipes: TRAIN_STEPS steps of batch 64, Adam 1e-3, seed 0, and the robust
     one twice as long on deformed images), checks it on the held-out ones and caches it under
     $GANTRAIN_CACHE/extractors/ by `names`, recipe and the data's fingerprint, so a second run loads it."""
     described: list[str] = []
-    found: dict[bool, list[fidelity.DataClassifier]] = {True: [], False: []}
+    found: dict[bool, list[judges.DataClassifier]] = {True: [], False: []}
     for name, train, labels, held, held_labels in (
         (names[0], train_a, labels_a, held_a, held_labels_a),
         (names[1], train_b, labels_b, held_b, held_labels_b),
     ):
         for robust in (True, False):
-            got = fidelity.data_classifier(name, (train, labels.long()), (held, held_labels.long()), num_classes, robust=robust)
+            got = extractor_cache.data_classifier(name, (train, labels.long()), (held, held_labels.long()), num_classes, robust=robust)
             how = "trained now" if got.trained_now else "cached"
-            held_out = fidelity.robustness_line(fidelity.robustness(got.classifier, held, held_labels.long()))
-            recipe = f"robust v{fidelity.ROBUST_VERSION}" if robust else f"plain v{fidelity.VERSION}"
+            held_out = judges.robustness_line(judges.robustness(got.classifier, held, held_labels.long()))
+            recipe = f"robust v{judges.ROBUST_VERSION}" if robust else f"plain v{judges.VERSION}"
             described.append(f"{name} {recipe} ({how}; held-out {held_out}; {got.path})")
             found[robust].append(got.classifier.to(device))
     robust_a, robust_b = found[True]

@@ -13,7 +13,7 @@ from gantrain.core.files import write_text, write_with
 from gantrain.data.base import sample_uint8
 from gantrain.models.inference import generate_images
 from gantrain.tasks.trained import TrainedRun, latent_prior, load_run, read_rgb
-from gantrain.training.setup import run_classifier, run_data
+from gantrain.training.setup import build_metrics, run_classifier, run_data
 
 
 @dataclass
@@ -33,6 +33,7 @@ def evaluate_run(
     n: int | None = None,
     extractor: str = "classifier",
     inception_weights: str | None = None,
+    metrics: list[str] | None = None,
     seed: int = 0,
     device: torch.device = torch.device("cpu"),
 ) -> Evaluated:
@@ -41,7 +42,7 @@ def evaluate_run(
     histogram as a bar chart, and logged beside the run's training curves (eval/* at its last step)."""
     import json
 
-    from gantrain.metrics import fidelity
+    from gantrain.metrics import fidelity, inception
 
     asked_n = n is not None
     n = 10000 if n is None else n
@@ -50,11 +51,12 @@ def evaluate_run(
     if extractor not in fidelity.EXTRACTORS:
         raise ConfigError(f"eval.extractor must be classifier, inception or none (got {extractor!r})")
     if extractor == "inception":
-        fidelity._inception_path(inception_weights)  # before any work
+        inception.inception_path(inception_weights)  # before any work
+    chosen = build_metrics(metrics, extractor)
     trained = load_run(run, device)
     if trained.objective.generator is None:  # Pix2Pix, CycleGAN: nothing to sample, its own evaluation instead
-        if asked_n or extractor != "classifier":
-            given = f"n={n}" if asked_n else f"eval.extractor={extractor}"
+        if asked_n or extractor != "classifier" or metrics is not None:
+            given = f"n={n}" if asked_n else f"eval.extractor={extractor}" if extractor != "classifier" else "eval.metrics"
             raise ConfigError(
                 f"{given}: a translation run is scored on its held-out split by its own evaluation (its translations, "
                 "seen by the data's judges), so there are no samples to count or extractor to choose; leave it out"
@@ -66,7 +68,7 @@ def evaluate_run(
     real = sample_uint8(held_out if held_out is not None else train, n, seed)
     classifier, data_share = None, None
     described = "Inception-v3 (torch-fidelity weights)" if extractor == "inception" else "none (the sliced Wasserstein distance alone)"
-    if extractor == "classifier":
+    if extractor == "classifier" and (chosen is None or any(m.needs_features or m.needs_logits for m in chosen)):
         classifier, data_share, described = run_classifier(trained.config, train, held_out, device)
 
     latent = prior.sample(n, device=device, generator=torch.Generator().manual_seed(seed))
@@ -75,6 +77,7 @@ def evaluate_run(
     numbers, histogram = fidelity.score(
         real.to(device),
         fake.to(device),
+        metrics=chosen,
         extractor=extractor,
         classifier=classifier,
         data_share=data_share,
@@ -95,6 +98,110 @@ def evaluate_run(
             files.append(chart)
             writer.add_image("eval/class_histogram", read_rgb(chart), trained.step)
     return Evaluated(numbers, files, trained.step, described, len(real), len(fake))
+
+
+def folder_shape(root: Path) -> tuple[int, int]:
+    """(side, channels) that a folder's first image gives: its shorter side, and 1 for a grey image, else 3."""
+    from gantrain.data.base import open_image
+    from gantrain.data.folder import EXTENSIONS, image_files
+
+    paths = sorted(image_files(root, EXTENSIONS))
+    if not paths:
+        raise ConfigError(f"no images ({', '.join(EXTENSIONS)}) found under {root}")
+    with open_image(paths[0]) as image:
+        return min(image.size), 1 if image.mode in ("1", "L", "LA", "I", "I;16", "F") else 3
+
+
+def evaluate_folders(
+    real: str | os.PathLike,
+    fake: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    config: Any,
+    n: int | None = None,
+    extractor: str = "classifier",
+    inception_weights: str | None = None,
+    metrics: list[str] | None = None,
+    seed: int = 0,
+    device: torch.device = torch.device("cpu"),
+) -> Evaluated:
+    """task=eval real=DIR fake=DIR: the metrics of the images of one folder against another's (searched
+    recursively; n: at most that many of each, drawn with `seed`), written to OUTPUT/metrics_folders_*.json.
+    With eval.extractor=classifier the features are those of the classifier of `config`'s data set (data=,
+    mnist by default), at its image size and channels: the folders must hold images of that kind; with
+    inception or none the images are read at the real folder's first image's size."""
+    import json
+
+    from gantrain.data.folder import ImageFolder
+    from gantrain.metrics import fidelity, inception
+
+    folders = {}
+    for key, value in (("real", real), ("fake", fake)):
+        if value in (None, ""):
+            raise ConfigError(f"task=eval with real= or fake= compares two folders: pass both real=DIR and fake=DIR (no {key}=)")
+        path = Path(os.path.expanduser(str(value)))
+        if not path.is_dir():
+            raise ConfigError(f"{key}={value} {'is not a folder' if path.exists() else 'does not exist'}: pass a folder of images")
+        folders[key] = path
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 2):
+        raise ConfigError(f"n must be an integer >= 2, the images of each folder to score (got {n!r})")
+    if extractor not in fidelity.EXTRACTORS:
+        raise ConfigError(f"eval.extractor must be classifier, inception or none (got {extractor!r})")
+    if extractor == "inception":
+        inception.inception_path(inception_weights)
+    chosen = build_metrics(metrics, extractor)
+    needs_network = extractor != "none" and (chosen is None or any(m.needs_features or m.needs_logits for m in chosen))
+    classifier, data_share, described = None, None, "none (the images alone)"
+    if extractor == "classifier" and needs_network:
+        side, channels = int(config.data.image_size), int(config.data.get("channels", 1))
+        for key, path in folders.items():
+            found_side, found_channels = folder_shape(path)
+            if found_channels != channels:
+                name = config.data._target_.rsplit(".", 1)[-1]
+                raise ConfigError(
+                    f"{key}={path} holds {'grey' if found_channels == 1 else 'colour'} images, and the {name} classifier "
+                    f"(eval.extractor=classifier with data={name.lower()}) reads {channels}-channel ones: choose the data set whose "
+                    "classifier fits them (data=...), or eval.extractor=inception eval.inception_weights=FILE, or eval.extractor=none"
+                )
+        train, held_out = run_data(config)
+        classifier, data_share, described = run_classifier(config, train, held_out, device)
+    else:
+        side, channels = folder_shape(folders["real"])
+        if extractor == "inception":
+            described = "Inception-v3 (torch-fidelity weights)"
+    sets = {}
+    for key, path in folders.items():
+        images = ImageFolder(str(path), image_size=side, channels=channels)
+        count = len(images) if n is None else min(n, len(images))
+        fidelity.check_scoring_fits(count, channels * side * side, device, "task=eval n")
+        sets[key] = sample_uint8(images, count, seed)
+    if min(len(s) for s in sets.values()) < 2:
+        raise ConfigError("task=eval real=DIR fake=DIR needs at least 2 images in each folder")
+    torch.manual_seed(seed)  # KID's subsets and IS's splits: a rerun gives the same numbers
+    numbers, _ = fidelity.score(
+        sets["real"].to(device),
+        sets["fake"].to(device),
+        metrics=chosen,
+        extractor=extractor if needs_network else "none",
+        classifier=classifier,
+        data_share=data_share,
+        inception_weights=inception_weights,
+    )
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    record = {
+        "real": str(folders["real"]),
+        "fake": str(folders["fake"]),
+        "n_real": len(sets["real"]),
+        "n_fake": len(sets["fake"]),
+        "image_shape": [channels, side, side],
+        "extractor": described,
+        "seed": seed,
+        **numbers,
+    }
+    files = [out / f"metrics_folders_n{len(sets['fake'])}_seed{seed}.json"]
+    write_text(files[0], json.dumps(record, indent=1) + "\n", "metrics")
+    return Evaluated(numbers, files, 0, described, len(sets["real"]), len(sets["fake"]))
 
 
 def evaluate_translation(

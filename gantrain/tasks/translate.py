@@ -43,7 +43,7 @@ def translate_folder(
     them. Outputs are PNG files at the run's image size, with the input's relative paths, under `output`."""
     from torchvision.utils import make_grid
 
-    from gantrain.data.folder import EXTENSIONS, _image_files
+    from gantrain.data.folder import EXTENSIONS, image_files
     from gantrain.models.inference import translate
 
     if input_form not in INPUT_FORMS:
@@ -55,7 +55,7 @@ def translate_folder(
     source_root = Path(os.path.expanduser(str(input)))
     if not source_root.is_dir():
         raise DataError(f"input={input} is not a folder: pass the folder of images to translate")
-    files = sorted(Path(p) for p in _image_files(source_root, EXTENSIONS))
+    files = sorted(Path(p) for p in image_files(source_root, EXTENSIONS))
     if not files:
         raise DataError(f"no images ({', '.join(EXTENSIONS)}) under input={input}")
     out = task_output("translate", run, input, output)

@@ -198,6 +198,9 @@ class EvalSettings:
     # what FID/KID/IS see (task=eval): classifier (gantrain's, offline) | inception | none (SWD alone, for unlabelled data)
     extractor: str = "classifier"
     inception_weights: str | None = None  # eval.extractor=inception: the file pt_inception-2015-12-05-6726825d.pth
+    # the sample scores, by name (conf/metric/: fid, kid, is, swd, prdc, classes; a user's own, docs/extending.md),
+    # e.g. [fid,swd]; null: every one eval.extractor serves (swd alone with eval.extractor=none)
+    metrics: list[str] | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.every, bool) or not isinstance(self.every, int) or self.every < 0:
@@ -212,5 +215,9 @@ class EvalSettings:
             raise ConfigError(
                 f"eval.bn_images must be an integer >= 0, the real images that re-estimate batch-norm statistics (got {self.bn_images})"
             )
+        if self.metrics is not None and (
+            isinstance(self.metrics, str) or not all(isinstance(m, str) for m in self.metrics) or not self.metrics
+        ):
+            raise ConfigError(f"eval.metrics must be a list of metric names, e.g. [fid,kid,swd], or null (got {self.metrics!r})")
         if self.ema is not None and not 0.0 <= float(self.ema) < 1.0:
             raise ConfigError(f"eval.ema must be in [0, 1) (e.g. 0.999) or null (got {self.ema})")

@@ -8,9 +8,11 @@ from its own node, in the order the model's YAML file lists them, and named by i
 """
 
 import collections.abc
+import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -31,6 +33,8 @@ from gantrain.metrics.evaluation import Evaluations, Evaluator, GeneratedScores,
 from gantrain.models.base import is_classifier, is_conditional
 from gantrain.models.batch_norm import statistics_sample
 from gantrain.training.settings import EvalSettings, TrainSettings
+
+METRIC_NAME = re.compile(r"[A-Za-z0-9_]+")  # a file name in metric/, never a path
 
 PROBE_IMAGES = 5000  # training images on which a clustering D's mutual information is measured
 HELD_OUT_PAIRS = 1000  # the most held-out pairs a translation run is scored on
@@ -133,6 +137,50 @@ def build_objective(cfg: DictConfig, choices: Mapping[str, str] | None = None) -
     return build(cfg.loss, "loss", augment=augment)
 
 
+def config_folders() -> list[Path]:
+    """The config folders a run searches, in Hydra's order: gantrain's conf/ and the folders a user adds with
+    hydra.searchpath=[file://DIR] (outside a Hydra run, gantrain's own)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        sources = HydraConfig.get().runtime.config_sources
+        return [Path(source.path) for source in sources if source.schema == "file"]
+    from gantrain.core.folders import conf_dir
+
+    return [conf_dir()]
+
+
+def metric_names() -> list[str]:
+    """The metrics eval.metrics may name: the files of each config folder's metric/."""
+    return sorted({f.stem for folder in config_folders() for f in (folder / "metric").glob("*.yaml")})
+
+
+def build_metrics(names: Sequence[str] | None, extractor: str) -> list[Any] | None:
+    """eval.metrics: each name's metric/<name>.yaml (gantrain's conf/metric/ or a user's folder on
+    hydra.searchpath) built, and checked against eval.extractor; None: the defaults of that extractor."""
+    from gantrain.metrics.fidelity import check_metrics
+    from gantrain.metrics.sample_metrics import SampleMetric
+
+    if names is None:
+        return None
+    metrics = []
+    for name in names:
+        found = [f for folder in config_folders() if (f := folder / "metric" / f"{name}.yaml").is_file()]
+        if not METRIC_NAME.fullmatch(str(name)) or not found:
+            raise ConfigError(
+                f"eval.metrics: there is no metric {name!r}; choose from {', '.join(metric_names())}, or add metric/{name}.yaml "
+                "to a config folder (docs/extending.md)"
+            )
+        metric = build(OmegaConf.load(found[0]), f"metric {name}")
+        if not isinstance(metric, SampleMetric):
+            raise ConfigError(
+                f"eval.metrics: {found[0]} builds a {type(metric).__name__}, not a SampleMetric (gantrain/metrics/sample_metrics.py)"
+            )
+        metrics.append(metric)
+    check_metrics(metrics, extractor, names)
+    return metrics
+
+
 def network_keys(cfg: DictConfig) -> list[str]:
     """The names of the run's networks: the model.* nodes with a `_target_`, in the config's order."""
     return [key for key, node in cfg.model.items() if isinstance(node, DictConfig) and "_target_" in node]
@@ -155,10 +203,13 @@ def build_prior(cfg: DictConfig, objective: Objective, nets: Mapping[str, nn.Mod
     return LatentPrior(cfg.model.z_dim, cfg.model.z_dist, G.num_classes if is_conditional(G) else None)
 
 
-def run_data(cfg: DictConfig) -> tuple[Any, Any]:
-    """A run's training data with every label, and its held-out split (None when it has none)."""
+def run_data(cfg: DictConfig, train: Any = None) -> tuple[Any, Any]:
+    """A run's training data with every label, and its held-out split (None when it has none). `train`: the
+    training set built already, reused when it has every label (built again with them otherwise: a
+    semi-supervised run's data keeps a few)."""
     all_labels = {"labeled_per_class": None} if "labeled_per_class" in cfg.data else {}
-    train = build(cfg.data, "data", **all_labels)
+    if train is None or (train.num_classes is not None and not train.fully_labelled):
+        train = build(cfg.data, "data", **all_labels)
     held_out = None
     if "split" in cfg.data:
         try:
@@ -171,7 +222,8 @@ def run_data(cfg: DictConfig) -> tuple[Any, Any]:
 def run_classifier(cfg: DictConfig, train: Any, held_out: Any, device: torch.device) -> tuple[Any, torch.Tensor, str]:
     """The offline classifier of a run's data (trained once, then cached), the data's class shares,
     and a line saying which classifier it is."""
-    from gantrain.metrics import fidelity
+    from gantrain.metrics import extractor_cache
+    from gantrain.metrics.classifier import VERSION
 
     labels = getattr(train, "labels", None)
     if train.num_classes is None or not isinstance(labels, torch.Tensor):
@@ -184,17 +236,21 @@ def run_classifier(cfg: DictConfig, train: Any, held_out: Any, device: torch.dev
     else:  # no held-out split: check on the last tenth of the training images
         check = (train.images[-len(train) // 10 :], labels[-len(train) // 10 :])
     name = cfg.data._target_.rsplit(".", 1)[-1].lower()
-    found = fidelity.data_classifier(name, (train.images, labels), check, train.num_classes)
+    found = extractor_cache.data_classifier(name, (train.images, labels), check, train.num_classes)
     data_share = torch.bincount(labels.long(), minlength=train.num_classes).double() / len(labels)
     how = "trained now" if found.trained_now else "cached"
-    described = (
-        f"gantrain's {name} classifier v{fidelity.VERSION} ({how}, {100 * found.test_accuracy:.2f}% held-out accuracy; {found.path})"
-    )
+    described = f"gantrain's {name} classifier v{VERSION} ({how}, {100 * found.test_accuracy:.2f}% held-out accuracy; {found.path})"
     return found.classifier.to(device), data_share, described
 
 
 def test_error_evaluator(
-    cfg: DictConfig, data: Any, D: nn.Module, device: torch.device, bn_images: int = 0, cluster_match: str = "one_to_one"
+    cfg: DictConfig,
+    data: Any,
+    D: nn.Module,
+    device: torch.device,
+    bn_images: int = 0,
+    cluster_match: str = "one_to_one",
+    network: str = "discriminator",
 ) -> TestError | None:
     """For a classifier D on a labelled data set with a test split: its test (or clustering, its
     clusters matched to classes by `cluster_match`) error on that split, which training never reads; a
@@ -223,6 +279,7 @@ def test_error_evaluator(
         statistics_images=statistics_images,
         cluster_match=cluster_match,
         probe_images=probe_images,
+        network=network,
     )
 
 
@@ -291,15 +348,22 @@ class Setup:
         settings = self.eval_settings
         if settings.n == 0 or settings.every == 0 or self.prior is None or self.objective.generator is None:
             return None
-        train, held_out = run_data(self.cfg)
+        train, held_out = run_data(self.cfg, self.data)
         fidelity.check_scoring_fits(settings.n, train.channels * train.image_size**2, self.device, "eval.n")
+        metrics = build_metrics(settings.metrics, settings.extractor)
         classifier, data_share = None, None
-        if settings.extractor == "classifier":
+        if settings.extractor == "classifier" and (metrics is None or any(m.needs_features or m.needs_logits for m in metrics)):
             classifier, data_share, described = run_classifier(self.cfg, train, held_out, self.device)
-            console.info(f"eval.n={settings.n}: FID, KID, IS, class coverage and SWD every {settings.every} steps, features of {described}")
+            named = ", ".join(settings.metrics) if settings.metrics is not None else "fid, kid, is, swd, prdc, classes"
+            console.info(f"eval.n={settings.n}: {named} every {settings.every} steps, features of {described}")
         real = sample_uint8(held_out if held_out is not None else train, settings.n, self.seed).to(self.device)
         scorer = fidelity.Scorer(
-            real, extractor=settings.extractor, classifier=classifier, data_share=data_share, inception_weights=settings.inception_weights
+            real,
+            metrics=metrics,
+            extractor=settings.extractor,
+            classifier=classifier,
+            data_share=data_share,
+            inception_weights=settings.inception_weights,
         )
         latent = self.prior.sample(settings.n, device=self.device, generator=torch.Generator().manual_seed(self.seed + 4))
         return GeneratedScores(scorer, latent, self.device, generator=self.objective.generator)
@@ -368,11 +432,13 @@ class Setup:
         domains = Domains(train_a, train.labels_a, train_b, train.labels_b)  # CyCADA's transfer score, at the end
         return CycleMetrics(all_a, test.labels_a, all_b, test.labels_b, *judges.robust, self.device, plain=judges.plain, domains=domains)
 
-    def classifier_and_sample_scores(self) -> Evaluator | None:
-        """A classifier D's held-out error (see test_error_evaluator) and, with eval.n > 0, sample scores."""
-        D = self.nets["discriminator"]
+    def classifier_and_sample_scores(self, classifier: str) -> Evaluator | None:
+        """The held-out error of the network named `classifier` when it is a classifier D (see
+        test_error_evaluator) and, with eval.n > 0, sample scores."""
+        settings = self.eval_settings
+        D = self.nets[classifier]
         parts = [
-            test_error_evaluator(self.cfg, self.data, D, self.device, self.eval_settings.bn_images, self.eval_settings.cluster_match),
+            test_error_evaluator(self.cfg, self.data, D, self.device, settings.bn_images, settings.cluster_match, network=classifier),
             self.sample_scores(),
         ]
         found = [part for part in parts if part is not None]
