@@ -437,7 +437,7 @@ def test_the_readme_names_every_task_and_group_option() -> None:
     rows = {line.split("|")[1].strip(): line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("| `")}
     for task in TASKS:
         assert f"`{task}`" in rows["`task`"], f"README's task row does not name {task}"
-    for group in ("model", "data", "loss", "optim"):
+    for group in ("model", "data", "loss", "loss/criterion", "augment", "optim"):
         for option in sorted(p.stem for p in (ROOT / "conf" / group).glob("*.yaml")):
             assert f"`{option}`" in rows[f"`{group}`"], f"README's {group} row does not name {option}"
 

@@ -37,7 +37,7 @@ def test_the_page_gives_one_class_and_one_yaml_file_for_each_example(tmp_path: P
         "ext/my_augment.py",
         "myconf/augment/flip.yaml",
         "ext/my_metrics.py",
-        "myconf/metric/brightness.yaml",
+        "myconf/metrics/brightness.yaml",
     }
 
 

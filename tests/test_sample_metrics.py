@@ -1,4 +1,4 @@
-"""The metrics chosen by name (eval.metrics, conf/metric/, gantrain/metrics/sample_metrics.py): density and
+"""The metrics chosen by name (eval.metrics, conf/metrics/, gantrain/metrics/sample_metrics.py): density and
 coverage by hand, the defaults of each extractor, and the one-line refusals of a name or a need."""
 
 import pytest
@@ -68,7 +68,7 @@ def test_metrics_are_found_by_name_and_a_wrong_one_is_one_line() -> None:
     with pytest.raises(ConfigError, match=r"no metric 'fdi'; choose from classes, fid, is, kid, prdc, swd"):
         build_metrics(["fdi"], "classifier")
     with pytest.raises(ConfigError, match="no metric"):  # a path is never a name
-        build_metrics(["../conf/metric/fid"], "classifier")
+        build_metrics(["../conf/metrics/fid"], "classifier")
     with pytest.raises(ConfigError, match="eval.metrics: fid needs an extractor's features, and eval.extractor=none"):
         build_metrics(["swd", "fid"], "none")
     with pytest.raises(ConfigError, match="eval.metrics: classes counts the data's own classes"):

@@ -335,14 +335,14 @@ def _sample(cfg: DictConfig, out: Path, device: Any) -> dict[str, str]:
     from gantrain.tasks import sample
 
     _trained(cfg)
-    return _written(cfg, sample(cfg.run, out, n=64 if cfg.n is None else cfg.n, seed=int(cfg.seed), npy=bool(cfg.npy), device=device))
+    return _written(cfg, sample(cfg.run, out, n=cfg.n, seed=int(cfg.seed), npy=bool(cfg.npy), device=device))
 
 
 def _interpolate(cfg: DictConfig, out: Path, device: Any) -> dict[str, str]:
     from gantrain.tasks import interpolate
 
     _trained(cfg)
-    done = interpolate(cfg.run, out, n=8 if cfg.n is None else cfg.n, length=cfg.length, mode=cfg.mode, seed=int(cfg.seed), device=device)
+    done = interpolate(cfg.run, out, n=cfg.n, length=cfg.length, mode=cfg.mode, seed=int(cfg.seed), device=device)
     return _written(cfg, done)
 
 
@@ -350,7 +350,7 @@ def _arithmetic(cfg: DictConfig, out: Path, device: Any) -> dict[str, str]:
     from gantrain.tasks import arithmetic
 
     _trained(cfg)
-    done = arithmetic(cfg.run, out, expression=cfg.expression, n=64 if cfg.n is None else cfg.n, seed=int(cfg.seed), device=device)
+    done = arithmetic(cfg.run, out, expression=cfg.expression, n=cfg.n, seed=int(cfg.seed), device=device)
     return _written(cfg, done)
 
 
@@ -358,9 +358,7 @@ def _nearest(cfg: DictConfig, out: Path, device: Any) -> dict[str, str]:
     from gantrain.tasks import nearest
 
     _trained(cfg)
-    return _written(
-        cfg, nearest(cfg.run, out, n=8 if cfg.n is None else cfg.n, neighbours=cfg.neighbours, seed=int(cfg.seed), device=device)
-    )
+    return _written(cfg, nearest(cfg.run, out, n=cfg.n, neighbours=cfg.neighbours, seed=int(cfg.seed), device=device))
 
 
 def _confusion(cfg: DictConfig, out: Path, device: Any) -> dict[str, str]:
@@ -368,7 +366,7 @@ def _confusion(cfg: DictConfig, out: Path, device: Any) -> dict[str, str]:
     from gantrain.tasks import confusion
 
     run = _trained(cfg)
-    confused = confusion(cfg.run, out, n=16 if cfg.n is None else cfg.n, device=device)
+    confused = confusion(cfg.run, out, n=cfg.n, device=device)
     return {
         "discriminator": f"{run} at step {confused.step}: {confused.which}",
         confused.metric: f"{100 * confused.error:.2f}%",
@@ -386,7 +384,7 @@ def _probe(cfg: DictConfig, out: Path, device: Any) -> dict[str, str]:
     from gantrain.tasks.probe import mean_sd
 
     run = _trained(cfg)
-    done = probe(cfg.run, out, labels=[100, 1000] if cfg.labels is None else cfg.labels, draws=cfg.draws, seed=int(cfg.seed), device=device)
+    done = probe(cfg.run, out, labels=cfg.labels, draws=cfg.draws, seed=int(cfg.seed), device=device)
     rows = {
         "discriminator": f"{run} at step {done.step}",
         "test error (%)": f"on {done.test_images:,} test images, mean ± sd over {done.draws} label draws",
@@ -404,7 +402,7 @@ def _dfilters(cfg: DictConfig, out: Path, device: Any) -> dict[str, str]:
     from gantrain.tasks import dfilters
 
     run = _trained(cfg)
-    done = dfilters(cfg.run, out, n=8 if cfg.n is None else cfg.n, seed=int(cfg.seed), device=device)
+    done = dfilters(cfg.run, out, n=cfg.n, seed=int(cfg.seed), device=device)
     return {"discriminator": f"{run} at step {done.step}", **{f.stem.split("_step")[0]: display_path(f) for f in done.files}}
 
 

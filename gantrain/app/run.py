@@ -35,10 +35,9 @@ def resumed_config(stored: DictConfig, stored_choices: dict[str, str], overrides
         if key == "train.resume" or key.startswith("hydra"):
             continue
         if key in choices:
-            if str(override.value()) != str(stored_choices.get(key)):
-                raise ConfigError(
-                    f"cannot change {key} when resuming (the run used {key}={stored_choices.get(key)}); start a new run instead"
-                )
+            used = stored_choices.get(key, stored.get(key))  # (a run stored before task= was a group: its task key)
+            if str(override.value()) != str(used):
+                raise ConfigError(f"cannot change {key} when resuming (the run used {key}={used}); start a new run instead")
             continue
         OmegaConf.update(cfg, key, override.value(), merge=True)
     OmegaConf.set_struct(cfg, True)

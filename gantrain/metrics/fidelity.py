@@ -1,6 +1,6 @@
 """How close generated images come to the data, offline: the Scorer that computes the views of both image
 sets once (the extractor's features and class logits) and hands them to the metrics chosen by name
-(`eval.metrics`, gantrain/metrics/sample_metrics.py; conf/metric/).
+(`eval.metrics`, gantrain/metrics/sample_metrics.py; conf/metrics/).
 
 What the metrics see is a feature extractor, chosen with `eval.extractor`:
 

@@ -1,5 +1,5 @@
 """The scores of generated images against real ones, each a class chosen by name: `eval.metrics=[fid,kid]`
-names conf/metric/fid.yaml and conf/metric/kid.yaml, whose `_target_` is the class here (or a user's own:
+names conf/metrics/fid.yaml and conf/metrics/kid.yaml, whose `_target_` is the class here (or a user's own:
 docs/extending.md). A metric sees both image sets once, with the views of them it declares it needs (the
 extractor's features, its class logits), which gantrain/metrics/fidelity.py's Scorer computes once for all.
 

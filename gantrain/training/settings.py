@@ -198,7 +198,7 @@ class EvalSettings:
     # what FID/KID/IS see (task=eval): classifier (gantrain's, offline) | inception | none (SWD alone, for unlabelled data)
     extractor: str = "classifier"
     inception_weights: str | None = None  # eval.extractor=inception: the file pt_inception-2015-12-05-6726825d.pth
-    # the sample scores, by name (conf/metric/: fid, kid, is, swd, prdc, classes; a user's own, docs/extending.md),
+    # the sample scores, by name (conf/metrics/: fid, kid, is, swd, prdc, classes; a user's own, docs/extending.md),
     # e.g. [fid,swd]; null: every one eval.extractor serves (swd alone with eval.extractor=none)
     metrics: list[str] | None = None
 

@@ -34,7 +34,7 @@ from gantrain.models.base import is_classifier, is_conditional
 from gantrain.models.batch_norm import statistics_sample
 from gantrain.training.settings import EvalSettings, TrainSettings
 
-METRIC_NAME = re.compile(r"[A-Za-z0-9_]+")  # a file name in metric/, never a path
+METRIC_NAME = re.compile(r"[A-Za-z0-9_]+")  # a file name in metrics/, never a path
 
 PROBE_IMAGES = 5000  # training images on which a clustering D's mutual information is measured
 HELD_OUT_PAIRS = 1000  # the most held-out pairs a translation run is scored on
@@ -151,12 +151,12 @@ def config_folders() -> list[Path]:
 
 
 def metric_names() -> list[str]:
-    """The metrics eval.metrics may name: the files of each config folder's metric/."""
-    return sorted({f.stem for folder in config_folders() for f in (folder / "metric").glob("*.yaml")})
+    """The metrics eval.metrics may name: the files of each config folder's metrics/."""
+    return sorted({f.stem for folder in config_folders() for f in (folder / "metrics").glob("*.yaml")})
 
 
 def build_metrics(names: Sequence[str] | None, extractor: str) -> list[Any] | None:
-    """eval.metrics: each name's metric/<name>.yaml (gantrain's conf/metric/ or a user's folder on
+    """eval.metrics: each name's metrics/<name>.yaml (gantrain's conf/metrics/ or a user's folder on
     hydra.searchpath) built, and checked against eval.extractor; None: the defaults of that extractor."""
     from gantrain.metrics.fidelity import check_metrics
     from gantrain.metrics.sample_metrics import SampleMetric
@@ -165,10 +165,10 @@ def build_metrics(names: Sequence[str] | None, extractor: str) -> list[Any] | No
         return None
     metrics = []
     for name in names:
-        found = [f for folder in config_folders() if (f := folder / "metric" / f"{name}.yaml").is_file()]
+        found = [f for folder in config_folders() if (f := folder / "metrics" / f"{name}.yaml").is_file()]
         if not METRIC_NAME.fullmatch(str(name)) or not found:
             raise ConfigError(
-                f"eval.metrics: there is no metric {name!r}; choose from {', '.join(metric_names())}, or add metric/{name}.yaml "
+                f"eval.metrics: there is no metric {name!r}; choose from {', '.join(metric_names())}, or add metrics/{name}.yaml "
                 "to a config folder (docs/extending.md)"
             )
         metric = build(OmegaConf.load(found[0]), f"metric {name}")
