@@ -19,12 +19,13 @@ train: install  ## train the default model (DCGAN on MNIST) into outputs/DATE/TI
 	$(BIN)/gantrain $(ARGS)
 
 # one worker per CPU core (pytest-xdist), each with one torch thread: two torch processes of two threads
-# each on two cores slow each other far more than twofold
+# each on two cores slow each other far more than twofold; worksteal: an idle worker takes queued tests from a
+# busy one, so that the slow tests do not end the run on one worker
 test: install  ## the test suite (slow tests skipped; `make test-all` runs them too)
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n auto $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n auto --dist worksteal $(PYTEST_ARGS)
 
 test-all: install
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n auto -m "slow or not slow" $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n auto --dist worksteal -m "slow or not slow" $(PYTEST_ARGS)
 
 # ruff (configured in pyproject.toml): `make lint` fails on an unformatted file or a lint finding (CI runs it);
 # `make format` formats the tree and applies the safe fixes

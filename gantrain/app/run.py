@@ -20,7 +20,7 @@ from gantrain.training.checkpoint import check_stored_config, config_targets, fi
 from gantrain.training.devices import resolve_device
 from gantrain.training.distributed import start, stop, world_from_env
 from gantrain.training.loop import Trainer, TrainResult
-from gantrain.training.settings import EvalSettings, TrainSettings
+from gantrain.training.settings import EvalSettings, TrainSettings, run_settings
 from gantrain.training.setup import Setup, build, build_metrics, build_networks, build_objective, build_prior
 
 
@@ -174,10 +174,7 @@ def assemble(cfg: DictConfig, choices: dict[str, str]) -> Parts:
             ) from None
         raise ConfigError(f"config: {str(e).splitlines()[0]}") from None
 
-    try:
-        settings = TrainSettings(**resolved["train"])  # validates train.*
-    except TypeError as e:  # a key added with +train.NAME=...
-        raise ConfigError(f"train: {e}; `gantrain --cfg job` lists the train.* keys") from None
+    settings, eval_settings = run_settings(resolved)  # validates train.* and eval.*
     device = resolve_device(cfg.device)
     seed = int(cfg.seed)
     if not 0 <= seed < 2**63:  # torch.manual_seed and numpy's generators take 64-bit seeds
@@ -204,7 +201,6 @@ def assemble(cfg: DictConfig, choices: dict[str, str]) -> Parts:
     prior = build_prior(cfg, objective, nets)
     make_optimizer = build(cfg.optim, "optim")
     make_optimizer(torch.nn.Linear(1, 1).parameters())  # validates optim.* before any work
-    eval_settings = EvalSettings(**resolved["eval"])
     build_metrics(eval_settings.metrics, eval_settings.extractor)  # a metric's name or needs, refused before any work
     return Parts(settings, eval_settings, device, seed, data, nets, objective, prior, make_optimizer, resolved)
 

@@ -126,12 +126,13 @@ def sliced_wasserstein(a: Tensor, b: Tensor, *, directions: int = DIRECTIONS, se
     return total / directions
 
 
-def swd(real: "Tensor | list[Tensor]", fake: Tensor, *, seed: int = 0) -> dict[str, float]:
+def swd(real: "Tensor | list[Tensor]", fake: Tensor, *, seed: int = 0, per_image: int | None = None) -> dict[str, float]:
     """SWD x 10^3 of uint8 fakes (N, C, S, S) against the reals (uint8 images, or their descriptors from
-    `descriptors`): {"eval/swd_<resolution>": per level, "eval/swd": their mean}."""
+    `descriptors`): {"eval/swd_<resolution>": per level, "eval/swd": their mean}. `per_image`: descriptors
+    drawn from each image (as for `descriptors`)."""
     size = fake.shape[-1]
-    real_d = real if isinstance(real, list) else descriptors(real, seed=seed)
-    fake_d = descriptors(fake, seed=seed + 1)
+    real_d = real if isinstance(real, list) else descriptors(real, seed=seed, per_image=per_image)
+    fake_d = descriptors(fake, seed=seed + 1, per_image=per_image)
     numbers = {
         f"eval/swd_{res}": SCALE * sliced_wasserstein(r, f, seed=seed + 2 + i)
         for i, (res, r, f) in enumerate(zip(levels(size), real_d, fake_d))

@@ -216,13 +216,12 @@ def evaluate_translation(
     from omegaconf import OmegaConf
 
     from gantrain.training.monitor import event_writer
-    from gantrain.training.settings import EvalSettings, TrainSettings
+    from gantrain.training.settings import run_settings
     from gantrain.training.setup import Setup, build
 
     cfg = trained.config
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    settings = TrainSettings(**resolved["train"])
-    eval_settings = EvalSettings(**resolved["eval"])
+    settings, eval_settings = run_settings(resolved)
     eval_settings = dataclasses.replace(eval_settings, every=max(1, eval_settings.every))  # a run trained with eval.every=0 too
     data = build(cfg.data, "data")
     nets = {**trained.nets, **trained.averages}  # each moving average in its network's place, as training evaluated

@@ -221,3 +221,18 @@ class EvalSettings:
             raise ConfigError(f"eval.metrics must be a list of metric names, e.g. [fid,kid,swd], or null (got {self.metrics!r})")
         if self.ema is not None and not 0.0 <= float(self.ema) < 1.0:
             raise ConfigError(f"eval.ema must be in [0, 1) (e.g. 0.999) or null (got {self.ema})")
+
+
+def run_settings(resolved: dict[str, Any]) -> tuple[TrainSettings, EvalSettings]:
+    """train.* and eval.* of a resolved config (OmegaConf.to_container(cfg, resolve=True)), checked: the one
+    place a run's settings are read, for training (gantrain/app/run.py) and for a task that re-runs a
+    run's evaluation (gantrain/tasks/evaluate.py)."""
+    try:
+        settings = TrainSettings(**resolved["train"])
+    except TypeError as e:  # a key added with +train.NAME=...
+        raise ConfigError(f"train: {e}; `gantrain --cfg job` lists the train.* keys") from None
+    try:
+        eval_settings = EvalSettings(**resolved["eval"])
+    except TypeError as e:
+        raise ConfigError(f"eval: {e}; `gantrain --cfg job` lists the eval.* keys") from None
+    return settings, eval_settings
