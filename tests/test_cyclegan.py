@@ -202,10 +202,11 @@ def test_eval_on_a_cyclegan_run_gives_both_judges_and_the_transfer_score(
 ) -> None:
     """task=eval on a CycleGAN run trained with eval.every=0: label preservation by both judges, FID, cycle
     L1 and CyCADA's transfer score with its two baselines, in RUN/eval/ and in its TensorBoard curves."""
-    from gantrain.metrics import classifier
+    from gantrain.metrics import classifier, cycle_metrics
     from gantrain.tasks import evaluate_run
 
-    monkeypatch.setattr(classifier, "TRAIN_STEPS", 30)  # the judges' and transfer's recipes, in seconds
+    monkeypatch.setattr(classifier, "TRAIN_STEPS", 10)  # the judges' and transfer's recipes, in seconds
+    monkeypatch.setattr(cycle_metrics, "TRANSFER_IMAGES", 500)  # each side's translated training set
     monkeypatch.setenv("GANTRAIN_CACHE", str(tmp_path / "cache"))
     scored = evaluate_run(cycle_run, tmp_path / "eval", device=torch.device("cpu"))
     assert scored.step == 4 and "CycleMetrics" in scored.extractor

@@ -539,10 +539,12 @@ def test_a_gzip_bomb_behind_a_valid_idx_header_is_refused_without_inflating_it(t
     header = (2051).to_bytes(4, "big") + (2).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2
     compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: a gzip container
     with open(bomb, "wb") as f:
-        f.write(compressor.compress(header + bytes(2 * 784)))
-        chunk = bytes(1 << 24)
-        for _ in range(128):  # 2 GiB of zeros, a few MB compressed
-            f.write(compressor.compress(chunk))
+        f.write(compressor.compress(header + bytes(2 * 784)) + compressor.flush(zlib.Z_FULL_FLUSH))
+        # 16 MiB of zeros compressed once: after a full flush a block refers to nothing before it, so its
+        # bytes written 128 times are 2 GiB of zeros in one valid deflate stream (the trailer's CRC is never reached)
+        zeros = compressor.compress(bytes(1 << 24)) + compressor.flush(zlib.Z_FULL_FLUSH)
+        for _ in range(128):
+            f.write(zeros)
         f.write(compressor.flush())
     assert bomb.stat().st_size < 4 << 20
     script = (

@@ -32,23 +32,37 @@ def _torchrun(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([*TORCHRUN, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
-def test_torchrun_two_processes_write_one_run_and_resume_as_if_never_stopped(tmp_path: Path) -> None:
-    straight = _torchrun(*TINY, "train.steps=6", "hydra.run.dir=straight", cwd=tmp_path)
+def test_torchrun_two_processes_write_one_run_keep_its_best_and_resume_as_if_never_stopped(tmp_path: Path) -> None:
+    """CatGAN without labels, evaluated every 2 steps: rank 0 alone speaks, evaluates and keeps best.pt (by
+    mutual information, a run without labels' measure), and a resumed run ends with the weights of one never
+    stopped, the evaluations between included."""
+    import json
+
+    game = ["model=catgan", "data.labeled_per_class=0", "eval.every=2", *TINY]
+    straight = _torchrun(*game, "train.steps=6", "hydra.run.dir=straight", cwd=tmp_path)
     assert straight.returncode == 0, straight.stderr[-3000:]
     assert "x 2 processes" in straight.stdout
     assert straight.stdout.count("gantrain: done") == 1  # rank 0 alone speaks
+    run = tmp_path / "straight"
+    evaluations = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in evaluations] == [2, 4, 6]  # rank 0 alone evaluated, once each
+    best = max(evaluations, key=lambda e: e["eval/mutual_information"])  # the first of equals, as the trainer keeps it
+    state = load_checkpoint(run / "checkpoints" / "best.pt")
+    assert state["step"] == best["step"] and state["best"]["step"] == best["step"]
+    assert len(state["rng"]["ranks"]) == 2  # gathered from both ranks, as every checkpoint is
+    assert json.loads((run / "summary.json").read_text())["best"]["step"] == best["step"]
 
-    first = _torchrun(*TINY, "train.steps=3", cwd=tmp_path)  # a run folder of its own under outputs/
+    first = _torchrun(*game, "train.steps=3", cwd=tmp_path)  # a run folder of its own under outputs/
     assert first.returncode == 0, first.stderr[-3000:]
     runs = [p for p in (tmp_path / "outputs").glob("*/*") if p.is_dir()]
     assert len(runs) == 1  # the second process made no folder of its own
-    assert sorted(p.name for p in (runs[0] / "checkpoints").iterdir()) == ["last.pt", "step_0000003.pt"]
+    assert sorted(p.name for p in (runs[0] / "checkpoints").iterdir()) == ["best.pt", "last.pt", "step_0000003.pt"]
     assert len(load_checkpoint(runs[0] / "checkpoints" / "last.pt")["rng"]["ranks"]) == 2  # both ranks' streams
 
     resumed = _torchrun(f"train.resume={runs[0]}", "train.steps=6", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resumed from step 3" in resumed.stdout
-    a = load_checkpoint(find_checkpoint(tmp_path / "straight"))
+    a = load_checkpoint(find_checkpoint(run))
     b = load_checkpoint(find_checkpoint(runs[0]))
     assert a["step"] == b["step"] == 6
     for net in ("generator", "discriminator"):
@@ -136,22 +150,6 @@ def test_the_slurm_launcher_config_composes() -> None:
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
     assert (launcher.partition, launcher.gpus_per_node, launcher.tasks_per_node) == ("gpu", 1, 1)
-
-
-def test_torchrun_keeps_the_best_checkpoint_of_a_run_without_labels(tmp_path: Path) -> None:
-    import json
-
-    args = ["model=catgan", "data.labeled_per_class=0", "train.steps=6", "eval.every=2", "hydra.run.dir=run", *TINY]
-    done = _torchrun(*args, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    run = tmp_path / "run"
-    evaluations = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [e["step"] for e in evaluations] == [2, 4, 6]  # rank 0 alone evaluated, once each
-    best = max(evaluations, key=lambda e: e["eval/mutual_information"])  # the first of equals, as the trainer keeps it
-    state = load_checkpoint(run / "checkpoints" / "best.pt")
-    assert state["step"] == best["step"] and state["best"]["step"] == best["step"]
-    assert len(state["rng"]["ranks"]) == 2  # gathered from both ranks, as every checkpoint is
-    assert json.loads((run / "summary.json").read_text())["best"]["step"] == best["step"]
 
 
 def _train_vae_rank(rank: int, run_dir: str, port: int) -> None:

@@ -38,13 +38,15 @@ def peak_memory(args: list[str], cwd: Path, ceiling: int, timeout: float = 600) 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
 def test_a_run_too_big_for_the_machine_is_refused_before_it_allocates(tmp_path: Path) -> None:
-    # DCGAN at 512 x 512 with batch 512: about 42 GiB of activations a step
+    # DCGAN at 128 x 128, twice as wide, with batch 4,000: about 76 GiB of activations a step (at 128 the
+    # bundled digits' resize takes a second, where 512 x 512 took 14)
+    wide = ["model.generator.width=128", "model.discriminator.width=128"]
     done, peak = peak_memory(
-        ["data.image_size=512", "train.batch_size=512", "eval.every=0", "hydra.run.dir=run"], tmp_path, ceiling=4 << 30
+        ["data.image_size=128", "train.batch_size=4000", *wide, "eval.every=0", "hydra.run.dir=run"], tmp_path, ceiling=4 << 30
     )
     assert done.returncode == 2, done.stderr
     line = done.stderr.strip()
-    assert line.startswith("error: model=dcgan at data.image_size=512 with train.batch_size=512 needs about") and "GiB free" in line
+    assert line.startswith("error: model=dcgan at data.image_size=128 with train.batch_size=4000 needs about") and "GiB free" in line
     assert "train.batch_size" in line and "max_channels" in line and len(line.splitlines()) == 1
     assert not (tmp_path / "run").exists()
 
@@ -145,13 +147,13 @@ def test_a_walk_too_long_for_one_picture_is_refused_before_any_work(tmp_path: Pa
 
 @pytest.mark.skipif(not hasattr(resource, "RLIMIT_AS") or sys.platform != "linux", reason="an address-space limit")
 def test_an_allocation_the_machine_cannot_make_is_one_line(tmp_path: Path) -> None:
-    # a real failed allocation: the process may map 6 GiB (torch's imports take about 3), and a step of DCGAN
-    # at 128 x 128 with batch 2,048 asks for more, though the machine's free memory passes the estimate
+    # a real failed allocation: the process may map 5 GiB (torch's imports take about 3), and a step of DCGAN
+    # at 64 x 64 with batch 4,000 asks for more, though the machine's free memory passes the estimate
     def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))
+        resource.setrlimit(resource.RLIMIT_AS, (5 << 30, 5 << 30))
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    args = ["data.image_size=128", "train.batch_size=2048", "eval.every=0", "train.steps=2", "hydra.run.dir=run"]
+    args = ["data.image_size=64", "train.batch_size=4000", "eval.every=0", "train.steps=2", "hydra.run.dir=run"]
     done = subprocess.run(
         [sys.executable, "-m", "gantrain", *args], cwd=tmp_path, env=env, preexec_fn=limit, capture_output=True, text=True, timeout=300
     )

@@ -25,7 +25,7 @@ MODELS = {
         "train.batch_size=10",
     ],
     "catgan": ["model=catgan", "data.labeled_per_class=2", "model.generator.width=4", "model.discriminator.width=4", "train.batch_size=10"],
-    "pix2pix": ["model=pix2pix", "model.generator.width=4", "model.discriminator.width=4", "model.patch_size=16", "train.batch_size=2"],
+    "pix2pix": ["model=pix2pix", "model.generator.width=4", "model.discriminator.width=4", "model.patch_size=16", "train.batch_size=8"],
     "vae": ["model=vae", "model.decoder.hidden=[16]", "model.encoder.hidden=[16]", "train.batch_size=8"],
     # the stabilisers of issue 32: spectral norm's u and v, the penalties' randomness and R1's lazy count resume too
     "dcgan_hinge_sn": [

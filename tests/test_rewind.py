@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -125,10 +126,10 @@ def test_the_resume_hint_of_a_folder_with_spaces_and_brackets_can_be_pasted(tmp_
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert process.stdout is not None
-    for line in process.stdout:  # the first progress line: training has begun
-        if line.startswith("step "):
-            break
+    last = tmp_path / "my run (2)" / "checkpoints" / "last.pt"
+    started = time.monotonic()
+    while not last.exists() and process.poll() is None and time.monotonic() - started < 120:  # training has begun
+        time.sleep(0.05)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130, err

@@ -409,57 +409,34 @@ def _dfilters(cfg: DictConfig, out: Path, device: Any) -> dict[str, str]:
 def _eval(cfg: DictConfig, out: Path, device: Any) -> dict[str, str]:
     from gantrain.core.files import display_path
     from gantrain.tasks import evaluate_run
-
-    if cfg.real not in (None, "") or cfg.fake not in (None, ""):
-        return _eval_folders(cfg, out, device)
-    run = _trained(cfg)
-    scored = evaluate_run(
-        cfg.run,
-        out,
-        n=cfg.n,
-        extractor=cfg.eval.extractor,
-        inception_weights=cfg.eval.inception_weights,
-        metrics=None if cfg.eval.metrics is None else list(cfg.eval.metrics),
-        seed=int(cfg.seed),
-        device=device,
-    )
-    if not scored.n_fake:  # a translation run: its own evaluation on its held-out split
-        return {
-            "run": f"{run} at step {scored.step}",
-            "evaluation": scored.extractor,
-            **{name: f"{value:.4g}" for name, value in scored.numbers.items()},
-            **{f.suffix[1:]: display_path(f) for f in scored.files},
-        }
-    return {
-        "generator": f"{run} at step {scored.step}",
-        "images": f"{scored.n_fake} samples against {scored.n_real} held-out images",
-        "features": scored.extractor,
-        **{name: f"{value:.4g}" for name, value in scored.numbers.items()},
-        **{f.suffix[1:]: display_path(f) for f in scored.files},
-    }
-
-
-def _eval_folders(cfg: DictConfig, out: Path, device: Any) -> dict[str, str]:
-    from gantrain.core.files import display_path
     from gantrain.tasks.evaluate import evaluate_folders
 
-    if cfg.run not in (None, ""):
-        raise ConfigError("task=eval takes run=RUN (a trained run's samples) or real=DIR fake=DIR (two folders), not both")
-    scored = evaluate_folders(
-        cfg.real,
-        cfg.fake,
-        out,
-        config=cfg,
-        n=cfg.n,
-        extractor=cfg.eval.extractor,
-        inception_weights=cfg.eval.inception_weights,
-        metrics=None if cfg.eval.metrics is None else list(cfg.eval.metrics),
-        seed=int(cfg.seed),
-        device=device,
-    )
+    scoring = {
+        "n": cfg.n,
+        "extractor": cfg.eval.extractor,
+        "inception_weights": cfg.eval.inception_weights,
+        "metrics": None if cfg.eval.metrics is None else list(cfg.eval.metrics),
+        "seed": int(cfg.seed),
+        "device": device,
+    }
+    if cfg.real not in (None, "") or cfg.fake not in (None, ""):  # two folders
+        if cfg.run not in (None, ""):
+            raise ConfigError("task=eval takes run=RUN (a trained run's samples) or real=DIR fake=DIR (two folders), not both")
+        scored = evaluate_folders(cfg.real, cfg.fake, out, config=cfg, **scoring)
+        head = {
+            "images": f"{scored.n_fake} from fake={cfg.fake} against {scored.n_real} from real={cfg.real}",
+            "features": scored.extractor,
+        }
+    else:
+        run = _trained(cfg)
+        scored = evaluate_run(cfg.run, out, **scoring)
+        if scored.n_fake:
+            images = f"{scored.n_fake} samples against {scored.n_real} held-out images"
+            head = {"generator": f"{run} at step {scored.step}", "images": images, "features": scored.extractor}
+        else:  # a translation run: its own evaluation on its held-out split
+            head = {"run": f"{run} at step {scored.step}", "evaluation": scored.extractor}
     return {
-        "images": f"{scored.n_fake} from fake={cfg.fake} against {scored.n_real} from real={cfg.real}",
-        "features": scored.extractor,
+        **head,
         **{name: f"{value:.4g}" for name, value in scored.numbers.items()},
         **{f.suffix[1:]: display_path(f) for f in scored.files},
     }

@@ -139,3 +139,12 @@ def image_files(root: Path, suffixes: tuple[str, ...]) -> list[str]:
         subfolders[:] = [d for d in subfolders if not d.startswith(".")]  # prunes the walk in place
         found += [os.path.join(folder, f) for f in files if not f.startswith(".") and f.lower().endswith(suffixes)]
     return found
+
+
+def folder_shape(root: Path) -> tuple[int, int]:
+    """(side, channels) of a folder's first image in sorted order: its shorter side, and 1 for a grey image, else 3."""
+    paths = sorted(image_files(root, EXTENSIONS))
+    if not paths:
+        raise ConfigError(f"no images ({', '.join(EXTENSIONS)}) found under {root}: pass a folder of images")
+    with open_image(paths[0]) as image:
+        return min(image.size), 1 if image.mode in ("1", "L", "LA", "I", "I;16", "F") else 3

@@ -23,7 +23,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gantrain.augment.base import Augment
 from gantrain.core.errors import ConfigError
 from gantrain.core.objective import StepEvents
 from gantrain.core.priors import Latent
@@ -48,12 +47,12 @@ class ProgressiveGAN(AdversarialGAN):
         max_batch_size: int | None = None,
         gp_lambda: float = 10.0,
         drift: float = 0.001,
-        r1_gamma: float = 0.0,
-        r1_every: int = 16,
         name: str = "model=progan's loss",
-        augment: Augment | None = None,
+        **game: Any,
     ) -> None:
-        super().__init__(criterion, gp_lambda=gp_lambda, drift=drift, r1_gamma=r1_gamma, r1_every=r1_every, name=name, augment=augment)
+        # the paper's penalties (WGAN-GP's lambda 10, drift 0.001) are this class's defaults; the rest of
+        # AdversarialGAN's settings (r1_gamma, r1_every, augment, ...) pass through as they are
+        super().__init__(criterion, gp_lambda=gp_lambda, drift=drift, name=name, **game)
         self.start_size = start_size
         if isinstance(phase_images, bool) or not isinstance(phase_images, int) or phase_images < 1:
             raise ConfigError(

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from gantrain.core.errors import ConfigError
 from gantrain.core.pixels import to_unit_range
@@ -40,12 +40,14 @@ def default_metrics(extractor: str = "classifier", sliced: bool = True) -> list[
     return metrics
 
 
-class _Views:
-    """uint8 images (B, C, H, W) -> the extractor's features (B, F) and class logits (B, K)."""
+class ExtractorViews:
+    """The Views (gantrain/metrics/sample_metrics.py) of `eval.extractor`: uint8 images (B, C, H, W) -> its
+    features (B, F) and class logits (B, K), from gantrain's classifier or from Inception-v3."""
 
     def __init__(self, extractor: str, classifier: DataClassifier | None, inception_weights: str | None) -> None:
-        self.rgb = extractor == "inception"  # Inception reads RGB: grey images are repeated to 3 channels
-        self.classifier = classifier
+        self.classifier = classifier if extractor == "classifier" else None
+        self.inception_features: nn.Module | None = None
+        self.inception_logits: nn.Module | None = None
         if extractor == "inception":
             from gantrain.metrics.inception import inception_network, inception_path
 
@@ -56,21 +58,25 @@ class _Views:
     def features(self, images: Tensor) -> Tensor:
         if self.classifier is not None:
             return self.classifier.features(to_unit_range(images)).float()
-        return self.inception_features(self._rgb(images)).float()
+        assert self.inception_features is not None
+        return self.inception_features(_rgb(images)).float()
 
     def logits(self, images: Tensor) -> Tensor:
         if self.classifier is not None:
             return self.classifier(to_unit_range(images)).float()
-        return self.inception_logits(self._rgb(images)).float()
+        assert self.inception_logits is not None
+        return self.inception_logits(_rgb(images)).float()
 
-    def _rgb(self, images: Tensor) -> Tensor:
-        return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
-
-    def to(self, device: torch.device) -> "_Views":
-        for name in ("inception_features", "inception_logits"):
-            if hasattr(self, name):
-                getattr(self, name).to(device)
+    def to(self, device: torch.device) -> "ExtractorViews":
+        for network in (self.inception_features, self.inception_logits):
+            if network is not None:
+                network.to(device)
         return self
+
+
+def _rgb(images: Tensor) -> Tensor:
+    """Inception reads RGB: grey images (B, 1, H, W) are repeated to 3 channels."""
+    return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
 
 
 class Scorer:
@@ -99,7 +105,7 @@ class Scorer:
         self.histogram_of_classes = extractor == "classifier"
         self.views = None
         if self.networks and (classifier is not None or extractor == "inception"):
-            self.views = _Views(extractor, classifier if extractor == "classifier" else None, inception_weights).to(real.device)
+            self.views = ExtractorViews(extractor, classifier, inception_weights).to(real.device)
         self.device, self.batch_size = real.device, batch_size
         self.real = ImageSet(real, self.views, batch_size, class_share=data_share)
         for metric in self.metrics:

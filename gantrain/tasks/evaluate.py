@@ -11,6 +11,8 @@ import torch
 from gantrain.core.errors import ConfigError
 from gantrain.core.files import write_text, write_with
 from gantrain.data.base import sample_uint8
+from gantrain.data.folder import folder_shape
+from gantrain.metrics.sample_metrics import SampleMetric
 from gantrain.models.inference import generate_images
 from gantrain.tasks.trained import TrainedRun, latent_prior, load_run, read_rgb
 from gantrain.training.setup import build_metrics, run_classifier, run_data
@@ -24,6 +26,22 @@ class Evaluated:
     extractor: str  # what saw the images, in words
     n_real: int
     n_fake: int
+
+
+def checked_scoring(
+    n: int | None, extractor: str, inception_weights: str | None, metrics: list[str] | None, n_means: str
+) -> list[SampleMetric] | None:
+    """task=eval's settings checked before any work, in one line each: n (None: the task's default), the
+    extractor, Inception's weights file when it is chosen, and the metric names (built; None: the defaults)."""
+    from gantrain.metrics import fidelity, inception
+
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 2):
+        raise ConfigError(f"n must be an integer >= 2, {n_means} (got {n!r})")
+    if extractor not in fidelity.EXTRACTORS:
+        raise ConfigError(f"eval.extractor must be classifier, inception or none (got {extractor!r})")
+    if extractor == "inception":
+        inception.inception_path(inception_weights)
+    return build_metrics(metrics, extractor)
 
 
 def evaluate_run(
@@ -42,17 +60,11 @@ def evaluate_run(
     histogram as a bar chart, and logged beside the run's training curves (eval/* at its last step)."""
     import json
 
-    from gantrain.metrics import fidelity, inception
+    from gantrain.metrics import fidelity
 
     asked_n = n is not None
     n = 10000 if n is None else n
-    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
-        raise ConfigError(f"n must be an integer >= 2, the number of samples to score (got {n!r})")
-    if extractor not in fidelity.EXTRACTORS:
-        raise ConfigError(f"eval.extractor must be classifier, inception or none (got {extractor!r})")
-    if extractor == "inception":
-        inception.inception_path(inception_weights)  # before any work
-    chosen = build_metrics(metrics, extractor)
+    chosen = checked_scoring(n, extractor, inception_weights, metrics, "the number of samples to score")
     trained = load_run(run, device)
     if trained.objective.generator is None:  # Pix2Pix, CycleGAN: nothing to sample, its own evaluation instead
         if asked_n or extractor != "classifier" or metrics is not None:
@@ -100,18 +112,6 @@ def evaluate_run(
     return Evaluated(numbers, files, trained.step, described, len(real), len(fake))
 
 
-def folder_shape(root: Path) -> tuple[int, int]:
-    """(side, channels) that a folder's first image gives: its shorter side, and 1 for a grey image, else 3."""
-    from gantrain.data.base import open_image
-    from gantrain.data.folder import EXTENSIONS, image_files
-
-    paths = sorted(image_files(root, EXTENSIONS))
-    if not paths:
-        raise ConfigError(f"no images ({', '.join(EXTENSIONS)}) found under {root}")
-    with open_image(paths[0]) as image:
-        return min(image.size), 1 if image.mode in ("1", "L", "LA", "I", "I;16", "F") else 3
-
-
 def evaluate_folders(
     real: str | os.PathLike,
     fake: str | os.PathLike,
@@ -133,7 +133,7 @@ def evaluate_folders(
     import json
 
     from gantrain.data.folder import ImageFolder
-    from gantrain.metrics import fidelity, inception
+    from gantrain.metrics import fidelity
 
     folders = {}
     for key, value in (("real", real), ("fake", fake)):
@@ -143,13 +143,7 @@ def evaluate_folders(
         if not path.is_dir():
             raise ConfigError(f"{key}={value} {'is not a folder' if path.exists() else 'does not exist'}: pass a folder of images")
         folders[key] = path
-    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 2):
-        raise ConfigError(f"n must be an integer >= 2, the images of each folder to score (got {n!r})")
-    if extractor not in fidelity.EXTRACTORS:
-        raise ConfigError(f"eval.extractor must be classifier, inception or none (got {extractor!r})")
-    if extractor == "inception":
-        inception.inception_path(inception_weights)
-    chosen = build_metrics(metrics, extractor)
+    chosen = checked_scoring(n, extractor, inception_weights, metrics, "the images of each folder to score")
     needs_network = extractor != "none" and (chosen is None or any(m.needs_features or m.needs_logits for m in chosen))
     classifier, data_share, described = None, None, "none (the images alone)"
     if extractor == "classifier" and needs_network:
