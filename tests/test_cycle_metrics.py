@@ -31,7 +31,7 @@ KEYS = {
     "eval/source_only_ab_plain",
     "eval/source_only_ba_plain",
 }
-STEPS = 120  # the classifiers' training steps here: a second each
+STEPS = 50  # the classifiers' training steps here: half a second each
 
 
 def bars(n: int, seed: int) -> tuple[Tensor, Tensor]:

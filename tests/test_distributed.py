@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 import torch.multiprocessing as mp
 from conftest import make_trainer, tiny_data
@@ -32,26 +33,38 @@ def _torchrun(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([*TORCHRUN, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
-def test_torchrun_two_processes_write_one_run_keep_its_best_and_resume_as_if_never_stopped(tmp_path: Path) -> None:
+def test_torchrun_two_processes_write_one_run_and_keep_its_best(tmp_path: Path) -> None:
     """CatGAN without labels, evaluated every 2 steps: rank 0 alone speaks, evaluates and keeps best.pt (by
-    mutual information, a run without labels' measure), and a resumed run ends with the weights of one never
-    stopped, the evaluations between included."""
+    mutual information, a run without labels' measure), with both ranks' random streams in its checkpoints."""
     import json
 
     game = ["model=catgan", "data.labeled_per_class=0", "eval.every=2", *TINY]
-    straight = _torchrun(*game, "train.steps=6", "hydra.run.dir=straight", cwd=tmp_path)
-    assert straight.returncode == 0, straight.stderr[-3000:]
-    assert "x 2 processes" in straight.stdout
-    assert straight.stdout.count("gantrain: done") == 1  # rank 0 alone speaks
-    run = tmp_path / "straight"
+    done = _torchrun(*game, "train.steps=4", cwd=tmp_path)  # a run folder of its own under outputs/
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "x 2 processes" in done.stdout
+    assert done.stdout.count("gantrain: done") == 1  # rank 0 alone speaks
+    runs = [p for p in (tmp_path / "outputs").glob("*/*") if p.is_dir()]
+    assert len(runs) == 1  # the second process made no folder of its own
+    run = runs[0]
     evaluations = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [e["step"] for e in evaluations] == [2, 4, 6]  # rank 0 alone evaluated, once each
+    assert [e["step"] for e in evaluations] == [2, 4]  # rank 0 alone evaluated, once each
     best = max(evaluations, key=lambda e: e["eval/mutual_information"])  # the first of equals, as the trainer keeps it
     state = load_checkpoint(run / "checkpoints" / "best.pt")
     assert state["step"] == best["step"] and state["best"]["step"] == best["step"]
     assert len(state["rng"]["ranks"]) == 2  # gathered from both ranks, as every checkpoint is
     assert json.loads((run / "summary.json").read_text())["best"]["step"] == best["step"]
 
+
+# three torchrun launches, a minute on 2 cores (the launch and best.pt: the test above; resuming one process:
+# test_resume_models.py)
+@pytest.mark.slow
+def test_torchrun_resumes_as_if_never_stopped(tmp_path: Path) -> None:
+    """A run stopped at step 3 of 6 and resumed under torchrun ends with the weights of one never stopped,
+    the evaluations between included; its checkpoints carry both ranks' random streams."""
+    game = ["model=catgan", "data.labeled_per_class=0", "eval.every=2", *TINY]
+    straight = _torchrun(*game, "train.steps=6", "hydra.run.dir=straight", cwd=tmp_path)
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    run = tmp_path / "straight"
     first = _torchrun(*game, "train.steps=3", cwd=tmp_path)  # a run folder of its own under outputs/
     assert first.returncode == 0, first.stderr[-3000:]
     runs = [p for p in (tmp_path / "outputs").glob("*/*") if p.is_dir()]
@@ -111,6 +124,7 @@ def test_the_replicas_stay_identical(tmp_path: Path) -> None:
     shutil.rmtree(tmp_path / "single")
 
 
+@pytest.mark.slow  # a sweep through submitit's local executor; the SLURM config's composition: the next test
 def test_a_sweep_fans_out_as_submitit_jobs(tmp_path: Path) -> None:
     """The submitit launcher that sends jobs to SLURM (hydra/launcher=slurm), here with its local executor."""
     env = {**os.environ, "COLUMNS": "200"}

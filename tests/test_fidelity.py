@@ -113,11 +113,12 @@ def test_scoring_copies_of_one_image_finds_one_class_and_an_inception_score_of_o
     classifier = extractor_cache.data_classifier("mnist", (train.images, train.labels), (test.images, test.labels), 10)
     assert not classifier.trained_now
     collapsed = test.images[:1].repeat(300, 1, 1, 1)
-    numbers, histogram = fidelity.score(test.images[:300], collapsed, classifier=classifier.classifier)
+    chosen = fidelity.default_metrics("classifier", sliced=False)  # (SWD's seconds of sorting: tests/test_swd.py)
+    numbers, histogram = fidelity.score(test.images[:300], collapsed, metrics=chosen, classifier=classifier.classifier)
     assert numbers["eval/classes_covered"] == 1 and int(histogram.max()) == 300
     assert numbers["eval/is"] == pytest.approx(1.0, abs=1e-3)
     assert numbers["eval/recall"] < 0.05  # one point covers almost none of the real digits' manifold
-    real_numbers, _ = fidelity.score(test.images[:300], train.images[::8], classifier=classifier.classifier)  # 50 of each class
+    real_numbers, _ = fidelity.score(test.images[:300], train.images[::8], metrics=chosen, classifier=classifier.classifier)  # 50 a class
     assert real_numbers["eval/classes_covered"] == 10 and real_numbers["eval/is"] > 5
     assert real_numbers["eval/fid"] < numbers["eval/fid"] and real_numbers["eval/kid"] < numbers["eval/kid"]
     assert real_numbers["eval/precision"] > 0.3 and real_numbers["eval/recall"] > 0.3  # other real digits: largely inside, both ways
@@ -233,7 +234,8 @@ def test_each_batch_goes_through_the_extractor_once(digits: tuple[MNIST, MNIST],
     seen: list[int] = []
     extractor.trunk.register_forward_hook(lambda _m, inputs, _o: seen.append(len(inputs[0])))
     real, fake = digits[1].images[:300], digits[0].images[:200]
-    scorer = fidelity.Scorer(real, classifier=extractor, batch_size=100)
+    # sliced=False: every default but SWD (which reads the images, not the views; its seconds: tests/test_swd.py)
+    scorer = fidelity.Scorer(real, classifier=extractor, batch_size=100, sliced=False)
     assert seen == [100, 100, 100]  # FID, KID and precision/recall share one pass per real batch (no real logits)
     seen.clear()
     torch.manual_seed(1)  # KID's subsets and IS's splits are random draws
@@ -244,16 +246,11 @@ def test_each_batch_goes_through_the_extractor_once(digits: tuple[MNIST, MNIST],
     # the same numbers as each metric alone (the random draws of KID, then IS, in the same order)
     torch.manual_seed(1)
     alone = {}
-    for metric in (sample_metrics.FID(), sample_metrics.KID(), sample_metrics.IS(), sample_metrics.SWD(), sample_metrics.PRDC()):
+    for metric in (sample_metrics.FID(), sample_metrics.KID(), sample_metrics.IS(), sample_metrics.PRDC()):
         alone.update(fidelity.Scorer(real, metrics=[metric], classifier=extractor, batch_size=100)(fake)[0])
     alone.update(fidelity.Scorer(real, metrics=[sample_metrics.Classes()], classifier=extractor)(fake)[0])
     assert alone == pytest.approx(numbers, rel=1e-5, abs=1e-7)
-    # sliced=False (CycleGAN's scorer, which reports FID and KID): the same numbers without SWD's
-    without = fidelity.Scorer(real, classifier=extractor, batch_size=100, sliced=False)
-    torch.manual_seed(1)
-    unsliced, _ = without(fake)
-    assert "eval/swd" in numbers and not any(key.startswith("eval/swd") for key in unsliced)
-    assert unsliced == pytest.approx({k: v for k, v in numbers.items() if not k.startswith("eval/swd")}, rel=1e-5, abs=1e-7)
+    assert not any(key.startswith("eval/swd") for key in numbers)  # sliced=False (CycleGAN's scorer) leaves SWD out
 
 
 def test_a_real_run_keeps_its_best_fid_as_best_pt_and_every_task_can_take_it(
@@ -398,11 +395,18 @@ def test_task_eval_compares_two_folders(cache: Path, digits: tuple[MNIST, MNIST]
         (["real=real", "fake=colour"], "fake=colour holds colour images, and the MNIST classifier"),
         (["real=real", "fake=real", "run=real"], "task=eval takes run=RUN (a trained run's samples) or real=DIR fake=DIR"),
         (["real=real", "fake=real", "eval.metrics=[fid]", "eval.extractor=none"], "fid needs an extractor's features"),
+        (["real=real/0000.png", "fake=real"], "real=real/0000.png is not a folder"),
+        (["real=real", "fake=empty"], "no images (.png"),
+        (["real=real", "fake=empty", "eval.extractor=none"], "no images (.png"),
+        (["real=real", "fake=real", "eval.metrics=[]"], "eval.metrics=[] names no metric"),
+        (["real=real", "fake=real", "n=1"], "n must be an integer >= 2"),
     ],
 )
 def test_bad_folder_evaluations_are_one_line(args: list[str], said: str, tmp_path: Path) -> None:
     _write_pngs(tmp_path / "real", torch.zeros(3, 1, 8, 8, dtype=torch.uint8))
     _write_pngs(tmp_path / "colour", torch.zeros(3, 3, 8, 8, dtype=torch.uint8))
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    (tmp_path / "empty" / "notes.txt").write_text("no pictures here")
     done = run_cli("task=eval", *args, "device=cpu", cwd=tmp_path)
     assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
     lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]

@@ -303,7 +303,15 @@ def test_probe_refuses_an_mlp_discriminator(tmp_path: Path) -> None:
 
 def test_probe_refuses_data_without_labels(tmp_path: Path) -> None:
     """Pix2Pix's built-in edges -> digits pairs carry no labels: said, naming what to train on instead."""
-    args = ["model=pix2pix", "model.generator.width=4", "model.discriminator.width=4", "train.steps=1", "train.batch_size=2", "device=cpu"]
+    args = [
+        "model=pix2pix",
+        "model.generator.width=4",
+        "model.discriminator.width=4",
+        "train.steps=1",
+        "train.batch_size=2",
+        "eval.every=0",
+        "device=cpu",
+    ]
     assert run_cli(*args, "hydra.run.dir=run", cwd=tmp_path).returncode == 0
     result = run_cli("task=probe", "run=run", cwd=tmp_path)
     assert result.returncode == 2 and "labels" in result.stderr and "data=mnist" in result.stderr, result.stderr

@@ -177,7 +177,7 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_weights(t
     seen, kills = 0, 0
     for attempt in range(12):
         process = _start(*args, cwd=tmp_path)
-        if kills < 3:
+        if kills < 2:
             reached = _wait_for_checkpoint_after(process, folder, seen)
             if reached > 0:
                 time.sleep(rng.uniform(0.0, 0.05))  # somewhere in the next steps, or in a checkpoint write
@@ -191,7 +191,7 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_weights(t
         assert last >= seen and last % 20 == 0  # at most train.ckpt_every steps lost, never an earlier state
         seen = last
         args = ["train.resume=killed", f"train.steps={steps}"]
-    assert kills == 3 and process.returncode == 0, err
+    assert kills == 2 and process.returncode == 0, err
     a = load_checkpoint(tmp_path / "straight" / "checkpoints" / "last.pt")
     b = load_checkpoint(folder / "last.pt")
     assert a["step"] == b["step"] == steps

@@ -73,9 +73,13 @@ def test_metrics_are_found_by_name_and_a_wrong_one_is_one_line() -> None:
         build_metrics(["swd", "fid"], "none")
     with pytest.raises(ConfigError, match="eval.metrics: classes counts the data's own classes"):
         build_metrics(["classes"], "inception")
-    for bad in ("fid", [], [1]):
+    for bad in ("fid", [1]):
         with pytest.raises(ConfigError, match="eval.metrics must be a list of metric names"):
             EvalSettings(metrics=bad)
+    with pytest.raises(ConfigError, match=r"eval.metrics=\[\] names no metric: leave it out .* or set eval.n=0"):
+        build_metrics([], "classifier")
+    with pytest.raises(ConfigError, match="eval.metrics names fid more than once"):
+        build_metrics(["fid", "kid", "fid"], "classifier")
 
 
 def test_a_metric_that_needs_no_network_needs_no_classifier() -> None:

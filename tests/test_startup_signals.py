@@ -41,7 +41,7 @@ def test_signals_at_random_moments_of_start_up_end_in_one_line(tmp_path: Path) -
     rng = random.Random(31)
     # from 0.2 s (before that the interpreter has not yet run gantrain's first line: SIGTERM then ends the
     # process silently, before anything is written) to a little past the first step
-    moments = sorted(rng.uniform(0.2, window + 1.5) for _ in range(8))
+    moments = sorted(rng.uniform(0.2, window + 1.5) for _ in range(6))
     for i, delay in enumerate(moments):
         which = signal.SIGINT if i % 2 == 0 else signal.SIGTERM
         cwd = tmp_path / f"try{i}"

@@ -215,9 +215,8 @@ class EvalSettings:
             raise ConfigError(
                 f"eval.bn_images must be an integer >= 0, the real images that re-estimate batch-norm statistics (got {self.bn_images})"
             )
-        if self.metrics is not None and (
-            isinstance(self.metrics, str) or not all(isinstance(m, str) for m in self.metrics) or not self.metrics
-        ):
+        # (the names themselves, an empty list and repeats: training/setup.build_metrics)
+        if self.metrics is not None and (isinstance(self.metrics, str) or not all(isinstance(m, str) for m in self.metrics)):
             raise ConfigError(f"eval.metrics must be a list of metric names, e.g. [fid,kid,swd], or null (got {self.metrics!r})")
         if self.ema is not None and not 0.0 <= float(self.ema) < 1.0:
             raise ConfigError(f"eval.ema must be in [0, 1) (e.g. 0.999) or null (got {self.ema})")

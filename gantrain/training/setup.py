@@ -163,6 +163,14 @@ def build_metrics(names: Sequence[str] | None, extractor: str) -> list[Any] | No
 
     if names is None:
         return None
+    if len(names) == 0:
+        raise ConfigError(
+            "eval.metrics=[] names no metric: leave it out (or eval.metrics=null) for the defaults, name one or more "
+            f"({', '.join(metric_names())}), or set eval.n=0 to score no samples during training"
+        )
+    twice = sorted({str(name) for name in names if list(names).count(name) > 1})
+    if twice:
+        raise ConfigError(f"eval.metrics names {', '.join(twice)} more than once: name each metric once")
     metrics = []
     for name in names:
         found = [f for folder in config_folders() if (f := folder / "metrics" / f"{name}.yaml").is_file()]
