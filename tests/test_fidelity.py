@@ -169,7 +169,7 @@ def test_inception_without_its_weights_file_says_which_file(tmp_path: Path) -> N
     assert not (tmp_path / "run" / "eval").exists()
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # Inception-v3 (24M parameters) built and run on a CPU; a bad weights file: test_cli.py's bad inputs
 def test_the_inception_extractor_runs_from_a_local_weights_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, digits) -> None:
     """With a weights file of the right layout (random weights here: the real file is not shipped), the
     Inception path scores grey digits without touching the network."""

@@ -130,8 +130,11 @@ def test_ttur_from_the_command_line(tmp_path: Path) -> None:
 def test_a_phase_setting_without_its_plus_says_how_to_write_it(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "gantrain", "model=gan", "train.phases.discriminator.lr=4e-4", f"hydra.run.dir={tmp_path / 'run'}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode != 0
     assert "put a + before the override (e.g. +train.phases.discriminator.lr=4e-4)" in done.stderr + done.stdout
     assert not (tmp_path / "run" / "checkpoints").exists()

@@ -352,9 +352,16 @@ class Trainer:
 
         def result_now() -> TrainResult:  # where the run stands, for the summary and the line that stops it
             return TrainResult(
-                self.step, dict(log.latest), self.run_dir, last_ckpt, last_samples, time.perf_counter() - start,
-                self.best, self.last_evaluation, self.best_by(),
-            )  # fmt: skip
+                self.step,
+                dict(log.latest),
+                self.run_dir,
+                last_ckpt,
+                last_samples,
+                time.perf_counter() - start,
+                self.best,
+                self.last_evaluation,
+                self.best_by(),
+            )
 
         tick, tick_step = time.perf_counter(), self.step
         interrupted = False
