@@ -153,6 +153,7 @@ BAD_INPUTS = {
     "a negative gradient penalty": (["loss=wgan_gp", "loss.gp_lambda=-1"], "loss.gp_lambda must be a number >= 0"),
     "no metric to score": (["eval.n=100", "eval.metrics=[]"], "eval.metrics=[] names no metric"),
     "a metric named twice": (["eval.n=100", "eval.metrics=[fid,fid]"], "eval.metrics names fid more than once"),
+    "an unknown DiffAugment policy": (["augment=diffaugment", "augment.policy=color,zoom"], "augment.policy: there is no policy 'zoom'"),
     "an augment key that augment=none has not": (["augment.p=2"], "unknown config key 'augment.p'"),
     "Inception weights a folder": (
         ["eval.extractor=inception", "eval.n=100", "eval.inception_weights=."],

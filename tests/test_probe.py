@@ -266,8 +266,8 @@ def test_dfilters_writes_trained_and_random_pictures(dcgan_run: Path, tmp_path: 
         (["labels=5"], "labels=5 gives fewer than one image per class"),
         (["draws=0"], "draws must be an integer >= 1"),
         (["labels=x"], "labels='x'"),
-        (["labels=100,"], "labels=100, has an empty label budget"),
-        (["labels=,all"], "labels=,all has an empty label budget"),
+        (["labels=100,"], "labels=100, has an empty value between its commas"),
+        (["labels=,all"], "labels=,all has an empty value between its commas"),
     ],
 )
 def test_probe_refuses_bad_budgets_in_one_line(dcgan_run: Path, args: list[str], said: str) -> None:

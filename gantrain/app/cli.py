@@ -682,19 +682,24 @@ _HYDRA_FLAGS = {
 }
 
 
-def _label_lists(argv: list[str]) -> list[str]:
-    """`labels=1000,all` (task=probe's several budgets) outside a -m sweep: Hydra would refuse the comma as an
-    ambiguous sweep, so it is read as the list it means, labels=[1000,all]. Under -m it stays a sweep."""
+# keys whose value is a list, written with commas on the command line: key -> an example of the value
+COMMA_LISTS = {"labels": "labels=100,1000,all", "augment.policy": "augment.policy=color,translation,cutout"}
+
+
+def _comma_lists(argv: list[str]) -> list[str]:
+    """`labels=1000,all` (task=probe's several budgets) or `augment.policy=color,translation` outside a -m
+    sweep: Hydra would refuse the comma as an ambiguous sweep, so it is read as the list it means,
+    labels=[1000,all]. Under -m it stays a sweep (over each value alone)."""
     if any(arg in ("-m", "--multirun") for arg in argv):
         return argv
     out = []
     for arg in argv:
         key, eq, value = arg.partition("=")
-        if eq and key == "labels" and "," in value and not value.lstrip().startswith(("[", "'", '"')):
-            if any(not budget.strip() for budget in value.split(",")):
-                console.error(f"{arg} has an empty label budget: give budgets between the commas, e.g. labels=100,1000,all")
+        if eq and key in COMMA_LISTS and "," in value and not value.lstrip().startswith(("[", "'", '"')):
+            if any(not item.strip() for item in value.split(",")):
+                console.error(f"{arg} has an empty value between its commas: give one between each, e.g. {COMMA_LISTS[key]}")
                 sys.exit(2)
-            arg = f"labels=[{value}]"
+            arg = f"{key}=[{value}]"
         out.append(arg)
     return out
 
@@ -716,7 +721,7 @@ def main() -> None:
 
     # Hydra logs "Error executing job with overrides: [...]" before the one line gantrain says instead
     logging.getLogger("hydra.core.utils").setLevel(logging.CRITICAL)
-    sys.argv[1:] = _label_lists(_expand_home(sys.argv[1:]))
+    sys.argv[1:] = _comma_lists(_expand_home(sys.argv[1:]))
     _check_no_empty_values(sys.argv[1:])
     _check_flags(sys.argv[1:])
     for arg in sys.argv[1:]:  # a folder named on the command line: which of its parents are made for it
