@@ -153,6 +153,9 @@ BAD_INPUTS = {
     "a negative gradient penalty": (["loss=wgan_gp", "loss.gp_lambda=-1"], "loss.gp_lambda must be a number >= 0"),
     "no metric to score": (["eval.n=100", "eval.metrics=[]"], "eval.metrics=[] names no metric"),
     "a metric named twice": (["eval.n=100", "eval.metrics=[fid,fid]"], "eval.metrics names fid more than once"),
+    "a subset of no images": (["data.subset=0"], "data.subset must be an integer >= 1"),
+    "a subset larger than the data": (["data.subset=99999"], "data.subset=99,999 is more than the 4,000 training images"),
+    "a subset of two domains": (["model=cyclegan", "data.subset=10"], "data.subset keeps images of one data set"),
     "an unknown DiffAugment policy": (["augment=diffaugment", "augment.policy=color,zoom"], "augment.policy: there is no policy 'zoom'"),
     "an augment key that augment=none has not": (["augment.p=2"], "unknown config key 'augment.p'"),
     "Inception weights a folder": (

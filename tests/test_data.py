@@ -14,7 +14,6 @@ import lmdb
 import numpy as np
 import pytest
 import torch
-from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from PIL import Image
 
@@ -22,6 +21,7 @@ from gantrain.core.errors import ConfigError, DataError
 from gantrain.data import CIFAR10, LSUN, MNIST, ImageFolder
 from gantrain.data.base import UNLABELLED, BatchStream
 from gantrain.data.transforms import load_square
+from gantrain.training.setup import build_data
 
 CONF = Path(__file__).resolve().parent.parent / "conf" / "data"
 CPU = torch.device("cpu")
@@ -473,12 +473,12 @@ def test_data_configs_instantiate(tmp_path, lsun_root, image_folder):
     for name, root in roots.items():
         config = OmegaConf.load(CONF / f"{name}.yaml")
         config.root = str(root)
-        data = instantiate(config)
+        data = build_data(config)
         n, channels, size = sizes[name]
         assert len(data) == n and (data.channels, data.image_size) == (channels, size)
         assert data[0][0].shape == (channels, size, size)
     mnist = OmegaConf.load(CONF / "mnist.yaml")
-    assert len(instantiate(mnist)) == 4000  # root null: the bundled subset's train split
+    assert len(build_data(mnist)) == 4000  # root null: the bundled subset's train split
 
 
 def test_balanced_labelled_subset_is_balanced_deterministic_and_seeded():

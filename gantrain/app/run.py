@@ -21,7 +21,7 @@ from gantrain.training.devices import resolve_device
 from gantrain.training.distributed import start, stop, world_from_env
 from gantrain.training.loop import Trainer, TrainResult
 from gantrain.training.settings import EvalSettings, TrainSettings, run_settings
-from gantrain.training.setup import Setup, build, build_metrics, build_networks, build_objective, build_prior
+from gantrain.training.setup import Setup, build, build_data, build_metrics, build_networks, build_objective, build_prior
 
 
 def resumed_config(stored: DictConfig, stored_choices: dict[str, str], overrides: Sequence[str], choices: dict[str, str]) -> DictConfig:
@@ -181,7 +181,7 @@ def assemble(cfg: DictConfig, choices: dict[str, str]) -> Parts:
         raise ConfigError(f"seed must be an integer from 0 to 2^63 - 1 (got {seed})")
     torch.manual_seed(seed)
 
-    data = build(cfg.data, "data")
+    data = build_data(cfg.data, training=True)
     objective: Objective = build_objective(cfg, choices)
     _check_memory(cfg, data, objective, settings, device, choices)  # before the networks take any
     nets = build_networks(cfg)
@@ -254,6 +254,9 @@ def _fit(trainer: Trainer, *, choices: dict[str, str], state: dict | None, check
     data, world = trainer.data, trainer.world
     if data.notice:
         console.notice(data.notice)
+    if data.subset_of is not None:
+        total, seed = data.subset_of
+        console.notice(f"data.subset={len(data):,}: training on {len(data):,} of the {total:,} training images (data.subset_seed={seed})")
     sizes = ", ".join(f"{name} {_count(net)} params" for name, net in trainer.nets.items())
     console.info(
         f"[bold]gantrain[/] {' '.join(f'{k}={v}' for k, v in choices.items() if k != 'model_data')} | {data.describe()} | "

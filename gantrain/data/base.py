@@ -51,6 +51,7 @@ class ImageDataset(Dataset):
     channels_b: int | None = None  # two unpaired domains (gantrain/data/unpaired.py): domain B's channels
     on_error: str = "raise"  # an unreadable image: raise, or skip it and go on (data sets read from files)
     notice: str | None = None  # one line said at the start of training (e.g. what a built-in task is)
+    subset_of: tuple[int, int] | None = None  # data.subset: (the training images there were, data.subset_seed)
 
     @property
     def has_labels(self) -> bool:
@@ -139,7 +140,7 @@ class InMemoryImages(ImageDataset):
         self.images, self.labels = images, labels
         self.channels, self.image_size = images.shape[1], images.shape[2]
         self.num_classes = num_classes
-        self.labeled_per_class = labeled_per_class
+        self.labeled_per_class, self.label_seed = labeled_per_class, label_seed
         # labelled: indices whose labels training may see; None when all of them may
         self.labelled: Tensor | None = None
         if labeled_per_class is not None:
@@ -166,6 +167,20 @@ class InMemoryImages(ImageDataset):
 
     def in_memory(self) -> "InMemoryImages":
         return self
+
+    def keep(self, indices: Tensor) -> None:
+        """Keep only the images at `indices` (data.subset), the labelled part drawn again among them as
+        data.labeled_per_class and data.label_seed say."""
+        self.images = take(self.images, indices)
+        self.labels = None if self.labels is None else self.labels[indices]
+        if self.labelled is not None and len(self.labelled) > 0 and self.labels is not None and self.num_classes is not None:
+            assert self.labeled_per_class is not None
+            self.labelled = balanced_subset(self.labels, self.labeled_per_class, self.num_classes, self.label_seed)
+
+
+def take(images: "Tensor | Resized", indices: Tensor) -> "Tensor | Resized":
+    """The images at `indices` of a uint8 tensor (N, C, H, W), or of a Resized one, still resized on access."""
+    return Resized(images.native[indices], images.size) if isinstance(images, Resized) else images[indices]
 
 
 class Resized:

@@ -50,7 +50,7 @@ def confusion(run: str | os.PathLike, output: str | os.PathLike, *, n: int = 16,
     from gantrain.metrics.evaluation import classification_error, clustering_error, contingency_matrix, match_clusters
     from gantrain.models.base import is_classifier, is_conditional
     from gantrain.training.monitor import event_writer
-    from gantrain.training.setup import build, test_error_evaluator
+    from gantrain.training.setup import build_data, test_error_evaluator
 
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ConfigError(f"n must be an integer >= 1, the held-out images drawn per mistake (got {n!r})")
@@ -62,7 +62,7 @@ def confusion(run: str | os.PathLike, output: str | os.PathLike, *, n: int = 16,
             f"{trained.checkpoint} has no such discriminator"
         )
     cfg = trained.config
-    data = build(cfg.data, "data")  # the training data as the run saw it, with its labelled subset
+    data = build_data(cfg.data, training=True)  # the training data as the run saw it (data.subset too), with its labelled subset
     cluster_match = str(cfg.eval.get("cluster_match", "one_to_one"))
     evaluate = test_error_evaluator(cfg, data, live, device, int(cfg.eval.get("bn_images", 0)), cluster_match)
     if evaluate is None:

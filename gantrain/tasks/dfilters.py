@@ -98,9 +98,9 @@ def _training_images(cfg, side: str, n: int, seed: int) -> Tensor:
     discriminator judges: the data set's images, domain A or B of an unpaired set, a paired set's targets."""
     from gantrain.data.paired import PairedDataset
     from gantrain.data.unpaired import UnpairedImages
-    from gantrain.training.setup import build
+    from gantrain.training.setup import build_data
 
-    data = build(cfg.data, "data")
+    data = build_data(cfg.data)
     g = torch.Generator().manual_seed(seed)
     if isinstance(data, UnpairedImages) and side in ("A", "B"):
         count, view = (len(data.images_a), data.image_a) if side == "A" else (len(data.images_b), data.image_b)

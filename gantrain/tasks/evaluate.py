@@ -15,7 +15,7 @@ from gantrain.data.folder import folder_shape
 from gantrain.metrics.sample_metrics import SampleMetric
 from gantrain.models.inference import generate_images
 from gantrain.tasks.trained import TrainedRun, latent_prior, load_run, read_rgb
-from gantrain.training.setup import build_metrics, run_classifier, run_data
+from gantrain.training.setup import build_data, build_metrics, run_classifier, run_data
 
 
 @dataclass
@@ -211,13 +211,13 @@ def evaluate_translation(
 
     from gantrain.training.monitor import event_writer
     from gantrain.training.settings import run_settings
-    from gantrain.training.setup import Setup, build
+    from gantrain.training.setup import Setup
 
     cfg = trained.config
     resolved = OmegaConf.to_container(cfg, resolve=True)
     settings, eval_settings = run_settings(resolved)
     eval_settings = dataclasses.replace(eval_settings, every=max(1, eval_settings.every))  # a run trained with eval.every=0 too
-    data = build(cfg.data, "data")
+    data = build_data(cfg.data)
     nets = {**trained.nets, **trained.averages}  # each moving average in its network's place, as training evaluated
     setup = Setup(
         cfg,

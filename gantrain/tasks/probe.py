@@ -91,7 +91,7 @@ def labelled_images(cfg: DictConfig, judges: str, split: str) -> LabelledImages:
     reads, with their labels; a data set without labels is refused in one line."""
     from gantrain.data.base import InMemoryImages
     from gantrain.data.unpaired import UnpairedImages
-    from gantrain.training.setup import build
+    from gantrain.training.setup import build_data
 
     name = str(cfg.data._target_).rsplit(".", 1)[-1]
     if "split" not in cfg.data:
@@ -99,7 +99,7 @@ def labelled_images(cfg: DictConfig, judges: str, split: str) -> LabelledImages:
             f"task=probe needs labelled train and test splits, and the run's data ({name}) has no split: train on data=mnist or "
             "data=cifar10"
         )
-    data = build(cfg.data, "data", split=split, **({"labeled_per_class": None} if "labeled_per_class" in cfg.data else {}))
+    data = build_data(cfg.data, split=split, **({"labeled_per_class": None} if "labeled_per_class" in cfg.data else {}))
     if isinstance(data, InMemoryImages) and judges == "images":
         if data.labels is None or data.num_classes is None:
             raise ConfigError(
@@ -148,14 +148,14 @@ def random_twin(trained: TrainedRun, name: str, seed: int) -> nn.Module:
 def own_classifier_error(trained: TrainedRun, name: str, device: torch.device) -> tuple[str, float] | None:
     """A classifier D's (sgan, catgan) own test or clustering error, as the run's evaluations score it."""
     from gantrain.models.base import is_classifier, is_conditional
-    from gantrain.training.setup import build, test_error_evaluator
+    from gantrain.training.setup import build_data, test_error_evaluator
 
     D = trained.nets[name]
     if not is_classifier(D) or is_conditional(D):
         return None
     cfg = trained.config
     evaluate = test_error_evaluator(
-        cfg, build(cfg.data, "data"), D, device, int(cfg.eval.get("bn_images", 0)), str(cfg.eval.get("cluster_match", "one_to_one"))
+        cfg, build_data(cfg.data), D, device, int(cfg.eval.get("bn_images", 0)), str(cfg.eval.get("cluster_match", "one_to_one"))
     )
     if evaluate is None:
         return None

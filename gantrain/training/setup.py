@@ -117,6 +117,26 @@ def build(node: DictConfig, where: str, **kwargs: Any) -> Any:
     return built
 
 
+def build_data(data: DictConfig, *, training: bool = False, **kwargs: Any) -> Any:
+    """data.* built (its constructor takes `kwargs` over the node's values, e.g. split="test"). data.subset
+    and data.subset_seed are every data set's keys, read here, not by its constructor: `training`, the
+    run's training images, keeps data.subset of them (gantrain/data/subset.py); the held-out split and
+    what evaluation reads are the whole."""
+    import copy
+
+    from omegaconf import open_dict
+
+    from gantrain.data.subset import KEYS, take_subset
+
+    node = copy.deepcopy(data)  # keeps its place in the tree: interpolations to other groups still resolve
+    with open_dict(node):
+        subset = {key: node.pop(key, None) for key in KEYS}
+    built = build(node, "data", **kwargs)
+    if not training or subset["subset"] is None:
+        return built
+    return take_subset(built, subset["subset"], 0 if subset["subset_seed"] is None else subset["subset_seed"])
+
+
 def build_objective(cfg: DictConfig, choices: Mapping[str, str] | None = None) -> Objective:
     """The run's objective from loss.*, given the run's augment.* (the transform of its discriminators'
     inputs; a run stored before augment existed has none). `choices`: the config groups chosen (Hydra's
@@ -217,11 +237,11 @@ def run_data(cfg: DictConfig, train: Any = None) -> tuple[Any, Any]:
     semi-supervised run's data keeps a few)."""
     all_labels = {"labeled_per_class": None} if "labeled_per_class" in cfg.data else {}
     if train is None or (train.num_classes is not None and not train.fully_labelled):
-        train = build(cfg.data, "data", **all_labels)
+        train = build_data(cfg.data, **all_labels)
     held_out = None
     if "split" in cfg.data:
         try:
-            held_out = build(cfg.data, "data", split="test", **all_labels)
+            held_out = build_data(cfg.data, split="test", **all_labels)
         except DataError:
             held_out = None
     return train, held_out
@@ -267,7 +287,7 @@ def test_error_evaluator(
     if not is_classifier(D) or data.num_classes is None or "split" not in cfg.data:
         return None
     try:
-        test = build(cfg.data, "data", split="test", labeled_per_class=None)
+        test = build_data(cfg.data, split="test", labeled_per_class=None)
     except DataError as e:
         console.notice(f"no test split, so no eval/test_error ({e})")
         return None
@@ -317,7 +337,7 @@ class Setup:
         """The run's data set's `split` (e.g. "val", "test"), or None, said once, where it has none."""
         if split not in self._held_out:
             try:
-                self._held_out[split] = build(self.cfg.data, "data", split=split)
+                self._held_out[split] = build_data(self.cfg.data, split=split)
             except DataError as e:
                 console.notice(f"no held-out images, so no eval/* ({e})")
                 self._held_out[split] = None
