@@ -2,6 +2,7 @@
 colour), differentiable and drawn once for an image and its paired source, applied to real and generated
 batches alike in both players' steps, for every model with a discriminator."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,97 @@ def test_the_vae_has_no_discriminator_to_augment(tmp_path: Path) -> None:
     done = run_cli("model=vae", "augment=diffaugment", "hydra.run.dir=run", cwd=tmp_path)
     assert done.returncode == 2 and "augment" in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert not (tmp_path / "run").exists()
+
+
+# ----- ADA ---------------------------------------------------------------------------------------
+def test_ada_moves_p_by_the_images_seen_towards_its_target() -> None:
+    from gantrain.augment.ada import ADA
+
+    ada = ADA(target=0.6, ada_kimg=1, interval=2)  # 0 -> 1 in 1,000 images
+    for _ in range(2):
+        ada.observe(torch.ones(50))  # D sure of every real image: r_t = 1 > 0.6
+    assert ada.rt == 1.0 and ada.p == pytest.approx(100 / 1000)
+    for _ in range(2):
+        ada.observe(-torch.ones(50))  # r_t = -1 < 0.6: p comes down as fast
+    assert ada.p == pytest.approx(0.0)
+    for _ in range(2):
+        ada.observe(-torch.ones(50))
+    assert ada.p == 0.0  # kept in [0, 1]
+    logged = ada.logs()
+    assert set(logged) == {"augment/p", "augment/rt"} and float(logged["augment/rt"]) == -1.0
+
+
+def test_ada_keeps_its_state_and_a_fixed_p_stays() -> None:
+    from gantrain.augment.ada import ADA
+
+    ada = ADA(ada_kimg=1, interval=3)
+    for _ in range(4):
+        ada.observe(torch.ones(10))
+    copy = ADA(ada_kimg=1, interval=3)
+    copy.load_state_dict(ada.state_dict())
+    assert copy.state_dict() == ada.state_dict() and ada.steps == 1 and ada.count == 10  # mid-interval sums too
+    fixed = ADA(p=0.3, adaptive=False)
+    fixed.observe(torch.ones(100))
+    assert fixed.p == 0.3
+
+
+def test_ada_at_p_0_is_the_identity_and_at_p_1_transforms_differentiably_with_one_draw_for_a_pair() -> None:
+    from gantrain.augment.ada import ADA
+
+    x = _images(c=3)
+    assert ADA(p=0.0)(x)[0] is x
+    torch.manual_seed(0)
+    source = x[:, :1].clone().requires_grad_()
+    y = x.clone().requires_grad_()
+    out, out_source = ADA(p=1.0, color=False)(y, source)  # geometry alone: the pair moves together
+    assert out.shape == x.shape and not torch.allclose(out, x)
+    assert torch.allclose(out[:, :1], out_source, atol=1e-6)
+    (out.sum() + out_source.sum()).backward()
+    assert y.grad is not None and y.grad.abs().sum() > 0
+    for part in ("xflip", "rotate90", "xint", "scale", "aniso", "color"):  # each part alone changes the images
+        alone = {name: name == part for name in ("xflip", "rotate90", "xint", "scale", "aniso", "color")}
+        torch.manual_seed(1)
+        assert not torch.allclose(ADA(p=1.0, **alone)(x)[0], x), part
+
+
+@pytest.mark.parametrize(
+    "kwargs, said",
+    [
+        ({"p": 1.5}, "augment.p must be a probability in [0, 1]"),
+        ({"p": -0.1}, "augment.p must be a probability in [0, 1]"),
+        ({"target": 0}, "augment.target must be in (0, 1]"),
+        ({"target": 1.2}, "augment.target must be in (0, 1]"),
+        ({"ada_kimg": 0}, "augment.ada_kimg must be a number > 0"),
+        ({"interval": 0}, "augment.interval must be an integer >= 1"),
+        ({"xflip": "yes"}, "augment.xflip must be true or false"),
+    ],
+)
+def test_bad_ada_settings_are_one_line(kwargs: dict, said: str) -> None:
+    from gantrain.augment.ada import ADA
+
+    with pytest.raises(ConfigError, match=re.escape(said)):
+        ADA(**kwargs)
+
+
+@pytest.mark.parametrize("model", ["dcgan", "sgan", "pix2pix", "cyclegan"])
+def test_models_train_with_ada_and_log_p_and_rt(model: str, tmp_path: Path) -> None:
+    from conftest import scalars
+
+    args = [
+        *SMALL[model],
+        "augment=ada",
+        "augment.p=0.5",
+        "augment.ada_kimg=0.01",
+        "augment.interval=1",
+        "train.steps=3",
+        "train.batch_size=4",
+    ]
+    done = run_cli(*args, "train.log_every=1", "eval.every=0", "device=cpu", "hydra.run.dir=run", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    p = [value for _, value in scalars(tmp_path / "run", "augment/p")]
+    assert len(p) == 3 and all(0.0 <= v <= 1.0 for v in p) and len(set(p)) > 1  # it moved
+    assert len(scalars(tmp_path / "run", "augment/rt")) == 3
+    from gantrain.training.checkpoint import load_checkpoint
+
+    kept = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["objective"]["augment"]
+    assert kept["p"] == pytest.approx(p[-1], abs=1e-6)

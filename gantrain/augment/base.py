@@ -18,8 +18,8 @@ class Augment(ABC):
         images) gets the same draw as x, image by image. Returns (x, *paired), transformed."""
 
     def observe(self, real_scores: Tensor) -> None:
-        """D's real/fake scores (B,) on the real batch of a D step: the feedback of an adaptive transform
-        (ADA's r_t); ignored by a fixed one."""
+        """D's real/fake scores on the real batch of a D step, (B,) or (B, ...) with several per image (a
+        PatchGAN's): the feedback of an adaptive transform (ADA's r_t); ignored by a fixed one."""
 
     def logs(self) -> dict[str, Tensor]:
         """Numbers to log beside the losses (ADA's p); none by default."""

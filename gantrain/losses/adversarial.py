@@ -62,13 +62,12 @@ class AdversarialGAN(GANObjective):
         self.d_steps = 0  # D steps taken: R1's lazy schedule (kept in the checkpoint)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"d_steps": self.d_steps}
+        return {"d_steps": self.d_steps, **super().state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        unknown = set(state) - {"d_steps"}
-        if unknown:
-            raise ValueError(f"{type(self).__name__} keeps only d_steps, but was given {sorted(unknown)}")
-        self.d_steps = int(state.get("d_steps", 0))  # (checkpoints made before R1 existed keep no state)
+        state = dict(state)
+        self.d_steps = int(state.pop("d_steps", 0))  # (checkpoints made before R1 existed keep no state)
+        super().load_state_dict(state)  # the augmentation's; anything else is refused there
 
     def check_pair(self, G: nn.Module, D: nn.Module, data: Any) -> None:
         super().check_pair(G, D, data)

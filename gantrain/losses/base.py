@@ -79,6 +79,18 @@ class JudgedObjective(Objective):
         with nullcontext() if real or self.fakes_update_statistics else statistics_frozen(D):
             return discriminate(D, x, y) if source is None else D(source, x)
 
+    def state_dict(self) -> dict[str, Any]:
+        """The augmentation's state (ADA's p and its sums), when it keeps any: a resumed run goes on with it."""
+        kept = self.augment.state_dict()
+        return {"augment": kept} if kept else {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        kept = state.pop("augment", None)
+        if kept:
+            self.augment.load_state_dict(kept)
+        super().load_state_dict(state)
+
     def augment_logs(self, terms: LossTerms) -> LossTerms:
         """`terms` with the augmentation's own numbers (Augment.logs: ADA's p) beside the losses."""
         extra = self.augment.logs()

@@ -118,6 +118,7 @@ class CycleGAN(JudgedObjective):
         shown_a, shown_b = self.pool_a.query(fake_a), self.pool_b.query(fake_b)  # detached
         real_a, out_a = self.run_D(D_a, a, real=True), self.run_D(D_a, shown_a, real=False)  # (B, N, N): one output per patch
         real_b, out_b = self.run_D(D_b, b, real=True), self.run_D(D_b, shown_b, real=False)
+        self.augment.observe(torch.cat([real_a.detach().flatten(1), real_b.detach().flatten(1)]))  # ADA's r_t: both judges' images
         d_a = 0.5 * self.criterion.discriminator_loss(real_a, out_a)
         d_b = 0.5 * self.criterion.discriminator_loss(real_b, out_b)
         judged = self.criterion.judged_real
@@ -144,11 +145,13 @@ class CycleGAN(JudgedObjective):
 
     # ----- state, pictures, evaluation, translation ---------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"pool_a": self.pool_a.state_dict(), "pool_b": self.pool_b.state_dict()}
+        return {"pool_a": self.pool_a.state_dict(), "pool_b": self.pool_b.state_dict(), **super().state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.pool_a.load_state_dict(state["pool_a"])
-        self.pool_b.load_state_dict(state["pool_b"])
+        state = dict(state)
+        self.pool_a.load_state_dict(state.pop("pool_a"))
+        self.pool_b.load_state_dict(state.pop("pool_b"))
+        super().load_state_dict(state)
 
     def picture_inputs(self, resources: Resources) -> Any:
         return resources.preview_domains()

@@ -69,6 +69,7 @@ class L1ConditionalGAN(GANObjective):
             fake = G(source)
         # (B, N, N): one output per patch; an unconditional D (loss.conditional=false) ignores the source
         real, fake_out = self.run_D(D, target, real=True, source=source), self.run_D(D, fake, real=False, source=source)
+        self.augment.observe(real.detach())  # ADA's r_t: (B, 1, N, N), every patch's score
         loss = 0.5 * self.criterion.discriminator_loss(real, fake_out)
         return LossTerms(
             loss,
