@@ -158,3 +158,30 @@ def test_an_unreadable_image_whose_name_is_not_utf8_is_named_and_skipped(tmp_pat
     skipped = run_cli(*common, "data.on_error=skip", "train.steps=6", "hydra.run.dir=run", cwd=tmp_path)
     assert skipped.returncode == 0, skipped.stderr
     assert "bad\\xff\\xfe.png" in (tmp_path / "run" / "skipped_images.txt").read_text()
+
+
+def test_ctrl_c_while_a_checkpoint_is_being_written_stops_cleanly(tmp_path: Path) -> None:
+    """A checkpoint every step, so that a Ctrl-C mostly lands in torch.save: it is held until the write is
+    done (raised inside torch's writer it broke the file's zip records: "unexpected pos", exit 1)."""
+    rng = __import__("random").Random(7)
+    wide = ["model.generator.hidden=[1024,1024]", "model.discriminator.hidden=[1024]"]  # 60-MB checkpoints: writing is most of a step
+    for attempt in range(4):
+        folder = tmp_path / f"run{attempt}"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gantrain", *SHORT, *wide, "train.steps=100000", "train.ckpt_every=1", f"hydra.run.dir={folder}"],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
+        last = folder / "checkpoints" / "last.pt"
+        started = time.monotonic()
+        while not last.exists() and process.poll() is None and time.monotonic() - started < 120:
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.3))
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 130, err
+        assert "unexpected error" not in err and err.strip().startswith("error: interrupted at step"), err
+        assert load_checkpoint(last)["step"] >= 1  # the checkpoint it stopped with loads

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from PIL import Image
 
 from gantrain.core.errors import ConfigError, DataError
 from gantrain.data.mnist import load_bundled
 from gantrain.data.unpaired import UnpairedImages, jitter, mnist_m, mnist_mnistm, mnist_uci, textures, uci_split, unpaired
+from gantrain.training.setup import build_data
 
 CPU = torch.device("cpu")
 CONF = Path(__file__).resolve().parents[1] / "conf" / "data"
@@ -263,7 +263,7 @@ def test_config_documents_every_argument_and_instantiates(option: str, factory) 
             assert " # " in line, f"no comment on {line!r}"
     assert f"data={option}" in text
     if option == "mnist_uci":
-        data = instantiate(config, split="test")
+        data = build_data(config, split="test")
         assert (len(data.images_a), len(data.images_b), data.image_size, data.channels) == (1000, 359, 32, 1)
 
 

@@ -27,6 +27,7 @@ import torch
 
 from gantrain.core.errors import CheckpointError, CheckpointWriteError, OutputError, RunBusy
 from gantrain.core.files import display_path, fsync_dir, reason, resume_command, write_streamed
+from gantrain.training import interrupts
 
 try:
     import fcntl
@@ -166,7 +167,8 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     state = {"format_version": FORMAT_VERSION, **state}
     state["sha256"] = digest(state)
     try:  # streamed: a copy in memory would double the peak memory of a large model at each checkpoint
-        write_streamed(path, "checkpoint", lambda file: torch.save(state, file))
+        with interrupts.deferred():  # a Ctrl-C now: after the write, which torch.save cannot stop cleanly
+            write_streamed(path, "checkpoint", lambda file: torch.save(state, file))
     except OutputError as e:
         raise CheckpointWriteError(f"{e}{_nothing_lost(path)}") from None
 

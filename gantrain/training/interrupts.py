@@ -112,3 +112,23 @@ def checkpointing() -> Iterator[None]:
         if signal.getsignal(signal.SIGINT) is _raise:  # (after hold_further, signals stay noted until the exit)
             for each, handler in previous.items():
                 signal.signal(each, handler)
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Inside checkpointing(): a signal while a checkpoint is written is held until the write is done, then
+    raised. torch.save's C++ writer cannot take an exception from the Python file it writes to: raised half-way,
+    the file's zip records come out inconsistent and torch says "unexpected pos" instead of stopping."""
+    if signal.getsignal(signal.SIGINT) is not _raise:
+        yield
+        return
+    before = len(SIGNALLED)
+    for each in HANDLED:
+        signal.signal(each, _note)
+    try:
+        yield
+    finally:
+        for each in HANDLED:
+            signal.signal(each, _raise)
+    if len(SIGNALLED) > before:
+        raise KeyboardInterrupt
