@@ -64,7 +64,9 @@ class ADA(Augment):
                 raise ConfigError(f"augment.{name} must be true or false (got {value!r})")
         self.p, self.target, self.ada_kimg, self.interval, self.adaptive = float(p), float(target), float(ada_kimg), interval, adaptive
         self.xflip, self.rotate90, self.xint, self.scale, self.aniso, self.color = xflip, rotate90, xint, scale, aniso, color
-        self.sign_sum, self.count, self.steps = 0.0, 0, 0  # since the last adjustment: sum of sign(D(x_real)), images, D steps
+        # since the last adjustment: the sum of sign(D(x_real)) (a float, or a tensor on D's device), images, D steps
+        self.sign_sum: float | Tensor = 0.0
+        self.count, self.steps = 0, 0
         self.rt = float("nan")  # the last adjustment's r_t
 
     # ----- the adaptation ------------------------------------------------------------------------
@@ -74,14 +76,15 @@ class ADA(Augment):
         # real_scores (B, ...): one or more scores per image (a PatchGAN's per patch); r_t is their mean
         # sign, and p's speed counts images
         signs = real_scores.detach().float().sign().flatten(1).mean(1) if real_scores.dim() > 1 else real_scores.detach().float().sign()
-        self.sign_sum += float(signs.sum())
+        # kept on D's device between adjustments: no host-device sync at every D step
+        self.sign_sum = self.sign_sum + signs.sum().double()
         self.count += len(signs)
         self.steps += 1
         if self.steps >= self.interval:
             self._adjust()
 
     def _adjust(self) -> None:
-        totals = torch.tensor([self.sign_sum, float(self.count)], dtype=torch.float64)
+        totals = torch.tensor([float(self.sign_sum), float(self.count)], dtype=torch.float64)  # (the one sync)
         if torch.distributed.is_available() and torch.distributed.is_initialized():  # every rank the same p
             totals = totals.to("cuda" if torch.distributed.get_backend() == "nccl" else "cpu")
             torch.distributed.all_reduce(totals)
@@ -98,7 +101,7 @@ class ADA(Augment):
         return numbers
 
     def state_dict(self) -> dict[str, Any]:
-        return {"p": self.p, "sign_sum": self.sign_sum, "count": self.count, "steps": self.steps, "rt": self.rt}
+        return {"p": self.p, "sign_sum": float(self.sign_sum), "count": self.count, "steps": self.steps, "rt": self.rt}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.p, self.sign_sum = float(state["p"]), float(state["sign_sum"])
@@ -153,8 +156,6 @@ class ADA(Augment):
         if self.aniso:  # anisotropic: one axis stretched, the other shrunk
             a = torch.randn(b, device=x.device) * (0.2 * math.log(2)) * _chance(p, x)
             log_sx, log_sy = log_sx + a, log_sy - a
-        if not bool(((log_sx != 0) | (log_sy != 0)).any()):
-            return out
         theta = torch.zeros(b, 2, 3, device=x.device, dtype=x.dtype)
         theta[:, 0, 0], theta[:, 1, 1] = torch.exp(-log_sx), torch.exp(-log_sy)  # the grid samples 1/s: the image grows by s
         grid = F.affine_grid(theta, list(x.shape), align_corners=False)
