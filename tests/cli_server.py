@@ -60,7 +60,15 @@ def _run_child(request: dict) -> None:
 
 def serve() -> None:
     # What a `gantrain` process imports, loaded once here; nothing may start threads (fork safety).
+    # and what gantrain imports only when a command needs it (Canny, SSIM, the probe's classifier, charts)
+    import matplotlib
     import torch.utils.tensorboard  # noqa: F401
+
+    matplotlib.use("Agg")  # as gantrain's charts do
+    import matplotlib.pyplot  # noqa: F401
+    import skimage.feature  # noqa: F401
+    import sklearn.linear_model  # noqa: F401
+    import torchmetrics.functional.image  # noqa: F401
 
     import gantrain.app.cli  # noqa: F401
     import gantrain.app.run  # noqa: F401

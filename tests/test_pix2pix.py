@@ -153,6 +153,28 @@ def test_edges_from_the_bundled_digits_and_a_folder(tmp_path: Path) -> None:
     assert train[0][0].shape == (1, 16, 16) and train[0][1].shape == (3, 16, 16)
 
 
+def test_cached_edge_maps_are_the_maps_made_again_and_a_bad_cache_is_passed_over(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import skimage.feature
+
+    rng = np.random.default_rng(0)
+    images = (rng.random((6, 32, 32)) > 0.5).astype(np.uint8) * 200
+    made = canny_edges(images, 1.0)
+    monkeypatch.setenv("GANTRAIN_CACHE", str(tmp_path / "cache"))
+    assert np.array_equal(canny_edges(images, 1.0, cached=True), made)
+    (kept,) = (tmp_path / "cache" / "edges").glob("canny-*.npy")
+    calls = []
+    real = skimage.feature.canny
+    monkeypatch.setattr(skimage.feature, "canny", lambda *a, **k: calls.append(1) or real(*a, **k))
+    assert np.array_equal(canny_edges(images, 1.0, cached=True), made) and not calls  # loaded, not made
+    assert not np.array_equal(canny_edges(images, 2.0, cached=True), made) and calls  # another sigma: its own file
+    kept.write_bytes(b"not a numpy file")  # damaged: made again and replaced
+    assert np.array_equal(canny_edges(images, 1.0, cached=True), made) and np.array_equal(np.load(kept), made)
+    blocker = tmp_path / "a file"
+    blocker.write_text("")
+    monkeypatch.setenv("GANTRAIN_CACHE", str(blocker))  # a cache that cannot be written: the maps all the same
+    assert np.array_equal(canny_edges(images, 1.0, cached=True), made)
+
+
 def test_short_run_of_the_built_in_task_logs_triplets_heat_map_and_metrics(tmp_path: Path) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

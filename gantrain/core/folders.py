@@ -5,6 +5,14 @@ from pathlib import Path
 from typing import Any
 
 
+def cache_dir() -> Path:
+    """Where gantrain keeps what it can make again (the offline classifiers, the bundled digits' edge maps):
+    $GANTRAIN_CACHE, or $XDG_CACHE_HOME/gantrain, or ~/.cache/gantrain."""
+    if os.environ.get("GANTRAIN_CACHE"):
+        return Path(os.environ["GANTRAIN_CACHE"]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")).expanduser() / "gantrain"
+
+
 def run_folder(path: str | os.PathLike) -> Path:
     """The run folder that `run=` or `train.resume=` names: the folder itself, or the run of a checkpoint file
     (or of its checkpoints/ folder)."""

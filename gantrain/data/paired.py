@@ -15,6 +15,7 @@ Training pairs get the paper's jitter: both images resized to load_size, the sam
 image_size crop of both, and the same random horizontal flip.
 """
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -23,7 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gantrain.core.errors import ConfigError, DataError
+from gantrain.core.errors import ConfigError, DataError, OutputError
+from gantrain.core.files import write_with
+from gantrain.core.folders import cache_dir
 from gantrain.data.base import ImageDataset, Resized, at_size, open_image
 from gantrain.data.folder import EXTENSIONS, image_files
 from gantrain.data.transforms import DECODE_ERRORS, _to_mode, load_square
@@ -194,11 +197,37 @@ class PairedFolder(PairedDataset):
         )
 
 
-def canny_edges(images: np.ndarray, sigma: float) -> np.ndarray:
-    """uint8 grey (N, H, W) -> uint8 (N, H, W) with 255 on the Canny edges (scikit-image), 0 elsewhere."""
+def canny_edges(images: np.ndarray, sigma: float, *, cached: bool = False) -> np.ndarray:
+    """uint8 grey (N, H, W) -> uint8 (N, H, W) with 255 on the Canny edges (scikit-image), 0 elsewhere.
+
+    `cached`: kept in $GANTRAIN_CACHE/edges/ by a hash of the images, sigma and scikit-image's version, so
+    that the next run loads them (the bundled digits' 5,000 maps take seconds, one image at a time); a cache
+    that cannot be read or written is passed over, and the maps are made again."""
+    path = _edges_cache_file(images, sigma) if cached else None
+    if path is not None:
+        try:
+            kept = np.load(path, allow_pickle=False)
+            if kept.shape == images.shape and kept.dtype == np.uint8:
+                return kept
+        except (OSError, ValueError, EOFError):  # none yet, or damaged: made again and replaced
+            pass
     from skimage.feature import canny  # imported when first needed: scikit-image takes a second to load
 
-    return np.stack([canny(image.astype(np.float64) / 255.0, sigma=sigma) for image in images]).astype(np.uint8) * 255
+    edges = np.stack([canny(image.astype(np.float64) / 255.0, sigma=sigma) for image in images]).astype(np.uint8) * 255
+    if path is not None:
+        try:
+            write_with(path, "edge maps", lambda file: np.save(file, edges))
+        except OutputError:  # an unwritable cache costs the next run the same seconds, nothing more
+            pass
+    return edges
+
+
+def _edges_cache_file(images: np.ndarray, sigma: float) -> Path:
+    from importlib.metadata import version
+
+    h = hashlib.sha1(f"{images.shape} {images.dtype} sigma={float(sigma)!r} skimage={version('scikit-image')}".encode())
+    h.update(np.ascontiguousarray(images).tobytes())
+    return cache_dir() / "edges" / f"canny-{h.hexdigest()[:16]}.npy"
 
 
 def edge_map(image: Tensor, sigma: float) -> Tensor:
@@ -259,7 +288,7 @@ class Edges2X(PairedDataset):
 
         digits, _ = load_bundled("train" if split == "train" else "test")
         digits = np.pad(digits, ((0, 0), (2, 2), (2, 2)))  # 28 -> 32: the U-Net halves 32 down to 1x1
-        edges = canny_edges(digits, self.sigma)
+        edges = canny_edges(digits, self.sigma, cached=True)
         targets, sources = torch.from_numpy(digits).unsqueeze(1), torch.from_numpy(edges).unsqueeze(1)
         if self.channels == 3:
             targets = targets.expand(-1, 3, -1, -1).contiguous()

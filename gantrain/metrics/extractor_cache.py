@@ -13,15 +13,9 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from gantrain.core.folders import cache_dir
 from gantrain.metrics import classifier as versions  # VERSION read at each call (a test changes it)
 from gantrain.metrics.classifier import DataClassifier, accuracy, train_classifier
-
-
-def cache_dir() -> Path:
-    """$GANTRAIN_CACHE, or $XDG_CACHE_HOME/gantrain, or ~/.cache/gantrain."""
-    if os.environ.get("GANTRAIN_CACHE"):
-        return Path(os.environ["GANTRAIN_CACHE"]).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")).expanduser() / "gantrain"
 
 
 def fingerprint(images: Tensor, labels: Tensor) -> str:
