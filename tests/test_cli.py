@@ -150,6 +150,8 @@ BAD_INPUTS = {
         "loss=wgan_gp scores each image with one number, but this discriminator outputs 10 class logits",
     ),
     "a negative R1 weight": (["loss.r1_gamma=-1"], "loss.r1_gamma must be a number >= 0"),
+    "a negative LeCam weight": (["loss.lecam=-1"], "loss.lecam must be a number >= 0"),
+    "a LeCam weight for Pix2Pix that is not a number": (["model=pix2pix", "loss.lecam=much"], "loss.lecam must be a number >= 0"),
     "a negative gradient penalty": (["loss=wgan_gp", "loss.gp_lambda=-1"], "loss.gp_lambda must be a number >= 0"),
     "no metric to score": (["eval.n=100", "eval.metrics=[]"], "eval.metrics=[] names no metric"),
     "a metric named twice": (["eval.n=100", "eval.metrics=[fid,fid]"], "eval.metrics names fid more than once"),

@@ -30,7 +30,8 @@ from gantrain.models.layers import non_negative
 
 class AdversarialGAN(GANObjective):
     """G and D playing `criterion`'s game, with WGAN-GP's gradient penalty (gp_lambda), ProGAN's drift
-    term (drift * E[D(x)^2]) and lazy R1 (r1_gamma every r1_every D steps) as switches.
+    term (drift * E[D(x)^2]), lazy R1 (r1_gamma every r1_every D steps) and LeCam's regulariser (lecam)
+    as switches.
 
     unsupervised_weight (lambda): a classifier D on labelled data descends
     L_supervised + lambda * L_unsupervised. Salimans et al.'s code halves the unsupervised term
@@ -47,8 +48,9 @@ class AdversarialGAN(GANObjective):
         r1_every: int = 16,
         name: str = "this loss",
         augment: Augment | None = None,
+        lecam: float = 0.0,
     ) -> None:
-        super().__init__(augment)
+        super().__init__(augment, lecam)
         if criterion is not None and not isinstance(criterion, Criterion):
             raise ConfigError(f"loss.criterion must be one of conf/loss/criterion/ (got {criterion!r})")
         self.criterion = criterion if criterion is not None else NonSaturating()
@@ -126,7 +128,8 @@ class AdversarialGAN(GANObjective):
         }
         self.d_steps += 1
         loss = unsupervised
-        for name, (value, weight) in self.penalties(D, batch, fake, latent, real_logits).items():
+        penalties = {**self.penalties(D, batch, fake, latent, real_logits), **self.lecam_terms(real_logits, fake_logits)}
+        for name, (value, weight) in penalties.items():
             loss = loss + weight * value
             logs[name] = value.detach()
         if out_lab is not None:

@@ -30,8 +30,9 @@ from gantrain.core.errors import ConfigError
 from gantrain.core.objective import Batch, LossTerms, Networks, Objective, Phase, Resources
 from gantrain.core.priors import Latent
 from gantrain.losses import lost_game
+from gantrain.losses.lecam import LeCam
 from gantrain.models.base import declared, discriminate, is_conditional, samplewise
-from gantrain.models.layers import running_batch_norms
+from gantrain.models.layers import non_negative, running_batch_norms
 from gantrain.models.pictures import sample_grid
 
 __all__ = ["Batch", "GANObjective", "JudgedObjective", "LossTerms", "Objective", "Phase", "SampledObjective"]
@@ -54,17 +55,29 @@ def statistics_frozen(D: nn.Module) -> Iterator[None]:
 
 
 class JudgedObjective(Objective):
-    """An objective with discriminators. `augment` transforms every batch they judge (NoAugment: none)."""
+    """An objective with discriminators. `augment` transforms every batch they judge (NoAugment: none);
+    `lecam` (lambda >= 0) adds LeCam's regulariser of each discriminator's outputs to its loss
+    (gantrain/losses/lecam.py; 0: none)."""
 
     # whether D's batch-norm running statistics also follow the generated batches: no for the GANs, whose
     # D.eval() classifies real images (a classifier D's test error); Pix2Pix's reference code lets them
     # (its D is only ever run in training mode), and its stored runs resume to the same buffers
     fakes_update_statistics: bool = False
 
-    def __init__(self, augment: Augment | None = None) -> None:
+    def __init__(self, augment: Augment | None = None, lecam: float = 0.0) -> None:
         if augment is not None and not isinstance(augment, Augment):
             raise ConfigError(f"augment must be one of conf/augment/ (got {augment!r})")
         self.augment = augment if augment is not None else NoAugment()
+        self.lecam = non_negative("loss.lecam", lecam)
+        self._anchors: dict[str, LeCam] = {}  # judge -> its LeCam anchors, made at its first D step
+
+    def lecam_terms(self, real: Tensor, fake: Tensor, judge: str = "discriminator") -> dict[str, tuple[Tensor, float]]:
+        """LeCam's regulariser of `judge`'s outputs on a D step's real (B, ...) and generated (B, ...) batches,
+        as the penalty its loss adds: {"loss/lecam[_a|_b]": (R_LC, lambda)}; none with loss.lecam=0."""
+        if self.lecam == 0:
+            return {}
+        suffix = judge.removeprefix("discriminator")  # "" for a GAN's D, "_a" / "_b" for CycleGAN's
+        return {f"loss/lecam{suffix}": (self._anchors.setdefault(judge, LeCam())(real, fake), self.lecam)}
 
     def run_D(self, D: nn.Module, x: Tensor, *, real: bool, y: Tensor | None = None, source: Tensor | None = None) -> Tensor:
         """D's outputs on images x (B, C, H, W): the one way in to a discriminator.
@@ -80,15 +93,22 @@ class JudgedObjective(Objective):
             return discriminate(D, x, y) if source is None else D(source, x)
 
     def state_dict(self) -> dict[str, Any]:
-        """The augmentation's state (ADA's p and its sums), when it keeps any: a resumed run goes on with it."""
-        kept = self.augment.state_dict()
-        return {"augment": kept} if kept else {}
+        """The augmentation's state (ADA's p and its sums) and LeCam's anchors, when there are any: a resumed
+        run goes on with them."""
+        state: dict[str, Any] = {}
+        if kept := self.augment.state_dict():
+            state["augment"] = kept
+        if anchors := {judge: lecam.state_dict() for judge, lecam in self._anchors.items()}:
+            state["lecam"] = anchors
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         state = dict(state)
         kept = state.pop("augment", None)
         if kept:
             self.augment.load_state_dict(kept)
+        for judge, anchors in state.pop("lecam", {}).items():
+            self._anchors.setdefault(judge, LeCam()).load_state_dict(anchors)
         super().load_state_dict(state)
 
     def augment_logs(self, terms: LossTerms) -> LossTerms:

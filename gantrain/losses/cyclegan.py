@@ -50,8 +50,9 @@ class CycleGAN(JudgedObjective):
         pool_size: int = 50,
         pool_seed: int = 0,
         augment: Augment | None = None,
+        lecam: float = 0.0,
     ) -> None:
-        super().__init__(augment)
+        super().__init__(augment, lecam)
         self.criterion = criterion if criterion is not None else LeastSquares()
         self.lambda_cycle = non_negative("loss.lambda_cycle", lambda_cycle)
         self.lambda_identity = non_negative("loss.lambda_identity", lambda_identity)
@@ -122,7 +123,15 @@ class CycleGAN(JudgedObjective):
         d_a = 0.5 * self.criterion.discriminator_loss(real_a, out_a)
         d_b = 0.5 * self.criterion.discriminator_loss(real_b, out_b)
         judged = self.criterion.judged_real
+        penalties = {**self.lecam_terms(real_a, out_a, "discriminator_a"), **self.lecam_terms(real_b, out_b, "discriminator_b")}
+        lecam_logs = {name: value.detach() for name, (value, _) in penalties.items()}
+        for name, (value, weight) in penalties.items():  # each judge's own: loss/lecam_a to D_a's loss
+            if name.endswith("_a"):
+                d_a = d_a + weight * value
+            else:
+                d_b = d_b + weight * value
         return d_a + d_b, {
+            **lecam_logs,
             "loss/d_a": d_a.detach(),
             "loss/d_b": d_b.detach(),
             "d/real_a": judged(real_a.detach()),

@@ -34,10 +34,17 @@ class FeatureMatching(AdversarialGAN):
         r1_every: int = 16,
         criterion: Criterion | None = None,
         augment: Augment | None = None,
+        lecam: float = 0.0,
     ) -> None:
         # D's side is the adversarial game's (criterion: the logistic one by default); G's is matched features
         super().__init__(
-            criterion, unsupervised_weight, r1_gamma=r1_gamma, r1_every=r1_every, name="loss=feature_matching", augment=augment
+            criterion,
+            unsupervised_weight,
+            r1_gamma=r1_gamma,
+            r1_every=r1_every,
+            name="loss=feature_matching",
+            augment=augment,
+            lecam=lecam,
         )
         if reduction not in REDUCTIONS:
             raise ConfigError(f"loss.reduction must be one of {', '.join(REDUCTIONS)} (got {reduction!r})")

@@ -42,8 +42,9 @@ class L1ConditionalGAN(GANObjective):
         conditional: bool = True,
         criterion: Criterion | None = None,
         augment: Augment | None = None,
+        lecam: float = 0.0,
     ) -> None:
-        super().__init__(augment)
+        super().__init__(augment, lecam)
         for name, value in (("lambda_l1", lambda_l1), ("gan_weight", gan_weight)):
             if isinstance(value, bool) or not float(value) >= 0:
                 raise ConfigError(f"loss.{name} must be a number >= 0 (got {value!r})")
@@ -71,14 +72,11 @@ class L1ConditionalGAN(GANObjective):
         real, fake_out = self.run_D(D, target, real=True, source=source), self.run_D(D, fake, real=False, source=source)
         self.augment.observe(real.detach())  # ADA's r_t: (B, 1, N, N), every patch's score
         loss = 0.5 * self.criterion.discriminator_loss(real, fake_out)
-        return LossTerms(
-            loss,
-            {
-                "loss/d": loss.detach(),
-                "d/real": self.criterion.judged_real(real.detach()),
-                "d/fake": self.criterion.judged_real(fake_out.detach()),
-            },
-        )
+        logs = {"d/real": self.criterion.judged_real(real.detach()), "d/fake": self.criterion.judged_real(fake_out.detach())}
+        for name, (value, weight) in self.lecam_terms(real, fake_out).items():  # on every patch's output
+            loss = loss + weight * value
+            logs[name] = value.detach()
+        return LossTerms(loss, {"loss/d": loss.detach(), **logs})
 
     def generator_step(self, G: nn.Module, D: nn.Module, batch: Batch, latent: Latent) -> LossTerms:
         fake = G(batch.source)
