@@ -57,14 +57,15 @@ MODELS = {
         "model.z_dim=8",
         "train.batch_size=8",
     ],
-    # ADA's p and its running sums (mid-interval at the split) resume too
-    "dcgan_ada": [
+    # ADA's p and its running sums (mid-interval at the split) and LeCam's anchors resume too
+    "dcgan_ada_lecam": [
         "model.generator.width=4",
         "model.discriminator.width=4",
         "train.batch_size=8",
         "augment=ada",
         "augment.ada_kimg=0.02",
         "augment.interval=3",
+        "loss.lecam=0.3",
     ],
     "cyclegan": [
         "model=cyclegan",
