@@ -124,7 +124,11 @@ def _train(cfg: DictConfig, run_dir: Path, *, overrides: Sequence[str], choices:
             run_dir=run_dir,
             device=device,
             seed=seed,
-            metadata={"config": OmegaConf.to_yaml(cfg), "choices": choices},
+            metadata={
+                "config": OmegaConf.to_yaml(cfg),
+                "choices": choices,
+                **({"class_names": list(data.class_names)} if data.class_names else {}),
+            },
             hparams={**choices, **resolved},
             show_progress=show_progress,
             evaluate=evaluate,
@@ -182,6 +186,7 @@ def assemble(cfg: DictConfig, choices: dict[str, str]) -> Parts:
     torch.manual_seed(seed)
 
     data = build_data(cfg.data, training=True)
+    _classes_from_data(cfg, resolved, data)
     objective: Objective = build_objective(cfg, choices)
     _check_memory(cfg, data, objective, settings, device, choices)  # before the networks take any
     nets = build_networks(cfg)
@@ -203,6 +208,22 @@ def assemble(cfg: DictConfig, choices: dict[str, str]) -> Parts:
     make_optimizer(torch.nn.Linear(1, 1).parameters())  # validates optim.* before any work
     build_metrics(eval_settings.metrics, eval_settings.extractor)  # a metric's name or needs, refused before any work
     return Parts(settings, eval_settings, device, seed, data, nets, objective, prior, make_optimizer, resolved)
+
+
+def _classes_from_data(cfg: DictConfig, resolved: dict[str, Any], data: Any) -> None:
+    """A data set that names its classes (data=folder data.labels=subfolders) sets model.num_classes to
+    how many it has, where the model takes one (its default, 10, is MNIST's and CIFAR-10's), and says so;
+    the run's stored config keeps the number. Without labels seen by training (data.labeled_per_class=0)
+    a classifier's outputs are clusters, whose number is the user's to choose."""
+    if not data.class_names or not data.has_labels or "num_classes" not in cfg.model:
+        return
+    k = len(data.class_names)
+    if cfg.model.num_classes != k:
+        with open_dict(cfg):
+            cfg.model.num_classes = k
+        resolved["model"]["num_classes"] = k
+        shown = ", ".join(data.class_names[:6]) + (", ..." if k > 6 else "")
+        console.notice(f"model.num_classes={k}: the classes of data.root's subfolders ({shown})")
 
 
 def _check_memory(

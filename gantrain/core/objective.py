@@ -110,6 +110,9 @@ class Resources(Protocol):
     def fixed_latent(self) -> Any:
         """(Latent, row) for a grid of G(fixed z), the same at every sample step; None without a prior."""
 
+    def class_names(self) -> list[str] | None:
+        """The names of the training data's classes, where it has them (a labelled folder's); else None."""
+
     def preview_pairs(self) -> tuple[Tensor, Tensor]:
         """(sources, targets) of a few held-out pairs, uint8 (N, C, H, W): what a translator's pictures show."""
 

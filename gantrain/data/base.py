@@ -46,6 +46,7 @@ class ImageDataset(Dataset):
     image_size: int
     channels: int
     num_classes: int | None = None
+    class_names: list[str] | None = None  # each class's name, where the data set has them (a folder's subfolders)
     labelled: Tensor | None = None  # indices whose labels training may see; None: all of them
     paired: bool = False  # items are (source, target) pairs for an image translator (gantrain/data/paired.py)
     channels_b: int | None = None  # two unpaired domains (gantrain/data/unpaired.py): domain B's channels
@@ -86,6 +87,31 @@ class ImageDataset(Dataset):
     ) -> "BatchStream":
         """The endless, resumable stream of training batches (a data set of two domains has its own)."""
         return BatchStream(self, batch_size, seed=seed, device=device, num_workers=num_workers, rank=rank, world_size=world_size)
+
+
+class SubsetView(ImageDataset):
+    """A streamed data set (read file by file) seen through `indices`: item i is the data set's item indices[i]
+    (data.subset's images, a semi-supervised run's labelled ones)."""
+
+    def __init__(self, dataset: ImageDataset, indices: Tensor) -> None:
+        self.dataset, self.indices = dataset, indices.tolist()
+        self.image_size, self.channels, self.num_classes = dataset.image_size, dataset.channels, dataset.num_classes
+        self.labelled, self.paired, self.on_error, self.notice = dataset.labelled, dataset.paired, dataset.on_error, dataset.notice
+        self.class_names = dataset.class_names
+        if dataset.paired:
+            self.source_channels = dataset.source_channels  # type: ignore[attr-defined]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> Any:
+        return self.dataset[self.indices[index]]
+
+    def describe(self) -> str:
+        return f"{self.dataset.describe()}, {len(self):,} of them kept"
+
+    def skipped(self) -> dict[str, str]:
+        return self.dataset.skipped()
 
 
 def balanced_subset(labels: Tensor, per_class: int, num_classes: int, seed: int) -> Tensor:
@@ -326,10 +352,17 @@ class BatchStream:
         # A semi-supervised run draws each step's labelled batch from the labelled subset on its own
         self.labelled: BatchStream | None = None
         subset = dataset.labelled
-        if isinstance(dataset, InMemoryImages) and subset is not None and len(subset) > 0:
-            part = InMemoryImages(dataset.images[subset], dataset.labels[subset], dataset.num_classes)
+        if subset is not None and len(subset) > 0:
+            part: ImageDataset
+            if isinstance(dataset, InMemoryImages):
+                part = InMemoryImages(dataset.images[subset], dataset.labels[subset], dataset.num_classes)
+            else:  # a streamed data set (a labelled folder): those images read file by file, every label shown
+                part = SubsetView(dataset, subset)
+                part.labelled = None
             # (each rank draws its labelled batches on its own: the subset is small, often 100 images)
-            self.labelled = BatchStream(part, min(batch_size, len(part)), seed=seed + 7 + 7919 * rank, device=device)
+            self.labelled = BatchStream(
+                part, min(batch_size, len(part)), seed=seed + 7 + 7919 * rank, device=device, num_workers=num_workers
+            )
 
     def _batches(self) -> Iterator[list[int]]:
         """This rank's index batches, from where the stream stands."""

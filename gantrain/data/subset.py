@@ -9,7 +9,8 @@ import torch
 from torch import Tensor
 
 from gantrain.core.errors import ConfigError
-from gantrain.data.base import ImageDataset, InMemoryImages, take
+from gantrain.data.base import ImageDataset, InMemoryImages, SubsetView, take
+from gantrain.data.folder import ImageFolder
 
 KEYS = ("subset", "subset_seed")  # data.* keys of every data set, read here and not by its constructor
 
@@ -25,29 +26,6 @@ def subset_indices(total: int, n: Any, seed: Any) -> Tensor:
     return torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:n].sort().values
 
 
-class SubsetView(ImageDataset):
-    """A streamed data set (read file by file) seen through `indices`: item i is the data set's item indices[i]."""
-
-    def __init__(self, dataset: ImageDataset, indices: Tensor) -> None:
-        self.dataset, self.indices = dataset, indices.tolist()
-        self.image_size, self.channels, self.num_classes = dataset.image_size, dataset.channels, dataset.num_classes
-        self.labelled, self.paired, self.on_error, self.notice = dataset.labelled, dataset.paired, dataset.on_error, dataset.notice
-        if dataset.paired:
-            self.source_channels = dataset.source_channels  # type: ignore[attr-defined]
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def __getitem__(self, index: int) -> Any:
-        return self.dataset[self.indices[index]]
-
-    def describe(self) -> str:
-        return f"{self.dataset.describe()}, {len(self):,} of them kept"
-
-    def skipped(self) -> dict[str, str]:
-        return self.dataset.skipped()
-
-
 def take_subset(dataset: ImageDataset, n: Any, seed: Any = 0) -> ImageDataset:
     """`dataset` with only n of its images (None: all of them), drawn with `seed`."""
     if n is None:
@@ -60,8 +38,8 @@ def take_subset(dataset: ImageDataset, n: Any, seed: Any = 0) -> ImageDataset:
     total = len(dataset)
     indices = subset_indices(total, n, seed)
     store = dataset.in_memory()
-    if isinstance(store, InMemoryImages) and store is dataset:
-        dataset.keep(indices)
+    if isinstance(dataset, ImageFolder) or (isinstance(store, InMemoryImages) and store is dataset):
+        dataset.keep(indices)  # (a semi-supervised run's labelled images drawn again among those kept)
     elif store is not None and store.paired:  # in-memory pairs (Edges2X's built-in task): both sides kept alike
         store.images, store.sources = take(store.images, indices), take(store.sources, indices)  # type: ignore[attr-defined]
     else:

@@ -33,7 +33,7 @@ from gantrain.losses import lost_game
 from gantrain.losses.lecam import LeCam
 from gantrain.models.base import declared, discriminate, is_conditional, samplewise
 from gantrain.models.layers import non_negative, running_batch_norms
-from gantrain.models.pictures import sample_grid
+from gantrain.models.pictures import GridInputs, class_rows, sample_grid
 
 __all__ = ["Batch", "GANObjective", "JudgedObjective", "LossTerms", "Objective", "Phase", "SampledObjective"]
 
@@ -139,12 +139,13 @@ class SampledObjective(Objective):
     pictures are a grid of G(fixed z), the same z at every sample step."""
 
     def picture_inputs(self, resources: Resources) -> Any:
-        return resources.fixed_latent()
+        fixed: GridInputs | None = resources.fixed_latent()
+        return None if fixed is None else fixed._replace(class_names=resources.class_names())
 
-    def pictures(self, nets: Networks, inputs: Any) -> dict[str, Tensor]:
-        latent, row = inputs
+    def pictures(self, nets: Networks, inputs: GridInputs) -> dict[str, Tensor]:
         assert self.generator is not None, "an objective without a latent space must say what it draws"
-        return {"samples": sample_grid(nets[self.generator], latent, row)}
+        grid = sample_grid(nets[self.generator], inputs.latent, inputs.row)
+        return {"samples": class_rows(grid, inputs.latent, inputs.row, inputs.class_names)}  # a conditional G's rows named
 
 
 class GANObjective(SampledObjective, JudgedObjective):

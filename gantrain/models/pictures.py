@@ -2,6 +2,8 @@
 verdict on each patch. Each is a function of the networks and fixed inputs, returning a (3, H, W)
 image in [0, 1]; the objective chooses which to draw (Objective.pictures), the loop writes them."""
 
+from typing import NamedTuple
+
 import torch
 from torch import Tensor, nn
 
@@ -25,6 +27,36 @@ def sample_grid(G: nn.Module, latent: Latent, row: int) -> Tensor:
     with buffers_kept(G):
         images = generate(G, latent).float()
     return make_grid(images.cpu(), nrow=row, normalize=True, value_range=(-1, 1), pad_value=1.0)
+
+
+def name_rows(grid: Tensor, names: list[str], padding: int = 2) -> Tensor:
+    """A grid (C, H, W) in [0, 1] made by make_grid (`padding` pixels between images) with one name per row
+    written in a white margin on its left: a conditional G's rows, one class each (a labelled folder's
+    class names). Returns (3, H, margin + W)."""
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.load_default()  # PIL's own bitmap font: nothing to find or download
+    rows = len(names)
+    height = (grid.shape[1] - padding) / rows  # each row's image plus its padding
+    widths = [font.getbbox(name)[2] for name in names]
+    margin = max(widths) + 6
+    canvas = Image.new("RGB", (margin, grid.shape[1]), "white")
+    draw = ImageDraw.Draw(canvas)
+    for r, name in enumerate(names):
+        top, bottom = font.getbbox(name)[1], font.getbbox(name)[3]
+        y = padding + r * height + (height - padding - (bottom - top)) / 2 - top
+        draw.text((margin - 3 - widths[r], y), name, fill="black", font=font)
+    left = torch.from_numpy(np.asarray(canvas).copy()).permute(2, 0, 1).float() / 255
+    return torch.cat([left, as_rgb(grid[None])[0]], dim=2)
+
+
+def class_rows(grid: Tensor, latent: Latent, row: int, class_names: list[str] | None) -> Tensor:
+    """A grid of G(latent) in rows of `row`, each row's class named on its left when the latent is
+    conditional and the run's data named its classes; else the grid as it is."""
+    if latent.y is None or not class_names:
+        return grid
+    return name_rows(grid, [class_names[int(c)] for c in latent.y[::row].tolist()])
 
 
 def as_rgb(images: Tensor) -> Tensor:
@@ -82,9 +114,18 @@ def cycle_rows(G_ab: nn.Module, G_ba: nn.Module, a: Tensor, b: Tensor) -> Tensor
     return make_grid(rows.flatten(0, 1), nrow=3, pad_value=1.0)
 
 
-def fixed_latent(prior: LatentPrior | None, n: int, seed: int, device: torch.device) -> tuple[Latent, int] | None:
+class GridInputs(NamedTuple):
+    """What a grid of G(fixed z) is drawn from: the latent, the images a row, and the names of the classes
+    of a conditional G's rows (None: rows unnamed)."""
+
+    latent: Latent
+    row: int
+    class_names: list[str] | None = None
+
+
+def fixed_latent(prior: LatentPrior | None, n: int, seed: int, device: torch.device) -> GridInputs | None:
     """The fixed z of a run's sample grids (the same at every step, drawn with seed + 2) and the grid's
     row length; None for a run without a prior."""
     if prior is None:
         return None
-    return prior.grid(n, device=device, generator=torch.Generator().manual_seed(seed + 2))
+    return GridInputs(*prior.grid(n, device=device, generator=torch.Generator().manual_seed(seed + 2)))

@@ -90,6 +90,7 @@ def labelled_images(cfg: DictConfig, judges: str, split: str) -> LabelledImages:
     """The `split` images of the run's data that a discriminator judging `judges` ("images", "A" or "B")
     reads, with their labels; a data set without labels is refused in one line."""
     from gantrain.data.base import InMemoryImages
+    from gantrain.data.folder import ImageFolder
     from gantrain.data.unpaired import UnpairedImages
     from gantrain.training.setup import build_data
 
@@ -100,6 +101,8 @@ def labelled_images(cfg: DictConfig, judges: str, split: str) -> LabelledImages:
             "data=cifar10"
         )
     data = build_data(cfg.data, split=split, **({"labeled_per_class": None} if "labeled_per_class" in cfg.data else {}))
+    if isinstance(data, ImageFolder) and data.labels is not None:  # a labelled folder: its split read into memory
+        data = data.loaded()
     if isinstance(data, InMemoryImages) and judges == "images":
         if data.labels is None or data.num_classes is None:
             raise ConfigError(

@@ -9,6 +9,7 @@ import torch
 from gantrain.core.errors import ConfigError
 from gantrain.core.files import save_png, write_with
 from gantrain.models.inference import generate_images
+from gantrain.models.pictures import class_rows
 from gantrain.tasks.trained import GRID_MAX, Written, latent_prior, load_run, picture_to_tensorboard
 
 CHUNK = 1024  # images generated at a time beyond the grid (npy=true)
@@ -45,7 +46,7 @@ def sample(
     out.mkdir(parents=True, exist_ok=True)
     total = n if n > GRID_MAX else len(images)  # (a conditional grid rounds n down to whole rows)
     grid = out / f"samples_step{trained.step}_n{total}_seed{seed}.png"
-    save_png(grid, make_grid(images.float() / 255, nrow=row, pad_value=1.0), "sample grid")
+    save_png(grid, class_rows(make_grid(images.float() / 255, nrow=row, pad_value=1.0), latent, row, trained.class_names), "sample grid")
     files = [grid]
     if npy:
         files.append(grid.with_suffix(".npy"))

@@ -31,6 +31,7 @@ class TrainedRun:
     nets: dict[str, nn.Module]  # the networks loaded, by name, in eval-ready form on the device
     # name -> the moving average of that network's weights that evaluations scored (eval.ema, train.g_ema)
     averages: dict[str, nn.Module] = field(default_factory=dict)
+    class_names: list[str] | None = None  # the training data's class names, kept in the checkpoint (a labelled folder's)
 
     @property
     def G(self) -> nn.Module:
@@ -75,6 +76,7 @@ def load_run(run: str | os.PathLike, device: torch.device, only: NetworkChoice =
         objective,
         {name: net.to(device) for name, net in nets.items()},
         {name: a.to(device).eval() for name, a in averages.items()},
+        state.get("class_names"),
     )
 
 

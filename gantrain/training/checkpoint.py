@@ -36,6 +36,9 @@ except ImportError:  # Windows: runs are not locked there
 
 FORMAT_VERSION = 2
 LAST = "last.pt"
+# what a run stores beside its training state: its config (YAML), its config groups' choices and, for data
+# with named classes (a labelled folder), the class names, which a task reads without the data
+METADATA = ("config", "choices", "class_names")
 
 
 @dataclass
@@ -51,7 +54,7 @@ class TrainingState:
     objective: dict[str, Any] = field(default_factory=dict)  # the objective's own state (e.g. image pools)
     averages: dict[str, dict[str, Any]] = field(default_factory=dict)  # network -> moving average (eval.ema)
     best: dict[str, float] | None = None  # the evaluation kept as best.pt, where the run selects one
-    metadata: dict[str, Any] = field(default_factory=dict)  # "config" (YAML) and "choices" (config groups)
+    metadata: dict[str, Any] = field(default_factory=dict)  # METADATA: "config" (YAML), "choices", "class_names"
 
     def to_checkpoint(self) -> dict[str, Any]:
         state = {
@@ -81,7 +84,7 @@ class TrainingState:
             objective=state.get("objective", {}),
             averages=state.get("averages", {}),
             best=state.get("best"),
-            metadata={k: state[k] for k in ("config", "choices") if k in state},
+            metadata={k: state[k] for k in METADATA if k in state},
         )
 
 

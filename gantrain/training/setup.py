@@ -29,6 +29,7 @@ from gantrain.core import (
 from gantrain.core.errors import ConfigError, DataError, GantrainError
 from gantrain.core.objective import Objective
 from gantrain.core.priors import LatentPrior
+from gantrain.data.folder import ImageFolder
 from gantrain.metrics.evaluation import Evaluations, Evaluator, GeneratedScores, TestError, TranslationMetrics
 from gantrain.models.base import is_classifier, is_conditional
 from gantrain.models.batch_norm import statistics_sample
@@ -244,6 +245,8 @@ def run_data(cfg: DictConfig, train: Any = None) -> tuple[Any, Any]:
             held_out = build_data(cfg.data, split="test", **all_labels)
         except DataError:
             held_out = None
+    # a labelled folder, read into memory: the classifier and the class shares take whole tensors
+    train, held_out = (d.loaded() if isinstance(d, ImageFolder) and d.labels is not None else d for d in (train, held_out))
     return train, held_out
 
 
@@ -291,6 +294,8 @@ def test_error_evaluator(
     except DataError as e:
         console.notice(f"no test split, so no eval/test_error ({e})")
         return None
+    if isinstance(test, ImageFolder):  # a labelled folder's held-out images: read once, scored as a whole
+        test = test.loaded()
     train_images = getattr(data, "images", None)
     statistics_images = None
     if bn_images > 0 and isinstance(train_images, torch.Tensor):
@@ -347,6 +352,9 @@ class Setup:
         from gantrain.models.pictures import fixed_latent
 
         return fixed_latent(self.prior, self.settings.n_samples, self.seed, self.device)
+
+    def class_names(self) -> list[str] | None:
+        return self.data.class_names
 
     def preview_pairs(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Paired data: a few (source, target) pairs spread over the held-out split (val/, or test/; the
