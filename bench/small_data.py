@@ -6,6 +6,7 @@ edges -> digit task with and without DiffAugment (L1 / PSNR / SSIM on its 1,000 
 
     python bench/small_data.py --mnist ../shared/data/mnist                 # trains what is missing, scores, prints the table
     python bench/small_data.py --mnist ../shared/data/mnist --seeds 0       # one seed of each
+    python bench/small_data.py --mnist ../shared/data/mnist --only long --seeds 0   # 500 images at 10,000 steps
     python bench/small_data.py --report                                     # the table of what has been scored
     python bench/small_data.py --plot docs/ada_p_rt.png                     # ADA's p and r_t over training (500 images, seed 0)
 
@@ -49,6 +50,11 @@ def dcgan_runs(seeds: list[int]) -> dict[str, list[str]]:
                     f"seed={seed}",
                 ]
     return runs
+
+
+def long_runs(seeds: list[int]) -> dict[str, list[str]]:
+    """500 images at --long-steps: where D has had time to memorise them."""
+    return {f"{name}_long": overrides for name, overrides in dcgan_runs(seeds).items() if name.startswith("dcgan_500_")}
 
 
 def pix2pix_runs(seeds: list[int]) -> dict[str, list[str]]:
@@ -132,6 +138,27 @@ def report(seeds: list[int]) -> str:
                 mean_sd([v for v in p if v is not None], ".3f") if p else "",
             ]
             lines.append("| " + " | ".join(cells) + " |")
+    long = [(name, r) for name in long_runs(seeds) if (r := record(name)) is not None]
+    if long:
+        lines += [
+            "",
+            "| DCGAN, 500 images, longer | augmentation | seeds | steps (batch 64) | FID ↓ (mean ± sd) | each seed | ADA's final p |",
+        ]
+        lines += ["| --- | --- | --- | --- | --- | --- | --- |"]
+        for augment in AUGMENTS:
+            found = [(name, r) for name, r in long if name.startswith(f"dcgan_500_{augment}_seed")]
+            if found:
+                fids = [r["eval/fid"] for _, r in found]
+                p = [v for name, _ in found if (v := final_p(RESULTS / name)) is not None] if augment == "ada" else []
+                cells = [
+                    "500",
+                    augment,
+                    str(len(found)),
+                    str(found[0][1]["step"]),
+                    mean_sd(fids, ".2f"),
+                    ", ".join(f"{f:.2f}" for f in fids),
+                ]
+                lines.append("| " + " | ".join([*cells, mean_sd(p, ".3f") if p else ""]) + " |")
     lines += [
         "",
         "| Pix2Pix, training pairs | augmentation | seeds | steps (batch 16) | L1 ↓ | PSNR ↑ | SSIM ↑ |",
@@ -193,7 +220,8 @@ def main() -> None:
     parser.add_argument("--pix2pix-steps", type=int, default=1000, help="steps per Pix2Pix run (batch 16, the built-in task's)")
     parser.add_argument("--n", type=int, default=10000, help="samples scored per DCGAN run")
     parser.add_argument("--jobs", type=int, default=1, help="runs at once (each with its own OMP_NUM_THREADS)")
-    parser.add_argument("--only", choices=("dcgan", "pix2pix"), help="train only these")
+    parser.add_argument("--only", choices=("dcgan", "pix2pix", "long"), help="train only these")
+    parser.add_argument("--long-steps", type=int, default=10000, help="steps of the longer 500-image runs (--only long)")
     parser.add_argument("--report", action="store_true", help="only print the table of what has been scored")
     parser.add_argument("--plot", type=Path, help="draw ADA's p and r_t of the 500- and 2,000-image runs to this PNG")
     args = parser.parse_args()
@@ -205,11 +233,13 @@ def main() -> None:
             parser.error("--mnist is required to train (the full MNIST IDX files)")
         os.environ.setdefault("OMP_NUM_THREADS", "1")
         jobs = []
-        if args.only != "pix2pix":
+        if args.only == "long":
+            jobs += [(name, o, args.long_steps, args.n) for name, o in long_runs(args.seeds).items()]
+        elif args.only != "pix2pix":
             jobs += [(name, o, args.steps, args.n) for name, o in dcgan_runs(args.seeds).items()]
-        if args.only != "dcgan":
+        if args.only not in ("dcgan", "long"):
             jobs += [(name, o, args.pix2pix_steps, None) for name, o in pix2pix_runs(args.seeds).items()]
-        jobs.sort(key=lambda job: int(job[0].rsplit("seed", 1)[1]))  # every run of seed 0 first: a table early
+        jobs.sort(key=lambda job: int(job[0].rsplit("seed", 1)[1].split("_")[0]))  # every run of seed 0 first: a table early
         with ThreadPoolExecutor(args.jobs) as pool:
             for done in [pool.submit(train_and_score, name, o, args.mnist, steps, n) for name, o, steps, n in jobs]:
                 done.result()
