@@ -157,7 +157,7 @@ BAD_INPUTS = {
     "a metric named twice": (["eval.n=100", "eval.metrics=[fid,fid]"], "eval.metrics names fid more than once"),
     "a subset of no images": (["data.subset=0"], "data.subset must be an integer >= 1"),
     "a subset larger than the data": (["data.subset=99999"], "data.subset=99,999 is more than the 4,000 training images"),
-    "a subset of two domains": (["model=cyclegan", "data.subset=10"], "data.subset keeps images of one data set"),
+    "a subset larger than a domain": (["model=cyclegan", "data.subset=99999"], "data.subset=99,999 is more than the"),
     "an ADA probability above 1": (["augment=ada", "augment.p=2"], "augment.p must be a probability in [0, 1] (got 2)"),
     "an ADA target of 0": (["augment=ada", "augment.target=0"], "augment.target must be in (0, 1]"),
     "an unknown DiffAugment policy": (["augment=diffaugment", "augment.policy=color,zoom"], "augment.policy: there is no policy 'zoom'"),

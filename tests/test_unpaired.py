@@ -306,3 +306,22 @@ def test_mnist_m_blends_each_digit_over_its_own_texture_as_ganin_and_lempitsky()
     assert torch.equal(textures(5000, 8, seed=1, chunk=2048)[:3], textures(5000, 8, seed=1, chunk=2048)[:3])
     spread = textures(200, 32, seed=0).float().flatten(1).std(1)
     assert (spread > 5).all()  # every background has structure, none is flat
+
+
+def test_a_subset_keeps_n_images_of_each_domain_each_drawn_on_its_own(builtin, horses: Path) -> None:
+    from gantrain.data.subset import SECOND_SIDE_SEED, subset_indices, take_subset
+
+    full = mnist_uci()
+    kept = take_subset(mnist_uci(), 100, seed=3)
+    assert len(kept.images_a) == len(kept.images_b) == 100 and kept.subset_of == (len(full.images_a) + len(full.images_b), 3)
+    chosen_a, chosen_b = subset_indices(len(full.images_a), 100, 3), subset_indices(len(full.images_b), 100, 3 + SECOND_SIDE_SEED)
+    assert torch.equal(kept.images_a, full.images_a[chosen_a]) and torch.equal(kept.labels_a, full.labels_a[chosen_a])
+    assert torch.equal(kept.images_b, full.images_b[chosen_b]) and torch.equal(kept.labels_b, full.labels_b[chosen_b])
+    folders, both = unpaired(str(horses), image_size=16), take_subset(unpaired(str(horses), image_size=16), 2, seed=0)
+    for side in ("a", "b"):
+        whole, some = getattr(folders, f"image_{side}"), getattr(both, f"image_{side}")
+        chosen = subset_indices(len(getattr(folders, f"images_{side}")), 2, SECOND_SIDE_SEED if side == "b" else 0)
+        assert len(getattr(both, f"images_{side}")) == 2
+        assert all(torch.equal(some(i), whole(j)) for i, j in enumerate(chosen.tolist()))
+    with pytest.raises(ConfigError, match="data.subset=4 is more than the 3 training images of domain B there are"):
+        take_subset(unpaired(str(horses), image_size=16), 4)

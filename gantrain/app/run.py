@@ -277,7 +277,12 @@ def _fit(trainer: Trainer, *, choices: dict[str, str], state: dict | None, check
         console.notice(data.notice)
     if data.subset_of is not None:
         total, seed = data.subset_of
-        console.notice(f"data.subset={len(data):,}: training on {len(data):,} of the {total:,} training images (data.subset_seed={seed})")
+        kept = (
+            f"{len(data):,} images of each domain, of the {total:,} of both"
+            if data.channels_b is not None
+            else f"{len(data):,} of the {total:,}"
+        )
+        console.notice(f"data.subset={len(data):,}: training on {kept} training images (data.subset_seed={seed})")
     sizes = ", ".join(f"{name} {_count(net)} params" for name, net in trainer.nets.items())
     console.info(
         f"[bold]gantrain[/] {' '.join(f'{k}={v}' for k, v in choices.items() if k != 'model_data')} | {data.describe()} | "

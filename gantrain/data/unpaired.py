@@ -73,6 +73,15 @@ class ImageFiles(Dataset):
 ImageSet = Tensor | ImageFiles
 
 
+def _taken(images: ImageSet, indices: Tensor) -> ImageSet:
+    """The images of one side at `indices`: a slice of the tensor, or the files' names only."""
+    if isinstance(images, Tensor):
+        return images[indices]
+    kept = ImageFiles.__new__(ImageFiles)
+    kept.folder, kept.size, kept.channels, kept._paths = images.folder, images.size, images.channels, images._paths[indices.numpy()]
+    return kept
+
+
 def _shape(images: ImageSet) -> tuple[int, int]:
     """(channels, side) of a side's images."""
     if isinstance(images, Tensor):
@@ -134,6 +143,12 @@ class UnpairedImages(ImageDataset):
         self.names = names  # the domain each side comes from ("B", "A" when data.direction=BtoA), for messages
         self.origin = origin  # where the images come from, for describe()
         self.notice = notice  # said once before training (the built-in task: what it is)
+
+    def keep(self, indices_a: Tensor, indices_b: Tensor) -> None:
+        """Keep only those images of each side (data.subset), with their labels."""
+        self.images_a, self.images_b = _taken(self.images_a, indices_a), _taken(self.images_b, indices_b)
+        self.labels_a = None if self.labels_a is None else self.labels_a[indices_a]
+        self.labels_b = None if self.labels_b is None else self.labels_b[indices_b]
 
     def __len__(self) -> int:
         return max(len(self.images_a), len(self.images_b))  # an epoch, as the paper's code counts it
