@@ -100,12 +100,18 @@ def _free_port() -> int:
 
 
 def _train_rank(rank: int, run_dir: str, port: int) -> None:
+    from gantrain.augment.ada import ADA
+    from gantrain.losses.adversarial import AdversarialGAN
+
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.distributed.init_process_group("gloo", rank=rank, world_size=2)
     try:
-        trainer = make_trainer(Path(run_dir), steps=3, ckpt_every=3, world=World(rank, 2, rank))
+        # with ADA adjusting p at every D step: each rank sees its own images, and r_t is summed over both
+        objective = AdversarialGAN(augment=ADA(p=0.2, ada_kimg=0.01, interval=1))
+        trainer = make_trainer(Path(run_dir), steps=3, ckpt_every=3, world=World(rank, 2, rank), objective=objective)
         trainer.fit()
         torch.save({k: v.clone() for k, v in trainer.nets["discriminator"].state_dict().items()}, Path(run_dir) / f"D_rank{rank}.pt")
+        torch.save(objective.augment.state_dict(), Path(run_dir) / f"ada_rank{rank}.pt")
     finally:
         torch.distributed.destroy_process_group()
 
@@ -116,6 +122,8 @@ def test_the_replicas_stay_identical(tmp_path: Path) -> None:
     for key in d0:
         if "running" not in key and "num_batches" not in key:  # batch-norm statistics are each rank's own
             assert torch.equal(d0[key], d1[key]), key
+    ada0, ada1 = (torch.load(tmp_path / f"ada_rank{r}.pt", weights_only=False) for r in (0, 1))
+    assert ada0["p"] == ada1["p"] != 0.2, (ada0, ada1)  # ADA's p moved, and alike on both ranks: r_t over all their images
     single = make_trainer(tmp_path / "single", steps=3)
     single.fit()
     assert not torch.equal(
