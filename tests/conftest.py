@@ -207,3 +207,17 @@ def task_file(folder: Path, name: str) -> Path:
     found = sorted(folder.glob(re.sub(r"_n(\d)", r"_step*_n\1", name, count=1)))
     assert len(found) == 1, f"{name}: {sorted(p.name for p in folder.iterdir()) if folder.is_dir() else 'no folder ' + str(folder)}"
     return found[0]
+
+
+# each model with a discriminator, at a size that trains a few steps in a second (augmentation, LeCam)
+SMALL_MODELS = {
+    "gan": ["model=gan", "model.generator.hidden=[16]", "model.discriminator.hidden=[8]"],
+    "dcgan": ["model.generator.width=4", "model.discriminator.width=4"],
+    "cgan": ["model=cgan", "model.generator.hidden=[16]", "model.discriminator.hidden=[8]"],
+    "cdcgan": ["model=cdcgan", "model.generator.width=4", "model.discriminator.width=4"],
+    "sgan": ["model=sgan", "data.labeled_per_class=2", "model.generator.hidden=[16]", "model.discriminator.hidden=[16,8]"],
+    "catgan": ["model=catgan", "data.labeled_per_class=0", "model.generator.width=4", "model.discriminator.width=4"],
+    "progan": ["model=progan", "data.image_size=16", "model.phase_images=4", "model.fmap_base=32", "model.fmap_max=8", "model.z_dim=8"],
+    "pix2pix": ["model=pix2pix", "model.generator.width=4", "model.discriminator.width=4", "model.patch_size=16"],
+    "cyclegan": ["model=cyclegan", "model.generator_ab.width=4", "model.discriminator_a.width=4", "model.generator_ab.blocks=1"],
+}

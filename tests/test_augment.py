@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import SMALL_MODELS as SMALL
 from conftest import run_cli, tiny_data
 from torch import Tensor
 
@@ -120,19 +121,6 @@ def test_a_bad_policy_is_one_line() -> None:
         DiffAugment("")
     with pytest.raises(ConfigError, match="augment.policy names a policy more than once"):
         DiffAugment(["cutout", "cutout"])
-
-
-SMALL = {
-    "gan": ["model=gan", "model.generator.hidden=[16]", "model.discriminator.hidden=[8]"],
-    "dcgan": ["model.generator.width=4", "model.discriminator.width=4"],
-    "cgan": ["model=cgan", "model.generator.hidden=[16]", "model.discriminator.hidden=[8]"],
-    "cdcgan": ["model=cdcgan", "model.generator.width=4", "model.discriminator.width=4"],
-    "sgan": ["model=sgan", "data.labeled_per_class=2", "model.generator.hidden=[16]", "model.discriminator.hidden=[16,8]"],
-    "catgan": ["model=catgan", "data.labeled_per_class=0", "model.generator.width=4", "model.discriminator.width=4"],
-    "progan": ["model=progan", "data.image_size=16", "model.phase_images=4", "model.fmap_base=32", "model.fmap_max=8", "model.z_dim=8"],
-    "pix2pix": ["model=pix2pix", "model.generator.width=4", "model.discriminator.width=4", "model.patch_size=16"],
-    "cyclegan": ["model=cyclegan", "model.generator_ab.width=4", "model.discriminator_a.width=4", "model.generator_ab.blocks=1"],
-}
 
 
 @pytest.mark.parametrize("model", list(SMALL))
