@@ -158,3 +158,22 @@ def test_evaluation_reads_a_labelled_folder_into_memory_with_every_label(tmp_pat
     train, held_out = run_data(OmegaConf.create({"data": node}))
     assert isinstance(train, InMemoryImages) and len(train) == 54 and train.fully_labelled and train.class_names == list(CLASSES)
     assert isinstance(held_out, InMemoryImages) and torch.bincount(held_out.labels).tolist() == [2, 2, 2]
+
+
+def test_row_names_take_any_name_and_a_long_one_is_cut() -> None:
+    from PIL import ImageFont
+
+    from gantrain.models.pictures import NAME_CHARS, _drawable, name_rows
+
+    grid = torch.rand(3, 2 + 3 * 18, 2 + 4 * 18)  # 3 rows of 4 images of 16 pixels, padded by 2
+    named = name_rows(grid, ["café", "猫", "a" * 100])
+    assert named.shape[:2] == (3, grid.shape[1]) and torch.equal(named[:, :, -grid.shape[2] :], grid)  # the grid, unchanged, on the right
+    margin = named.shape[2] - grid.shape[2]
+    assert 0 < margin < 20 * NAME_CHARS and (named[:, :, :margin] < 0.5).any()  # some text drawn, its width bounded
+    assert _drawable("猫", ImageFont.load_default_imagefont()) == "\\u732b"  # PIL's bitmap font: Latin-1 only
+
+
+def test_a_conditional_gan_on_an_unlabelled_folder_says_how_to_label_it(tmp_path: Path) -> None:
+    root = _labelled_folder(tmp_path / "pets")
+    done = run_cli("model=cdcgan", "data=folder", f"data.root={root}", "data.image_size=16", "hydra.run.dir=run", cwd=tmp_path)
+    assert done.returncode == 2 and "data=folder data.labels=subfolders" in done.stderr, done.stderr

@@ -195,7 +195,7 @@ class GANObjective(SampledObjective, JudgedObjective):
             if data is None or not data.fully_labelled:
                 raise ConfigError(
                     "a conditional GAN needs a label for every training image: use a labelled data set "
-                    "(mnist, cifar10) with data.labeled_per_class=null"
+                    "(mnist, cifar10, or data=folder data.labels=subfolders: one class per subfolder) with data.labeled_per_class=null"
                 )
         data_classes = None if data is None else data.num_classes
         # without labels (data.labeled_per_class=0) a classifier D's K outputs are clusters, and K is free

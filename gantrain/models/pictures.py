@@ -2,7 +2,7 @@
 verdict on each patch. Each is a function of the networks and fixed inputs, returning a (3, H, W)
 image in [0, 1]; the objective chooses which to draw (Objective.pictures), the loop writes them."""
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -36,7 +36,8 @@ def name_rows(grid: Tensor, names: list[str], padding: int = 2) -> Tensor:
     import numpy as np
     from PIL import Image, ImageDraw, ImageFont
 
-    font = ImageFont.load_default()  # PIL's own bitmap font: nothing to find or download
+    font = ImageFont.load_default()  # PIL's own font: nothing to find or download
+    names = [_drawable(name[:NAME_CHARS] + ("…" if len(name) > NAME_CHARS else ""), font) for name in names]
     rows = len(names)
     height = (grid.shape[1] - padding) / rows  # each row's image plus its padding
     widths = [font.getbbox(name)[2] for name in names]
@@ -49,6 +50,18 @@ def name_rows(grid: Tensor, names: list[str], padding: int = 2) -> Tensor:
         draw.text((margin - 3 - widths[r], y), name, fill="black", font=font)
     left = torch.from_numpy(np.asarray(canvas).copy()).permute(2, 0, 1).float() / 255
     return torch.cat([left, as_rgb(grid[None])[0]], dim=2)
+
+
+NAME_CHARS = 24  # a longer class name is cut there, so that the margin stays narrower than the grid
+
+
+def _drawable(name: str, font: Any) -> str:
+    """`name`, or its ASCII form where the font cannot draw it (PIL's bitmap font, without FreeType, takes Latin-1 only)."""
+    try:
+        font.getbbox(name)
+        return name
+    except UnicodeError:
+        return name.encode("ascii", "backslashreplace").decode("ascii")
 
 
 def class_rows(grid: Tensor, latent: Latent, row: int, class_names: list[str] | None) -> Tensor:
