@@ -4,10 +4,10 @@ from its usual output on generated ones, and the other way round,
 
     R_LC = E_x[ relu(D(x) - alpha_F)^2 ] + E_z[ relu(alpha_R - D(G(z)))^2 ]
 
-alpha_R, alpha_F: exponential moving averages (decay 0.99) of D's mean output on the real and on the
-generated batches. The paper's eq. 3 squares the whole distances; its authors' code (which gave its
-numbers) squares only the part past the anchor, as here. D's loss adds lambda * R_LC; their CIFAR-10
-runs with DiffAugment use lambda = 0.3, StyleGAN2's 0.01 or less.
+alpha_R, alpha_F: exponential moving averages (decay 0.99, the authors') of D's mean output on the real
+and on the generated batches, starting at the first step's means (the authors' zero-debiased average
+starts there too, and weighs the first steps a little differently). The paper's eq. 3 squares the whole
+distances; its authors' code squares only the part past the anchor, as here. D's loss adds lambda * R_LC.
 """
 
 from typing import Any
