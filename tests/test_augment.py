@@ -207,7 +207,7 @@ def test_bad_ada_settings_are_one_line(kwargs: dict, said: str) -> None:
         ADA(**kwargs)
 
 
-@pytest.mark.parametrize("model", ["dcgan", "sgan", "pix2pix", "cyclegan"])
+@pytest.mark.parametrize("model", [m for m in SMALL if m != "catgan"])
 def test_models_train_with_ada_and_log_p_and_rt(model: str, tmp_path: Path) -> None:
     from conftest import scalars
 
@@ -229,3 +229,16 @@ def test_models_train_with_ada_and_log_p_and_rt(model: str, tmp_path: Path) -> N
 
     kept = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["objective"]["augment"]
     assert kept["p"] == pytest.approx(p[-1], abs=1e-6)
+
+
+def test_catgan_takes_ada_at_a_fixed_p_and_refuses_an_adaptive_one(tmp_path: Path) -> None:
+    """CatGAN's D gives class posteriors, no real/fake score for r_t: a fixed p only, said in one line."""
+    from conftest import scalars
+
+    args = [*SMALL["catgan"], "augment=ada", "train.steps=2", "train.batch_size=4", "train.log_every=1", "eval.every=0", "device=cpu"]
+    refused = run_cli(*args, "hydra.run.dir=refused", cwd=tmp_path)
+    assert refused.returncode == 2 and "augment.adaptive=false" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "refused").exists()
+    done = run_cli(*args, "augment.adaptive=false", "augment.p=0.5", "hydra.run.dir=run", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert [value for _, value in scalars(tmp_path / "run", "augment/p")] == [0.5, 0.5]

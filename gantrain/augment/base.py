@@ -12,6 +12,10 @@ from torch import Tensor
 class Augment(ABC):
     """A random transform of D's input batches, differentiable with respect to them."""
 
+    # whether it adapts to D's real/fake scores on real images (observe): an objective whose D gives none
+    # (CatGAN's class posteriors) refuses such a transform
+    adaptive: bool = False
+
     @abstractmethod
     def __call__(self, x: Tensor, *paired: Tensor) -> tuple[Tensor, ...]:
         """x (B, C, H, W) in [-1, 1], transformed; each of `paired` (B, C_i, H, W: a Pix2Pix D's source

@@ -58,6 +58,11 @@ class CatGAN(GANObjective):
         augment: Augment | None = None,
     ) -> None:
         super().__init__(augment)
+        if self.augment.adaptive:
+            raise ConfigError(
+                "augment=ada adapts p to D's real/fake scores on real images, and CatGAN's D gives class posteriors, not "
+                "such scores: fix p with augment.adaptive=false augment.p=0.2 (any p), or use augment=diffaugment"
+            )
         if marginal not in MARGINALS:
             raise ConfigError(f"loss.marginal must be one of {', '.join(MARGINALS)} (got {marginal!r})")
         self.lambda_ce = non_negative("loss.lambda_ce", lambda_ce)
