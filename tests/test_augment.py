@@ -124,11 +124,24 @@ def test_a_bad_policy_is_one_line() -> None:
 
 
 @pytest.mark.parametrize("model", list(SMALL))
-def test_every_model_with_a_discriminator_trains_with_diffaugment(model: str, tmp_path: Path) -> None:
-    args = [*SMALL[model], "augment=diffaugment", "train.steps=2", "train.batch_size=4", "eval.every=0", "device=cpu"]
-    done = run_cli(*args, "augment.policy=color,translation,cutout", "hydra.run.dir=run", cwd=tmp_path)
+def test_every_model_with_a_discriminator_trains_with_diffaugment_and_lecam(model: str, tmp_path: Path) -> None:
+    """A short run of each model with DiffAugment and, on every adversarial loss (all but CatGAN's), LeCam's
+    regulariser (gantrain/losses/lecam.py): logged at each step, its anchors in the checkpoint."""
+    from conftest import scalars
+
+    from gantrain.training.checkpoint import load_checkpoint
+
+    lecam = [] if model == "catgan" else ["loss.lecam=0.3"]
+    args = [*SMALL[model], "augment=diffaugment", *lecam, "train.steps=2", "train.batch_size=4", "train.log_every=1", "eval.every=0"]
+    done = run_cli(*args, "device=cpu", "augment.policy=color,translation,cutout", "hydra.run.dir=run", cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert (tmp_path / "run" / "checkpoints" / "last.pt").is_file()
+    state = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    if lecam:
+        judges = ["_a", "_b"] if model == "cyclegan" else [""]
+        for suffix in judges:
+            logged = scalars(tmp_path / "run", f"loss/lecam{suffix}")
+            assert [step for step, _ in logged] == [1, 2] and all(value >= 0 for _, value in logged)
+        assert sorted(state["objective"]["lecam"]) == sorted(f"discriminator{suffix}" for suffix in judges)
 
 
 def test_the_vae_has_no_discriminator_to_augment(tmp_path: Path) -> None:

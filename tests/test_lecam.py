@@ -1,12 +1,13 @@
 """LeCam regularisation (Tseng et al. 2021) as loss.lecam=lambda: the regulariser against hand-computed
 numbers, its anchors' moving averages, its place in every adversarial loss's D step, its state on resume
-and its bad values."""
+and its bad values. Every model with a D trains with it in tests/test_augment.py's DiffAugment runs, and
+resumes with it in tests/test_resume_models.py."""
 
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import SMALL_MODELS, run_cli, scalars
+from conftest import run_cli
 from torch import Tensor
 
 from gantrain.core.errors import ConfigError
@@ -15,7 +16,6 @@ from gantrain.losses.adversarial import AdversarialGAN
 from gantrain.losses.base import Batch
 from gantrain.losses.criteria import Hinge
 from gantrain.losses.lecam import LeCam
-from gantrain.training.checkpoint import load_checkpoint
 
 
 def test_the_regulariser_and_its_anchors_by_hand() -> None:
@@ -77,27 +77,6 @@ def test_d_descends_the_criterion_plus_lambda_times_lecam_and_keeps_its_anchors(
 def test_a_bad_weight_is_refused_naming_the_key(value: object) -> None:
     with pytest.raises(ConfigError, match="loss.lecam must be a number >= 0"):
         AdversarialGAN(lecam=value)
-
-
-@pytest.mark.parametrize("model", ["dcgan", "sgan", "progan", "pix2pix", "cyclegan"])
-def test_every_adversarial_loss_takes_lecam_and_logs_it(model: str, tmp_path: Path) -> None:
-    args = [
-        *SMALL_MODELS[model],
-        "loss.lecam=0.3",
-        "train.steps=2",
-        "train.batch_size=4",
-        "train.log_every=1",
-        "eval.every=0",
-        "device=cpu",
-    ]
-    done = run_cli(*args, "hydra.run.dir=run", cwd=tmp_path)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    judges = ["_a", "_b"] if model == "cyclegan" else [""]
-    for suffix in judges:
-        logged = scalars(tmp_path / "run", f"loss/lecam{suffix}")
-        assert [step for step, _ in logged] == [1, 2] and all(value >= 0 for _, value in logged)
-    kept = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["objective"]["lecam"]
-    assert sorted(kept) == sorted(f"discriminator{suffix}" for suffix in judges)
 
 
 def test_a_loss_without_an_adversarial_criterion_has_no_lecam_key(tmp_path: Path) -> None:
