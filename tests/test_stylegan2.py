@@ -1,0 +1,93 @@
+"""StyleGAN2's networks in plain torch (gantrain/models/stylegan2.py): the modulated convolution against
+hand-computed numbers and a per-image reference, the resampling filters, style mixing, truncation and
+the sizes it refuses."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gantrain.core.errors import ConfigError
+from gantrain.models.stylegan2 import (
+    StyleGAN2Discriminator,
+    StyleGAN2Generator,
+    check_size,
+    downsample2d,
+    fir_kernel,
+    modulated_conv2d,
+    upsample2d,
+)
+
+
+def test_modulation_and_demodulation_by_hand() -> None:
+    x = torch.tensor([1.0, 2.0]).view(1, 2, 1, 1)  # one pixel, two input features
+    weight = torch.tensor([3.0, 4.0]).view(1, 2, 1, 1)  # one output feature
+    styles = torch.tensor([[0.5, 2.0]])
+    # w' = s * w = [1.5, 8]; out = 1 * 1.5 + 2 * 8 = 17.5; demodulated: / sqrt(1.5^2 + 8^2) = / sqrt(66.25)
+    assert modulated_conv2d(x, weight, styles, demodulate=False).item() == pytest.approx(17.5)
+    assert modulated_conv2d(x, weight, styles).item() == pytest.approx(17.5 / math.sqrt(66.25), rel=1e-6)
+
+
+def test_the_grouped_form_is_each_image_convolved_with_its_own_weights() -> None:
+    g = torch.Generator().manual_seed(0)
+    x, weight, styles = torch.randn(3, 4, 6, 6, generator=g), torch.randn(5, 4, 3, 3, generator=g), torch.randn(3, 4, generator=g)
+    out = modulated_conv2d(x, weight, styles)
+    for i in range(3):
+        w = weight * styles[i].view(1, 4, 1, 1)
+        w = w / (w.square().sum(dim=(1, 2, 3), keepdim=True) + 1e-8).sqrt()
+        assert torch.allclose(out[i : i + 1], F.conv2d(x[i : i + 1], w, padding=1), atol=1e-5)
+    # demodulation: unit-variance inputs give outputs of about unit variance, whatever the styles' scale
+    big = torch.randn(64, 32, 8, 8, generator=g)
+    scaled = modulated_conv2d(big, torch.randn(16, 32, 3, 3, generator=g), 10 * torch.rand(64, 32, generator=g) + 0.1)
+    assert 0.7 < scaled[:, :, 1:-1, 1:-1].std().item() < 1.3
+
+
+def test_resampling_keeps_a_flat_image_flat_and_spreads_an_impulse_by_the_filter() -> None:
+    kernel = fir_kernel()
+    assert torch.allclose(kernel, torch.outer(torch.tensor([1.0, 3, 3, 1]), torch.tensor([1.0, 3, 3, 1])) / 64)
+    flat = torch.ones(1, 2, 8, 8)
+    assert upsample2d(flat, kernel).shape == (1, 2, 16, 16) and torch.allclose(upsample2d(flat, kernel)[..., 2:-2, 2:-2], torch.ones(1))
+    assert downsample2d(flat, kernel).shape == (1, 2, 4, 4) and torch.allclose(downsample2d(flat, kernel)[..., 1:-1, 1:-1], torch.ones(1))
+    impulse = torch.zeros(1, 1, 6, 6)
+    impulse[0, 0, 2, 3] = 1.0
+    up = upsample2d(impulse, kernel)[0, 0]
+    # stuffed to (4, 6), padded 2 before: the filter (x4) lands on rows 3..6 and columns 5..8
+    assert torch.allclose(up[3:7, 5:9], kernel * 4) and up.sum().item() == pytest.approx(4.0)
+
+
+def test_styles_mix_only_in_training_and_truncation_pulls_to_the_mean_w() -> None:
+    torch.manual_seed(0)
+    G = StyleGAN2Generator(z_dim=8, w_dim=8, image_size=8, channels=1, channel_base=64, channel_max=8, style_mixing=1.0)
+    assert G.num_ws == 4  # 4x4: one layer; 8x8: two; and the last toRGB
+    z = torch.randn(16, 8)
+    ws = G.ws(z)
+    assert any(not torch.equal(ws[i, 0], ws[i, -1]) for i in range(16))  # every image mixed, at some layer >= 1
+    G.eval()
+    ws = G.ws(z)
+    assert torch.equal(ws[:, 0], ws[:, -1])  # no mixing outside training
+    G.mapping.w_avg.fill_(0.25)
+    assert torch.allclose(G.ws(z, psi=0.0), torch.full_like(ws, 0.25)) and torch.allclose(G.ws(z, psi=1.0), ws)
+    G.train()
+    G.style_mixing = 0.0
+    ws = G.ws(z)
+    assert torch.equal(ws[:, 0], ws[:, -1])
+    assert not torch.allclose(G.mapping.w_avg, torch.full((8,), 0.25))  # G's step moved the mean of w
+
+
+def test_images_of_every_power_of_two_and_one_score_each() -> None:
+    for size in (8, 16, 32):
+        G = StyleGAN2Generator(z_dim=8, w_dim=8, image_size=size, channels=3, channel_base=128, channel_max=16)
+        D = StyleGAN2Discriminator(image_size=size, channels=3, channel_base=128, channel_max=16)
+        images = G(torch.randn(4, 8))
+        assert images.shape == (4, 3, size, size) and D(images).shape == (4,)
+        D(images).sum().backward()
+        assert all(p.grad is not None for p in G.parameters())
+
+
+@pytest.mark.parametrize("size", [4, 12, 48, 0, True, "32"])
+def test_a_size_that_is_not_a_power_of_two_of_at_least_8_is_one_line(size: object) -> None:
+    with pytest.raises(ConfigError, match="model=stylegan2 draws square images of a power-of-two side >= 8"):
+        check_size(size)
+    with pytest.raises(ConfigError, match="model.style_mixing must be a probability in"):
+        StyleGAN2Generator(image_size=8, style_mixing=1.5)
