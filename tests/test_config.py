@@ -51,8 +51,8 @@ def test_every_model_instantiates_for_the_data_size(model: str, size: int) -> No
     from gantrain.models.base import discriminate, generate, is_conditional
     from gantrain.training.setup import build_networks
 
-    if model == "progan" and size == 28:
-        size = 16  # progressive growing doubles from 4: 4 x 2^n (28 is refused, tests/test_progan.py)
+    if model in ("progan", "stylegan2") and size == 28:
+        size = 16  # both double from 4: 4 x 2^n (28 is refused, tests/test_progan.py and tests/test_stylegan2.py)
     cfg = _compose(f"model={model}", f"data.image_size={size}")
     nets, objective = build_networks(cfg), instantiate(cfg.loss)
     assert set(nets) == set(objective.networks)  # the model builds what its default loss trains

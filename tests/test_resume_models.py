@@ -67,6 +67,20 @@ MODELS = {
         "augment.interval=3",
         "loss.lecam=0.3",
     ],
+    # StyleGAN2: its path-length mean and lazy counts, the mean of w (truncation), G's moving average and ADA's p
+    "stylegan2_ada": [
+        "model=stylegan2",
+        "model.channel_base=256",
+        "model.channel_max=16",
+        "model.z_dim=16",
+        "model.w_dim=16",
+        "loss.pl_every=1",
+        "loss.r1_every=3",
+        "train.batch_size=8",
+        "augment=ada",
+        "augment.ada_kimg=0.02",
+        "augment.interval=3",
+    ],
     "cyclegan": [
         "model=cyclegan",
         "model.generator_ab.width=4",

@@ -91,3 +91,76 @@ def test_a_size_that_is_not_a_power_of_two_of_at_least_8_is_one_line(size: objec
         check_size(size)
     with pytest.raises(ConfigError, match="model.style_mixing must be a probability in"):
         StyleGAN2Generator(image_size=8, style_mixing=1.5)
+
+
+def _small_objective(**kwargs: object) -> "tuple":
+    from gantrain.losses.stylegan2 import StyleGAN2Loss
+
+    torch.manual_seed(0)
+    G = StyleGAN2Generator(z_dim=8, w_dim=8, image_size=8, channels=1, channel_base=64, channel_max=8)
+    D = StyleGAN2Discriminator(image_size=8, channels=1, channel_base=64, channel_max=8)
+    return G, D, StyleGAN2Loss(**kwargs)
+
+
+def test_the_lazy_regularisers_run_on_their_schedules_with_their_weights() -> None:
+    from gantrain.core.priors import Latent
+    from gantrain.losses.base import Batch
+
+    G, D, objective = _small_objective(r1_gamma=1.0, r1_every=3, pl_weight=2.0, pl_every=2)
+    batch = Batch(x=torch.rand(8, 1, 8, 8) * 2 - 1)
+    r1_at, pl_at = [], []
+    for step in range(7):
+        latent = Latent(torch.randn(8, 8))
+        if "loss/r1" in objective.discriminator_step(G, D, batch, latent).logs:
+            r1_at.append(step)
+        if "loss/pl" in objective.generator_step(G, D, batch, latent).logs:
+            pl_at.append(step)
+    # R1 at the 3rd and 6th D steps (AdversarialGAN counts the step first), path lengths at G steps 0, 2, 4, 6
+    assert r1_at == [2, 5] and pl_at == [0, 2, 4, 6]
+    assert objective.state_dict()["g_steps"] == 7 and objective.state_dict()["pl_mean"] > 0
+    # the term added is pl_weight * pl_every * E[(a - mean_a)^2]: against the same step without it
+    torch.manual_seed(1)
+    G_step = objective.generator_step(G, D, batch, Latent(torch.randn(8, 8)))  # g_steps 7: no penalty
+    assert "loss/pl" not in G_step.logs
+    objective.g_steps = 8
+    torch.manual_seed(1)
+    with_pl = objective.generator_step(G, D, batch, Latent(torch.randn(8, 8)))
+    assert with_pl.logs["loss/pl"] >= 0 and "loss/pl_mean" in with_pl.logs
+
+
+def test_path_lengths_are_the_norm_of_the_jacobian_transposed_times_a_pixel_direction() -> None:
+    from gantrain.core.priors import Latent
+    from gantrain.losses.stylegan2 import path_lengths
+
+    G, _, _ = _small_objective()
+    G.eval()  # no style mixing: ws repeat one w
+    torch.manual_seed(3)
+    z = torch.randn(2, 8)
+    torch.manual_seed(4)
+    lengths = path_lengths(G, Latent(z))
+    # the same by hand: image(ws), y drawn as path_lengths draws it, J^T y by autograd, its norm per image
+    ws = G.ws(z).detach().requires_grad_()
+    torch.manual_seed(4)
+    images = G.synthesis(ws)
+    y = torch.randn_like(images) / 8
+    (grad,) = torch.autograd.grad((images * y).sum(), ws)
+    assert torch.allclose(lengths, grad.square().sum(2).mean(1).sqrt(), rtol=1e-4)
+
+
+def test_a_short_run_and_bad_settings(tmp_path) -> None:
+    from conftest import run_cli, scalars
+
+    small = ["model=stylegan2", "model.channel_base=256", "model.channel_max=16", "model.z_dim=16", "model.w_dim=16"]
+    done = run_cli(
+        *small, "train.steps=4", "train.batch_size=8", "train.log_every=1", "eval.every=0", "device=cpu", "hydra.run.dir=run", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert [step for step, _ in scalars(tmp_path / "run", "loss/pl")] == [1]  # (g_steps 0; the next at 4)
+    for args, said in (
+        (["data.image_size=48"], "model=stylegan2 draws square images of a power-of-two side >= 8, and data.image_size=48 is not: use 64"),
+        (["model.generator.style_mixing=2"], "model.style_mixing must be a probability in [0, 1]"),
+        (["loss.pl_every=0"], "loss.pl_every must be an integer >= 1"),
+    ):
+        refused = run_cli(*small, *args, "hydra.run.dir=bad", cwd=tmp_path)
+        assert refused.returncode == 2 and said in refused.stderr and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+        assert not (tmp_path / "bad").exists()
