@@ -164,3 +164,39 @@ def test_a_short_run_and_bad_settings(tmp_path) -> None:
         refused = run_cli(*small, *args, "hydra.run.dir=bad", cwd=tmp_path)
         assert refused.returncode == 2 and said in refused.stderr and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
         assert not (tmp_path / "bad").exists()
+
+
+def test_truncation_in_the_tasks_pulls_samples_to_the_mean_and_names_its_files(tmp_path) -> None:
+    from conftest import run_cli
+
+    small = ["model=stylegan2", "model.channel_base=256", "model.channel_max=16", "model.z_dim=16", "model.w_dim=16"]
+    assert (
+        run_cli(*small, "train.steps=2", "train.batch_size=8", "eval.every=0", "device=cpu", "hydra.run.dir=run", cwd=tmp_path).returncode
+        == 0
+    )
+    for psi in ("1", "0.5", "0"):
+        done = run_cli("task=sample", "run=run", "n=4", "npy=true", f"psi={psi}", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+    import numpy as np
+
+    images = {
+        psi: np.load(next((tmp_path / "run" / "sample").glob(f"*seed0{suffix}.npy")))
+        for psi, suffix in ((1, ""), (0.5, "_psi0.5"), (0, "_psi0"))
+    }
+    spread = {psi: images[psi].astype(float).std(axis=0).mean() for psi in images}
+    assert spread[0] < spread[0.5] < spread[1]  # psi 0: every image the mean w's (up to the noise inputs)
+    for task in (["task=interpolate", "n=2", "length=3"], ["task=arithmetic", "expression=0 - 1"]):
+        assert run_cli(*task, "run=run", "psi=0.7", cwd=tmp_path).returncode == 0
+    assert list((tmp_path / "run" / "interpolate").glob("*_psi0.7.png"))
+    refused = run_cli("task=sample", "run=run", "psi=1.5", cwd=tmp_path)
+    assert refused.returncode == 2 and "psi must be a number in [0, 1]" in refused.stderr
+
+
+def test_truncating_a_generator_without_a_mapping_network_is_refused() -> None:
+    from gantrain.models.dcgan import DCGANGenerator
+    from gantrain.tasks.trained import truncated
+
+    G = DCGANGenerator(z_dim=8, image_size=28, channels=1, width=4)
+    assert truncated(G, 1.0) is G
+    with pytest.raises(ConfigError, match="psi=0.5 truncates a StyleGAN2's w towards its mean, and this run's generator is DCGANGenerator"):
+        truncated(G, 0.5)

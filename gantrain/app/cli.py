@@ -335,14 +335,14 @@ def _sample(cfg: DictConfig, out: Path, device: Any) -> dict[str, str]:
     from gantrain.tasks import sample
 
     _trained(cfg)
-    return _written(cfg, sample(cfg.run, out, n=cfg.n, seed=int(cfg.seed), npy=bool(cfg.npy), device=device))
+    return _written(cfg, sample(cfg.run, out, n=cfg.n, seed=int(cfg.seed), npy=bool(cfg.npy), device=device, psi=cfg.psi))
 
 
 def _interpolate(cfg: DictConfig, out: Path, device: Any) -> dict[str, str]:
     from gantrain.tasks import interpolate
 
     _trained(cfg)
-    done = interpolate(cfg.run, out, n=cfg.n, length=cfg.length, mode=cfg.mode, seed=int(cfg.seed), device=device)
+    done = interpolate(cfg.run, out, n=cfg.n, length=cfg.length, mode=cfg.mode, seed=int(cfg.seed), device=device, psi=cfg.psi)
     return _written(cfg, done)
 
 
@@ -350,7 +350,7 @@ def _arithmetic(cfg: DictConfig, out: Path, device: Any) -> dict[str, str]:
     from gantrain.tasks import arithmetic
 
     _trained(cfg)
-    done = arithmetic(cfg.run, out, expression=cfg.expression, n=cfg.n, seed=int(cfg.seed), device=device)
+    done = arithmetic(cfg.run, out, expression=cfg.expression, n=cfg.n, seed=int(cfg.seed), device=device, psi=cfg.psi)
     return _written(cfg, done)
 
 

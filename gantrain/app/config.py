@@ -37,6 +37,7 @@ class GantrainConfig:
     draws: int = 3  # probe: class-balanced draws of the labelled images per budget (one for all)
     neighbours: int = 3  # nearest: training images shown beside each sample, per space
     npy: bool = False  # sample: also save the images as uint8 (n, C, H, W) in a .npy file
+    psi: float = 1.0  # sample, interpolate, arithmetic: StyleGAN2's truncation of w towards its mean, in [0, 1] (1: none)
     mode: str = "slerp"  # interpolate: lerp | slerp | traverse (one latent coordinate swept per row)
     length: int = 10  # interpolate: images per walk
     expression: str | None = None  # arithmetic: groups of indices into task=sample's grid, e.g. '3 7 12 - 1 4 5 + 9 10 11'

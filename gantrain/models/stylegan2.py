@@ -247,6 +247,18 @@ class StyleGAN2Generator(Network):
         return self.synthesis(self.ws(z, y, psi), noise_mode)
 
 
+class Truncated(Network):
+    """A StyleGAN2 generator drawing with the truncation trick: w' = w_avg + psi (w - w_avg), for the tasks."""
+
+    def __init__(self, G: StyleGAN2Generator, psi: float) -> None:
+        super().__init__()
+        self.G, self.psi = G, psi
+        self.conditional, self.num_classes = G.conditional, G.num_classes
+
+    def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        return self.G(z, y, psi=self.psi)
+
+
 class DiscriminatorBlock(nn.Module):
     """Two 3x3 convolutions, the second after a 2x blur-downsampling, beside a downsampled 1x1 skip."""
 

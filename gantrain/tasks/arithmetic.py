@@ -8,7 +8,7 @@ import torch
 from gantrain.core.errors import ConfigError
 from gantrain.core.files import save_png
 from gantrain.models.inference import generate_images
-from gantrain.tasks.trained import Written, latent_prior, load_run, picture_to_tensorboard
+from gantrain.tasks.trained import Written, latent_prior, load_run, picture_to_tensorboard, psi_suffix, truncated
 
 
 def parse_expression(expression: str, n: int) -> list[tuple[int, list[int]]]:
@@ -42,6 +42,7 @@ def arithmetic(
     n: int = 64,
     seed: int = 0,
     device: torch.device = torch.device("cpu"),
+    psi: float = 1.0,
 ) -> Written:
     """Vector arithmetic on z (Radford et al. 2016, section 6.3): each group of samples of `task=sample
     n=N seed=S` is averaged in z (single samples are unstable, the paper found), the averages are added
@@ -58,6 +59,7 @@ def arithmetic(
         raise ConfigError(f"n must be an integer >= 1, the grid of task=sample the indices refer to (got {n!r})")
     terms = parse_expression(expression, n)
     trained = load_run(run, device)
+    G = truncated(trained.G, psi)
     prior = latent_prior(trained)
     if prior.num_classes is not None:
         raise ConfigError("task=arithmetic works in the z space of an unconditional generator; this one also takes labels")
@@ -69,9 +71,7 @@ def arithmetic(
     z_rows = []
     for (_, group), mean in zip(terms, means):
         z_rows.append((grid.z[group], mean))
-    images = generate_images(
-        trained.G, Latent(torch.cat([torch.stack([*zs, m]) for zs, m in z_rows] + [torch.stack([result, *(result + noise)])]))
-    )
+    images = generate_images(G, Latent(torch.cat([torch.stack([*zs, m]) for zs, m in z_rows] + [torch.stack([result, *(result + noise)])])))
     blank = torch.zeros_like(images[0])
     cells, at = [], 0
     for zs, _ in z_rows:  # a group's samples, blanks, then the image of their mean in the last column
@@ -83,7 +83,9 @@ def arithmetic(
     name = "-".join(map(str, terms[0][1]))
     for sign, group in terms[1:]:
         name += ("_plus_" if sign > 0 else "_minus_") + "-".join(map(str, group))
-    path = out / f"arithmetic_step{trained.step}_n{n}_seed{seed}_{name}.png"  # e.g. ..._3-7-12_minus_1-4-5_plus_9-10-11.png
+    path = (
+        out / f"arithmetic_step{trained.step}_n{n}_seed{seed}{psi_suffix(psi)}_{name}.png"
+    )  # e.g. ..._3-7-12_minus_1-4-5_plus_9-10-11.png
     save_png(path, make_grid(torch.stack(cells).float() / 255, nrow=width, pad_value=1.0), "arithmetic grid")
     picture_to_tensorboard(trained, "task/arithmetic", path)
     return Written([path], len(images), trained.step)

@@ -8,7 +8,7 @@ import torch
 from gantrain.core.errors import ConfigError
 from gantrain.core.files import save_png
 from gantrain.models.inference import generate_images
-from gantrain.tasks.trained import GRID_MAX, Written, latent_prior, load_run, picture_to_tensorboard
+from gantrain.tasks.trained import GRID_MAX, Written, latent_prior, load_run, picture_to_tensorboard, psi_suffix, truncated
 
 INTERPOLATIONS = ("lerp", "slerp", "traverse")
 
@@ -49,6 +49,7 @@ def interpolate(
     mode: str = "slerp",
     seed: int = 0,
     device: torch.device = torch.device("cpu"),
+    psi: float = 1.0,
 ) -> Written:
     """n walks in latent space, one per row, from one z to another in `length` images (the DCGAN paper's
     figure 4), by `mode` lerp or slerp; or, with mode=traverse, one z with coordinate i swept across the
@@ -67,6 +68,7 @@ def interpolate(
             f"n x length = {n:,} x {length:,} images would not fit one grid (it shows at most {GRID_MAX:,}): lower n or length"
         )
     trained = load_run(run, device)
+    G = truncated(trained.G, psi)
     prior = latent_prior(trained)
     generator = torch.Generator().manual_seed(seed)
     if mode == "traverse":  # row i: coordinate i of one z swept across the prior's range, the others fixed
@@ -81,10 +83,10 @@ def interpolate(
         t = torch.linspace(0, 1, length, device=device)
         z = (slerp if mode == "slerp" else lerp)(start.z, end.z, t).flatten(0, 1)  # (n * length, D): row by row
         y = None if start.y is None else start.y.repeat_interleave(length)
-    images = generate_images(trained.G, Latent(z, y))
+    images = generate_images(G, Latent(z, y))
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{mode}_step{trained.step}_n{n}_seed{seed}.png"
+    path = out / f"{mode}_step{trained.step}_n{n}_seed{seed}{psi_suffix(psi)}.png"
     save_png(path, make_grid(images.float() / 255, nrow=length, pad_value=1.0), "interpolation grid")
     picture_to_tensorboard(trained, f"task/{mode}", path)
     return Written([path], len(images), trained.step)

@@ -10,7 +10,7 @@ from gantrain.core.errors import ConfigError
 from gantrain.core.files import save_png, write_with
 from gantrain.models.inference import generate_images
 from gantrain.models.pictures import class_rows
-from gantrain.tasks.trained import GRID_MAX, Written, latent_prior, load_run, picture_to_tensorboard
+from gantrain.tasks.trained import GRID_MAX, Written, latent_prior, load_run, picture_to_tensorboard, psi_suffix, truncated
 
 CHUNK = 1024  # images generated at a time beyond the grid (npy=true)
 
@@ -23,6 +23,7 @@ def sample(
     seed: int = 0,
     npy: bool = False,
     device: torch.device = torch.device("cpu"),
+    psi: float = 1.0,
 ) -> Written:
     """n images from a trained generator as one PNG grid (one row per class for a conditional G), and the
     images themselves as uint8 (n, C, H, W) in a .npy file when `npy`."""
@@ -36,16 +37,17 @@ def sample(
             f"all of them to a .npy file (made in chunks; the grid then shows the first {GRID_MAX:,})"
         )
     trained = load_run(run, device)
+    G = truncated(trained.G, psi)
     prior = latent_prior(trained)
     generator = torch.Generator().manual_seed(seed)
     latent, row = prior.grid(min(n, GRID_MAX), device=device, generator=generator)
-    images = generate_images(trained.G, latent)
+    images = generate_images(G, latent)
     out = Path(output)
     if npy:
         _check_room(out, n * images[0].numel())
     out.mkdir(parents=True, exist_ok=True)
     total = n if n > GRID_MAX else len(images)  # (a conditional grid rounds n down to whole rows)
-    grid = out / f"samples_step{trained.step}_n{total}_seed{seed}.png"
+    grid = out / f"samples_step{trained.step}_n{total}_seed{seed}{psi_suffix(psi)}.png"
     save_png(grid, class_rows(make_grid(images.float() / 255, nrow=row, pad_value=1.0), latent, row, trained.class_names), "sample grid")
     files = [grid]
     if npy:
@@ -55,9 +57,7 @@ def sample(
 
             write_with(files[-1], "images", lambda f: np.save(f, images.numpy()))
         else:  # the grid's images, then the rest in chunks straight into the file: memory flat in n
-            _write_npy_in_chunks(
-                files[-1], images, n, lambda k: generate_images(trained.G, prior.sample(k, device=device, generator=generator))
-            )
+            _write_npy_in_chunks(files[-1], images, n, lambda k: generate_images(G, prior.sample(k, device=device, generator=generator)))
     picture_to_tensorboard(trained, "task/sample", grid)
     return Written(files, total, trained.step)
 

@@ -104,6 +104,30 @@ def latent_prior(trained: TrainedRun) -> Any:
     return LatentPrior(int(model.z_dim), str(model.z_dist), G.num_classes if is_conditional(G) else None)
 
 
+def truncated(G: nn.Module, psi: object) -> nn.Module:
+    """G drawing with truncation `psi` (1: as trained; StyleGAN2's w_avg + psi (w - w_avg), psi in [0, 1]);
+    a psi below 1 for a generator without a mapping network is refused in one line."""
+    from gantrain.models.base import unwrap
+    from gantrain.models.stylegan2 import StyleGAN2Generator, Truncated
+
+    if isinstance(psi, bool) or not isinstance(psi, (int, float)) or not 0 <= psi <= 1:
+        raise ConfigError(f"psi must be a number in [0, 1], the truncation of w (1: none) (got {psi!r})")
+    if psi == 1:
+        return G
+    network = unwrap(G)
+    if not isinstance(network, StyleGAN2Generator):
+        raise ConfigError(
+            f"psi={psi:g} truncates a StyleGAN2's w towards its mean, and this run's generator is {type(network).__name__}: leave psi out"
+        )
+    return Truncated(network, float(psi))
+
+
+def psi_suffix(psi: float) -> str:
+    """What a task's file name says of its truncation: nothing at psi 1, "_psi0.7" else (a grid at another psi
+    never overwrites one)."""
+    return "" if psi == 1 else f"_psi{psi:g}"
+
+
 GRID_MAX = 1024  # the most images one picture of a task shows (32 x 32 of them)
 
 
