@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from gantrain.core.errors import ConfigError
+from gantrain.models.progan import minibatch_stddev
 from gantrain.models.stylegan2 import (
     StyleGAN2Discriminator,
     StyleGAN2Generator,
@@ -200,3 +201,44 @@ def test_truncating_a_generator_without_a_mapping_network_is_refused() -> None:
     assert truncated(G, 1.0) is G
     with pytest.raises(ConfigError, match="psi=0.5 truncates a StyleGAN2's w towards its mean, and this run's generator is DCGANGenerator"):
         truncated(G, 0.5)
+
+
+def test_a_projection_discriminator_adds_the_class_embedding_times_the_features() -> None:
+    from gantrain.models.cgan import ConditionalDCGANDiscriminator
+
+    torch.manual_seed(0)
+    x, y, other = torch.randn(4, 1, 28, 28), torch.tensor([0, 1, 2, 3]), torch.tensor([1, 1, 1, 1])
+    D = ConditionalDCGANDiscriminator(image_size=28, channels=1, width=4, num_classes=4, conditioning="projection")
+    phi = D.features(x).sum(dim=(2, 3))  # (B, C): D's last features summed over space
+    assert torch.allclose(D(x, y) - D(x, other), ((D.embed(y) - D.embed(other)) * phi).sum(1), atol=1e-5)
+    assert torch.allclose(
+        D(x, y) - (D.embed(y) * phi).sum(1), D.head(D.features(x)).flatten(), atol=1e-5
+    )  # psi(phi(x)): the class-free score
+    S = StyleGAN2Discriminator(image_size=8, channels=1, channel_base=64, channel_max=8, num_classes=4, conditional=True)
+    onehot = lambda labels: F.one_hot(labels, 4).float()  # noqa: E731
+    x8 = torch.randn(4, 1, 8, 8)
+    h = S.fc(S.conv(minibatch_stddev(S.blocks(S.from_rgb(x8)), 4)).flatten(1))  # (B, C): its last features
+    assert torch.allclose(
+        S(x8, y) - S(x8, other), ((S.embed(onehot(y)) - S.embed(onehot(other))) * h).sum(1) / math.sqrt(h.shape[1]), atol=1e-5
+    )
+    with pytest.raises(ConfigError, match="model.discriminator.conditioning must be one of concat, projection"):
+        ConditionalDCGANDiscriminator(image_size=28, channels=1, conditioning="inner")
+
+
+def test_a_conditional_stylegan2_and_a_projection_cdcgan_train(tmp_path) -> None:
+    from conftest import run_cli
+
+    small = [
+        "model=stylegan2",
+        "model.channel_base=256",
+        "model.channel_max=16",
+        "model.z_dim=16",
+        "model.w_dim=16",
+        "model.conditional=true",
+    ]
+    common = ["train.steps=2", "train.batch_size=10", "eval.every=0", "device=cpu"]
+    done = run_cli(*small, *common, "train.sample_every=2", "hydra.run.dir=sg", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    cdcgan = ["model=cdcgan", "model.discriminator.conditioning=projection", "model.generator.width=4", "model.discriminator.width=4"]
+    done = run_cli(*cdcgan, *common, "hydra.run.dir=cd", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from gantrain.core.errors import ConfigError
 from gantrain.models.dcgan import DCGANDiscriminator, DCGANGenerator
@@ -91,23 +91,44 @@ class ConditionalDCGANGenerator(DCGANGenerator):
         return super().forward(torch.cat([z, F.one_hot(y, self.num_classes).to(z.dtype)], dim=1))
 
 
+CONDITIONINGS = ("concat", "projection")
+
+
+def check_conditioning(conditioning: object, allowed: tuple[str, ...] = CONDITIONINGS) -> str:
+    if conditioning not in allowed:
+        raise ConfigError(f"model.discriminator.conditioning must be one of {', '.join(allowed)} (got {conditioning!r})")
+    return str(conditioning)
+
+
 class ConditionalDCGANDiscriminator(DCGANDiscriminator):
-    """The convolutional variant: (image (B, C, H, W), y (B,)) -> logit (B,); the label enters as K
-    constant feature maps (one-hot, broadcast over H x W) stacked onto the image's channels."""
+    """The convolutional variant: (image (B, C, H, W), y (B,)) -> logit (B,). conditioning="concat": the
+    label enters as K constant feature maps (one-hot, broadcast over H x W) stacked onto the image's
+    channels; "projection" (Miyato & Koyama 2018): D(x, y) = psi(phi(x)) + <embed(y), sum_HW phi(x)>, the
+    inner product of a learned class embedding with D's last features summed over space."""
 
     conditional = True
 
-    def __init__(self, *, image_size: int = 64, channels: int = 3, width: int = 64, num_classes: int = 10) -> None:
-        classes = _classes(num_classes)
-        super().__init__(image_size=image_size, channels=channels + classes, width=width)
+    def __init__(
+        self, *, image_size: int = 64, channels: int = 3, width: int = 64, num_classes: int = 10, conditioning: str = "concat"
+    ) -> None:
+        classes, self.conditioning = _classes(num_classes), check_conditioning(conditioning)
+        super().__init__(image_size=image_size, channels=channels + (classes if self.conditioning == "concat" else 0), width=width)
         self.label_classes = classes  # num_classes stays None: D's output is one real/fake logit
+        if self.conditioning == "projection":
+            self.embed = nn.Embedding(classes, self.head.in_channels)
+            nn.init.normal_(self.embed.weight, 0.0, 0.02)
 
     def layer_features(self, images: Tensor) -> list[Tensor]:
-        """D's layers without its label input: the K label maps all zero."""
+        """D's layers without its label input: the K label maps all zero (none to give with projection)."""
+        if self.conditioning == "projection":
+            return super().layer_features(images)
         b, _, h, w = images.shape
         return super().layer_features(torch.cat([images, images.new_zeros(b, self.label_classes, h, w)], dim=1))
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:  # type: ignore[override]
+        if self.conditioning == "projection":
+            features = self.features(x)  # (B, C, b, b)
+            return self.head(features).flatten(1).squeeze(1) + (self.embed(y) * features.sum(dim=(2, 3))).sum(dim=1)
         b, _, h, w = x.shape
         maps = F.one_hot(y, self.label_classes).to(x.dtype).view(b, -1, 1, 1).expand(b, self.label_classes, h, w)
         return super().forward(torch.cat([x, maps], dim=1))  # (B, C + K, H, W) -> (B,)

@@ -301,9 +301,20 @@ class StyleGAN2Discriminator(Network):
         channel_base: int = 32768,
         channel_max: int = 512,
         mbstd_group: int = 4,
+        num_classes: int | None = None,
+        conditional: bool = False,
+        conditioning: str = "projection",
     ) -> None:
         super().__init__()
         self.image_size = check_size(image_size)
+        if conditioning != "projection":
+            raise ConfigError(f"model.discriminator.conditioning must be projection for StyleGAN2's D (got {conditioning!r})")
+        # a conditional D scores (x, y) by projection (Miyato & Koyama 2018): psi(phi(x)) + <embed(y), phi(x)> / sqrt(C)
+        # on its last features phi(x) (B, C), as StyleGAN2-ADA's cmap; num_classes stays None (one score, not a classifier)
+        self.conditional = conditional
+        self.label_classes = int(num_classes) if conditional and num_classes else None
+        if conditional and (self.label_classes is None or self.label_classes < 2):
+            raise ConfigError(f"model.num_classes must be at least 2 for a conditional StyleGAN2 (got {num_classes!r})")
         at = lambda r: channels_at(r, channel_base, channel_max)  # noqa: E731
         self.from_rgb = EqualConv2d(channels, at(self.image_size), 1)
         blocks, resolution = [], self.image_size
@@ -315,8 +326,15 @@ class StyleGAN2Discriminator(Network):
         self.conv = EqualConv2d(at(4) + 1, at(4), 3)
         self.fc = EqualLinear(at(4) * 16, at(4), activation=True)
         self.out = EqualLinear(at(4), 1)
+        self.embed = EqualLinear(self.label_classes, at(4)) if self.label_classes else None
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         x = self.blocks(self.from_rgb(x))
         x = self.conv(minibatch_stddev(x, self.mbstd_group))
-        return self.out(self.fc(x.flatten(1))).squeeze(1)
+        features = self.fc(x.flatten(1))  # (B, C)
+        score = self.out(features).squeeze(1)
+        if self.embed is None:
+            return score
+        assert y is not None, "a conditional discriminator is told the class"
+        projection = self.embed(F.one_hot(y, self.label_classes).to(features.dtype))  # (B, C)
+        return score + (projection * features).sum(dim=1) / math.sqrt(features.shape[1])
