@@ -189,6 +189,11 @@ def test_truncation_in_the_tasks_pulls_samples_to_the_mean_and_names_its_files(t
     for task in (["task=interpolate", "n=2", "length=3"], ["task=arithmetic", "expression=0 - 1"]):
         assert run_cli(*task, "run=run", "psi=0.7", cwd=tmp_path).returncode == 0
     assert list((tmp_path / "run" / "interpolate").glob("*_psi0.7.png"))
+    walked = run_cli("task=interpolate", "run=run", "space=w", "mode=lerp", "n=2", "length=3", cwd=tmp_path)  # straight lines in W
+    assert walked.returncode == 0 and list((tmp_path / "run" / "interpolate").glob("lerp_w_step2_n2_seed0.png")), walked.stderr
+    for args, said in ((["space=w"], "space=w walks straight lines in W"), (["space=x"], "space must be z")):
+        refused = run_cli("task=interpolate", "run=run", *args, cwd=tmp_path)
+        assert refused.returncode == 2 and said in refused.stderr, refused.stderr
     refused = run_cli("task=sample", "run=run", "psi=1.5", cwd=tmp_path)
     assert refused.returncode == 2 and "psi must be a number in [0, 1]" in refused.stderr
 

@@ -342,7 +342,9 @@ def _interpolate(cfg: DictConfig, out: Path, device: Any) -> dict[str, str]:
     from gantrain.tasks import interpolate
 
     _trained(cfg)
-    done = interpolate(cfg.run, out, n=cfg.n, length=cfg.length, mode=cfg.mode, seed=int(cfg.seed), device=device, psi=cfg.psi)
+    done = interpolate(
+        cfg.run, out, n=cfg.n, length=cfg.length, mode=cfg.mode, seed=int(cfg.seed), device=device, psi=cfg.psi, space=cfg.space
+    )
     return _written(cfg, done)
 
 

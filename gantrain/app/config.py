@@ -40,6 +40,7 @@ class GantrainConfig:
     psi: float = 1.0  # sample, interpolate, arithmetic: StyleGAN2's truncation of w towards its mean, in [0, 1] (1: none)
     mode: str = "slerp"  # interpolate: lerp | slerp | traverse (one latent coordinate swept per row)
     length: int = 10  # interpolate: images per walk
+    space: str = "z"  # interpolate: z (the prior's) | w (a StyleGAN2's intermediate latent space, with mode=lerp)
     expression: str | None = None  # arithmetic: groups of indices into task=sample's grid, e.g. '3 7 12 - 1 4 5 + 9 10 11'
     input: str | None = None  # translate: the folder of images to translate (searched recursively)
     input_form: str = "image"  # translate: image (the source itself) | aligned (A|B pairs) | edges (Canny edges of it)

@@ -259,6 +259,17 @@ class Truncated(Network):
         return self.G(z, y, psi=self.psi)
 
 
+class FromW(Network):
+    """A StyleGAN2 generator's synthesis network fed one w per image (B, w_dim) at every layer: walks in W."""
+
+    def __init__(self, G: StyleGAN2Generator) -> None:
+        super().__init__()
+        self.G = G
+
+    def forward(self, w: Tensor) -> Tensor:
+        return self.G.synthesis(w[:, None].expand(-1, self.G.num_ws, -1))
+
+
 class DiscriminatorBlock(nn.Module):
     """Two 3x3 convolutions, the second after a 2x blur-downsampling, beside a downsampled 1x1 skip."""
 

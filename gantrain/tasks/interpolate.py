@@ -7,7 +7,9 @@ import torch
 
 from gantrain.core.errors import ConfigError
 from gantrain.core.files import save_png
+from gantrain.models.base import unwrap
 from gantrain.models.inference import generate_images
+from gantrain.models.stylegan2 import FromW, StyleGAN2Generator
 from gantrain.tasks.trained import GRID_MAX, Written, latent_prior, load_run, picture_to_tensorboard, psi_suffix, truncated
 
 INTERPOLATIONS = ("lerp", "slerp", "traverse")
@@ -50,16 +52,22 @@ def interpolate(
     seed: int = 0,
     device: torch.device = torch.device("cpu"),
     psi: float = 1.0,
+    space: str = "z",
 ) -> Written:
     """n walks in latent space, one per row, from one z to another in `length` images (the DCGAN paper's
     figure 4), by `mode` lerp or slerp; or, with mode=traverse, one z with coordinate i swept across the
-    prior's range in row i (the beta-VAE paper's latent traversals). A conditional G keeps one class per row."""
+    prior's range in row i (the beta-VAE paper's latent traversals). A conditional G keeps one class per row.
+    space="w": a StyleGAN2's walks run straight (lerp) between the two z's w, after truncation by psi."""
     from torchvision.utils import make_grid
 
     from gantrain.core.priors import Latent
 
     if mode not in INTERPOLATIONS:
         raise ConfigError(f"mode must be lerp, slerp or traverse (got {mode!r})")
+    if space not in ("z", "w"):
+        raise ConfigError(f"space must be z (the prior's) or w (a StyleGAN2's intermediate latent) (got {space!r})")
+    if space == "w" and mode != "lerp":
+        raise ConfigError(f"space=w walks straight lines in W (the StyleGAN papers'): use mode=lerp (got mode={mode})")
     for name, value, least in (("n", n, 1), ("length", length, 2)):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise ConfigError(f"{name} must be an integer >= {least} (got {value!r})")
@@ -83,10 +91,17 @@ def interpolate(
         t = torch.linspace(0, 1, length, device=device)
         z = (slerp if mode == "slerp" else lerp)(start.z, end.z, t).flatten(0, 1)  # (n * length, D): row by row
         y = None if start.y is None else start.y.repeat_interleave(length)
-    images = generate_images(G, Latent(z, y))
+    if space == "w":  # each walk's two ends mapped to W (truncated by psi), the straight line between them drawn
+        network = unwrap(trained.G)
+        if not isinstance(network, StyleGAN2Generator):
+            raise ConfigError(f"space=w walks a StyleGAN2's W, and this run's generator is {type(network).__name__}: leave space out")
+        with torch.no_grad():
+            ends = network.mapping(torch.cat([start.z, end.z]), None if start.y is None else torch.cat([start.y, end.y]), psi=psi)
+        z, G = lerp(ends[:n], ends[n:], t).flatten(0, 1), FromW(network)  # (n * length, w_dim)
+    images = generate_images(G, Latent(z, None if space == "w" else y))
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{mode}_step{trained.step}_n{n}_seed{seed}{psi_suffix(psi)}.png"
+    path = out / f"{mode}{'_w' if space == 'w' else ''}_step{trained.step}_n{n}_seed{seed}{psi_suffix(psi)}.png"
     save_png(path, make_grid(images.float() / 255, nrow=length, pad_value=1.0), "interpolation grid")
     picture_to_tensorboard(trained, f"task/{mode}", path)
     return Written([path], len(images), trained.step)
