@@ -206,7 +206,7 @@ def test_eval_on_a_cyclegan_run_gives_both_judges_and_the_transfer_score(
     from gantrain.tasks import evaluate_run
 
     monkeypatch.setattr(classifier, "TRAIN_STEPS", 10)  # the judges' and transfer's recipes, in seconds
-    monkeypatch.setattr(cycle_metrics, "TRANSFER_IMAGES", 500)  # each side's translated training set
+    monkeypatch.setattr(cycle_metrics, "TRANSFER_IMAGES", 200)  # each side's translated training set
     monkeypatch.setenv("GANTRAIN_CACHE", str(tmp_path / "cache"))
     scored = evaluate_run(cycle_run, tmp_path / "eval", device=torch.device("cpu"))
     assert scored.step == 4 and "CycleMetrics" in scored.extractor

@@ -3,6 +3,7 @@ hand-computed numbers and a per-image reference, the resampling filters, style m
 the sizes it refuses."""
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -148,15 +149,26 @@ def test_path_lengths_are_the_norm_of_the_jacobian_transposed_times_a_pixel_dire
     assert torch.allclose(lengths, grad.square().sum(2).mean(1).sqrt(), rtol=1e-4)
 
 
-def test_a_short_run_and_bad_settings(tmp_path) -> None:
+SMALL = ["model=stylegan2", "model.channel_base=256", "model.channel_max=16", "model.z_dim=16", "model.w_dim=16"]
+
+
+@pytest.fixture(scope="module")
+def stylegan2_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 4-step StyleGAN2 run on the bundled digits, shared by the tests that read one."""
+    from conftest import run_cli
+
+    folder = tmp_path_factory.mktemp("stylegan2")
+    args = [*SMALL, "train.steps=4", "train.batch_size=8", "train.log_every=1", "eval.every=0", "device=cpu", "hydra.run.dir=run"]
+    done = run_cli(*args, cwd=folder)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return folder / "run"
+
+
+def test_a_short_run_and_bad_settings(stylegan2_run: Path, tmp_path: Path) -> None:
     from conftest import run_cli, scalars
 
-    small = ["model=stylegan2", "model.channel_base=256", "model.channel_max=16", "model.z_dim=16", "model.w_dim=16"]
-    done = run_cli(
-        *small, "train.steps=4", "train.batch_size=8", "train.log_every=1", "eval.every=0", "device=cpu", "hydra.run.dir=run", cwd=tmp_path
-    )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert [step for step, _ in scalars(tmp_path / "run", "loss/pl")] == [1]  # (g_steps 0; the next at 4)
+    small = SMALL
+    assert [step for step, _ in scalars(stylegan2_run, "loss/pl")] == [1]  # (g_steps 0; the next at 4)
     for args, said in (
         (["data.image_size=48"], "model=stylegan2 draws square images of a power-of-two side >= 8, and data.image_size=48 is not: use 64"),
         (["model.generator.style_mixing=2"], "model.style_mixing must be a probability in [0, 1]"),
@@ -167,14 +179,10 @@ def test_a_short_run_and_bad_settings(tmp_path) -> None:
         assert not (tmp_path / "bad").exists()
 
 
-def test_truncation_in_the_tasks_pulls_samples_to_the_mean_and_names_its_files(tmp_path) -> None:
+def test_truncation_in_the_tasks_pulls_samples_to_the_mean_and_names_its_files(stylegan2_run: Path) -> None:
     from conftest import run_cli
 
-    small = ["model=stylegan2", "model.channel_base=256", "model.channel_max=16", "model.z_dim=16", "model.w_dim=16"]
-    assert (
-        run_cli(*small, "train.steps=2", "train.batch_size=8", "eval.every=0", "device=cpu", "hydra.run.dir=run", cwd=tmp_path).returncode
-        == 0
-    )
+    tmp_path = stylegan2_run.parent
     for psi in ("1", "0.5", "0"):
         done = run_cli("task=sample", "run=run", "n=4", "npy=true", f"psi={psi}", cwd=tmp_path)
         assert done.returncode == 0, done.stderr
@@ -190,7 +198,7 @@ def test_truncation_in_the_tasks_pulls_samples_to_the_mean_and_names_its_files(t
         assert run_cli(*task, "run=run", "psi=0.7", cwd=tmp_path).returncode == 0
     assert list((tmp_path / "run" / "interpolate").glob("*_psi0.7.png"))
     walked = run_cli("task=interpolate", "run=run", "space=w", "mode=lerp", "n=2", "length=3", cwd=tmp_path)  # straight lines in W
-    assert walked.returncode == 0 and list((tmp_path / "run" / "interpolate").glob("lerp_w_step2_n2_seed0.png")), walked.stderr
+    assert walked.returncode == 0 and list((tmp_path / "run" / "interpolate").glob("lerp_w_step4_n2_seed0.png")), walked.stderr
     for args, said in ((["space=w"], "space=w walks straight lines in W"), (["space=x"], "space must be z")):
         refused = run_cli("task=interpolate", "run=run", *args, cwd=tmp_path)
         assert refused.returncode == 2 and said in refused.stderr, refused.stderr
