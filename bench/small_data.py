@@ -176,6 +176,8 @@ def report(seeds: list[int]) -> str:
 def curve(folder: Path, tag: str) -> list[tuple[int, float]]:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+    if not (folder / "tb").is_dir():  # a run not trained yet
+        return []
     events = EventAccumulator(str(folder / "tb"), size_guidance={"scalars": 0})
     events.Reload()
     return [(e.step, e.value) for e in events.Scalars(tag)] if tag in events.Tags()["scalars"] else []
