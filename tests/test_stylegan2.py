@@ -255,3 +255,25 @@ def test_a_conditional_stylegan2_and_a_projection_cdcgan_train(tmp_path) -> None
     cdcgan = ["model=cdcgan", "model.discriminator.conditioning=projection", "model.generator.width=4", "model.discriminator.width=4"]
     done = run_cli(*cdcgan, *common, "hydra.run.dir=cd", cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+
+def test_samples_repeat_outside_training_and_the_d_block_downsamples_as_the_authors() -> None:
+    torch.manual_seed(0)
+    G = StyleGAN2Generator(z_dim=8, w_dim=8, image_size=8, channels=1, channel_base=64, channel_max=8).eval()
+    for layer in G.layers:
+        layer.noise_strength.data.fill_(1.0)  # noise that shows
+    z = torch.randn(2, 8)
+    assert torch.equal(G(z), G(z))  # const noise outside training: a seed's samples and a walk's frames repeat
+    assert not torch.equal(G(z, noise_mode="random"), G(z, noise_mode="random"))
+    from gantrain.models.stylegan2 import DiscriminatorBlock
+
+    block = DiscriminatorBlock(1, 1)
+    with torch.no_grad():
+        block.conv0.weight.zero_()
+        block.conv0.weight[0, 0, 1, 1] = 3.0  # (x 1/3 gain): conv0 passes its input through, then leaky ReLU x sqrt 2
+        block.skip.weight.zero_()
+    impulse = torch.zeros(1, 1, 16, 16)
+    impulse[0, 0, 8, 8] = 1.0
+    block.conv1.activation = False
+    touched = block(impulse)[0, 0].ne(0).sum().item()
+    assert touched <= 9  # blur then 3x3 taps at stride 2 on the full grid: at most 3 x 3 outputs (16 when convolved at half size)

@@ -121,7 +121,10 @@ class SynthesisLayer(nn.Module):
         self.register_buffer("kernel", fir_kernel(), persistent=False)
         self.up, self.resolution, self.weight_gain = up, resolution, 1 / math.sqrt(c_in * 9)
 
-    def forward(self, x: Tensor, w: Tensor, noise_mode: str = "random") -> Tensor:
+    def forward(self, x: Tensor, w: Tensor, noise_mode: str | None = None) -> Tensor:
+        """noise_mode: random (drawn per image), const (the layer's fixed draw) or none; None: random in
+        training, const otherwise, so that a seed's samples repeat and a walk's frames share their noise."""
+        noise_mode = noise_mode or ("random" if self.training else "const")
         if self.up:
             x = upsample2d(x, self.kernel)
         x = modulated_conv2d(x, self.weight * self.weight_gain, self.affine(w))
@@ -215,7 +218,7 @@ class StyleGAN2Generator(Network):
         self.num_ws = len(self.layers) + 1  # each layer's w, and the last toRGB's (each toRGB takes the next layer's)
         self.register_buffer("kernel", fir_kernel(), persistent=False)
 
-    def synthesis(self, ws: Tensor, noise_mode: str = "random") -> Tensor:
+    def synthesis(self, ws: Tensor, noise_mode: str | None = None) -> Tensor:
         """ws (B, num_ws, w_dim): one w per layer -> images (B, channels, S, S)."""
         x = self.const.to(ws.dtype).expand(len(ws), *self.const.shape)
         x = self.layers[0](x, ws[:, 0], noise_mode)
@@ -243,7 +246,7 @@ class StyleGAN2Generator(Network):
             ws = torch.where(later[:, :, None], w2[:, None], ws)
         return ws
 
-    def forward(self, z: Tensor, y: Tensor | None = None, psi: float = 1.0, noise_mode: str = "random") -> Tensor:
+    def forward(self, z: Tensor, y: Tensor | None = None, psi: float = 1.0, noise_mode: str | None = None) -> Tensor:
         return self.synthesis(self.ws(z, y, psi), noise_mode)
 
 
@@ -271,32 +274,36 @@ class FromW(Network):
 
 
 class DiscriminatorBlock(nn.Module):
-    """Two 3x3 convolutions, the second after a 2x blur-downsampling, beside a downsampled 1x1 skip."""
+    """Two 3x3 convolutions, the second downsampling (blur padded by 2, then the 3x3 taps at stride 2 on
+    the full-resolution grid, as the authors' conv2d_resample(down=2)), beside a downsampled 1x1 skip."""
 
     def __init__(self, c_in: int, c_out: int) -> None:
         super().__init__()
         self.conv0 = EqualConv2d(c_in, c_in, 3)
-        self.conv1 = EqualConv2d(c_in, c_out, 3)
+        self.conv1 = EqualConv2d(c_in, c_out, 3, stride=2, padding=0)
         self.skip = EqualConv2d(c_in, c_out, 1, bias=False, activation=False)
         self.register_buffer("kernel", fir_kernel(), persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
         skip = self.skip(downsample2d(x, self.kernel))
-        x = self.conv1(downsample2d(self.conv0(x), self.kernel))
+        x = self.conv1(_filter(self.conv0(x), self.kernel, (2, 2)))  # (B, C, H + 1, W + 1) -> (B, C_out, H/2, W/2)
         return (skip + x) * math.sqrt(0.5)
 
 
 class EqualConv2d(nn.Module):
     """A convolution with an equalised learning rate, 'same' padding, and (activation) leaky ReLU x sqrt 2."""
 
-    def __init__(self, c_in: int, c_out: int, kernel: int, *, bias: bool = True, activation: bool = True) -> None:
+    def __init__(
+        self, c_in: int, c_out: int, kernel: int, *, bias: bool = True, activation: bool = True, stride: int = 1, padding: int | None = None
+    ) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.randn(c_out, c_in, kernel, kernel))
         self.bias = nn.Parameter(torch.zeros(c_out)) if bias else None
         self.weight_gain, self.activation = 1 / math.sqrt(c_in * kernel * kernel), activation
+        self.stride, self.padding = stride, kernel // 2 if padding is None else padding  # None: 'same'
 
     def forward(self, x: Tensor) -> Tensor:
-        out = F.conv2d(x, self.weight * self.weight_gain, self.bias, padding=self.weight.shape[-1] // 2)
+        out = F.conv2d(x, self.weight * self.weight_gain, self.bias, stride=self.stride, padding=self.padding)
         return F.leaky_relu(out, 0.2) * LRELU_GAIN if self.activation else out
 
 
@@ -321,7 +328,7 @@ class StyleGAN2Discriminator(Network):
         if conditioning != "projection":
             raise ConfigError(f"model.discriminator.conditioning must be projection for StyleGAN2's D (got {conditioning!r})")
         # a conditional D scores (x, y) by projection (Miyato & Koyama 2018): psi(phi(x)) + <embed(y), phi(x)> / sqrt(C)
-        # on its last features phi(x) (B, C), as StyleGAN2-ADA's cmap; num_classes stays None (one score, not a classifier)
+        # on its last features phi(x) (B, C), Miyato's form; num_classes stays None (one score, not a classifier)
         self.conditional = conditional
         self.label_classes = int(num_classes) if conditional and num_classes else None
         if conditional and (self.label_classes is None or self.label_classes < 2):
